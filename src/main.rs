@@ -1,0 +1,33 @@
+//! The `mkaci` command line. The work lives in the library; this file parses
+//! arguments and reports errors.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "mkaci", version, about = "Build, inspect, sign and verify App Container Images from Nix closures")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+}
+
+fn main() -> ExitCode {
+    // A panic is a bug; say so in one line instead of printing a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("mkaci: internal error: {info}. Please report this as a bug.");
+    }));
+    let cli = Cli::parse();
+    let result: anyhow::Result<()> = match cli.cmd {};
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mkaci: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

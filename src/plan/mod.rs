@@ -1,0 +1,181 @@
+//! The root filesystem plan: what goes where under `rootfs/`, shared by fat and thin
+//! images and independent of how it is written (ACI tar today; later one dependency
+//! ACI per store path, or an OCI layout).
+//!
+//! A [`Plan`] is a list of [`Entry`]s in archive order: a depth-first walk with
+//! siblings in byte order of their names, parents before children. A
+//! [`Node::HostTree`] stands for a whole host tree (a store path) that the writer
+//! expands lazily in the same order, so the plan stays small however big the
+//! closure is.
+
+use std::fmt;
+use std::path::PathBuf;
+
+mod build;
+pub use build::*;
+
+/// A path inside the rootfs: relative, `/`-separated, no empty, `.` or `..`
+/// components. Raw bytes, because store paths may hold non-UTF-8 names.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ImagePath(Vec<u8>);
+
+impl ImagePath {
+    /// Parses a relative path; returns `None` if a component is empty, `.` or `..`,
+    /// or if the path is empty.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Option<Self> {
+        let bytes = bytes.into();
+        let ok = !bytes.is_empty()
+            && bytes
+                .split(|&b| b == b'/')
+                .all(|c| !c.is_empty() && c != b"." && c != b".." && !c.contains(&0));
+        ok.then_some(ImagePath(bytes))
+    }
+
+    /// Parses an absolute path in the image (`/etc/hosts`) into its relative form.
+    pub fn from_absolute(abs: &str) -> Option<Self> {
+        abs.strip_prefix('/').and_then(|r| Self::new(r.trim_end_matches('/')))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn components(&self) -> impl Iterator<Item = &[u8]> {
+        self.0.split(|&b| b == b'/')
+    }
+
+    pub fn join(&self, name: &[u8]) -> Option<Self> {
+        let mut v = self.0.clone();
+        v.push(b'/');
+        v.extend_from_slice(name);
+        Self::new(v)
+    }
+
+    pub fn parent(&self) -> Option<Self> {
+        let i = self.0.iter().rposition(|&b| b == b'/')?;
+        Some(ImagePath(self.0[..i].to_vec()))
+    }
+
+    pub fn file_name(&self) -> &[u8] {
+        match self.0.iter().rposition(|&b| b == b'/') {
+            Some(i) => &self.0[i + 1..],
+            None => &self.0,
+        }
+    }
+}
+
+impl fmt::Debug for ImagePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "/{}", String::from_utf8_lossy(&self.0))
+    }
+}
+
+impl fmt::Display for ImagePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "/{}", String::from_utf8_lossy(&self.0))
+    }
+}
+
+/// Modes as the Nix store has them, and the few skeleton modes we choose.
+pub mod mode {
+    /// Store directories and executables.
+    pub const STORE_DIR: u32 = 0o555;
+    pub const STORE_EXEC: u32 = 0o555;
+    pub const STORE_FILE: u32 = 0o444;
+    /// Directories mkaci creates (`/bin`, `/etc`, mount targets, ...).
+    pub const DIR: u32 = 0o755;
+    /// Files mkaci writes or copies out of the store into `/etc`: writable by root,
+    /// because runtimes rewrite `/etc/hosts` and `/etc/resolv.conf`.
+    pub const ETC_FILE: u32 = 0o644;
+    pub const ETC_EXEC: u32 = 0o755;
+    /// `/tmp`: sticky and world-writable.
+    pub const TMP: u32 = 0o1777;
+    pub const SYMLINK: u32 = 0o777;
+}
+
+/// Where a regular file's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileSource {
+    /// Bytes mkaci generates (`/etc/hosts`, an empty placeholder).
+    Inline(Vec<u8>),
+    /// A file on the host, streamed when written. `size` is its size when planned.
+    Host { path: PathBuf, size: u64 },
+}
+
+impl FileSource {
+    pub fn size(&self) -> u64 {
+        match self {
+            FileSource::Inline(b) => b.len() as u64,
+            FileSource::Host { size, .. } => *size,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    Dir { mode: u32 },
+    File { mode: u32, source: FileSource },
+    /// Stored as a symlink, never followed. Raw target bytes.
+    Symlink { target: Vec<u8> },
+    /// A host tree (a store path: directory, file or symlink) copied faithfully:
+    /// the writer walks it depth-first, siblings in byte order, never following
+    /// links, with store modes (dirs 0555, files 0444 or 0555, links 0777).
+    HostTree { source: PathBuf },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub path: ImagePath,
+    pub node: Node,
+}
+
+/// The rootfs, in archive order. The rootfs directory itself is implicit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub entries: Vec<Entry>,
+}
+
+impl Plan {
+    /// True when entries are in archive order: depth-first, siblings in byte order,
+    /// every parent present before its children. The writer debug-asserts this.
+    pub fn is_ordered(&self) -> bool {
+        self.entries.windows(2).all(|w| archive_order(&w[0].path, &w[1].path).is_lt())
+            && self.entries.iter().all(|e| match e.path.parent() {
+                None => true,
+                Some(p) => self.entries.iter().any(|x| x.path == p && matches!(x.node, Node::Dir { .. })),
+            })
+    }
+}
+
+/// Depth-first order with siblings in byte order: compare component by component.
+pub fn archive_order(a: &ImagePath, b: &ImagePath) -> std::cmp::Ordering {
+    a.components().cmp(b.components())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_paths() {
+        assert!(ImagePath::new("a/b").is_some());
+        for bad in ["", "/a", "a/", "a//b", "a/./b", "a/../b", ".."] {
+            assert!(ImagePath::new(bad).is_none(), "{bad}");
+        }
+        assert_eq!(ImagePath::from_absolute("/etc/hosts"), ImagePath::new("etc/hosts"));
+        assert_eq!(ImagePath::from_absolute("/data/"), ImagePath::new("data"));
+        assert_eq!(ImagePath::from_absolute("etc"), None);
+        let p = ImagePath::new("a/b/c").unwrap();
+        assert_eq!(p.parent(), ImagePath::new("a/b"));
+        assert_eq!(p.file_name(), b"c");
+    }
+
+    #[test]
+    fn depth_first_order() {
+        let p = |s: &str| ImagePath::new(s).unwrap();
+        // "a/b" comes before "a-c": the directory's subtree is finished first.
+        assert!(archive_order(&p("a/b"), &p("a-c")).is_lt());
+        assert!(archive_order(&p("a"), &p("a/b")).is_lt());
+        assert!(archive_order(&p("a-c"), &p("b")).is_lt());
+    }
+}

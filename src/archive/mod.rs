@@ -10,3 +10,8 @@ pub enum Compression {
     Xz { level: u32 },
     None,
 }
+
+/// Default gzip level (libdeflate levels 1..=12). Chosen from `scripts/bench`.
+pub const DEFAULT_GZIP_LEVEL: u32 = 6;
+/// Default xz preset (0..=9).
+pub const DEFAULT_XZ_LEVEL: u32 = 6;

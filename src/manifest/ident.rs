@@ -531,7 +531,7 @@ mod tests {
     #[test]
     fn ac_identifier_table() {
         use AcIdentifierError::*;
-        let ok = ["a", "0", "example.com/app", "example.com/~user", "a-b.c_d~e/f", "sub-domain.example.com/org/product/release"];
+        let ok = ["a", "0", "example.com/app", "example.com/user~1/app_v1", "a-b.c_d~e/f", "sub-domain.example.com/org/product/release"];
         for s in ok {
             assert_eq!(s.parse::<AcIdentifier>().map(|i| i.to_string()), Ok(s.to_string()), "{s}");
         }

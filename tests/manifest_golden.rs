@@ -105,3 +105,42 @@ fn actool_accepts_the_golden_manifests() {
     let (ok, text) = actool_validate(broken.as_bytes());
     assert!(!ok, "actool accepted a PodManifest as image manifest: {text}");
 }
+
+/// Every isolator shape and quantity form we accept is accepted by actool too,
+/// so "stricter than actool" never means "incompatible with actool".
+#[test]
+fn actool_accepts_every_isolator_we_accept() {
+    let sets = [
+        serde_json::json!({
+            "resource/cpu": {"request": "250m", "limit": "1.5"},
+            "resource/memory": {"request": "1G", "limit": "2Gi"},
+            "resource/block-bandwidth": {"default": true, "limit": "2M"},
+            "resource/block-iops": {"default": true, "limit": "1e3"},
+            "resource/network-bandwidth": {"default": true, "limit": "1k"},
+            "os/linux/capabilities-retain-set": {"set": ["CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE"]},
+            "os/linux/no-new-privileges": false,
+            "os/linux/seccomp-retain-set": {"set": ["@appc.io/all"], "errno": "EPERM"},
+            "os/linux/oom-score-adj": -1000,
+            "os/linux/cpu-shares": 262144,
+            "os/linux/selinux-context": {"user": "system_u", "role": "system_r", "type": "svirt_lxc_net_t", "level": "s0:c1,c2"},
+            "os/unix/sysctl": {"net.ipv4.tcp_mtu_probing": "1"}
+        }),
+        serde_json::json!({
+            "resource/cpu": {"limit": "2"},
+            "resource/memory": {"limit": "500Mi"},
+            "os/linux/capabilities-remove-set": {"set": ["CAP_MKNOD"]},
+            "os/linux/seccomp-remove-set": {"set": ["reboot", "clock_settime"], "errno": "ENOTSUP"},
+            "os/linux/oom-score-adj": 1000,
+            "os/linux/cpu-shares": 2
+        }),
+    ];
+    for isolators in sets {
+        let spec: AciSpec = serde_json::from_value(serde_json::json!({
+            "packages": [], "defaultName": "iso", "exec": "/bin/true", "isolators": isolators
+        }))
+        .unwrap();
+        let r = from_spec(&spec, &SpecContext { system: "x86_64-linux", thin_mounts: &[] }).unwrap();
+        let (ok, text) = actool_validate(&r.manifest.to_canonical_json());
+        assert!(ok, "actool rejected {isolators}: {text}");
+    }
+}

@@ -99,7 +99,7 @@ pub enum SpecError {
     #[error("exec: {value} is neither a string nor a list of strings; set exec = \"/bin/program --flag\" or a list")]
     ExecShape { value: String },
     #[error("exec: {value}: {source}")]
-    Exec { value: String, source: ExecError },
+    Exec { value: String, source: Box<ExecError> },
     #[error("{field}: {field} is empty; give a name or a number, e.g. {field} = \"0\"")]
     EmptyUserGroup { field: &'static str },
     #[error("workingDirectory: {source}")]
@@ -132,7 +132,7 @@ pub enum SpecError {
     PortField { at: String, field: &'static str, value: String, expected: &'static str },
     #[error("{at}.name: {value:?} is not a valid port name (AC Name: {AC_NAME_RULE}); {}", quoted(suggestion))]
     PortName { at: String, value: String, suggestion: Option<String>, source: AcNameError },
-    #[error("{at}: port {port} with count {count} reaches port {}, past 65535; lower port or count", u64::from(*.port) + u64::from(*.count) - 1)]
+    #[error("{at}: port {port} with count {count} reaches port {}, past 65535; lower port or count", *.port + *.count - 1)]
     PortRange { at: String, port: u64, count: u64 },
     #[error("ports.{name}: the port name {name:?} appears twice; give each port its own name")]
     DuplicatePort { name: String },
@@ -155,7 +155,7 @@ pub enum SpecError {
     #[error("{at}: {value} is not an exec; give a string \"/bin/program --flag\" or a list of strings")]
     EventHandlerExecShape { at: String, value: String },
     #[error("{at}: {value}: {source}")]
-    EventHandlerExec { at: String, value: String, source: ExecError },
+    EventHandlerExec { at: String, value: String, source: Box<ExecError> },
     #[error("eventHandlers.{name}: given twice; each event handler may appear once")]
     DuplicateEventHandler { name: String },
     #[error("annotations.{name}: the annotation name is not a valid AC Identifier ({AC_ID_RULE}): {source}")]
@@ -234,7 +234,7 @@ fn exec_from_value(value: &Value) -> Option<Vec<String>> {
 fn check_exec(value: Option<&Value>) -> Result<Exec, SpecError> {
     let value = value.filter(|v| !v.is_null()).ok_or(SpecError::ExecMissing)?;
     let args = exec_from_value(value).ok_or_else(|| SpecError::ExecShape { value: compact(value) })?;
-    Exec::new(args).map_err(|source| SpecError::Exec { value: compact(value), source })
+    Exec::new(args).map_err(|source| SpecError::Exec { value: compact(value), source: Box::new(source) })
 }
 
 fn check_version(version: Option<&String>) -> Result<Option<String>, SpecError> {
@@ -527,7 +527,7 @@ fn event_name(at: &str, name: &str) -> Result<EventName, SpecError> {
 
 fn event_exec(at: &str, v: &Value) -> Result<Exec, SpecError> {
     let args = exec_from_value(v).ok_or_else(|| SpecError::EventHandlerExecShape { at: at.to_string(), value: compact(v) })?;
-    Exec::new(args).map_err(|source| SpecError::EventHandlerExec { at: at.to_string(), value: compact(v), source })
+    Exec::new(args).map_err(|source| SpecError::EventHandlerExec { at: at.to_string(), value: compact(v), source: Box::new(source) })
 }
 
 fn check_event_handlers(value: Option<&Value>) -> Result<Vec<EventHandler>, SpecError> {

@@ -135,7 +135,8 @@ fn rule_violations_table() {
 
 #[test]
 fn shape_errors_name_the_path() {
-    let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str, &str)> = vec![
+    type Edit = Box<dyn FnOnce(&mut Value)>;
+    let cases: Vec<(Edit, &str, &str)> = vec![
         (Box::new(|v| v["acKind"] = json!("PodManifest")), "acKind", "\"ImageManifest\""),
         (Box::new(|v| v["acVersion"] = json!("0.9.0")), "acVersion", "0.8.x"),
         (Box::new(|v| v["name"] = json!("a//b")), "name", "two separators"),
@@ -161,5 +162,42 @@ fn shape_errors_name_the_path() {
             }
             other => panic!("{path}: expected a Json error, got {other:?}"),
         }
+    }
+}
+
+#[test]
+fn dependencies_and_whitelist_round_trip() {
+    let id = format!("sha512-{}", "ab".repeat(64));
+    let m = with(|v| {
+        v["dependencies"] = json!([{
+            "imageName": "example.com/base",
+            "imageID": id,
+            "labels": [{"name": "version", "value": "1"}],
+            "size": 22017258
+        }, {"imageName": "example.com/other"}]);
+        v["pathWhitelist"] = json!(["/bin/app", "/etc/app.conf"]);
+    })
+    .unwrap();
+    assert_eq!(m.dependencies[0].image_id.map(|i| i.to_string()), Some(id.clone()));
+    assert_eq!(m.dependencies[1].image_id, None);
+    let bytes = m.to_canonical_json();
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    assert!(text.contains(&format!(r#""imageID":"{id}""#)), "{text}");
+    assert!(text.contains(r#"{"imageName":"example.com/other"}"#), "{text}");
+    assert_eq!(ImageManifest::from_json_slice(&bytes).unwrap(), m);
+}
+
+#[test]
+fn keys_are_in_canonical_case() {
+    let m = with(|v| {
+        v["app"]["supplementaryGIDs"] = json!([5]);
+        v["app"]["workingDirectory"] = json!("/w");
+        v["app"]["eventHandlers"] = json!([{"name": "post-stop", "exec": ["/bin/x"]}]);
+        v["app"]["ports"][0]["socketActivated"] = json!(true);
+    })
+    .unwrap();
+    let text = String::from_utf8(m.to_canonical_json()).unwrap();
+    for key in ["acKind", "acVersion", "supplementaryGIDs", "mountPoints", "workingDirectory", "eventHandlers", "readOnly", "socketActivated"] {
+        assert!(text.contains(&format!("\"{key}\":")), "{key} missing in {text}");
     }
 }

@@ -326,3 +326,16 @@ fn messages_are_single_lines() {
     let r = resolve(merge(minimal(), json!({"ports": {"http": {"protocol": "tcp", "port": 80}}}))).unwrap();
     assert_eq!(ImageManifest::from_json_slice(&r.manifest.to_canonical_json()).unwrap(), r.manifest);
 }
+
+#[test]
+fn thin_mount_contract_violations() {
+    let run = |tm: ThinMount| {
+        from_spec(&spec(minimal()), &SpecContext { system: "x86_64-linux", thin_mounts: &[tm] }).unwrap_err()
+    };
+    let err = run(ThinMount { hash: "ABC".into(), path: "/nix/store/ABC-x".into() });
+    assert!(matches!(err, SpecError::ThinMountName { .. }), "{err:?}");
+    assert!(err.to_string().contains("\"/nix/store/ABC-x\""), "{err}");
+    let err = run(ThinMount { hash: HASH_A.into(), path: "nix/store/x".into() });
+    assert!(matches!(err, SpecError::ThinMountPath { .. }), "{err:?}");
+    assert!(err.to_string().contains("\"nix/store/x\""), "{err}");
+}

@@ -120,8 +120,12 @@ pub enum SpecError {
     DuplicateMountName { name: String, first: String, second: String },
     #[error("{second}: the path {path:?} is already mounted by {first}; give each mount point its own path")]
     DuplicateMountPath { path: String, first: String, second: String },
-    #[error("thin image: closure path {path:?} (hash {hash:?}) gives no valid mount point: {reason}")]
-    ThinMount { hash: String, path: String, reason: String },
+    #[error("thin image: closure path {path:?}: \"nix-{hash}\" is not a valid mount point name ({source}); the closure must hold valid store paths")]
+    ThinMountName { hash: String, path: String, source: AcNameError },
+    #[error("thin image: closure path {path:?} is not a usable mount path ({source}); the closure must hold absolute store paths")]
+    ThinMountPath { path: String, source: AbsPathError },
+    #[error("thin image: closure path \"/\" cannot be mounted; the closure must hold store paths")]
+    ThinMountAtRoot,
     #[error("ports: {value} is not {PORT_SHAPE}")]
     PortsShape { value: String },
     #[error("{at}: {value} is not a port; give {{ protocol = \"tcp\"; port = 80; }} (count and socketActivated are optional)")]
@@ -347,11 +351,15 @@ fn check_mounts(spec: &AciSpec, thin: &[ThinMount]) -> Result<Vec<MountPoint>, S
         }
     }
     for tm in thin {
-        let bad = |reason: String| SpecError::ThinMount { hash: tm.hash.clone(), path: tm.path.clone(), reason };
-        let name: AcName = format!("nix-{}", tm.hash).parse().map_err(|e: AcNameError| bad(e.to_string()))?;
-        let path: AbsPath = tm.path.parse().map_err(|e: AbsPathError| bad(e.to_string()))?;
+        let name: AcName = format!("nix-{}", tm.hash).parse().map_err(|source| SpecError::ThinMountName {
+            hash: tm.hash.clone(),
+            path: tm.path.clone(),
+            source,
+        })?;
+        let path: AbsPath =
+            tm.path.parse().map_err(|source| SpecError::ThinMountPath { path: tm.path.clone(), source })?;
         if path.as_str() == "/" {
-            return Err(bad("a store path cannot be \"/\"".into()));
+            return Err(SpecError::ThinMountAtRoot);
         }
         all.push((format!("the thin mount of {}", tm.path), MountPoint { name, path, read_only: true }));
     }

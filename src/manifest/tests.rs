@@ -166,6 +166,23 @@ fn shape_errors_name_the_path() {
 }
 
 #[test]
+fn trailing_bytes_are_refused() {
+    let mut bytes = with(|_| {}).unwrap().to_canonical_json();
+    bytes.extend_from_slice(b" {}");
+    match ImageManifest::from_json_slice(&bytes) {
+        Err(ManifestError::Json { path, message }) => {
+            assert_eq!(path, ".");
+            assert!(message.contains("trailing characters"), "{message}");
+        }
+        other => panic!("expected a Json error, got {other:?}"),
+    }
+    // Whitespace after the object is fine (the pretty copy ends with a newline).
+    let mut ok = with(|_| {}).unwrap().to_canonical_json();
+    ok.extend_from_slice(b"\n\n");
+    assert!(ImageManifest::from_json_slice(&ok).is_ok());
+}
+
+#[test]
 fn dependencies_and_whitelist_round_trip() {
     let id = format!("sha512-{}", "ab".repeat(64));
     let m = with(|v| {

@@ -144,3 +144,32 @@ fn actool_accepts_every_isolator_we_accept() {
         assert!(ok, "actool rejected {isolators}: {text}");
     }
 }
+
+/// Corrupting the golden manifest byte by byte never panics the parser, and any
+/// corruption that still parses is a valid manifest that round-trips exactly.
+#[test]
+fn corrupted_manifests_never_panic() {
+    let golden = std::fs::read(data("busybox-thin.manifest.json")).unwrap();
+    let replacements: &[&[u8]] = &[b"", b"/", b"-", b"A", b"0", b"\"", b"{", b"\xff", b"\\u0000", b"99999999999"];
+    let (mut parsed, mut refused) = (0, 0);
+    for pos in 0..golden.len() {
+        for rep in replacements {
+            let mut bytes = golden[..pos].to_vec();
+            bytes.extend_from_slice(rep);
+            bytes.extend_from_slice(&golden[pos + 1..]);
+            match ImageManifest::from_json_slice(&bytes) {
+                Ok(m) => {
+                    parsed += 1;
+                    m.validate().unwrap();
+                    assert_eq!(ImageManifest::from_json_slice(&m.to_canonical_json()).unwrap(), m);
+                }
+                Err(e) => {
+                    refused += 1;
+                    assert!(!e.to_string().is_empty());
+                }
+            }
+        }
+    }
+    // Both outcomes happen: the corpus is not trivially all-good or all-bad.
+    assert!(parsed > 100 && refused > 1000, "parsed {parsed}, refused {refused}");
+}

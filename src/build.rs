@@ -130,11 +130,9 @@ pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> anyhow:
     })?;
     let m = &resolved.manifest;
     if let Some(app) = &m.app {
-        if let Some(exec0) = app.exec.first() {
-            planned.check_exec(exec0.as_ref())?;
-        }
+        planned.check_exec(app.exec.program())?;
         if let Some(wd) = &app.working_directory {
-            planned.check_working_directory(wd.as_ref())?;
+            planned.check_working_directory(wd.as_str())?;
         }
     }
 
@@ -158,7 +156,7 @@ pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> anyhow:
     } else {
         None
     };
-    let label = |n: &str| m.labels.iter().find(|l| l.name.as_ref() == n).map(|l| l.value.clone());
+    let label = |n: &str| m.label(n).map(str::to_string);
     let image = ResultImage {
         file: file.clone(),
         name: m.name.to_string(),

@@ -128,13 +128,25 @@ pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> anyhow:
         dnsquirks: spec.dnsquirks,
         mount_targets: &mount_targets,
     })?;
-    let m = &resolved.manifest;
-    if let Some(app) = &m.app {
+    let mut resolved = resolved;
+    if let Some(app) = &mut resolved.manifest.app {
         planned.check_exec(app.exec.program())?;
         if let Some(wd) = &app.working_directory {
             planned.check_working_directory(wd.as_str())?;
         }
+        if spec.thin {
+            // rkt resolves exec[0] before it mounts the volumes, when a link such as
+            // /bin/sh -> /nix/store/... still points at an empty placeholder
+            // (appc.md §4). So a thin image names the store file itself.
+            let target = planned.resolve_into_store(app.exec.program()).expect("checked above");
+            if target != app.exec.program() {
+                let mut args = app.exec.args().to_vec();
+                args[0] = target;
+                app.exec = manifest::Exec::new(args).expect("a resolved path is absolute");
+            }
+        }
     }
+    let m = &resolved.manifest;
 
     let file = resolved.file_name.clone();
     let base = file.strip_suffix(".aci").unwrap_or(&file).to_string();

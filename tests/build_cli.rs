@@ -237,3 +237,16 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
         assert!(leftovers.is_empty(), "{aci}: left {leftovers:?}");
     }
 }
+
+/// rkt resolves exec[0] before it mounts volumes, so a thin image names the store
+/// path, keeping the link's own name (busybox dispatches on it).
+#[test]
+fn thin_exec_points_into_the_store() {
+    let s = store();
+    let out = build_ok(&s, json!({"thin": true, "exec": ["/bin/echo", "hi"]}));
+    let manifest: Value = serde_json::from_slice(&std::fs::read(out.join("busybox-1.35.0-linux-amd64.manifest")).unwrap()).unwrap();
+    assert_eq!(manifest["app"]["exec"], json!([format!("{}/bin/echo", s.path(H_BUSYBOX, "busybox")), "hi"]));
+    let out = build_ok(&s, json!({"exec": ["/bin/echo", "hi"]}));
+    let manifest: Value = serde_json::from_slice(&std::fs::read(out.join("busybox-1.35.0-linux-amd64.manifest")).unwrap()).unwrap();
+    assert_eq!(manifest["app"]["exec"], json!(["/bin/echo", "hi"]), "fat images keep exec as given");
+}

@@ -454,14 +454,32 @@ impl<'a> PlannedRootfs<'a> {
     /// Resolves an absolute path inside the image, following the image's symlinks.
     /// Returns the final path and what it is.
     pub fn resolve(&self, path: &str) -> Result<(String, Kind), ResolveProblem> {
+        self.walk(path, false)
+    }
+
+    /// Follows the image's links only until the path enters the store, and returns
+    /// that store path (e.g. `/bin/sh` -> `/nix/store/<hash>-busybox/bin/sh`). The
+    /// last component keeps its name, which multi-call binaries such as busybox
+    /// dispatch on. Paths that never enter the store come back resolved.
+    pub fn resolve_into_store(&self, path: &str) -> Result<String, ResolveProblem> {
+        self.walk(path, true).map(|(p, _)| p)
+    }
+
+    fn walk(&self, path: &str, stop_in_store: bool) -> Result<(String, Kind), ResolveProblem> {
         if !path.starts_with('/') {
             return Err(ResolveProblem::NotAbsolute);
         }
+        let store_comps = components(&ImagePath::new(self.store.relative()).expect("valid"));
         let mut pending: Vec<Vec<u8>> = split(path.as_bytes());
         pending.reverse();
         let mut cur: Vec<Vec<u8>> = Vec::new();
         let mut hops = 0;
         while let Some(c) = pending.pop() {
+            if stop_in_store && cur.len() > store_comps.len() && cur[..store_comps.len()] == store_comps[..] {
+                pending.push(c);
+                cur.extend(pending.into_iter().rev());
+                return Ok((display(&cur), Kind::Dir));
+            }
             if c == b".." {
                 cur.pop();
                 continue;

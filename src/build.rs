@@ -71,6 +71,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
         Some(p) => PathBuf::from(p),
         None => std::env::current_exe().context("cannot find mkaci's own path for postprocess.sh")?,
     };
+    let started = std::time::Instant::now();
     let outcome = build(&attrs, &out, &mkaci, args.threads)?;
     let a = &outcome.archive;
     eprintln!(
@@ -81,7 +82,23 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
         a.tar_size,
         a.compressed_size
     );
+    // One machine-readable line for scripts/bench, which reads the Nix build log.
+    eprintln!(
+        "mkaci: stats seconds={:.3} tar_bytes={} compressed_bytes={} entries={} peak_rss_kib={}",
+        started.elapsed().as_secs_f64(),
+        a.tar_size,
+        a.compressed_size,
+        a.entries,
+        peak_rss_kib().map(|k| k.to_string()).unwrap_or_else(|| "unknown".into())
+    );
     Ok(())
+}
+
+/// The process's peak resident set size (`VmHWM`), all threads included.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Builds the image described by `attrs` into the directory `out`. The directory

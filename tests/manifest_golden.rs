@@ -16,7 +16,8 @@ fn data(name: &str) -> PathBuf {
 
 /// The golden input: the `aci` attribute plus the context mkaci build would pass.
 fn golden(stem: &str) -> Resolved {
-    let input: serde_json::Value = serde_json::from_slice(&std::fs::read(data(&format!("{stem}.spec.json"))).unwrap()).unwrap();
+    let input: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data(&format!("{stem}.spec.json"))).unwrap()).unwrap();
     let spec: AciSpec = serde_json::from_value(input["aci"].clone()).unwrap();
     let thin: Vec<ThinMount> = input["thinMounts"]
         .as_array()
@@ -36,7 +37,11 @@ fn check_golden(stem: &str) -> Resolved {
         std::fs::write(&cpath, &canonical).unwrap();
         std::fs::write(&ppath, &pretty).unwrap();
     }
-    assert_eq!(String::from_utf8(canonical).unwrap(), std::fs::read_to_string(&cpath).unwrap(), "{stem}: canonical bytes");
+    assert_eq!(
+        String::from_utf8(canonical).unwrap(),
+        std::fs::read_to_string(&cpath).unwrap(),
+        "{stem}: canonical bytes"
+    );
     assert_eq!(String::from_utf8(pretty).unwrap(), std::fs::read_to_string(&ppath).unwrap(), "{stem}: pretty bytes");
     r
 }

@@ -16,7 +16,8 @@ fn data(name: &str) -> PathBuf {
 
 /// The golden input: the `aci` attribute plus the context mkaci build would pass.
 fn golden(stem: &str) -> Resolved {
-    let input: serde_json::Value = serde_json::from_slice(&std::fs::read(data(&format!("{stem}.spec.json"))).unwrap()).unwrap();
+    let input: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data(&format!("{stem}.spec.json"))).unwrap()).unwrap();
     let spec: AciSpec = serde_json::from_value(input["aci"].clone()).unwrap();
     let thin: Vec<ThinMount> = input["thinMounts"]
         .as_array()
@@ -36,7 +37,11 @@ fn check_golden(stem: &str) -> Resolved {
         std::fs::write(&cpath, &canonical).unwrap();
         std::fs::write(&ppath, &pretty).unwrap();
     }
-    assert_eq!(String::from_utf8(canonical).unwrap(), std::fs::read_to_string(&cpath).unwrap(), "{stem}: canonical bytes");
+    assert_eq!(
+        String::from_utf8(canonical).unwrap(),
+        std::fs::read_to_string(&cpath).unwrap(),
+        "{stem}: canonical bytes"
+    );
     assert_eq!(String::from_utf8(pretty).unwrap(), std::fs::read_to_string(&ppath).unwrap(), "{stem}: pretty bytes");
     r
 }
@@ -172,4 +177,29 @@ fn corrupted_manifests_never_panic() {
     }
     // Both outcomes happen: the corpus is not trivially all-good or all-bad.
     assert!(parsed > 100 && refused > 1000, "parsed {parsed}, refused {refused}");
+}
+
+/// Where we are stricter than actool (appc.md §3): each manifest below passes
+/// `actool validate` but `from_json_slice` refuses it.
+#[test]
+fn stricter_than_actool() {
+    let golden = std::fs::read_to_string(data("hello-fat.manifest.json")).unwrap();
+    let edits: &[(&str, &str)] = &[
+        ("\"name\":\"hello\"", "\"name\":\"a//b\""),
+        ("\"name\":\"hello\"", "\"name\":\"a..b\""),
+        ("\"exec\":[\"/bin/hello\"", "\"exec\":[\"bin/hello\""),
+        ("\"user\":\"0\",\"group\":\"0\"", "\"user\":\"0\",\"group\":\"0\",\"mountPoints\":[{\"name\":\"a\",\"path\":\"/x\"},{\"name\":\"a\",\"path\":\"/y\"}]"),
+        ("\"user\":\"0\",\"group\":\"0\"", "\"user\":\"0\",\"group\":\"0\",\"mountPoints\":[{\"name\":\"a\",\"path\":\"rel\"}]"),
+        ("\"user\":\"0\",\"group\":\"0\"", "\"user\":\"0\",\"group\":\"0\",\"ports\":[{\"name\":\"a\",\"protocol\":\"tcp\",\"port\":80},{\"name\":\"a\",\"protocol\":\"udp\",\"port\":81}]"),
+        ("{\"name\":\"created\"", "{\"name\":\"homepage\",\"value\":\"https://\"},{\"name\":\"created\""),
+        (",{\"name\":\"arch\",\"value\":\"aarch64\"}", ""),
+        ("\"user\":\"0\",\"group\":\"0\"", "\"user\":\"0\",\"group\":\"0\",\"supplementaryGids\":[1]"),
+    ];
+    for (from, to) in edits {
+        assert!(golden.contains(from), "{from}");
+        let bytes = golden.replacen(from, to, 1);
+        let (ok, text) = actool_validate(bytes.as_bytes());
+        assert!(ok, "actool now refuses {to}: {text}");
+        assert!(ImageManifest::from_json_slice(bytes.as_bytes()).is_err(), "we accept {to}");
+    }
 }

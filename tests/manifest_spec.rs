@@ -99,8 +99,9 @@ fn default_names_are_mapped() {
         assert_eq!(r.manifest.name.as_str(), want, "{raw}");
     }
     // An explicit name wins over the default one.
-    let r = resolve(json!({"name": "example.com/tools/bb", "defaultName": "busybox", "exec": "/bin/sh", "version": "1.0"}))
-        .unwrap();
+    let r =
+        resolve(json!({"name": "example.com/tools/bb", "defaultName": "busybox", "exec": "/bin/sh", "version": "1.0"}))
+            .unwrap();
     assert_eq!(r.manifest.name.as_str(), "example.com/tools/bb");
     assert_eq!(r.file_name, "bb-1.0-linux-amd64.aci");
 }
@@ -280,7 +281,10 @@ fn bad_inputs_name_field_value_and_fix() {
     for (i, (input, variant, needles)) in cases.iter().enumerate() {
         let err = resolve(input.clone()).expect_err(&format!("case {i} ({variant}) must fail: {input}"));
         let debug = format!("{err:?}");
-        assert!(debug.starts_with(variant) && debug[variant.len()..].starts_with([' ', '(']) || debug == *variant, "case {i}: expected {variant}, got {debug}");
+        assert!(
+            debug.starts_with(variant) && debug[variant.len()..].starts_with([' ', '(']) || debug == *variant,
+            "case {i}: expected {variant}, got {debug}"
+        );
         let msg = err.to_string();
         for needle in *needles {
             assert!(msg.contains(needle), "case {i} ({variant}): message {msg:?} lacks {needle:?}");

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::ident::{
-    AbsPath, AbsPathError, AcIdentifier, AcIdentifierError, AcName, AcNameError, AcVersion, EnvNameError,
-    HttpUrl, HttpUrlError, Timestamp, TimestampError,
+    AbsPath, AbsPathError, AcIdentifier, AcIdentifierError, AcName, AcNameError, AcVersion, EnvNameError, HttpUrl,
+    HttpUrlError, Timestamp, TimestampError,
 };
 use super::isolator::{compact, Isolator, IsolatorError};
 use super::{
@@ -59,8 +59,7 @@ pub struct Resolved {
 
 const AC_ID_RULE: &str = "lowercase a-z, 0-9, separated by single - . _ ~ /";
 const AC_NAME_RULE: &str = "lowercase a-z, 0-9, separated by single -";
-const PORT_SHAPE: &str =
-    r#"a list of { name, protocol, port, count?, socketActivated? } or an attrset name -> { protocol, port, count?, socketActivated? }"#;
+const PORT_SHAPE: &str = r#"a list of { name, protocol, port, count?, socketActivated? } or an attrset name -> { protocol, port, count?, socketActivated? }"#;
 const ISOLATORS_SHAPE: &str = r#"an attrset name -> value, a list of { name, value }, or a JSON string of either"#;
 const EVENTS_SHAPE: &str = r#"an attrset { "pre-start" = exec; "post-stop" = exec; } or a list of { name, exec }"#;
 
@@ -80,7 +79,10 @@ pub enum SpecError {
     InvalidName { value: String, suggestion: Option<String>, source: AcIdentifierError },
     #[error("name: no name was given and the package name {value:?} has no letters or digits to derive one from; set name = \"example.com/app\"")]
     UnmappableDefaultName { value: String },
-    #[error("system: {system:?} has no known appc os/arch; set os and arch explicitly (allowed pairs: {})", valid_os_arch_list())]
+    #[error(
+        "system: {system:?} has no known appc os/arch; set os and arch explicitly (allowed pairs: {})",
+        valid_os_arch_list()
+    )]
     UnknownSystem { system: String },
     #[error("os/arch: {os:?}/{arch:?} is not an allowed appc pair{}; allowed pairs: {}", match suggestion { Some(s) => format!(" (did you mean arch = {s:?}?)"), None => String::new() }, valid_os_arch_list())]
     InvalidOsArch { os: String, arch: String, suggestion: Option<String> },
@@ -110,7 +112,10 @@ pub enum SpecError {
     EnvValueNul { name: String, value: String },
     #[error("supplementaryGids[{index}]: {value} is not a group ID; give integers from 0 to 4294967295")]
     SupplementaryGid { index: usize, value: String },
-    #[error("{field}.{name}: {name:?} is not a valid mount point name (AC Name: {AC_NAME_RULE}); {}", quoted(suggestion))]
+    #[error(
+        "{field}.{name}: {name:?} is not a valid mount point name (AC Name: {AC_NAME_RULE}); {}",
+        quoted(suggestion)
+    )]
     MountName { field: &'static str, name: String, suggestion: Option<String>, source: AcNameError },
     #[error("{field}.{name}: {source}")]
     MountPath { field: &'static str, name: String, source: AbsPathError },
@@ -172,7 +177,9 @@ pub enum SpecError {
     Compression { value: String },
     #[error("compressionLevel: {level} is outside {min}..={max} for {compression}; pick a level in that range or leave it unset (default {default})")]
     CompressionLevel { compression: &'static str, level: u32, min: u32, max: u32, default: u32 },
-    #[error("compressionLevel: {level} was given with compression = \"none\"; remove compressionLevel or choose gzip or xz")]
+    #[error(
+        "compressionLevel: {level} was given with compression = \"none\"; remove compressionLevel or choose gzip or xz"
+    )]
     LevelWithoutCompression { level: u32 },
     #[error("the resulting manifest breaks an appc rule: {0}")]
     Manifest(#[from] ManifestError),
@@ -269,13 +276,11 @@ fn check_compression(spec: &AciSpec) -> Result<Compression, SpecError> {
     }
 }
 
-fn check_labels(
-    spec: &AciSpec,
-    os: &str,
-    arch: &str,
-    version: Option<&str>,
-) -> Result<Vec<Label>, SpecError> {
-    let label = |name: &str, value: &str| Label { name: name.parse().expect("fixed label names are valid"), value: value.to_string() };
+fn check_labels(spec: &AciSpec, os: &str, arch: &str, version: Option<&str>) -> Result<Vec<Label>, SpecError> {
+    let label = |name: &str, value: &str| Label {
+        name: name.parse().expect("fixed label names are valid"),
+        value: value.to_string(),
+    };
     let mut labels = vec![label("os", os), label("arch", arch)];
     if let Some(v) = version {
         labels.push(label("version", v));
@@ -393,8 +398,8 @@ fn sorted(obj: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
 
 fn check_port(at: &str, name: &str, obj: &serde_json::Map<String, Value>, skip_name: bool) -> Result<Port, SpecError> {
     for key in obj.keys() {
-        let known = matches!(key.as_str(), "protocol" | "port" | "count" | "socketActivated")
-            || (key == "name" && !skip_name);
+        let known =
+            matches!(key.as_str(), "protocol" | "port" | "count" | "socketActivated") || (key == "name" && !skip_name);
         if !known {
             return Err(SpecError::PortUnknownKey { at: at.to_string(), key: key.clone() });
         }
@@ -447,7 +452,8 @@ fn check_ports(value: Option<&Value>) -> Result<Vec<Port>, SpecError> {
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
                 let at = format!("ports[{i}]");
-                let obj = item.as_object().ok_or_else(|| SpecError::PortEntry { at: at.clone(), value: compact(item) })?;
+                let obj =
+                    item.as_object().ok_or_else(|| SpecError::PortEntry { at: at.clone(), value: compact(item) })?;
                 let name_v = obj.get("name").unwrap_or(&Value::Null);
                 let name = name_v.as_str().ok_or_else(|| SpecError::PortField {
                     at: at.clone(),
@@ -461,7 +467,8 @@ fn check_ports(value: Option<&Value>) -> Result<Vec<Port>, SpecError> {
         Some(Value::Object(map)) => {
             for (name, item) in sorted(map) {
                 let at = format!("ports.{name}");
-                let obj = item.as_object().ok_or_else(|| SpecError::PortEntry { at: at.clone(), value: compact(item) })?;
+                let obj =
+                    item.as_object().ok_or_else(|| SpecError::PortEntry { at: at.clone(), value: compact(item) })?;
                 ports.push(check_port(&at, name, obj, true)?);
             }
         }
@@ -492,7 +499,9 @@ fn check_isolators(value: Option<&Value>) -> Result<Vec<Isolator>, SpecError> {
         Value::Object(map) => {
             for (name, v) in sorted(map) {
                 let at = format!("isolators.{name}");
-                out.push(Isolator::from_name_value(name, Some(v)).map_err(|source| SpecError::Isolator { at, source })?);
+                out.push(
+                    Isolator::from_name_value(name, Some(v)).map_err(|source| SpecError::Isolator { at, source })?,
+                );
             }
         }
         Value::Array(items) => {
@@ -534,8 +543,13 @@ fn event_name(at: &str, name: &str) -> Result<EventName, SpecError> {
 }
 
 fn event_exec(at: &str, v: &Value) -> Result<Exec, SpecError> {
-    let args = exec_from_value(v).ok_or_else(|| SpecError::EventHandlerExecShape { at: at.to_string(), value: compact(v) })?;
-    Exec::new(args).map_err(|source| SpecError::EventHandlerExec { at: at.to_string(), value: compact(v), source: Box::new(source) })
+    let args =
+        exec_from_value(v).ok_or_else(|| SpecError::EventHandlerExecShape { at: at.to_string(), value: compact(v) })?;
+    Exec::new(args).map_err(|source| SpecError::EventHandlerExec {
+        at: at.to_string(),
+        value: compact(v),
+        source: Box::new(source),
+    })
 }
 
 fn check_event_handlers(value: Option<&Value>) -> Result<Vec<EventHandler>, SpecError> {
@@ -561,7 +575,10 @@ fn check_event_handlers(value: Option<&Value>) -> Result<Vec<EventHandler>, Spec
                     .as_str()
                     .ok_or_else(|| SpecError::EventHandlerName { at: at.clone(), value: compact(name_v) })?;
                 let exec_v = obj.get("exec").unwrap_or(&Value::Null);
-                out.push(EventHandler { name: event_name(&at, name)?, exec: event_exec(&format!("{at}.exec"), exec_v)? });
+                out.push(EventHandler {
+                    name: event_name(&at, name)?,
+                    exec: event_exec(&format!("{at}.exec"), exec_v)?,
+                });
             }
         }
         Some(other) => return Err(SpecError::EventHandlersShape { value: compact(other) }),
@@ -585,9 +602,7 @@ fn check_annotations(spec: &AciSpec) -> Result<Vec<Annotation>, SpecError> {
                 value.parse::<Timestamp>().map_err(|source| SpecError::Created { source })?;
             }
             "homepage" | "documentation" => {
-                value
-                    .parse::<HttpUrl>()
-                    .map_err(|source| SpecError::AnnotationUrl { name: name.clone(), source })?;
+                value.parse::<HttpUrl>().map_err(|source| SpecError::AnnotationUrl { name: name.clone(), source })?;
             }
             _ => {}
         }

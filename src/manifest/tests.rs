@@ -47,8 +47,14 @@ fn rule_violations_table() {
     let s = |x: &str| x.to_string();
     type Edit = Box<dyn FnOnce(&mut Value)>;
     let cases: Vec<(Edit, ManifestError)> = vec![
-        (Box::new(|v| push(&mut v["labels"], json!({"name": "name", "value": "x"}))), LabelNamedName { at: s("labels") }),
-        (Box::new(|v| push(&mut v["labels"], json!({"name": "os", "value": "linux"}))), DuplicateLabel { at: s("labels"), name: s("os") }),
+        (
+            Box::new(|v| push(&mut v["labels"], json!({"name": "name", "value": "x"}))),
+            LabelNamedName { at: s("labels") },
+        ),
+        (
+            Box::new(|v| push(&mut v["labels"], json!({"name": "os", "value": "linux"}))),
+            DuplicateLabel { at: s("labels"), name: s("os") },
+        ),
         (Box::new(|v| v["labels"] = json!([{"name": "os", "value": "linux"}])), MissingOsArch { missing: "arch" }),
         (Box::new(|v| v["labels"] = json!([{"name": "arch", "value": "amd64"}])), MissingOsArch { missing: "os" }),
         (Box::new(|v| v["labels"][1]["value"] = json!("x86_64")), InvalidOsArch { os: s("linux"), arch: s("x86_64") }),
@@ -59,7 +65,10 @@ fn rule_violations_table() {
             Box::new(|v| v["app"]["environment"] = json!([{"name": "A", "value": "1"}, {"name": "A", "value": "2"}])),
             DuplicateEnv { name: s("A") },
         ),
-        (Box::new(|v| v["app"]["environment"] = json!([{"name": "A", "value": "a\u{0}b"}])), EnvValueNul { name: s("A") }),
+        (
+            Box::new(|v| v["app"]["environment"] = json!([{"name": "A", "value": "a\u{0}b"}])),
+            EnvValueNul { name: s("A") },
+        ),
         (
             Box::new(|v| {
                 v["app"]["eventHandlers"] =
@@ -72,7 +81,9 @@ fn rule_violations_table() {
             DuplicateMountName { name: s("data") },
         ),
         (
-            Box::new(|v| push(&mut v["app"]["mountPoints"], json!({"name": "other", "path": "/data", "readOnly": true}))),
+            Box::new(|v| {
+                push(&mut v["app"]["mountPoints"], json!({"name": "other", "path": "/data", "readOnly": true}))
+            }),
             DuplicateMountPath { path: s("/data"), first: s("data"), second: s("other") },
         ),
         (Box::new(|v| v["app"]["mountPoints"][0]["path"] = json!("/")), MountAtRoot { name: s("data") }),
@@ -80,7 +91,10 @@ fn rule_violations_table() {
             Box::new(|v| push(&mut v["app"]["ports"], json!({"name": "http", "protocol": "udp", "port": 81}))),
             DuplicatePortName { name: s("http") },
         ),
-        (Box::new(|v| v["app"]["ports"][0]["protocol"] = json!("sctp")), BadProtocol { name: s("http"), protocol: s("sctp") }),
+        (
+            Box::new(|v| v["app"]["ports"][0]["protocol"] = json!("sctp")),
+            BadProtocol { name: s("http"), protocol: s("sctp") },
+        ),
         (Box::new(|v| v["app"]["ports"][0]["port"] = json!(0)), PortZero { name: s("http") }),
         (Box::new(|v| v["app"]["ports"][0]["count"] = json!(0)), PortCountZero { name: s("http") }),
         (
@@ -123,7 +137,8 @@ fn rule_violations_table() {
         (Box::new(|v| v["pathWhitelist"] = json!(["/a", "/a"])), DuplicateWhitelistPath { path: s("/a") }),
         (
             Box::new(|v| {
-                v["dependencies"] = json!([{"imageName": "example.com/base", "labels": [{"name": "name", "value": "x"}]}])
+                v["dependencies"] =
+                    json!([{"imageName": "example.com/base", "labels": [{"name": "name", "value": "x"}]}])
             }),
             LabelNamedName { at: s("dependencies[0].labels") },
         ),
@@ -143,15 +158,35 @@ fn shape_errors_name_the_path() {
         (Box::new(|v| v["app"]["exec"] = json!(["bin/app"])), "app.exec", "not absolute"),
         (Box::new(|v| v["app"]["exec"] = json!([])), "app.exec", "exec is empty"),
         (Box::new(|v| v["app"]["supplementaryGIDs"] = json!([-1])), "app.supplementaryGIDs[0]", "-1"),
-        (Box::new(|v| v["app"]["supplementaryGids"] = json!([1])), "app.supplementaryGids", "unknown field `supplementaryGids`"),
+        (
+            Box::new(|v| v["app"]["supplementaryGids"] = json!([1])),
+            "app.supplementaryGids",
+            "unknown field `supplementaryGids`",
+        ),
         (Box::new(|v| v["app"]["workingDirectory"] = json!("work")), "app.workingDirectory", "not absolute"),
         (Box::new(|v| v["app"]["mountPoints"][0]["name"] = json!("Data")), "app.mountPoints[0].name", "AC Name"),
         (Box::new(|v| v["app"]["ports"][0]["port"] = json!(70000)), "app.ports[0].port", "70000"),
-        (Box::new(|v| v["app"]["eventHandlers"] = json!([{"name": "on-start", "exec": ["/a"]}])), "app.eventHandlers[0].name", "pre-start"),
-        (Box::new(|v| v["app"]["environment"] = json!([{"name": "1X", "value": ""}])), "app.environment[0].name", "must start with"),
+        (
+            Box::new(|v| v["app"]["eventHandlers"] = json!([{"name": "on-start", "exec": ["/a"]}])),
+            "app.eventHandlers[0].name",
+            "pre-start",
+        ),
+        (
+            Box::new(|v| v["app"]["environment"] = json!([{"name": "1X", "value": ""}])),
+            "app.environment[0].name",
+            "must start with",
+        ),
         (Box::new(|v| v["app"]["isolators"] = json!([{"name": "resource/cpu"}])), "app.isolators[0]", "has no value"),
-        (Box::new(|v| v["app"]["isolators"] = json!([{"name": "resource/gpu", "value": {}}])), "app.isolators[0]", "unknown isolator"),
-        (Box::new(|v| v["dependencies"] = json!([{"imageName": "x", "imageID": "sha512-00"}])), "dependencies[0].imageID", "128"),
+        (
+            Box::new(|v| v["app"]["isolators"] = json!([{"name": "resource/gpu", "value": {}}])),
+            "app.isolators[0]",
+            "unknown isolator",
+        ),
+        (
+            Box::new(|v| v["dependencies"] = json!([{"imageName": "x", "imageID": "sha512-00"}])),
+            "dependencies[0].imageID",
+            "128",
+        ),
         (Box::new(|v| v["labels"][0]["name"] = json!("OS")), "labels[0].name", "AC Identifier"),
     ];
     for (edit, path, needle) in cases {
@@ -214,7 +249,16 @@ fn keys_are_in_canonical_case() {
     })
     .unwrap();
     let text = String::from_utf8(m.to_canonical_json()).unwrap();
-    for key in ["acKind", "acVersion", "supplementaryGIDs", "mountPoints", "workingDirectory", "eventHandlers", "readOnly", "socketActivated"] {
+    for key in [
+        "acKind",
+        "acVersion",
+        "supplementaryGIDs",
+        "mountPoints",
+        "workingDirectory",
+        "eventHandlers",
+        "readOnly",
+        "socketActivated",
+    ] {
         assert!(text.contains(&format!("\"{key}\":")), "{key} missing in {text}");
     }
 }

@@ -14,6 +14,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Print an image's manifest, ID and sizes; check its layout.
+    Inspect(mkaci::inspect::InspectArgs),
 }
 
 fn main() -> ExitCode {
@@ -22,7 +24,9 @@ fn main() -> ExitCode {
         eprintln!("mkaci: internal error: {info}. Please report this as a bug.");
     }));
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.cmd {};
+    let result: anyhow::Result<()> = match cli.cmd {
+        Cmd::Inspect(args) => mkaci::inspect::run(args),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -16,6 +16,8 @@ struct Cli {
 enum Cmd {
     /// Build an image: the builder of mkACI derivations (or --attrs FILE --out DIR).
     Build(mkaci::build::BuildArgs),
+    /// Print an image's manifest, ID and sizes; check its layout.
+    Inspect(mkaci::inspect::InspectArgs),
 }
 
 fn main() -> ExitCode {
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Build(args) => mkaci::build::run(args),
+        Cmd::Inspect(args) => mkaci::inspect::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,6 +14,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Sign a result's images with gpg and link them into DIR (run by result/postprocess.sh)
+    Postprocess(mkaci::postprocess::PostprocessArgs),
+    /// Check a published image: its signature, layout, manifest and image ID
+    Verify(mkaci::verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -22,7 +26,10 @@ fn main() -> ExitCode {
         eprintln!("mkaci: internal error: {info}. Please report this as a bug.");
     }));
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.cmd {};
+    let result: anyhow::Result<()> = match cli.cmd {
+        Cmd::Postprocess(args) => mkaci::postprocess::run(args),
+        Cmd::Verify(args) => mkaci::verify::run(args),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

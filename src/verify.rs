@@ -1,1 +1,119 @@
-//! verify (stub)
+//! `mkaci verify DIR/<image>.aci`: tells whether a published image is sound.
+//! It checks, in order:
+//! 1. the signature `<image>.aci.asc` over the image, with the user's gpg and
+//!    keyring (appc.md §5), warning when rkt could not verify its algorithm;
+//! 2. the image ID against a `<base>.id` lying beside the image, or beside the
+//!    store file the `.aci` symlink points to (docs/result-layout.md).
+
+use std::path::{Path, PathBuf};
+
+use crate::image_id::{ImageId, ImageIdError};
+use crate::sign::{GoodSignature, Gpg, GpgError};
+
+/// Why an image failed verification. Each message names the cause and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("{image:?} does not exist or is not readable ({message}); pass DIR/<image>.aci as written by postprocess.sh")]
+    MissingImage { image: PathBuf, message: String },
+    #[error(
+        "{image:?} has no signature {signature:?}; sign it by running postprocess.sh again, or \
+         the image was built with sign = false and can only be run with --insecure-options=image"
+    )]
+    MissingSignature { image: PathBuf, signature: PathBuf },
+    #[error(transparent)]
+    Gpg(#[from] GpgError),
+    #[error("cannot read the image ID file {path:?}: {message}")]
+    UnreadableIdFile { path: PathBuf, message: String },
+    #[error("the image ID file {path:?} is invalid: {error}; rebuild the image")]
+    BadIdFile { path: PathBuf, error: ImageIdError },
+    #[error(
+        "{image:?} has image ID {found}, but {id_file:?} says {expected}: the image was changed \
+         after it was built; rebuild it"
+    )]
+    IdMismatch { image: PathBuf, id_file: PathBuf, expected: ImageId, found: ImageId },
+}
+
+/// What a successful verification found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub signature: GoodSignature,
+    /// The `.id` files the image ID was compared with.
+    pub id_files: Vec<PathBuf>,
+}
+
+/// `<image>.aci.asc` for `<image>.aci`.
+pub fn signature_path(image: &Path) -> PathBuf {
+    let mut s = image.as_os_str().to_os_string();
+    s.push(".asc");
+    PathBuf::from(s)
+}
+
+/// The `.id` files that may describe `image`: `<base>.id` beside it, and
+/// beside its symlink target (the result directory in the store).
+pub fn id_files(image: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut push = |p: &Path| {
+        if let Some(stem) = p.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".aci")) {
+            let id = p.with_file_name(format!("{stem}.id"));
+            if id.is_file() && !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    };
+    push(image);
+    if let Ok(real) = std::fs::canonicalize(image) {
+        push(&real);
+    }
+    out
+}
+
+/// Reads a `.id` file: `sha512-<128 hex>` and a newline.
+pub fn read_id_file(path: &Path) -> Result<ImageId, VerifyError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| VerifyError::UnreadableIdFile { path: path.into(), message: e.to_string() })?;
+    let value = text.strip_suffix('\n').unwrap_or(&text);
+    value.parse::<ImageId>().map_err(|error| VerifyError::BadIdFile { path: path.into(), error })
+}
+
+/// Checks the signature of `image` with `gpg`.
+pub fn verify_signature(gpg: &Gpg, image: &Path) -> Result<GoodSignature, VerifyError> {
+    std::fs::File::open(image)
+        .map_err(|e| VerifyError::MissingImage { image: image.into(), message: e.to_string() })?;
+    let signature = signature_path(image);
+    if !signature.exists() {
+        return Err(VerifyError::MissingSignature { image: image.into(), signature });
+    }
+    Ok(gpg.verify_detached(&signature, image)?)
+}
+
+/// `mkaci verify` arguments.
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// gpg program to verify with [default: gpg2, else gpg, on PATH]
+    #[arg(long, env = "MKACI_GPG", value_name = "PATH")]
+    pub gpg: Option<PathBuf>,
+    /// The published image, DIR/<image>.aci; its signature is DIR/<image>.aci.asc
+    #[arg(value_name = "IMAGE")]
+    pub image: PathBuf,
+}
+
+/// Runs `mkaci verify` and prints what was checked.
+pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
+    let gpg = Gpg::locate(args.gpg.as_deref().filter(|g| !g.as_os_str().is_empty()))?;
+    let good = verify_signature(&gpg, &args.image)?;
+    println!(
+        "Good signature on {} from {} ({}, {})",
+        args.image.display(),
+        good.user_id,
+        good.primary,
+        good.algo
+    );
+    if !good.algo.rkt_can_verify() {
+        eprintln!(
+            "mkaci: warning: the signature is {}; rkt only verifies RSA, DSA and ECDSA signatures, \
+             so `rkt run` will reject this image. Re-sign with an RSA key (postprocess --key)",
+            good.algo
+        );
+    }
+    Ok(())
+}

@@ -22,6 +22,11 @@ pub enum VerifyError {
     MissingSignature { image: PathBuf, signature: PathBuf },
     #[error(transparent)]
     Gpg(#[from] GpgError),
+    #[error(
+        "cannot check {signature:?}: the signer's public key {key_id} is not in your keyring; \
+         import it with `gpg --import {keyfile}` if you trust it (postprocess exports it there)"
+    )]
+    UnknownSigner { signature: PathBuf, key_id: String, keyfile: String },
     #[error("cannot read the image ID file {path:?}: {message}")]
     UnreadableIdFile { path: PathBuf, message: String },
     #[error("the image ID file {path:?} is invalid: {error}; rebuild the image")]
@@ -83,7 +88,13 @@ pub fn verify_signature(gpg: &Gpg, image: &Path) -> Result<GoodSignature, Verify
     if !signature.exists() {
         return Err(VerifyError::MissingSignature { image: image.into(), signature });
     }
-    Ok(gpg.verify_detached(&signature, image)?)
+    match gpg.verify_detached(&signature, image) {
+        Err(GpgError::NoPublicKey { signature, key_id }) => {
+            let keyfile = image.with_file_name(crate::postprocess::PUBKEY_FILE);
+            Err(VerifyError::UnknownSigner { signature, key_id, keyfile: keyfile.display().to_string() })
+        }
+        other => Ok(other?),
+    }
 }
 
 /// `mkaci verify` arguments.

@@ -1,0 +1,1 @@
+//! Table tests for the whole-manifest rules of [`ImageManifest::validate`].

@@ -370,3 +370,48 @@ fn several_results_and_images_in_one_run() {
     let out = postprocess(&home, &dir, &[&ra, &other]);
     assert_fails_with(&out, &["two results publish the same file", "busybox-1.0-linux-amd64.aci"]);
 }
+
+#[test]
+fn key_option_picks_the_signer_and_only_its_public_key_is_exported() {
+    let home = GpgHome::new(KeyKind::Rsa);
+    let first = home.fingerprint();
+    let gen = home
+        .gpg()
+        .args(["--passphrase", "", "--quick-gen-key", "second key <second@test.invalid>", "rsa3072", "sign", "never"])
+        .output()
+        .unwrap();
+    assert!(gen.status.success(), "{}", stderr(&gen));
+    let listing = stdout(&home.gpg().args(["--with-colons", "--list-secret-keys"]).output().unwrap());
+    let fprs: Vec<&str> = listing.lines().filter(|l| l.starts_with("fpr:")).map(|l| l.split(':').nth(9).unwrap()).collect();
+    assert_eq!(fprs.len(), 2);
+    let second = fprs.iter().find(|f| **f != first).unwrap().to_string();
+
+    let t = tempfile::tempdir().unwrap();
+    let img = Img::fat("busybox");
+    let result = make_result(t.path(), "result", &[img.clone()]);
+    let dir = t.path().join("ACIs");
+    for (how, key) in [("--key", &second), ("MKACI_SIGN_KEY", &first)] {
+        let mut cmd = home.mkaci();
+        cmd.arg("postprocess");
+        if how == "--key" {
+            cmd.arg("--key").arg(key);
+        } else {
+            cmd.env("MKACI_SIGN_KEY", key);
+        }
+        let out = cmd.arg(&dir).arg(&result).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v = home
+            .gpg()
+            .args(["--status-fd", "1", "--verify"])
+            .arg(dir.join(format!("{}.asc", img.file())))
+            .arg(dir.join(img.file()))
+            .output()
+            .unwrap();
+        assert!(stdout(&v).contains(&format!("VALIDSIG {key}")), "{how}: {}", stdout(&v));
+        let fresh = GpgHome::new(KeyKind::None);
+        assert!(fresh.gpg().arg("--import").arg(dir.join("pubkeys.gpg")).output().unwrap().status.success());
+        let keys = stdout(&fresh.gpg().args(["--with-colons", "--list-keys"]).output().unwrap());
+        let exported: Vec<&str> = keys.lines().filter(|l| l.starts_with("fpr:")).map(|l| l.split(':').nth(9).unwrap()).collect();
+        assert_eq!(exported, [key.as_str()], "{how}");
+    }
+}

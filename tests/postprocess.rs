@@ -19,7 +19,7 @@ fn signatures_verify_with_gpg_and_next_commands_are_printed() {
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let img = Img::fat("example.com/busybox");
-    let result = make_result(t.path(), "result", &[img.clone()]);
+    let result = make_result(t.path(), "result", std::slice::from_ref(&img));
     let dir = t.path().join("ACIs");
     let out = postprocess(&home, &dir, &[&result]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -42,7 +42,7 @@ fn second_run_relinks_and_resigns() {
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let img = Img::fat("busybox");
-    let result = make_result(t.path(), "result", &[img.clone()]);
+    let result = make_result(t.path(), "result", std::slice::from_ref(&img));
     let dir = t.path().join("ACIs");
     assert!(postprocess(&home, &dir, &[&result]).status.success());
     let asc = dir.join(format!("{}.asc", img.file()));
@@ -107,7 +107,7 @@ fn no_secret_key_fails_clearly_and_writes_nothing() {
     let home = GpgHome::new(KeyKind::None);
     let t = tempfile::tempdir().unwrap();
     let img = Img::fat("busybox");
-    let result = make_result(t.path(), "result", &[img.clone()]);
+    let result = make_result(t.path(), "result", std::slice::from_ref(&img));
     let dir = t.path().join("ACIs");
     let out = postprocess(&home, &dir, &[&result]);
     assert_fails_with(&out, &["no secret key", "scripts/ensure-signing-key"]);
@@ -152,12 +152,12 @@ fn sign_false_writes_no_signature_and_needs_no_gpg() {
     let signed = Img::fat("busybox");
     let dir = t.path().join("ACIs");
     // First a signed build of the same image name...
-    let r1 = make_result(t.path(), "r1", &[signed.clone()]);
+    let r1 = make_result(t.path(), "r1", std::slice::from_ref(&signed));
     assert!(postprocess(&home, &dir, &[&r1]).status.success());
     assert!(dir.join(format!("{}.asc", signed.file())).exists());
     // ...then an unsigned one: its old .asc must go, and gpg is not needed.
     let unsigned = Img { sign: false, content: "unsigned", ..signed.clone() };
-    let r2 = make_result(t.path(), "r2", &[unsigned.clone()]);
+    let r2 = make_result(t.path(), "r2", std::slice::from_ref(&unsigned));
     let out = home.mkaci().env("PATH", "/nonexistent").arg("postprocess").arg(&dir).arg(&r2).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read_link(dir.join(unsigned.file())).unwrap(), r2.join(unsigned.file()));
@@ -171,7 +171,7 @@ fn thin_images_publish_their_mounts() {
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let img = Img::thin("busybox-thin");
-    let result = make_result(t.path(), "result", &[img.clone()]);
+    let result = make_result(t.path(), "result", std::slice::from_ref(&img));
     let dir = t.path().join("ACIs");
     let out = postprocess(&home, &dir, &[&result]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -190,7 +190,7 @@ fn exported_public_key_verifies_in_a_fresh_keyring() {
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let img = Img::fat("busybox");
-    let result = make_result(t.path(), "result", &[img.clone()]);
+    let result = make_result(t.path(), "result", std::slice::from_ref(&img));
     let dir = t.path().join("ACIs");
     assert!(postprocess(&home, &dir, &[&result]).status.success());
     let keyfile = dir.join("pubkeys.gpg");
@@ -212,7 +212,7 @@ fn no_gpg_on_path_fails_clearly_and_override_wins() {
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let img = Img::fat("busybox");
-    let result = make_result(t.path(), "result", &[img.clone()]);
+    let result = make_result(t.path(), "result", std::slice::from_ref(&img));
     let dir = t.path().join("ACIs");
     let out = home.mkaci().env("PATH", "/nonexistent").arg("postprocess").arg(&dir).arg(&result).output().unwrap();
     assert_fails_with(&out, &["no gpg found on PATH", "apt install gnupg", "MKACI_GPG"]);
@@ -254,7 +254,7 @@ fn locked_key_fails_clearly_and_leaves_earlier_files() {
     let img = Img::fat("busybox");
     let dir = t.path().join("ACIs");
     let good = GpgHome::new(KeyKind::Rsa);
-    let r1 = make_result(t.path(), "r1", &[img.clone()]);
+    let r1 = make_result(t.path(), "r1", std::slice::from_ref(&img));
     assert!(postprocess(&good, &dir, &[&r1]).status.success());
     let asc = dir.join(format!("{}.asc", img.file()));
     let old_sig = std::fs::read(&asc).unwrap();
@@ -329,7 +329,7 @@ fn eddsa_key_signs_with_a_warning() {
     let home = GpgHome::new(KeyKind::Ed25519);
     let t = tempfile::tempdir().unwrap();
     let img = Img::fat("busybox");
-    let result = make_result(t.path(), "result", &[img.clone()]);
+    let result = make_result(t.path(), "result", std::slice::from_ref(&img));
     let dir = t.path().join("ACIs");
     let out = postprocess(&home, &dir, &[&result]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -388,7 +388,7 @@ fn key_option_picks_the_signer_and_only_its_public_key_is_exported() {
 
     let t = tempfile::tempdir().unwrap();
     let img = Img::fat("busybox");
-    let result = make_result(t.path(), "result", &[img.clone()]);
+    let result = make_result(t.path(), "result", std::slice::from_ref(&img));
     let dir = t.path().join("ACIs");
     for (how, key) in [("--key", &second), ("MKACI_SIGN_KEY", &first)] {
         let mut cmd = home.mkaci();

@@ -39,7 +39,7 @@ fn creates_an_rsa_key_once_and_postprocess_signs_with_it() {
 
     let t = tempfile::tempdir().unwrap();
     let img = Img::fat("busybox");
-    let result = make_result(t.path(), "result", &[img.clone()]);
+    let result = make_result(t.path(), "result", std::slice::from_ref(&img));
     let dir = t.path().join("ACIs");
     let pp = home.mkaci().arg("postprocess").arg(&dir).arg(&result).output().unwrap();
     assert!(pp.status.success(), "{}", stderr(&pp));

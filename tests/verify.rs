@@ -9,7 +9,7 @@ use support::*;
 
 /// Publishes one image into `t/ACIs` and returns (result dir, DIR/<image>.aci).
 fn published(home: &GpgHome, t: &Path, img: &Img) -> (PathBuf, PathBuf) {
-    let result = make_result(t, "result", &[img.clone()]);
+    let result = make_result(t, "result", std::slice::from_ref(img));
     let dir = t.join("ACIs");
     let out = home.mkaci().arg("postprocess").arg(&dir).arg(&result).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));

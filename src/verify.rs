@@ -1,17 +1,23 @@
 //! `mkaci verify DIR/<image>.aci`: tells whether a published image is sound.
-//! It checks, in order:
+//! It checks, in order, and stops at the first failure:
 //! 1. the signature `<image>.aci.asc` over the image, with the user's gpg and
 //!    keyring (appc.md §5), warning when rkt could not verify its algorithm;
-//! 2. the image ID against a `<base>.id` lying beside the image, or beside the
-//!    store file the `.aci` symlink points to (docs/result-layout.md).
+//! 2. the archive layout and the image ID, recomputed in one streaming pass
+//!    ([`crate::inspect::read_image`], appc.md §1 and §2);
+//! 3. the manifest inside the image against every rule of appc.md §3
+//!    ([`ImageManifest::from_json_slice`]);
+//! 4. the image ID against each `<base>.id` lying beside the image or beside
+//!    the store file the `.aci` symlink points to (docs/result-layout.md).
 
 use std::path::{Path, PathBuf};
 
 use crate::image_id::{ImageId, ImageIdError};
+use crate::inspect::{read_image, ImageReport, InspectError};
+use crate::manifest::{ImageManifest, ManifestError};
 use crate::sign::{GoodSignature, Gpg, GpgError};
 
 /// Why an image failed verification. Each message names the cause and the fix.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error("{image:?} does not exist or is not readable ({message}); pass DIR/<image>.aci as written by postprocess.sh")]
     MissingImage { image: PathBuf, message: String },
@@ -35,15 +41,49 @@ pub enum VerifyError {
         "{image:?} has image ID {found}, but {id_file:?} says {expected}: the image was changed \
          after it was built; rebuild it"
     )]
-    IdMismatch { image: PathBuf, id_file: PathBuf, expected: ImageId, found: ImageId },
+    IdMismatch { image: PathBuf, id_file: PathBuf, expected: Box<ImageId>, found: Box<ImageId> },
+    #[error("{image:?} is signed but its archive is not a valid ACI: {error}; rebuild the image")]
+    Layout { image: PathBuf, error: InspectError },
+    #[error("{image:?} is signed but its manifest breaks the appc rules: {error}; rebuild the image")]
+    Manifest { image: PathBuf, error: ManifestError },
 }
 
 /// What a successful verification found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Verified {
     pub signature: GoodSignature,
+    pub report: ImageReport,
+    pub manifest: ImageManifest,
     /// The `.id` files the image ID was compared with.
     pub id_files: Vec<PathBuf>,
+}
+
+/// Runs every check of the module docs on `image` (`DIR/<image>.aci`).
+pub fn verify(gpg: &Gpg, image: &Path) -> Result<Verified, VerifyError> {
+    let signature = verify_signature(gpg, image)?;
+    let report = read_image(image).map_err(|error| VerifyError::Layout { image: image.into(), error })?;
+    let manifest = ImageManifest::from_json_slice(&report.manifest_bytes)
+        .map_err(|error| VerifyError::Manifest { image: image.into(), error })?;
+    let id_files = id_files(image);
+    for id_file in &id_files {
+        let expected = read_id_file(id_file)?;
+        if expected != report.image_id {
+            return Err(VerifyError::IdMismatch {
+                image: image.into(),
+                id_file: id_file.clone(),
+                expected: Box::new(expected),
+                found: Box::new(report.image_id),
+            });
+        }
+    }
+    Ok(Verified { signature, report, manifest, id_files })
+}
+
+/// `<last part of name>-<version>-<os>-<arch>.aci`, the file name
+/// docs/result-layout.md and appc discovery expect, when the labels are there.
+pub fn expected_file_name(manifest: &ImageManifest) -> Option<String> {
+    let (version, os, arch) = (manifest.label("version")?, manifest.label("os")?, manifest.label("arch")?);
+    Some(format!("{}-{version}-{os}-{arch}.aci", manifest.name.last_component()))
 }
 
 /// `<image>.aci.asc` for `<image>.aci`.
@@ -111,20 +151,34 @@ pub struct VerifyArgs {
 /// Runs `mkaci verify` and prints what was checked.
 pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
     let gpg = Gpg::locate(args.gpg.as_deref().filter(|g| !g.as_os_str().is_empty()))?;
-    let good = verify_signature(&gpg, &args.image)?;
+    let v = verify(&gpg, &args.image)?;
+    let good = &v.signature;
+    println!("{}", args.image.display());
+    println!("  signature: good, from {} ({}, {})", good.user_id, good.primary, good.algo);
     println!(
-        "Good signature on {} from {} ({}, {})",
-        args.image.display(),
-        good.user_id,
-        good.primary,
-        good.algo
+        "  layout:    ok ({}, {} entries, {} bytes uncompressed)",
+        v.report.compression, v.report.entries, v.report.tar_size
     );
+    println!("  manifest:  ok ({} {})", v.manifest.name, v.manifest.label("version").unwrap_or("(no version)"));
+    println!("  image ID:  {}", v.report.image_id);
+    for id_file in &v.id_files {
+        println!("             matches {}", id_file.display());
+    }
     if !good.algo.rkt_can_verify() {
         eprintln!(
             "mkaci: warning: the signature is {}; rkt only verifies RSA, DSA and ECDSA signatures, \
              so `rkt run` will reject this image. Re-sign with an RSA key (postprocess --key)",
             good.algo
         );
+    }
+    let actual = args.image.file_name().map(|n| n.to_string_lossy().into_owned());
+    if let (Some(want), Some(actual)) = (expected_file_name(&v.manifest), actual) {
+        if want != actual {
+            eprintln!(
+                "mkaci: warning: the file is named {actual:?} but its manifest says {want:?}; \
+                 rkt discovery looks for the latter"
+            );
+        }
     }
     Ok(())
 }

@@ -38,11 +38,16 @@ fn copy_published(aci: &Path, to: &Path) -> PathBuf {
 fn a_published_image_verifies() {
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
-    let (_, aci) = published(&home, t.path(), &Img::fat("busybox"));
+    let (result, aci) = published(&home, t.path(), &Img::fat("busybox"));
     let out = verify(&home, &aci);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("Good signature") && text.contains(&home.fingerprint()), "{text}");
+    assert!(text.contains("signature: good") && text.contains(&home.fingerprint()), "{text}");
+    assert!(text.contains("layout:    ok (gzip"), "{text}");
+    assert!(text.contains("manifest:  ok (busybox 1.0)"), "{text}");
+    let id = std::fs::read_to_string(result.join("busybox-1.0-linux-amd64.id")).unwrap();
+    assert!(text.contains(&format!("image ID:  {}", id.trim_end())), "{text}");
+    assert!(text.contains(&format!("matches {}", result.join("busybox-1.0-linux-amd64.id").display())), "{text}");
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 }
 
@@ -99,4 +104,81 @@ fn an_eddsa_signature_verifies_with_a_warning() {
     let out = verify(&home, &aci);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("mkaci: warning:") && stderr(&out).contains("EdDSA"), "{}", stderr(&out));
+}
+
+/// Signs `file` directly with gpg, as postprocess would.
+fn sign(home: &GpgHome, file: &Path) {
+    let mut asc = file.as_os_str().to_owned();
+    asc.push(".asc");
+    let out = home.gpg().args(["--armor", "--detach-sign", "--output"]).arg(&asc).arg(file).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn manifest_json(name: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "acKind": "ImageManifest",
+        "acVersion": "0.8.11",
+        "name": name,
+        "labels": [
+            {"name": "version", "value": "1.0"},
+            {"name": "os", "value": "linux"},
+            {"name": "arch", "value": "amd64"}
+        ],
+        "app": {"exec": ["/bin/sh"], "user": "0", "group": "0"}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_signed_image_with_a_bad_layout_is_caught() {
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let aci = t.path().join("busybox-1.0-linux-amd64.aci");
+    make_aci(&aci, &manifest_json("busybox"), "hi", &["extra"]);
+    sign(&home, &aci);
+    let out = verify(&home, &aci);
+    assert_fails_with(&out, &["is signed but its archive is not a valid ACI", "\"extra\"", "top level"]);
+}
+
+#[test]
+fn a_signed_image_with_a_bad_manifest_is_caught() {
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let aci = t.path().join("busybox-1.0-linux-amd64.aci");
+    make_aci(&aci, &manifest_json("Busy//Box"), "hi", &[]);
+    sign(&home, &aci);
+    let out = verify(&home, &aci);
+    assert_fails_with(&out, &["manifest breaks the appc rules", "Busy//Box"]);
+}
+
+#[test]
+fn an_id_file_that_does_not_match_is_caught() {
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let aci = t.path().join("busybox-1.0-linux-amd64.aci");
+    let id = make_aci(&aci, &manifest_json("busybox"), "hi", &[]);
+    sign(&home, &aci);
+    let id_file = t.path().join("busybox-1.0-linux-amd64.id");
+    std::fs::write(&id_file, format!("{id}\n")).unwrap();
+    let out = verify(&home, &aci);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let other = format!("sha512-{}", "0".repeat(128));
+    std::fs::write(&id_file, format!("{other}\n")).unwrap();
+    let out = verify(&home, &aci);
+    assert_fails_with(&out, &["has image ID", &id, &other, "changed after it was built"]);
+    std::fs::write(&id_file, "sha512-xyz\n").unwrap();
+    let out = verify(&home, &aci);
+    assert_fails_with(&out, &["image ID file", "is invalid"]);
+}
+
+#[test]
+fn a_renamed_image_verifies_with_a_warning() {
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let aci = t.path().join("renamed.aci");
+    make_aci(&aci, &manifest_json("example.com/busybox"), "hi", &[]);
+    sign(&home, &aci);
+    let out = verify(&home, &aci);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("busybox-1.0-linux-amd64.aci"), "{}", stderr(&out));
 }

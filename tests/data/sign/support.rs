@@ -178,7 +178,6 @@ pub fn make_result(parent: &Path, name: &str, images: &[Img]) -> PathBuf {
     let mut index = Vec::new();
     for img in images {
         let base = img.base();
-        let work = tempfile::tempdir().unwrap();
         let manifest = serde_json::json!({
             "acKind": "ImageManifest",
             "acVersion": "0.8.11",
@@ -190,22 +189,7 @@ pub fn make_result(parent: &Path, name: &str, images: &[Img]) -> PathBuf {
             ],
             "app": {"exec": ["/bin/sh"], "user": "0", "group": "0"}
         });
-        std::fs::write(work.path().join("manifest"), serde_json::to_vec(&manifest).unwrap()).unwrap();
-        std::fs::create_dir_all(work.path().join("rootfs/bin")).unwrap();
-        std::fs::write(work.path().join("rootfs/bin/hello.txt"), img.content).unwrap();
-        let tar = work.path().join("image.tar");
-        run_ok(
-            Command::new("tar")
-                .arg("-C")
-                .arg(work.path())
-                .args(["--owner=0", "--group=0", "--numeric-owner", "--mtime=@1", "--sort=name", "-cf"])
-                .arg(&tar)
-                .args(["manifest", "rootfs"]),
-        );
-        let tar_bytes = std::fs::read(&tar).unwrap();
-        let id = format!("sha512-{}", hex(&Sha512::digest(&tar_bytes)));
-        let gz = run_ok(Command::new("gzip").args(["-n", "-c"]).arg(&tar));
-        std::fs::write(out.join(format!("{base}.aci")), gz.stdout).unwrap();
+        let id = make_aci(&out.join(format!("{base}.aci")), &serde_json::to_vec(&manifest).unwrap(), img.content, &[]);
         std::fs::write(out.join(format!("{base}.manifest")), serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
         std::fs::write(out.join(format!("{base}.id")), format!("{id}\n")).unwrap();
         let mounts = if img.thin {
@@ -240,6 +224,33 @@ pub fn make_result(parent: &Path, name: &str, images: &[Img]) -> PathBuf {
     std::fs::write(&script_path, script).unwrap();
     std::fs::set_permissions(&script_path, std::fs::Permissions::from_mode(0o755)).unwrap();
     out
+}
+
+/// Writes a gzip ACI to `path` made by GNU tar: `manifest` with these bytes,
+/// `rootfs/bin/hello.txt` holding `content`, and any `extra` top-level files
+/// (which make the layout invalid). Returns the image ID.
+pub fn make_aci(path: &Path, manifest: &[u8], content: &str, extra: &[&str]) -> String {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("manifest"), manifest).unwrap();
+    std::fs::create_dir_all(work.path().join("rootfs/bin")).unwrap();
+    std::fs::write(work.path().join("rootfs/bin/hello.txt"), content).unwrap();
+    for e in extra {
+        std::fs::write(work.path().join(e), "extra").unwrap();
+    }
+    let tar = work.path().join("image.tar");
+    run_ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(work.path())
+            .args(["--owner=0", "--group=0", "--numeric-owner", "--mtime=@1", "--sort=name", "-cf"])
+            .arg(&tar)
+            .args(["manifest", "rootfs"])
+            .args(extra),
+    );
+    let tar_bytes = std::fs::read(&tar).unwrap();
+    let gz = run_ok(Command::new("gzip").args(["-n", "-c"]).arg(&tar));
+    std::fs::write(path, gz.stdout).unwrap();
+    format!("sha512-{}", hex(&Sha512::digest(&tar_bytes)))
 }
 
 pub fn hex(bytes: &[u8]) -> String {

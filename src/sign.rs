@@ -657,6 +657,52 @@ fpr:::::::::1111111111111111111111111111111111111111:
         assert_eq!(g.parse::<Fingerprint>(), Err(FingerprintError::InvalidChar { value: g.clone(), ch: 'G', pos: 0 }));
     }
 
+    fn run_with(status: &[&str], messages: &[&str]) -> Run {
+        Run {
+            success: false,
+            stdout: Vec::new(),
+            status: status.iter().map(|s| s.to_string()).collect(),
+            messages: messages.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Status lines captured from gpg 2.2.40 in each situation.
+    #[test]
+    fn sign_failures_are_classified() {
+        let f = Path::new("x.aci");
+        let no_key = run_with(&["INV_SGNR 9", "FAILURE sign 17"], &["gpg: signing failed: No secret key"]);
+        assert_eq!(classify_sign_failure(&no_key, f, None), GpgError::NoSecretKey { gnupghome: gnupghome() });
+        assert_eq!(
+            classify_sign_failure(&no_key, f, Some("k")),
+            GpgError::NoSecretKeyMatching { key: "k".into() }
+        );
+        let no_pinentry = run_with(
+            &["KEY_CONSIDERED F6 0", "BEGIN_SIGNING H10", "FAILURE sign 67108949"],
+            &["gpg: signing failed: No pinentry"],
+        );
+        assert_eq!(
+            classify_sign_failure(&no_pinentry, f, None),
+            GpgError::CannotUnlock { file: f.into(), gpg_message: "signing failed: No pinentry".into() }
+        );
+        let no_tty = run_with(
+            &["BEGIN_SIGNING H10", "PINENTRY_LAUNCHED 9232 curses 1.2.1 - xterm - - 0/0 -", "FAILURE sign 83918950"],
+            &["gpg: signing failed: Inappropriate ioctl for device"],
+        );
+        assert!(matches!(classify_sign_failure(&no_tty, f, None), GpgError::CannotUnlock { .. }));
+        let other = run_with(&["FAILURE sign 1"], &["gpg: x.aci: read error"]);
+        assert_eq!(
+            classify_sign_failure(&other, f, None),
+            GpgError::SignFailed { file: f.into(), gpg_message: "x.aci: read error".into() }
+        );
+    }
+
+    #[test]
+    fn status_text_unescapes() {
+        assert_eq!(unescape_percent("a%25b%0Ac"), "a%b\nc");
+        assert_eq!(unescape_colons("a\\x3ab"), "a:b");
+        assert_eq!(unescape_colons("ü\\x"), "ü\\x");
+    }
+
     #[test]
     fn algos() {
         assert_eq!(PubkeyAlgo::from_id(1), PubkeyAlgo::Rsa);

@@ -415,3 +415,21 @@ fn key_option_picks_the_signer_and_only_its_public_key_is_exported() {
         assert_eq!(exported, [key.as_str()], "{how}");
     }
 }
+
+#[test]
+fn a_fat_rebuild_of_a_thin_image_drops_the_stale_mounts_link() {
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let thin = Img::thin("busybox");
+    let fat = Img::fat("busybox");
+    assert_eq!(thin.file(), fat.file());
+    let dir = t.path().join("ACIs");
+    let r1 = make_result(t.path(), "r1", std::slice::from_ref(&thin));
+    assert!(postprocess(&home, &dir, &[&r1]).status.success());
+    assert!(dir.join(format!("{}.mounts", thin.base())).exists());
+    let r2 = make_result(t.path(), "r2", std::slice::from_ref(&fat));
+    let out = postprocess(&home, &dir, &[&r2]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(listing(&dir), [fat.file(), format!("{}.asc", fat.file()), "pubkeys.gpg".into()]);
+    assert!(!stdout(&out).contains("$(cat"), "{}", stdout(&out));
+}

@@ -195,7 +195,15 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
                 fsops::replace_symlink(&result_dir.join(m), &link).map_err(write_err(&link))?;
                 Some(link)
             }
-            None => None,
+            None => {
+                // A `.mounts` link left by an earlier thin build of this file
+                // name would hand rkt volumes the fat image does not declare.
+                let stale = dir.join(format!("{}.mounts", image.file.trim_end_matches(".aci")));
+                if stale.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
+                    fsops::remove_if_exists(&stale).map_err(write_err(&stale))?;
+                }
+                None
+            }
         };
         fsops::replace_symlink(&target, &aci).map_err(write_err(&aci))?;
         let signature = match sig {

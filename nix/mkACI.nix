@@ -160,7 +160,7 @@ let
   # The Nix name of a package: derivation name, or store path without its hash.
   nixName = p:
     if isAttrs p && p ? name then p.name
-    else let b = baseNameOf "${p}"; in
+    else let b = builtins.unsafeDiscardStringContext (baseNameOf "${p}"); in
       if match "[0-9a-z]{32}-.*" b != null then substring 33 (stringLength b) b else b;
   parsed = parseDrvName (nixName pkg');
   pkgName = if isAttrs pkg' && pkg' ? pname then pkg'.pname else parsed.name;

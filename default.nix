@@ -48,6 +48,9 @@ in
 {
   inherit mkACI;
   mkaci = mkaci';
+  # The package set the images take their packages from: nixpkgs, or the
+  # offline package set (mkaci, busybox, busyboxStatic, glibc, ncurses, bash).
+  pkgs = pkgs';
   # Whether the offline package set is in use.
   offline = useOffline;
 

@@ -297,7 +297,6 @@ let
     annotations = strAttrs "annotations" annotations;
     user = userGroup "user" user;
     group = userGroup "group" group;
-    supplementaryGIDs = gids;
     env = strAttrs "env" env;
     mounts = strAttrs "mounts" mounts;
     mountsRo = strAttrs "mountsRo" mountsRo;
@@ -311,6 +310,8 @@ let
   // optional "arch" arch'
   // optional "exec" exec'
   // optional "workingDirectory" workingDirectory'
+  # src/attrs.rs spells it `supplementaryGids` (serde camelCase of supplementary_gids).
+  // optional "supplementaryGids" (if gids == [ ] then null else gids)
   // optional "ports" ports'
   // optional "isolators" isolators'
   // optional "eventHandlers" eventHandlers'

@@ -14,6 +14,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Build an image: the builder of mkACI derivations (or --attrs FILE --out DIR).
+    Build(mkaci::build::BuildArgs),
 }
 
 fn main() -> ExitCode {
@@ -22,7 +24,9 @@ fn main() -> ExitCode {
         eprintln!("mkaci: internal error: {info}. Please report this as a bug.");
     }));
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.cmd {};
+    let result = match cli.cmd {
+        Cmd::Build(args) => mkaci::build::run(args),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,0 +1,387 @@
+//! The ACI writer against real tools: GNU tar extracts the image, `nix-store
+//! --dump` of source and copy must be byte-identical, actool must accept it, and
+//! the bytes must not depend on the run or the thread count.
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mkaci::archive::{write_aci, ArchiveError, ArchiveOptions, Compression};
+use mkaci::plan::{mode, Entry, FileSource, ImagePath, Node, Plan};
+use sha2::{Digest, Sha512};
+
+const MANIFEST: &[u8] = br#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/test","labels":[{"name":"os","value":"linux"},{"name":"arch","value":"amd64"}]}"#;
+
+/// Deterministic pseudo-random bytes (xorshift), compressible only a little.
+fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Half text-like, half random, so deflate has work of both kinds.
+            if x % 3 == 0 { b"abcdefgh\n"[(x >> 8) as usize % 9] } else { (x >> 24) as u8 }
+        })
+        .collect()
+}
+
+fn write(path: &Path, bytes: &[u8], mode: u32) {
+    std::fs::write(path, bytes).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A fake store with every shape a store path can have. Returns (store dir,
+/// sorted store path names).
+fn make_store(root: &Path) -> (PathBuf, Vec<&'static str>) {
+    let store = root.join("store");
+    std::fs::create_dir_all(&store).unwrap();
+
+    // A directory store path with every shape inside.
+    let t = store.join("aaaa-tree");
+    for d in ["bin", "lib/deep/er", "empty", "share/empty-too"] {
+        std::fs::create_dir_all(t.join(d)).unwrap();
+    }
+    write(&t.join("bin/exe"), b"#!/bin/sh\necho hi\n", 0o755);
+    write(&t.join("bin/only-user-exec"), b"x", 0o744);
+    write(&t.join("lib/data"), b"data\n", 0o644);
+    write(&t.join("lib/empty-file"), b"", 0o444);
+    write(&t.join("lib/block"), &[7u8; 512], 0o444);
+    write(&t.join("lib/chunk-crossing"), &noise((1 << 20) + 3, 1), 0o444);
+    write(&t.join("lib/deep/er/random"), &noise(3 << 20, 2), 0o555);
+    // Hard link: must come out as two independent regular files.
+    std::fs::hard_link(t.join("lib/data"), t.join("lib/data-hardlink")).unwrap();
+    std::os::unix::fs::symlink("data", t.join("lib/rel-link")).unwrap();
+    std::os::unix::fs::symlink("../bin/exe", t.join("lib/up-link")).unwrap();
+    std::os::unix::fs::symlink("/nix/store/zzzz-missing/bin/x", t.join("lib/dangling")).unwrap();
+    std::os::unix::fs::symlink("empty", t.join("dir-link")).unwrap();
+    let long_target = format!("{}/{}", "t".repeat(150), "u".repeat(80));
+    std::os::unix::fs::symlink(&long_target, t.join("lib/long-target")).unwrap();
+    // Long names: one 200-byte component, and a path well over 255 bytes.
+    write(&t.join("n".repeat(200)), b"long name\n", 0o444);
+    let deep = t.join("d".repeat(90)).join("e".repeat(90)).join("f".repeat(90));
+    std::fs::create_dir_all(&deep).unwrap();
+    write(&deep.join("g".repeat(120)), b"deep\n", 0o555);
+    // Non-UTF-8 names, short and long, and a non-UTF-8 symlink target.
+    let latin1 = OsStr::from_bytes(b"caf\xe9");
+    write(&t.join(latin1), b"latin-1 name\n", 0o444);
+    let mut long_bin = b"\xff\xfe".to_vec();
+    long_bin.extend(std::iter::repeat_n(b'z', 150));
+    write(&t.join(OsStr::from_bytes(&long_bin)), b"binary long name\n", 0o444);
+    std::os::unix::fs::symlink(OsStr::from_bytes(b"caf\xe9"), t.join("latin1-link")).unwrap();
+    // Names that sort differently bytewise than by locale or depth-first rules.
+    for n in ["B", "a", "a-b", "a.b", "\u{e9}t\u{e9}"] {
+        write(&t.join("lib").join(n), n.as_bytes(), 0o444);
+    }
+    std::fs::create_dir(t.join("lib/a.d")).unwrap();
+    write(&t.join("lib/a.d/x"), b"x", 0o444);
+    // Store directories are read-only, as in the store.
+    set_tree_readonly(&t);
+
+    // A store path that is a single file, and one that is a symlink.
+    write(&store.join("bbbb-file.txt"), b"a single-file store path\n", 0o444);
+    std::os::unix::fs::symlink("aaaa-tree/bin/exe", store.join("cccc-link")).unwrap();
+    (store, vec!["aaaa-tree", "bbbb-file.txt", "cccc-link"])
+}
+
+fn set_tree_readonly(p: &Path) {
+    for e in std::fs::read_dir(p).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            set_tree_readonly(&e.path());
+        }
+    }
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o555)).unwrap();
+}
+
+fn ip(s: &str) -> ImagePath {
+    ImagePath::new(s).unwrap()
+}
+
+fn store_plan(store: &Path, names: &[&str]) -> Plan {
+    let mut entries = vec![
+        Entry { path: ip("etc"), node: Node::Dir { mode: mode::DIR } },
+        Entry {
+            path: ip("etc/hosts"),
+            node: Node::File { mode: mode::ETC_FILE, source: FileSource::Inline(b"127.0.0.1 localhost\n".to_vec()) },
+        },
+        Entry { path: ip("nix"), node: Node::Dir { mode: mode::DIR } },
+        Entry { path: ip("nix/store"), node: Node::Dir { mode: mode::DIR } },
+    ];
+    for n in names {
+        entries.push(Entry { path: ip(&format!("nix/store/{n}")), node: Node::HostTree { source: store.join(n) } });
+    }
+    entries.push(Entry { path: ip("tmp"), node: Node::Dir { mode: mode::TMP } });
+    let plan = Plan { entries };
+    assert!(plan.is_ordered());
+    plan
+}
+
+fn nar(path: &Path) -> Vec<u8> {
+    let out = Command::new("nix-store").arg("--dump").arg(path).output().unwrap();
+    assert!(out.status.success(), "nix-store --dump {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+fn extract(image: &Path, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let out = Command::new("tar").arg("-xf").arg(image).arg("-C").arg(dir).env("LC_ALL", "C").output().unwrap();
+    assert!(out.status.success(), "tar -xf: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn actool_validate(image: &Path) {
+    let out = Command::new("actool").arg("validate").arg(image).output().unwrap();
+    assert!(
+        out.status.success(),
+        "actool validate {}: {}{}",
+        image.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn opts(compression: Compression, threads: usize) -> ArchiveOptions {
+    ArchiveOptions { compression, threads }
+}
+
+fn only_file(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+}
+
+#[test]
+fn every_shape_round_trips_through_gnu_tar_for_each_compression() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, names) = make_store(tmp.path());
+    let plan = store_plan(&store, &names);
+    for (tag, c) in [
+        ("gz", Compression::Gzip { level: 6 }),
+        ("xz", Compression::Xz { level: 1 }),
+        ("none", Compression::None),
+    ] {
+        let image = tmp.path().join(format!("img-{tag}.aci"));
+        let sum = write_aci(MANIFEST, &plan, &image, &opts(c, 2)).unwrap();
+        assert_eq!(sum.compressed_size, std::fs::metadata(&image).unwrap().len(), "{tag}");
+
+        let out = tmp.path().join(format!("x-{tag}"));
+        extract(&image, &out);
+        assert_eq!(std::fs::read(out.join("manifest")).unwrap(), MANIFEST);
+        assert_eq!(std::fs::read(out.join("rootfs/etc/hosts")).unwrap(), b"127.0.0.1 localhost\n");
+        let tmp_mode = std::fs::metadata(out.join("rootfs/tmp")).unwrap().permissions().mode();
+        assert_eq!(tmp_mode & 0o7777, 0o1777, "{tag}: /tmp mode");
+        for n in &names {
+            let copy = out.join("rootfs/nix/store").join(n);
+            assert!(nar(&store.join(n)) == nar(&copy), "{tag}: nix-store --dump differs for {n}");
+        }
+        // The hard link came out as an independent regular file.
+        let hl = std::fs::symlink_metadata(out.join("rootfs/nix/store/aaaa-tree/lib/data-hardlink")).unwrap();
+        assert!(hl.is_file());
+        assert_eq!(std::os::unix::fs::MetadataExt::nlink(&hl), 1, "{tag}: hard link emitted");
+
+        // The ID is the SHA-512 of the uncompressed tar.
+        let tar = decompressed(&image);
+        assert_eq!(tar.len() as u64, sum.tar_size, "{tag}");
+        let digest: [u8; 64] = Sha512::digest(&tar).into();
+        assert_eq!(sum.image_id.digest(), &digest, "{tag}");
+        check_headers(&tar, sum.entries);
+        actool_validate(&image);
+    }
+}
+
+/// The uncompressed tar of an image, read with the system tools rather than our
+/// own reader.
+fn decompressed(image: &Path) -> Vec<u8> {
+    let head = std::fs::read(image).unwrap();
+    let tool = match head[..2] {
+        [0x1f, 0x8b] => "gzip",
+        [0xfd, 0x37] => "xz",
+        _ => return head,
+    };
+    let out = Command::new(tool).arg("-dc").arg(image).output().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// Every header as the writer promises: manifest then rootfs first, fixed mtime,
+/// owners and names, no global PAX header, no hard links, store modes.
+fn check_headers(tar_bytes: &[u8], entries: u64) {
+    let mut ar = tar::Archive::new(tar_bytes);
+    let mut n = 0u64;
+    let mut names = Vec::new();
+    for e in ar.entries().unwrap() {
+        let e = e.unwrap();
+        let h = e.header();
+        let name = e.path_bytes().into_owned();
+        assert_eq!(h.mtime().unwrap(), 1);
+        assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
+        assert_eq!(h.username_bytes(), Some(&b""[..]));
+        assert_eq!(h.groupname_bytes(), Some(&b""[..]));
+        let ty = h.entry_type();
+        assert!(ty.is_file() || ty.is_dir() || ty.is_symlink(), "unexpected type {ty:?}");
+        let m = h.mode().unwrap();
+        if name.starts_with(b"rootfs/nix/store/") && name.len() > b"rootfs/nix/store/".len() {
+            let want: &[u32] = if ty.is_dir() {
+                &[0o555]
+            } else if ty.is_symlink() {
+                &[0o777]
+            } else {
+                &[0o444, 0o555]
+            };
+            assert!(want.contains(&m), "{} has mode {m:o}", String::from_utf8_lossy(&name));
+        }
+        names.push(name);
+        n += 1;
+    }
+    assert_eq!(n, entries);
+    assert_eq!(names[0], b"manifest");
+    assert_eq!(names[1], b"rootfs/");
+}
+
+#[test]
+fn same_input_same_bytes_whatever_the_thread_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, names) = make_store(tmp.path());
+    let plan = store_plan(&store, &names);
+    for (tag, c, threads) in [
+        ("gz", Compression::Gzip { level: 6 }, [1usize, 1, 2, 5]),
+        ("xz", Compression::Xz { level: 0 }, [1, 1, 2, 3]),
+        ("none", Compression::None, [1, 1, 2, 2]),
+    ] {
+        let mut outputs = Vec::new();
+        for (i, t) in threads.iter().enumerate() {
+            let image = tmp.path().join(format!("{tag}-{i}.aci"));
+            let sum = write_aci(MANIFEST, &plan, &image, &opts(c, *t)).unwrap();
+            outputs.push((sum, std::fs::read(&image).unwrap()));
+        }
+        for (sum, bytes) in &outputs[1..] {
+            assert_eq!(sum, &outputs[0].0, "{tag}");
+            assert!(bytes == &outputs[0].1, "{tag}: bytes differ between runs or thread counts");
+        }
+        if tag == "gz" {
+            // Several independent members: the 4+ MiB tar spans several chunks.
+            let members = count_gzip_members(&outputs[0].1);
+            assert!(members >= 5, "{members} gzip members");
+        }
+        if tag == "xz" {
+            // The xz stream has independent blocks even with one thread.
+            let xz = tmp.path().join("xz-0.aci");
+            let out = Command::new("xz").args(["--robot", "--list"]).arg(&xz).output().unwrap();
+            let list = String::from_utf8_lossy(&out.stdout);
+            let blocks: u64 = list.lines().find(|l| l.starts_with("file\t")).unwrap().split('\t').nth(2).unwrap().parse().unwrap();
+            assert!(blocks >= 2, "xz blocks: {list}");
+        }
+    }
+}
+
+/// Members counted by decoding one at a time; also checks nothing trails them.
+fn count_gzip_members(gz: &[u8]) -> usize {
+    let mut rest = gz;
+    let mut n = 0;
+    while !rest.is_empty() {
+        assert_eq!(&rest[..2], &[0x1f, 0x8b], "member {n} does not start with gzip magic");
+        // No file name flag, mtime 0: nothing machine- or time-dependent.
+        assert_eq!(rest[3], 0, "FLG of member {n}");
+        assert_eq!(&rest[4..8], &[0, 0, 0, 0], "MTIME of member {n}");
+        let mut d = flate2::bufread::GzDecoder::new(rest);
+        std::io::copy(&mut d, &mut std::io::sink()).unwrap();
+        rest = d.into_inner();
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn multi_member_gzip_reads_with_flate2_multigz() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, names) = make_store(tmp.path());
+    let image = tmp.path().join("m.aci");
+    let sum = write_aci(MANIFEST, &store_plan(&store, &names), &image, &opts(Compression::Gzip { level: 1 }, 2)).unwrap();
+    let mut tar = Vec::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(&image).unwrap()).read_to_end(&mut tar).unwrap();
+    assert_eq!(tar.len() as u64, sum.tar_size);
+    let digest: [u8; 64] = Sha512::digest(&tar).into();
+    assert_eq!(sum.image_id.digest(), &digest);
+}
+
+#[test]
+fn size_change_is_an_error_naming_the_file_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("f");
+    std::fs::write(&src, b"12345").unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    for planned in [4u64, 6, 5 << 20] {
+        let plan = Plan {
+            entries: vec![Entry {
+                path: ip("f"),
+                node: Node::File { mode: mode::ETC_FILE, source: FileSource::Host { path: src.clone(), size: planned } },
+            }],
+        };
+        for c in [Compression::Gzip { level: 6 }, Compression::Xz { level: 0 }, Compression::None] {
+            let err = write_aci(MANIFEST, &plan, &out.join("i.aci"), &opts(c, 2)).unwrap_err();
+            match &err {
+                ArchiveError::SizeChanged { path, planned: p, actual } => {
+                    assert_eq!((path, *p, *actual), (&src, planned, 5));
+                }
+                e => panic!("unexpected {e:?}"),
+            }
+            assert!(err.to_string().contains(&src.display().to_string()));
+            assert_eq!(only_file(&out), Vec::<String>::new(), "temp file left behind");
+        }
+    }
+}
+
+#[test]
+fn unsupported_file_types_and_missing_sources_fail_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("a"), vec![1u8; 3 << 20]).unwrap();
+    let fifo = tree.join("b-fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let plan = Plan { entries: vec![Entry { path: ip("t"), node: Node::HostTree { source: tree.clone() } }] };
+    let err = write_aci(MANIFEST, &plan, &out.join("i.aci"), &opts(Compression::Gzip { level: 6 }, 2)).unwrap_err();
+    assert!(matches!(&err, ArchiveError::UnsupportedFileType { path, kind: "named pipe" } if path == &fifo), "{err:?}");
+    assert_eq!(only_file(&out), Vec::<String>::new());
+
+    let missing = tmp.path().join("missing");
+    let plan = Plan { entries: vec![Entry { path: ip("t"), node: Node::HostTree { source: missing.clone() } }] };
+    let err = write_aci(MANIFEST, &plan, &out.join("i.aci"), &opts(Compression::None, 1)).unwrap_err();
+    assert!(matches!(&err, ArchiveError::Read { path, .. } if path == &missing), "{err:?}");
+    assert_eq!(only_file(&out), Vec::<String>::new());
+
+    let err = write_aci(MANIFEST, &Plan::default(), &tmp.path().join("no/such/dir/i.aci"), &opts(Compression::None, 1))
+        .unwrap_err();
+    assert!(matches!(err, ArchiveError::Create { .. }), "{err:?}");
+}
+
+#[test]
+fn bad_levels_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("i.aci");
+    for (c, want) in [
+        (Compression::Gzip { level: 0 }, "gzip level 0"),
+        (Compression::Gzip { level: 13 }, "gzip level 13"),
+        (Compression::Xz { level: 10 }, "xz level 10"),
+    ] {
+        let err = write_aci(MANIFEST, &Plan::default(), &dest, &opts(c, 1)).unwrap_err();
+        assert!(matches!(err, ArchiveError::InvalidGzipLevel { .. } | ArchiveError::InvalidXzLevel { .. }));
+        assert!(err.to_string().contains(want), "{err}");
+    }
+    assert!(!dest.exists());
+}
+
+#[test]
+fn empty_plan_is_a_valid_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("i.aci");
+    let sum = write_aci(MANIFEST, &Plan::default(), &dest, &ArchiveOptions::default()).unwrap();
+    assert_eq!(sum.entries, 2);
+    // manifest header + data block + rootfs header + 2 end blocks.
+    assert_eq!(sum.tar_size, 5 * 512);
+    actool_validate(&dest);
+}

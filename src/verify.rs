@@ -44,7 +44,7 @@ pub enum VerifyError {
     IdMismatch { image: PathBuf, id_file: PathBuf, expected: Box<ImageId>, found: Box<ImageId> },
     #[error("{image:?} is signed but its archive is not a valid ACI: {error}; rebuild the image")]
     Layout { image: PathBuf, error: InspectError },
-    #[error("{image:?} is signed but its manifest breaks the appc rules: {error}; rebuild the image")]
+    #[error("{image:?}: its manifest breaks the appc rules: {error}; rebuild the image")]
     Manifest { image: PathBuf, error: ManifestError },
 }
 
@@ -62,6 +62,14 @@ pub struct Verified {
 pub fn verify(gpg: &Gpg, image: &Path) -> Result<Verified, VerifyError> {
     let signature = verify_signature(gpg, image)?;
     let report = read_image(image).map_err(|error| VerifyError::Layout { image: image.into(), error })?;
+    let (manifest, id_files) = check_report(image, &report)?;
+    Ok(Verified { signature, report, manifest, id_files })
+}
+
+/// Steps 3 and 4 on an image already read by [`read_image`]: the manifest rules,
+/// and the image ID against the `.id` files. Returns the manifest and the `.id`
+/// files compared. Shared with `mkaci inspect --verify`.
+pub fn check_report(image: &Path, report: &ImageReport) -> Result<(ImageManifest, Vec<PathBuf>), VerifyError> {
     let manifest = ImageManifest::from_json_slice(&report.manifest_bytes)
         .map_err(|error| VerifyError::Manifest { image: image.into(), error })?;
     let id_files = id_files(image);
@@ -76,7 +84,7 @@ pub fn verify(gpg: &Gpg, image: &Path) -> Result<Verified, VerifyError> {
             });
         }
     }
-    Ok(Verified { signature, report, manifest, id_files })
+    Ok((manifest, id_files))
 }
 
 /// `<last part of name>-<version>-<os>-<arch>.aci`, the file name

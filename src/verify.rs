@@ -43,7 +43,7 @@ pub enum VerifyError {
     )]
     IdMismatch { image: PathBuf, id_file: PathBuf, expected: Box<ImageId>, found: Box<ImageId> },
     #[error("{image:?} is signed but its archive is not a valid ACI: {error}; rebuild the image")]
-    Layout { image: PathBuf, error: InspectError },
+    Layout { image: PathBuf, error: Box<InspectError> },
     #[error("{image:?} is signed but its manifest breaks the appc rules: {error}; rebuild the image")]
     Manifest { image: PathBuf, error: ManifestError },
 }
@@ -61,7 +61,8 @@ pub struct Verified {
 /// Runs every check of the module docs on `image` (`DIR/<image>.aci`).
 pub fn verify(gpg: &Gpg, image: &Path) -> Result<Verified, VerifyError> {
     let signature = verify_signature(gpg, image)?;
-    let report = read_image(image).map_err(|error| VerifyError::Layout { image: image.into(), error })?;
+    let report =
+        read_image(image).map_err(|error| VerifyError::Layout { image: image.into(), error: Box::new(error) })?;
     let manifest = ImageManifest::from_json_slice(&report.manifest_bytes)
         .map_err(|error| VerifyError::Manifest { image: image.into(), error })?;
     let id_files = id_files(image);

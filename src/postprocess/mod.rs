@@ -5,7 +5,8 @@
 //!
 //! For each image of each RESULT's `nix2aci.json` it makes, in DIR:
 //! - `<image>.aci`, a symlink to the image in the store;
-//! - `<image>.mounts`, a symlink to the store's `.mounts`, for thin images;
+//! - `<image>.mounts`, a symlink to the store's `.mounts`, for thin images (a
+//!   stale one is removed when the same file name is republished fat);
 //! - `<image>.aci.asc`, the ASCII-armored detached signature, unless the image
 //!   was built with `sign = false`;
 //! - [`PUBKEY_FILE`] (`pubkeys.gpg`), the armored public key of the key that

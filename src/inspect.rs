@@ -265,7 +265,7 @@ type Raw = Counting<File>;
 enum Decoder {
     Plain(Raw),
     Gzip(flate2::bufread::GzDecoder<Raw>),
-    Xz(xz2::bufread::XzDecoder<Raw>),
+    Xz(XzStream),
     Bzip2(bzip2::bufread::BzDecoder<Raw>),
 }
 
@@ -274,7 +274,7 @@ impl Decoder {
         match kind {
             Kind::Plain => Decoder::Plain(raw),
             Kind::Gzip => Decoder::Gzip(flate2::bufread::GzDecoder::new(raw)),
-            Kind::Xz => Decoder::Xz(xz2::bufread::XzDecoder::new(raw)),
+            Kind::Xz => Decoder::Xz(XzStream::new(raw)),
             Kind::Bzip2 => Decoder::Bzip2(bzip2::bufread::BzDecoder::new(raw)),
         }
     }
@@ -283,7 +283,7 @@ impl Decoder {
         match self {
             Decoder::Plain(r) => r,
             Decoder::Gzip(d) => d.into_inner(),
-            Decoder::Xz(d) => d.into_inner(),
+            Decoder::Xz(d) => d.raw,
             Decoder::Bzip2(d) => d.into_inner(),
         }
     }
@@ -296,6 +296,53 @@ impl Read for Decoder {
             Decoder::Gzip(d) => d.read(buf),
             Decoder::Xz(d) => d.read(buf),
             Decoder::Bzip2(d) => d.read(buf),
+        }
+    }
+}
+
+/// One xz stream. (xz2's `bufread::XzDecoder` reports "corrupt xz stream" when
+/// bytes follow the stream end instead of stopping there, which would hide
+/// trailing bytes behind a misleading error.)
+struct XzStream {
+    raw: Raw,
+    stream: xz2::stream::Stream,
+    ended: bool,
+}
+
+impl XzStream {
+    fn new(raw: Raw) -> XzStream {
+        let stream = xz2::stream::Stream::new_stream_decoder(u64::MAX, 0).expect("liblzma decoder init");
+        XzStream { raw, stream, ended: false }
+    }
+}
+
+impl Read for XzStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.ended || buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let input = self.raw.fill_buf()?;
+            let eof = input.is_empty();
+            let (in0, out0) = (self.stream.total_in(), self.stream.total_out());
+            let action = if eof { xz2::stream::Action::Finish } else { xz2::stream::Action::Run };
+            let status = self.stream.process(input, buf, action);
+            let consumed = (self.stream.total_in() - in0) as usize;
+            let read = (self.stream.total_out() - out0) as usize;
+            self.raw.consume(consumed);
+            if status.map_err(std::io::Error::from)? == xz2::stream::Status::StreamEnd {
+                self.ended = true;
+                return Ok(read);
+            }
+            if read > 0 {
+                return Ok(read);
+            }
+            if eof {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the xz stream is truncated"));
+            }
+            if consumed == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "corrupt xz stream"));
+            }
         }
     }
 }

@@ -18,6 +18,8 @@ enum Cmd {
     Postprocess(mkaci::postprocess::PostprocessArgs),
     /// Check a published image: its signature, layout, manifest and image ID
     Verify(mkaci::verify::VerifyArgs),
+    /// Build an image: the builder of mkACI derivations (or --attrs FILE --out DIR).
+    Build(mkaci::build::BuildArgs),
     /// Print an image's manifest, ID and sizes; check its layout.
     Inspect(mkaci::inspect::InspectArgs),
 }
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
     let result: anyhow::Result<()> = match cli.cmd {
         Cmd::Postprocess(args) => mkaci::postprocess::run(args),
         Cmd::Verify(args) => mkaci::verify::run(args),
+        Cmd::Build(args) => mkaci::build::run(args),
         Cmd::Inspect(args) => mkaci::inspect::run(args),
     };
     match result {

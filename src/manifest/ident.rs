@@ -1,4 +1,5 @@
-//! The small value types of the appc schema (appc `spec/types.md`), each parsed
+//! The small value types of the appc schema (appc `spec/types.md`, plus resource
+//! quantities from `spec/ace.md` "Resource Isolators"), each parsed
 //! once by one validator that `FromStr`, `TryFrom<String>` and serde's
 //! `Deserialize` all share. After parsing, a value is valid for good.
 //!
@@ -111,7 +112,9 @@ enum SepFault {
 pub enum AcIdentifierError {
     #[error("an AC Identifier cannot be empty")]
     Empty,
-    #[error("{value:?} has {ch:?} at position {pos}; an AC Identifier allows only a-z, 0-9 and the separators - . _ ~ /")]
+    #[error(
+        "{value:?} has {ch:?} at position {pos}; an AC Identifier allows only a-z, 0-9 and the separators - . _ ~ /"
+    )]
     InvalidChar { value: String, ch: char, pos: usize },
     #[error("{value:?} starts with {ch:?}; an AC Identifier must start with a-z or 0-9")]
     BadStart { value: String, ch: char },
@@ -231,8 +234,7 @@ impl AcName {
     /// collapsed, `-` trimmed at both ends. Used only to suggest a fix.
     pub fn map_from(raw: &str) -> Option<AcName> {
         let id = AcIdentifier::map_from(raw)?;
-        let dashed: String =
-            id.as_str().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        let dashed: String = id.as_str().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
         let collapsed: Vec<&str> = dashed.split('-').filter(|s| !s.is_empty()).collect();
         collapsed.join("-").parse().ok()
     }
@@ -246,7 +248,9 @@ pub enum EnvNameError {
     Empty,
     #[error("{value:?} starts with {ch:?}; an environment variable name must start with A-Z, a-z or _")]
     BadStart { value: String, ch: char },
-    #[error("{value:?} has {ch:?} at position {pos}; an environment variable name allows only A-Z, a-z, 0-9, _, . and -")]
+    #[error(
+        "{value:?} has {ch:?} at position {pos}; an environment variable name allows only A-Z, a-z, 0-9, _, . and -"
+    )]
     InvalidChar { value: String, ch: char, pos: usize },
 }
 
@@ -317,10 +321,7 @@ impl AbsPath {
                 });
             }
             if component == "." || component == ".." {
-                return Err(AbsPathError::DotComponent {
-                    value: value.to_string(),
-                    component: component.to_string(),
-                });
+                return Err(AbsPathError::DotComponent { value: value.to_string(), component: component.to_string() });
             }
         }
         Ok(())
@@ -441,7 +442,10 @@ impl HttpUrl {
             return Err(HttpUrlError::BadScheme { value: value.to_string() });
         };
         for (pos, ch) in value.char_indices() {
-            if ch.is_whitespace() || ch.is_control() || matches!(ch, '"' | '<' | '>' | '\\' | '^' | '`' | '{' | '|' | '}') {
+            if ch.is_whitespace()
+                || ch.is_control()
+                || matches!(ch, '"' | '<' | '>' | '\\' | '^' | '`' | '{' | '|' | '}')
+            {
                 return Err(HttpUrlError::InvalidChar { value: value.to_string(), ch, pos });
             }
         }
@@ -504,9 +508,8 @@ pub const AC_VERSION: &str = "0.8.11";
 impl AcVersion {
     fn validate(value: &str) -> Result<(), AcVersionError> {
         let parts: Vec<&str> = value.split('.').collect();
-        let numeric = |s: &str| {
-            !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
-        };
+        let numeric =
+            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
         if parts.len() != 3 || !parts.iter().all(|p| numeric(p)) {
             return Err(AcVersionError::Syntax { value: value.to_string() });
         }
@@ -524,6 +527,66 @@ impl AcVersion {
 }
 string_newtype!(AcVersion, AcVersionError);
 
+/// Why a string is not a [`Quantity`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuantityError {
+    #[error(
+        "quantity {value:?} is not a number with an optional suffix, e.g. \"500m\", \"2\", \"1.5\", \"128Mi\", \"1G\""
+    )]
+    Syntax { value: String },
+    #[error("quantity {value:?} has suffix {suffix:?}; allowed are none, n u m k M G T P E, Ki Mi Gi Ti Pi Ei, or e<exponent>")]
+    BadSuffix { value: String, suffix: String },
+    #[error("quantity {value:?} is zero; give a positive amount")]
+    Zero { value: String },
+}
+
+/// A positive resource quantity in the Kubernetes notation appc uses: digits with an
+/// optional fraction, then an optional suffix (`n u m k M G T P E`, `Ki .. Ei`, or
+/// `e`/`E` and an exponent). Written as a JSON string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Quantity(String);
+
+impl Quantity {
+    fn validate(value: &str) -> Result<(), QuantityError> {
+        let b = value.as_bytes();
+        let mut i = 0;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let int_end = i;
+        if i < b.len() && b[i] == b'.' {
+            i += 1;
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i == start {
+                return Err(QuantityError::Syntax { value: value.to_string() });
+            }
+        }
+        if int_end == 0 {
+            return Err(QuantityError::Syntax { value: value.to_string() });
+        }
+        let number = &value[..i];
+        let suffix = &value[i..];
+        let ok_suffix = matches!(
+            suffix,
+            "" | "n" | "u" | "m" | "k" | "M" | "G" | "T" | "P" | "E" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei"
+        ) || {
+            let exp = suffix.strip_prefix(['e', 'E']).map(|e| e.strip_prefix(['+', '-']).unwrap_or(e));
+            exp.is_some_and(|e| !e.is_empty() && e.bytes().all(|c| c.is_ascii_digit()))
+        };
+        if !ok_suffix {
+            return Err(QuantityError::BadSuffix { value: value.to_string(), suffix: suffix.to_string() });
+        }
+        if number.bytes().all(|c| c == b'0' || c == b'.') {
+            return Err(QuantityError::Zero { value: value.to_string() });
+        }
+        Ok(())
+    }
+}
+string_newtype!(Quantity, QuantityError);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -531,7 +594,14 @@ mod tests {
     #[test]
     fn ac_identifier_table() {
         use AcIdentifierError::*;
-        let ok = ["a", "0", "example.com/app", "example.com/user~1/app_v1", "a-b.c_d~e/f", "sub-domain.example.com/org/product/release"];
+        let ok = [
+            "a",
+            "0",
+            "example.com/app",
+            "example.com/user~1/app_v1",
+            "a-b.c_d~e/f",
+            "sub-domain.example.com/org/product/release",
+        ];
         for s in ok {
             assert_eq!(s.parse::<AcIdentifier>().map(|i| i.to_string()), Ok(s.to_string()), "{s}");
         }
@@ -677,7 +747,13 @@ mod tests {
     #[test]
     fn http_url_table() {
         use HttpUrlError::*;
-        for s in ["https://example.com", "http://example.com:8080/docs?a=b#c", "HTTPS://Example.com/", "https://[::1]:443/x", "https://user@host/"] {
+        for s in [
+            "https://example.com",
+            "http://example.com:8080/docs?a=b#c",
+            "HTTPS://Example.com/",
+            "https://[::1]:443/x",
+            "https://user@host/",
+        ] {
             assert!(s.parse::<HttpUrl>().is_ok(), "{s}");
         }
         let v = |s: &str| s.to_string();

@@ -18,11 +18,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
+
+pub use super::ident::{Quantity, QuantityError};
 
 /// The isolator names appc 0.8.11 knows.
 pub const KNOWN_ISOLATORS: [&str; 14] = [
@@ -77,81 +78,6 @@ pub enum IsolatorError {
     BadSelinuxField { name: String, field: &'static str, value: String, colon_forbidden: bool },
     #[error("isolator {name:?} has an empty sysctl key")]
     EmptySysctlKey { name: String },
-}
-
-/// Why a string is not a [`Quantity`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum QuantityError {
-    #[error("quantity {value:?} is not a number with an optional suffix, e.g. \"500m\", \"2\", \"1.5\", \"128Mi\", \"1G\"")]
-    Syntax { value: String },
-    #[error("quantity {value:?} has suffix {suffix:?}; allowed are none, n u m k M G T P E, Ki Mi Gi Ti Pi Ei, or e<exponent>")]
-    BadSuffix { value: String, suffix: String },
-    #[error("quantity {value:?} is zero; give a positive amount")]
-    Zero { value: String },
-}
-
-/// A positive resource quantity in the Kubernetes notation appc uses: digits with an
-/// optional fraction, then an optional suffix (`n u m k M G T P E`, `Ki .. Ei`, or
-/// `e`/`E` and an exponent). Written as a JSON string.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Quantity(String);
-
-impl Quantity {
-    fn validate(value: &str) -> Result<(), QuantityError> {
-        let b = value.as_bytes();
-        let mut i = 0;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        let int_end = i;
-        if i < b.len() && b[i] == b'.' {
-            i += 1;
-            let start = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
-            }
-            if i == start {
-                return Err(QuantityError::Syntax { value: value.to_string() });
-            }
-        }
-        if int_end == 0 {
-            return Err(QuantityError::Syntax { value: value.to_string() });
-        }
-        let number = &value[..i];
-        let suffix = &value[i..];
-        let ok_suffix = matches!(
-            suffix,
-            "" | "n" | "u" | "m" | "k" | "M" | "G" | "T" | "P" | "E" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei"
-        ) || {
-            let exp = suffix.strip_prefix(['e', 'E']).map(|e| e.strip_prefix(['+', '-']).unwrap_or(e));
-            exp.is_some_and(|e| !e.is_empty() && e.bytes().all(|c| c.is_ascii_digit()))
-        };
-        if !ok_suffix {
-            return Err(QuantityError::BadSuffix { value: value.to_string(), suffix: suffix.to_string() });
-        }
-        if number.bytes().all(|c| c == b'0' || c == b'.') {
-            return Err(QuantityError::Zero { value: value.to_string() });
-        }
-        Ok(())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for Quantity {
-    type Err = QuantityError;
-    fn from_str(s: &str) -> Result<Self, QuantityError> {
-        Self::validate(s)?;
-        Ok(Quantity(s.to_string()))
-    }
-}
-
-impl Serialize for Quantity {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
 }
 
 /// `{request?, limit?}` for `resource/cpu` and `resource/memory`.
@@ -261,16 +187,16 @@ impl Isolator {
             }
             Ok(obj)
         };
-        let quantity = |obj: &serde_json::Map<String, Value>, field: &'static str| -> Result<Option<Quantity>, IsolatorError> {
-            match obj.get(field) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => s
-                    .parse()
-                    .map(Some)
-                    .map_err(|source| IsolatorError::BadQuantity { name: n(), field, source }),
-                Some(_) => Err(wrong()),
-            }
-        };
+        let quantity =
+            |obj: &serde_json::Map<String, Value>, field: &'static str| -> Result<Option<Quantity>, IsolatorError> {
+                match obj.get(field) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(Value::String(s)) => {
+                        s.parse().map(Some).map_err(|source| IsolatorError::BadQuantity { name: n(), field, source })
+                    }
+                    Some(_) => Err(wrong()),
+                }
+            };
         let default = |obj: &serde_json::Map<String, Value>| -> Result<Option<bool>, IsolatorError> {
             match obj.get("default") {
                 None | Some(Value::Null) => Ok(None),
@@ -318,7 +244,11 @@ impl Isolator {
                 match default(obj)? {
                     Some(true) => {}
                     other => {
-                        return Err(IsolatorError::BadDefault { name: n(), value: other.unwrap_or(false), required: true })
+                        return Err(IsolatorError::BadDefault {
+                            name: n(),
+                            value: other.unwrap_or(false),
+                            required: true,
+                        })
                     }
                 }
                 if obj.get("request").is_some_and(|v| !v.is_null()) {
@@ -336,7 +266,8 @@ impl Isolator {
                 let set = strings(object(r#""set""#)?)?;
                 for cap in &set {
                     let ok = cap.strip_prefix("CAP_").is_some_and(|rest| {
-                        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                        !rest.is_empty()
+                            && rest.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
                     });
                     if !ok {
                         return Err(IsolatorError::BadCapability { name: n(), value: cap.clone() });
@@ -418,9 +349,9 @@ impl Isolator {
     fn serialize_value<M: SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
         match self {
             Isolator::ResourceCpu(v) | Isolator::ResourceMemory(v) => m.serialize_entry("value", v),
-            Isolator::ResourceBlockBandwidth(v) | Isolator::ResourceBlockIops(v) | Isolator::ResourceNetworkBandwidth(v) => {
-                m.serialize_entry("value", v)
-            }
+            Isolator::ResourceBlockBandwidth(v)
+            | Isolator::ResourceBlockIops(v)
+            | Isolator::ResourceNetworkBandwidth(v) => m.serialize_entry("value", v),
             Isolator::CapabilitiesRetainSet(v) | Isolator::CapabilitiesRemoveSet(v) => m.serialize_entry("value", v),
             Isolator::NoNewPrivileges(b) => m.serialize_entry("value", b),
             Isolator::SeccompRetainSet(v) | Isolator::SeccompRemoveSet(v) => m.serialize_entry("value", v),
@@ -431,7 +362,6 @@ impl Isolator {
         }
     }
 }
-
 
 /// What the value of a known isolator looks like, for messages; `None` if unknown.
 pub fn expected_shape(name: &str) -> Option<&'static str> {
@@ -450,7 +380,9 @@ pub fn expected_shape(name: &str) -> Option<&'static str> {
         }
         "os/linux/oom-score-adj" => "an integer from -1000 to 1000",
         "os/linux/cpu-shares" => "an integer from 2 to 262144",
-        "os/linux/selinux-context" => r#"an object {"user": "system_u", "role": "system_r", "type": "svirt_lxc_net_t", "level": "s0"}"#,
+        "os/linux/selinux-context" => {
+            r#"an object {"user": "system_u", "role": "system_r", "type": "svirt_lxc_net_t", "level": "s0"}"#
+        }
         "os/unix/sysctl" => r#"an object of string values, e.g. {"net.ipv4.tcp_mtu_probing": "1"}"#,
         _ => return None,
     })
@@ -538,7 +470,10 @@ mod tests {
             ("os/linux/seccomp-remove-set", json!({"set": ["reboot"], "errno": "ENOTSUP"})),
             ("os/linux/oom-score-adj", json!(-1000)),
             ("os/linux/cpu-shares", json!(1024)),
-            ("os/linux/selinux-context", json!({"user": "system_u", "role": "system_r", "type": "dhcpc_t", "level": "s0"})),
+            (
+                "os/linux/selinux-context",
+                json!({"user": "system_u", "role": "system_r", "type": "dhcpc_t", "level": "s0"}),
+            ),
             ("os/unix/sysctl", json!({"net.ipv4.tcp_mtu_probing": "1"})),
         ];
         assert_eq!(cases.len(), KNOWN_ISOLATORS.len());
@@ -559,29 +494,135 @@ mod tests {
         let q = |s: &str| QuantityError::Syntax { value: n(s) };
         let cases: Vec<(&str, Option<Value>, IsolatorError)> = vec![
             ("resource/gpu", Some(json!({})), UnknownName { name: n("resource/gpu") }),
-            ("resource/cpu", None, MissingValue { name: n("resource/cpu"), expected: expected_shape("resource/cpu").unwrap() }),
-            ("resource/cpu", Some(Value::Null), MissingValue { name: n("resource/cpu"), expected: expected_shape("resource/cpu").unwrap() }),
-            ("resource/cpu", Some(json!("500m")), WrongShape { name: n("resource/cpu"), value: n("\"500m\""), expected: expected_shape("resource/cpu").unwrap() }),
-            ("resource/cpu", Some(json!({"max": "1"})), UnknownKey { name: n("resource/cpu"), key: n("max"), allowed: r#""request", "limit", "default""# }),
-            ("resource/cpu", Some(json!({"limit": "-1"})), BadQuantity { name: n("resource/cpu"), field: "limit", source: q("-1") }),
+            (
+                "resource/cpu",
+                None,
+                MissingValue { name: n("resource/cpu"), expected: expected_shape("resource/cpu").unwrap() },
+            ),
+            (
+                "resource/cpu",
+                Some(Value::Null),
+                MissingValue { name: n("resource/cpu"), expected: expected_shape("resource/cpu").unwrap() },
+            ),
+            (
+                "resource/cpu",
+                Some(json!("500m")),
+                WrongShape {
+                    name: n("resource/cpu"),
+                    value: n("\"500m\""),
+                    expected: expected_shape("resource/cpu").unwrap(),
+                },
+            ),
+            (
+                "resource/cpu",
+                Some(json!({"max": "1"})),
+                UnknownKey { name: n("resource/cpu"), key: n("max"), allowed: r#""request", "limit", "default""# },
+            ),
+            (
+                "resource/cpu",
+                Some(json!({"limit": "-1"})),
+                BadQuantity { name: n("resource/cpu"), field: "limit", source: q("-1") },
+            ),
             ("resource/memory", Some(json!({})), NoRequestOrLimit { name: n("resource/memory") }),
-            ("resource/memory", Some(json!({"default": true, "limit": "1G"})), BadDefault { name: n("resource/memory"), value: true, required: false }),
-            ("resource/block-iops", Some(json!({"limit": "1000"})), BadDefault { name: n("resource/block-iops"), value: false, required: true }),
-            ("resource/block-iops", Some(json!({"default": true, "request": "1", "limit": "1000"})), RequestNotSupported { name: n("resource/block-iops") }),
-            ("resource/network-bandwidth", Some(json!({"default": true})), MissingLimit { name: n("resource/network-bandwidth") }),
-            ("os/linux/capabilities-retain-set", Some(json!({"set": []})), EmptySet { name: n("os/linux/capabilities-retain-set") }),
-            ("os/linux/capabilities-remove-set", Some(json!({"set": ["net_admin"]})), BadCapability { name: n("os/linux/capabilities-remove-set"), value: n("net_admin") }),
-            ("os/linux/seccomp-retain-set", Some(json!({"set": ["read"], "errno": "eperm"})), BadErrno { name: n("os/linux/seccomp-retain-set"), value: n("eperm") }),
-            ("os/linux/seccomp-remove-set", Some(json!({"set": ["a b"]})), BadSyscall { name: n("os/linux/seccomp-remove-set"), value: n("a b") }),
-            ("os/linux/oom-score-adj", Some(json!(1001)), OutOfRange { name: n("os/linux/oom-score-adj"), value: n("1001"), min: -1000, max: 1000 }),
-            ("os/linux/oom-score-adj", Some(json!(1.5)), OutOfRange { name: n("os/linux/oom-score-adj"), value: n("1.5"), min: -1000, max: 1000 }),
-            ("os/linux/cpu-shares", Some(json!(1)), OutOfRange { name: n("os/linux/cpu-shares"), value: n("1"), min: 2, max: 262144 }),
-            ("os/linux/cpu-shares", Some(json!("1024")), WrongShape { name: n("os/linux/cpu-shares"), value: n("\"1024\""), expected: expected_shape("os/linux/cpu-shares").unwrap() }),
-            ("os/linux/selinux-context", Some(json!({"user": "a:b", "role": "r", "type": "t", "level": "s0"})), BadSelinuxField { name: n("os/linux/selinux-context"), field: "user", value: n("a:b"), colon_forbidden: true }),
-            ("os/linux/selinux-context", Some(json!({"user": "u", "role": "r", "type": "t"})), BadSelinuxField { name: n("os/linux/selinux-context"), field: "level", value: n(""), colon_forbidden: false }),
-            ("os/unix/sysctl", Some(json!({"a": 1})), WrongShape { name: n("os/unix/sysctl"), value: n("{\"a\":1}"), expected: expected_shape("os/unix/sysctl").unwrap() }),
+            (
+                "resource/memory",
+                Some(json!({"default": true, "limit": "1G"})),
+                BadDefault { name: n("resource/memory"), value: true, required: false },
+            ),
+            (
+                "resource/block-iops",
+                Some(json!({"limit": "1000"})),
+                BadDefault { name: n("resource/block-iops"), value: false, required: true },
+            ),
+            (
+                "resource/block-iops",
+                Some(json!({"default": true, "request": "1", "limit": "1000"})),
+                RequestNotSupported { name: n("resource/block-iops") },
+            ),
+            (
+                "resource/network-bandwidth",
+                Some(json!({"default": true})),
+                MissingLimit { name: n("resource/network-bandwidth") },
+            ),
+            (
+                "os/linux/capabilities-retain-set",
+                Some(json!({"set": []})),
+                EmptySet { name: n("os/linux/capabilities-retain-set") },
+            ),
+            (
+                "os/linux/capabilities-remove-set",
+                Some(json!({"set": ["net_admin"]})),
+                BadCapability { name: n("os/linux/capabilities-remove-set"), value: n("net_admin") },
+            ),
+            (
+                "os/linux/seccomp-retain-set",
+                Some(json!({"set": ["read"], "errno": "eperm"})),
+                BadErrno { name: n("os/linux/seccomp-retain-set"), value: n("eperm") },
+            ),
+            (
+                "os/linux/seccomp-remove-set",
+                Some(json!({"set": ["a b"]})),
+                BadSyscall { name: n("os/linux/seccomp-remove-set"), value: n("a b") },
+            ),
+            (
+                "os/linux/oom-score-adj",
+                Some(json!(1001)),
+                OutOfRange { name: n("os/linux/oom-score-adj"), value: n("1001"), min: -1000, max: 1000 },
+            ),
+            (
+                "os/linux/oom-score-adj",
+                Some(json!(1.5)),
+                OutOfRange { name: n("os/linux/oom-score-adj"), value: n("1.5"), min: -1000, max: 1000 },
+            ),
+            (
+                "os/linux/cpu-shares",
+                Some(json!(1)),
+                OutOfRange { name: n("os/linux/cpu-shares"), value: n("1"), min: 2, max: 262144 },
+            ),
+            (
+                "os/linux/cpu-shares",
+                Some(json!("1024")),
+                WrongShape {
+                    name: n("os/linux/cpu-shares"),
+                    value: n("\"1024\""),
+                    expected: expected_shape("os/linux/cpu-shares").unwrap(),
+                },
+            ),
+            (
+                "os/linux/selinux-context",
+                Some(json!({"user": "a:b", "role": "r", "type": "t", "level": "s0"})),
+                BadSelinuxField {
+                    name: n("os/linux/selinux-context"),
+                    field: "user",
+                    value: n("a:b"),
+                    colon_forbidden: true,
+                },
+            ),
+            (
+                "os/linux/selinux-context",
+                Some(json!({"user": "u", "role": "r", "type": "t"})),
+                BadSelinuxField {
+                    name: n("os/linux/selinux-context"),
+                    field: "level",
+                    value: n(""),
+                    colon_forbidden: false,
+                },
+            ),
+            (
+                "os/unix/sysctl",
+                Some(json!({"a": 1})),
+                WrongShape {
+                    name: n("os/unix/sysctl"),
+                    value: n("{\"a\":1}"),
+                    expected: expected_shape("os/unix/sysctl").unwrap(),
+                },
+            ),
             ("os/unix/sysctl", Some(json!({"": "1"})), EmptySysctlKey { name: n("os/unix/sysctl") }),
-            ("os/linux/no-new-privileges", Some(json!("yes")), WrongShape { name: n("os/linux/no-new-privileges"), value: n("\"yes\""), expected: "true or false" }),
+            (
+                "os/linux/no-new-privileges",
+                Some(json!("yes")),
+                WrongShape { name: n("os/linux/no-new-privileges"), value: n("\"yes\""), expected: "true or false" },
+            ),
         ];
         for (name, value, want) in cases {
             assert_eq!(Isolator::from_name_value(name, value.as_ref()), Err(want), "{name} {value:?}");

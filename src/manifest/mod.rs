@@ -510,10 +510,12 @@ impl ImageManifest {
     /// Parses a manifest and checks every rule, e.g. for `mkaci verify`.
     pub fn from_json_slice(bytes: &[u8]) -> Result<ImageManifest, ManifestError> {
         let de = &mut serde_json::Deserializer::from_slice(bytes);
-        let m: ImageManifest = serde_path_to_error::deserialize(de).map_err(|e| {
+        let m: ImageManifest = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             let path = e.path().to_string();
             ManifestError::Json { path, message: e.into_inner().to_string() }
         })?;
+        // Anything after the manifest object (a second object, garbage) is refused.
+        de.end().map_err(|e| ManifestError::Json { path: ".".to_string(), message: e.to_string() })?;
         m.validate()?;
         Ok(m)
     }

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::ident::{
-    AbsPath, AbsPathError, AcIdentifier, AcIdentifierError, AcName, AcNameError, AcVersion, EnvNameError,
-    HttpUrl, HttpUrlError, Timestamp, TimestampError,
+    AbsPath, AbsPathError, AcIdentifier, AcIdentifierError, AcName, AcNameError, AcVersion, EnvNameError, HttpUrl,
+    HttpUrlError, Timestamp, TimestampError,
 };
 use super::isolator::{compact, Isolator, IsolatorError};
 use super::{
@@ -59,8 +59,7 @@ pub struct Resolved {
 
 const AC_ID_RULE: &str = "lowercase a-z, 0-9, separated by single - . _ ~ /";
 const AC_NAME_RULE: &str = "lowercase a-z, 0-9, separated by single -";
-const PORT_SHAPE: &str =
-    r#"a list of { name, protocol, port, count?, socketActivated? } or an attrset name -> { protocol, port, count?, socketActivated? }"#;
+const PORT_SHAPE: &str = r#"a list of { name, protocol, port, count?, socketActivated? } or an attrset name -> { protocol, port, count?, socketActivated? }"#;
 const ISOLATORS_SHAPE: &str = r#"an attrset name -> value, a list of { name, value }, or a JSON string of either"#;
 const EVENTS_SHAPE: &str = r#"an attrset { "pre-start" = exec; "post-stop" = exec; } or a list of { name, exec }"#;
 
@@ -80,7 +79,10 @@ pub enum SpecError {
     InvalidName { value: String, suggestion: Option<String>, source: AcIdentifierError },
     #[error("name: no name was given and the package name {value:?} has no letters or digits to derive one from; set name = \"example.com/app\"")]
     UnmappableDefaultName { value: String },
-    #[error("system: {system:?} has no known appc os/arch; set os and arch explicitly (allowed pairs: {})", valid_os_arch_list())]
+    #[error(
+        "system: {system:?} has no known appc os/arch; set os and arch explicitly (allowed pairs: {})",
+        valid_os_arch_list()
+    )]
     UnknownSystem { system: String },
     #[error("os/arch: {os:?}/{arch:?} is not an allowed appc pair{}; allowed pairs: {}", match suggestion { Some(s) => format!(" (did you mean arch = {s:?}?)"), None => String::new() }, valid_os_arch_list())]
     InvalidOsArch { os: String, arch: String, suggestion: Option<String> },
@@ -99,7 +101,7 @@ pub enum SpecError {
     #[error("exec: {value} is neither a string nor a list of strings; set exec = \"/bin/program --flag\" or a list")]
     ExecShape { value: String },
     #[error("exec: {value}: {source}")]
-    Exec { value: String, source: ExecError },
+    Exec { value: String, source: Box<ExecError> },
     #[error("{field}: {field} is empty; give a name or a number, e.g. {field} = \"0\"")]
     EmptyUserGroup { field: &'static str },
     #[error("workingDirectory: {source}")]
@@ -108,9 +110,12 @@ pub enum SpecError {
     EnvName { name: String, source: EnvNameError },
     #[error("env.{name}: the value {value:?} contains a NUL byte, which cannot be passed to a program; remove it")]
     EnvValueNul { name: String, value: String },
-    #[error("supplementaryGIDs[{index}]: {value} is not a group ID; give integers from 0 to 4294967295")]
+    #[error("supplementaryGids[{index}]: {value} is not a group ID; give integers from 0 to 4294967295")]
     SupplementaryGid { index: usize, value: String },
-    #[error("{field}.{name}: {name:?} is not a valid mount point name (AC Name: {AC_NAME_RULE}); {}", quoted(suggestion))]
+    #[error(
+        "{field}.{name}: {name:?} is not a valid mount point name (AC Name: {AC_NAME_RULE}); {}",
+        quoted(suggestion)
+    )]
     MountName { field: &'static str, name: String, suggestion: Option<String>, source: AcNameError },
     #[error("{field}.{name}: {source}")]
     MountPath { field: &'static str, name: String, source: AbsPathError },
@@ -120,8 +125,12 @@ pub enum SpecError {
     DuplicateMountName { name: String, first: String, second: String },
     #[error("{second}: the path {path:?} is already mounted by {first}; give each mount point its own path")]
     DuplicateMountPath { path: String, first: String, second: String },
-    #[error("thin image: closure path {path:?} (hash {hash:?}) gives no valid mount point: {reason}")]
-    ThinMount { hash: String, path: String, reason: String },
+    #[error("thin image: closure path {path:?}: \"nix-{hash}\" is not a valid mount point name ({source}); the closure must hold valid store paths")]
+    ThinMountName { hash: String, path: String, source: AcNameError },
+    #[error("thin image: closure path {path:?} is not a usable mount path ({source}); the closure must hold absolute store paths")]
+    ThinMountPath { path: String, source: AbsPathError },
+    #[error("thin image: closure path \"/\" cannot be mounted; the closure must hold store paths")]
+    ThinMountAtRoot,
     #[error("ports: {value} is not {PORT_SHAPE}")]
     PortsShape { value: String },
     #[error("{at}: {value} is not a port; give {{ protocol = \"tcp\"; port = 80; }} (count and socketActivated are optional)")]
@@ -132,7 +141,7 @@ pub enum SpecError {
     PortField { at: String, field: &'static str, value: String, expected: &'static str },
     #[error("{at}.name: {value:?} is not a valid port name (AC Name: {AC_NAME_RULE}); {}", quoted(suggestion))]
     PortName { at: String, value: String, suggestion: Option<String>, source: AcNameError },
-    #[error("{at}: port {port} with count {count} reaches port {}, past 65535; lower port or count", u64::from(*.port) + u64::from(*.count) - 1)]
+    #[error("{at}: port {port} with count {count} reaches port {}, past 65535; lower port or count", *.port + *.count - 1)]
     PortRange { at: String, port: u64, count: u64 },
     #[error("ports.{name}: the port name {name:?} appears twice; give each port its own name")]
     DuplicatePort { name: String },
@@ -155,7 +164,7 @@ pub enum SpecError {
     #[error("{at}: {value} is not an exec; give a string \"/bin/program --flag\" or a list of strings")]
     EventHandlerExecShape { at: String, value: String },
     #[error("{at}: {value}: {source}")]
-    EventHandlerExec { at: String, value: String, source: ExecError },
+    EventHandlerExec { at: String, value: String, source: Box<ExecError> },
     #[error("eventHandlers.{name}: given twice; each event handler may appear once")]
     DuplicateEventHandler { name: String },
     #[error("annotations.{name}: the annotation name is not a valid AC Identifier ({AC_ID_RULE}): {source}")]
@@ -168,7 +177,9 @@ pub enum SpecError {
     Compression { value: String },
     #[error("compressionLevel: {level} is outside {min}..={max} for {compression}; pick a level in that range or leave it unset (default {default})")]
     CompressionLevel { compression: &'static str, level: u32, min: u32, max: u32, default: u32 },
-    #[error("compressionLevel: {level} was given with compression = \"none\"; remove compressionLevel or choose gzip or xz")]
+    #[error(
+        "compressionLevel: {level} was given with compression = \"none\"; remove compressionLevel or choose gzip or xz"
+    )]
     LevelWithoutCompression { level: u32 },
     #[error("the resulting manifest breaks an appc rule: {0}")]
     Manifest(#[from] ManifestError),
@@ -234,7 +245,7 @@ fn exec_from_value(value: &Value) -> Option<Vec<String>> {
 fn check_exec(value: Option<&Value>) -> Result<Exec, SpecError> {
     let value = value.filter(|v| !v.is_null()).ok_or(SpecError::ExecMissing)?;
     let args = exec_from_value(value).ok_or_else(|| SpecError::ExecShape { value: compact(value) })?;
-    Exec::new(args).map_err(|source| SpecError::Exec { value: compact(value), source })
+    Exec::new(args).map_err(|source| SpecError::Exec { value: compact(value), source: Box::new(source) })
 }
 
 fn check_version(version: Option<&String>) -> Result<Option<String>, SpecError> {
@@ -265,13 +276,11 @@ fn check_compression(spec: &AciSpec) -> Result<Compression, SpecError> {
     }
 }
 
-fn check_labels(
-    spec: &AciSpec,
-    os: &str,
-    arch: &str,
-    version: Option<&str>,
-) -> Result<Vec<Label>, SpecError> {
-    let label = |name: &str, value: &str| Label { name: name.parse().expect("fixed label names are valid"), value: value.to_string() };
+fn check_labels(spec: &AciSpec, os: &str, arch: &str, version: Option<&str>) -> Result<Vec<Label>, SpecError> {
+    let label = |name: &str, value: &str| Label {
+        name: name.parse().expect("fixed label names are valid"),
+        value: value.to_string(),
+    };
     let mut labels = vec![label("os", os), label("arch", arch)];
     if let Some(v) = version {
         labels.push(label("version", v));
@@ -347,11 +356,15 @@ fn check_mounts(spec: &AciSpec, thin: &[ThinMount]) -> Result<Vec<MountPoint>, S
         }
     }
     for tm in thin {
-        let bad = |reason: String| SpecError::ThinMount { hash: tm.hash.clone(), path: tm.path.clone(), reason };
-        let name: AcName = format!("nix-{}", tm.hash).parse().map_err(|e: AcNameError| bad(e.to_string()))?;
-        let path: AbsPath = tm.path.parse().map_err(|e: AbsPathError| bad(e.to_string()))?;
+        let name: AcName = format!("nix-{}", tm.hash).parse().map_err(|source| SpecError::ThinMountName {
+            hash: tm.hash.clone(),
+            path: tm.path.clone(),
+            source,
+        })?;
+        let path: AbsPath =
+            tm.path.parse().map_err(|source| SpecError::ThinMountPath { path: tm.path.clone(), source })?;
         if path.as_str() == "/" {
-            return Err(bad("a store path cannot be \"/\"".into()));
+            return Err(SpecError::ThinMountAtRoot);
         }
         all.push((format!("the thin mount of {}", tm.path), MountPoint { name, path, read_only: true }));
     }
@@ -385,8 +398,8 @@ fn sorted(obj: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
 
 fn check_port(at: &str, name: &str, obj: &serde_json::Map<String, Value>, skip_name: bool) -> Result<Port, SpecError> {
     for key in obj.keys() {
-        let known = matches!(key.as_str(), "protocol" | "port" | "count" | "socketActivated")
-            || (key == "name" && !skip_name);
+        let known =
+            matches!(key.as_str(), "protocol" | "port" | "count" | "socketActivated") || (key == "name" && !skip_name);
         if !known {
             return Err(SpecError::PortUnknownKey { at: at.to_string(), key: key.clone() });
         }
@@ -439,7 +452,8 @@ fn check_ports(value: Option<&Value>) -> Result<Vec<Port>, SpecError> {
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
                 let at = format!("ports[{i}]");
-                let obj = item.as_object().ok_or_else(|| SpecError::PortEntry { at: at.clone(), value: compact(item) })?;
+                let obj =
+                    item.as_object().ok_or_else(|| SpecError::PortEntry { at: at.clone(), value: compact(item) })?;
                 let name_v = obj.get("name").unwrap_or(&Value::Null);
                 let name = name_v.as_str().ok_or_else(|| SpecError::PortField {
                     at: at.clone(),
@@ -453,7 +467,8 @@ fn check_ports(value: Option<&Value>) -> Result<Vec<Port>, SpecError> {
         Some(Value::Object(map)) => {
             for (name, item) in sorted(map) {
                 let at = format!("ports.{name}");
-                let obj = item.as_object().ok_or_else(|| SpecError::PortEntry { at: at.clone(), value: compact(item) })?;
+                let obj =
+                    item.as_object().ok_or_else(|| SpecError::PortEntry { at: at.clone(), value: compact(item) })?;
                 ports.push(check_port(&at, name, obj, true)?);
             }
         }
@@ -484,7 +499,9 @@ fn check_isolators(value: Option<&Value>) -> Result<Vec<Isolator>, SpecError> {
         Value::Object(map) => {
             for (name, v) in sorted(map) {
                 let at = format!("isolators.{name}");
-                out.push(Isolator::from_name_value(name, Some(v)).map_err(|source| SpecError::Isolator { at, source })?);
+                out.push(
+                    Isolator::from_name_value(name, Some(v)).map_err(|source| SpecError::Isolator { at, source })?,
+                );
             }
         }
         Value::Array(items) => {
@@ -526,8 +543,13 @@ fn event_name(at: &str, name: &str) -> Result<EventName, SpecError> {
 }
 
 fn event_exec(at: &str, v: &Value) -> Result<Exec, SpecError> {
-    let args = exec_from_value(v).ok_or_else(|| SpecError::EventHandlerExecShape { at: at.to_string(), value: compact(v) })?;
-    Exec::new(args).map_err(|source| SpecError::EventHandlerExec { at: at.to_string(), value: compact(v), source })
+    let args =
+        exec_from_value(v).ok_or_else(|| SpecError::EventHandlerExecShape { at: at.to_string(), value: compact(v) })?;
+    Exec::new(args).map_err(|source| SpecError::EventHandlerExec {
+        at: at.to_string(),
+        value: compact(v),
+        source: Box::new(source),
+    })
 }
 
 fn check_event_handlers(value: Option<&Value>) -> Result<Vec<EventHandler>, SpecError> {
@@ -553,7 +575,10 @@ fn check_event_handlers(value: Option<&Value>) -> Result<Vec<EventHandler>, Spec
                     .as_str()
                     .ok_or_else(|| SpecError::EventHandlerName { at: at.clone(), value: compact(name_v) })?;
                 let exec_v = obj.get("exec").unwrap_or(&Value::Null);
-                out.push(EventHandler { name: event_name(&at, name)?, exec: event_exec(&format!("{at}.exec"), exec_v)? });
+                out.push(EventHandler {
+                    name: event_name(&at, name)?,
+                    exec: event_exec(&format!("{at}.exec"), exec_v)?,
+                });
             }
         }
         Some(other) => return Err(SpecError::EventHandlersShape { value: compact(other) }),
@@ -577,9 +602,7 @@ fn check_annotations(spec: &AciSpec) -> Result<Vec<Annotation>, SpecError> {
                 value.parse::<Timestamp>().map_err(|source| SpecError::Created { source })?;
             }
             "homepage" | "documentation" => {
-                value
-                    .parse::<HttpUrl>()
-                    .map_err(|source| SpecError::AnnotationUrl { name: name.clone(), source })?;
+                value.parse::<HttpUrl>().map_err(|source| SpecError::AnnotationUrl { name: name.clone(), source })?;
             }
             _ => {}
         }

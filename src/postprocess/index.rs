@@ -67,7 +67,7 @@ struct RawIndex {
 struct RawImage {
     file: String,
     name: String,
-    version: String,
+    version: Option<String>,
     os: String,
     arch: String,
     image_id: String,
@@ -84,7 +84,8 @@ pub struct IndexedImage {
     pub file: String,
     /// The image name, used as the `rkt trust --prefix`.
     pub name: AcIdentifier,
-    pub version: String,
+    /// The `version` label; `mkaci build` writes null when the image has none.
+    pub version: Option<String>,
     pub os: String,
     pub arch: String,
     pub image_id: ImageId,
@@ -244,6 +245,9 @@ mod tests {
         assert_eq!(images[0].file, "busybox-1.36.1-linux-amd64.aci");
         assert_eq!(images[0].image_id.to_string(), id());
         assert!(images[0].sign);
+        let unversioned = image(&[("version", serde_json::Value::Null)]);
+        let images = parse(serde_json::json!({"nix2aci": 1, "images": [unversioned]})).unwrap();
+        assert_eq!(images[0].version, None);
         let thin = image(&[("thin", true.into()), ("mounts", "b.mounts".into()), ("name", "example.com/bb-x".into())]);
         let images = parse(serde_json::json!({"nix2aci": 1, "images": [thin]})).unwrap();
         assert_eq!(images[0].mounts.as_deref(), Some("b.mounts"));

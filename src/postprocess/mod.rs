@@ -211,7 +211,8 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
             None => {
                 // A `.mounts` link left by an earlier thin build of this file
                 // name would hand rkt volumes the fat image does not declare.
-                let stale = dir.join(format!("{}.mounts", image.file.trim_end_matches(".aci")));
+                let base = image.file.strip_suffix(".aci").unwrap_or(&image.file);
+                let stale = dir.join(format!("{base}.mounts"));
                 if stale.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
                     fsops::remove_if_exists(&stale).map_err(write_err(&stale))?;
                 }

@@ -101,8 +101,6 @@ pub enum InspectError {
     HardLinkTargetNotEarlier { name: String, target: String },
     #[error("entry {name:?} has tar type {kind:?}, which an ACI cannot hold (allowed: file, directory, symlink, hard link, device, fifo)")]
     UnsupportedEntryType { name: String, kind: char },
-    #[error("the image ID {found} differs from {expected} recorded in {}", path.display())]
-    IdMismatch { path: PathBuf, expected: String, found: ImageId },
 }
 
 /// Reads, hashes and checks an image in one streaming pass.
@@ -545,25 +543,16 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     println!("manifest:");
     println!("{}", String::from_utf8_lossy(&r.manifest_bytes));
     if args.verify {
-        // --- manifest rules: the lead wires the manifest check in here, e.g.
-        // crate::manifest::ImageManifest::from_json_slice(&r.manifest_bytes)?;
-        if let Some(id_file) = id_file_for(&args.image).filter(|p| p.exists()) {
-            let text = std::fs::read_to_string(&id_file).map_err(|source| InspectError::Open { path: id_file.clone(), source })?;
-            let expected = text.trim();
-            if expected != r.image_id.to_string() {
-                return Err(InspectError::IdMismatch { path: id_file, expected: expected.into(), found: r.image_id }.into());
+        let (_, id_files) = crate::verify::check_report(&args.image, &r)?;
+        match id_files.as_slice() {
+            [] => println!("verify:      layout and manifest OK (no .id file beside the image to compare the ID with)"),
+            files => {
+                let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+                println!("verify:      layout and manifest OK, ID matches {}", names.join(", "));
             }
-            println!("verify:      layout OK, ID matches {}", id_file.display());
-        } else {
-            println!("verify:      layout OK (no .id file beside the image to compare the ID with)");
         }
     }
     Ok(())
-}
-
-/// `dir/NAME.aci` -> `dir/NAME.id` (the result layout of `mkaci build`).
-fn id_file_for(image: &Path) -> Option<PathBuf> {
-    (image.extension()? == "aci").then(|| image.with_extension("id"))
 }
 
 #[cfg(test)]
@@ -588,11 +577,5 @@ mod tests {
         assert_eq!(detect(&tar), Some(Kind::Plain));
         assert_eq!(detect(&[0u8; 512]), None);
         assert_eq!(detect(&[0x1f]), None);
-    }
-
-    #[test]
-    fn id_file_beside_the_image() {
-        assert_eq!(id_file_for(Path::new("r/busybox-1-linux-amd64.aci")), Some(PathBuf::from("r/busybox-1-linux-amd64.id")));
-        assert_eq!(id_file_for(Path::new("r/image")), None);
     }
 }

@@ -219,7 +219,7 @@ fn verify_compares_the_recorded_id() {
     let wrong = format!("sha512-{}\n", "0".repeat(128));
     put(tmp.path(), "x-1-linux-amd64.id", wrong.as_bytes());
     let err = run(args()).unwrap_err();
-    assert!(matches!(err.downcast_ref::<InspectError>(), Some(InspectError::IdMismatch { .. })), "{err:?}");
+    assert!(matches!(err.downcast_ref::<mkaci::verify::VerifyError>(), Some(mkaci::verify::VerifyError::IdMismatch { .. })), "{err:?}");
 }
 
 #[test]

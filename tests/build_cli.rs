@@ -1,0 +1,252 @@
+//! `mkaci build --attrs FILE --out DIR` end to end, standing in for the sandbox:
+//! a store in a temporary directory, real busybox-static, real actool and bwrap.
+
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+
+const MKACI: &str = env!("CARGO_BIN_EXE_mkaci");
+const H_BUSYBOX: &str = "0c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4";
+const H_CONF: &str = "1c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4";
+const H_FILE: &str = "2c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4";
+
+struct Store {
+    tmp: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl Store {
+    fn path(&self, hash: &str, name: &str) -> String {
+        format!("{}/{hash}-{name}", self.dir.display())
+    }
+}
+
+/// busybox (bin/busybox + applet links), conf (etc/motd, share/doc, references
+/// busybox), and a single-file store path.
+fn store() -> Store {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nix/store");
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = Store { tmp, dir };
+    let bb = PathBuf::from(s.path(H_BUSYBOX, "busybox"));
+    std::fs::create_dir_all(bb.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", bb.join("bin/busybox")).unwrap();
+    std::fs::set_permissions(bb.join("bin/busybox"), std::fs::Permissions::from_mode(0o555)).unwrap();
+    for applet in ["sh", "echo", "cat", "ls"] {
+        symlink("busybox", bb.join("bin").join(applet)).unwrap();
+    }
+    let conf = PathBuf::from(s.path(H_CONF, "conf"));
+    std::fs::create_dir_all(conf.join("etc")).unwrap();
+    std::fs::create_dir_all(conf.join("share/doc")).unwrap();
+    std::fs::write(conf.join("share/doc/motd"), "welcome\n").unwrap();
+    symlink("../share/doc/motd", conf.join("etc/motd")).unwrap();
+    std::fs::write(s.path(H_FILE, "file"), "single file\n").unwrap();
+    s
+}
+
+fn attrs(s: &Store, aci: Value) -> Value {
+    let bb = s.path(H_BUSYBOX, "busybox");
+    let conf = s.path(H_CONF, "conf");
+    let file = s.path(H_FILE, "file");
+    let mut spec = json!({
+        "defaultName": "busybox",
+        "version": "1.35.0",
+        "packages": [bb, conf],
+        "exec": ["/bin/sh", "-c", "echo hi"],
+    });
+    for (k, v) in aci.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    json!({
+        "outputs": {"out": "/unused"},
+        "system": "x86_64-linux",
+        "storeDir": s.dir.to_str().unwrap(),
+        "closure": [
+            {"path": bb, "narHash": "sha256:x", "narSize": 1, "references": []},
+            {"path": conf, "narHash": "sha256:x", "narSize": 1, "references": [bb, file]},
+            {"path": file, "narHash": "sha256:x", "narSize": 1, "references": []},
+        ],
+        "mkaci": "/nix/store/00000000000000000000000000000000-mkaci/bin/mkaci",
+        "aci": spec,
+    })
+}
+
+fn run_build(s: &Store, attrs: &Value, out: &Path) -> Output {
+    let file = s.tmp.path().join("attrs.json");
+    std::fs::write(&file, serde_json::to_vec(attrs).unwrap()).unwrap();
+    Command::new(MKACI)
+        .args(["build", "--attrs"])
+        .arg(&file)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+fn build_ok(s: &Store, aci: Value) -> PathBuf {
+    let out = s.tmp.path().join("result");
+    let o = run_build(s, &attrs(s, aci), &out);
+    assert!(o.status.success(), "build failed: {}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+fn extract(image: &Path, into: &Path) {
+    std::fs::create_dir_all(into).unwrap();
+    let st = Command::new("tar").arg("-xf").arg(image).arg("-C").arg(into).status().unwrap();
+    assert!(st.success());
+}
+
+fn actool_validate(image: &Path) {
+    let o = Command::new("actool").arg("validate").arg(image).output().expect("actool (apt install appc-spec)");
+    assert!(o.status.success(), "actool: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn fat_image_runs_from_its_rootfs_alone() {
+    let s = store();
+    let out = build_ok(&s, json!({"dnsquirks": true}));
+    let index: Value = serde_json::from_slice(&std::fs::read(out.join("nix2aci.json")).unwrap()).unwrap();
+    let img = &index["images"][0];
+    assert_eq!(img["file"], "busybox-1.35.0-linux-amd64.aci");
+    assert_eq!(img["thin"], false);
+    assert_eq!(img["mounts"], Value::Null);
+    let image = out.join("busybox-1.35.0-linux-amd64.aci");
+    actool_validate(&image);
+    let id = std::fs::read_to_string(out.join("busybox-1.35.0-linux-amd64.id")).unwrap();
+    assert_eq!(id.trim(), img["imageId"].as_str().unwrap());
+    let script = std::fs::read_to_string(out.join("postprocess.sh")).unwrap();
+    assert!(script.contains("postprocess \"$@\" -- \"$dir\""));
+    assert!(std::fs::metadata(out.join("postprocess.sh")).unwrap().permissions().mode() & 0o111 != 0);
+
+    let x = s.tmp.path().join("x");
+    extract(&image, &x);
+    let rootfs = x.join("rootfs");
+    assert_eq!(std::fs::read_to_string(rootfs.join("etc/motd")).unwrap(), "welcome\n");
+    assert!(!std::fs::symlink_metadata(rootfs.join("etc/motd")).unwrap().file_type().is_symlink());
+    assert!(std::fs::read_to_string(rootfs.join("etc/hosts")).unwrap().contains("localhost"));
+    assert_eq!(std::fs::metadata(rootfs.join("tmp")).unwrap().permissions().mode() & 0o7777, 0o1777);
+    let o = Command::new("bwrap")
+        .arg("--bind")
+        .arg(&rootfs)
+        .args(["/", "--proc", "/proc", "--dev", "/dev", "/bin/sh", "-c", "echo hi from $(cat /etc/motd)"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hi from welcome\n");
+}
+
+#[test]
+fn thin_image_needs_exactly_its_mounts() {
+    let s = store();
+    let out = build_ok(&s, json!({"thin": true}));
+    let image = out.join("busybox-1.35.0-linux-amd64.aci");
+    actool_validate(&image);
+    let mounts = std::fs::read_to_string(out.join("busybox-1.35.0-linux-amd64.mounts")).unwrap();
+    let volumes: Vec<&str> = mounts.trim_end().split(' ').collect();
+    assert_eq!(volumes.len(), 3, "{mounts}");
+    let manifest: Value = serde_json::from_slice(&std::fs::read(out.join("busybox-1.35.0-linux-amd64.manifest")).unwrap()).unwrap();
+    let mps = manifest["app"]["mountPoints"].as_array().unwrap();
+    assert_eq!(mps.len(), 3);
+    let mut sources = Vec::new();
+    for v in &volumes {
+        let rest = v.strip_prefix("--volume=").unwrap();
+        let parts: Vec<&str> = rest.split(',').collect();
+        let name = parts[0];
+        let source = parts[2].strip_prefix("source=").unwrap();
+        assert_eq!(parts[1], "kind=host");
+        assert_eq!(parts[3], "readOnly=true");
+        let mp = mps.iter().find(|m| m["name"] == name).expect("every volume has its mount point");
+        assert_eq!(mp["path"], source);
+        assert_eq!(mp["readOnly"], true);
+        sources.push(source.to_string());
+    }
+    // No store contents in the image: placeholders only.
+    let x = s.tmp.path().join("x");
+    extract(&image, &x);
+    let rootfs = x.join("rootfs");
+    let bb = rootfs.join(s.path(H_BUSYBOX, "busybox").trim_start_matches('/'));
+    assert!(std::fs::read_dir(&bb).unwrap().next().is_none());
+    let single = rootfs.join(s.path(H_FILE, "file").trim_start_matches('/'));
+    assert_eq!(std::fs::metadata(&single).unwrap().len(), 0);
+
+    let run = |skip: Option<usize>| {
+        let mut c = Command::new("bwrap");
+        c.arg("--bind").arg(&rootfs).args(["/", "--proc", "/proc", "--dev", "/dev"]);
+        for (i, src) in sources.iter().enumerate() {
+            if Some(i) != skip {
+                c.args(["--ro-bind", src, src]);
+            }
+        }
+        c.args(["/bin/sh", "-c", "echo hi"]).output().unwrap()
+    };
+    let o = run(None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hi\n");
+    let bb_index = sources.iter().position(|s| s.ends_with("-busybox")).unwrap();
+    assert!(!run(Some(bb_index)).status.success(), "runs without the busybox volume");
+}
+
+#[test]
+fn same_input_same_bytes() {
+    let s = store();
+    let out = build_ok(&s, json!({}));
+    let a = std::fs::read(out.join("busybox-1.35.0-linux-amd64.aci")).unwrap();
+    let out2 = build_ok(&s, json!({})); // replaces the earlier result in place
+    assert_eq!(out, out2);
+    let b = std::fs::read(out2.join("busybox-1.35.0-linux-amd64.aci")).unwrap();
+    assert_eq!(a, b);
+}
+
+/// Bad inputs: each fails with a message naming the field and the value, no panic,
+/// and no output left behind.
+#[test]
+fn bad_inputs_fail_clearly_and_leave_nothing() {
+    let s = store();
+    let bb = s.path(H_BUSYBOX, "busybox");
+    let cases: Vec<(Value, Vec<&str>)> = vec![
+        (json!({"exec": ["/bin/nope"]}), vec!["exec[0]", "/bin/nope", "does not exist"]),
+        (json!({"exec": ["bin/sh"]}), vec!["exec", "bin/sh", "absolute"]),
+        (json!({"exec": ["/etc/motd"]}), vec!["exec[0]", "/etc/motd", "not executable"]),
+        (json!({"exec": ["/bin"]}), vec!["exec[0]", "/bin", "directory"]),
+        (json!({"exec": ["/bin/sh"], "workingDirectory": "/etc/motd"}), vec!["workingDirectory", "/etc/motd", "not a directory"]),
+        (json!({"exec": ["/bin/sh"], "workingDirectory": "/nowhere"}), vec!["workingDirectory", "/nowhere", "does not exist"]),
+        (json!({"packages": []}), vec!["packages", "empty"]),
+        (json!({"packages": ["/usr/bin"]}), vec!["packages[0]", "/usr/bin"]),
+        (json!({"packages": [format!("{}/3c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4-other", s.dir.display())]}), vec!["not in the closure"]),
+        (json!({"mounts": {"data": "/bin/sh"}}), vec!["data", "/bin/sh", "provided by", &bb]),
+        (json!({"thin": "yes"}), vec!["aci.thin", "boolean"]),
+        (json!({"exec": "/bin/sh", "thinn": true}), vec!["thinn"]),
+    ];
+    let out = s.tmp.path().join("bad-result");
+    for (aci, needles) in cases {
+        let o = run_build(&s, &attrs(&s, aci.clone()), &out);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{aci}: succeeded");
+        for n in needles {
+            assert!(err.contains(n), "{aci}: message lacks {n:?}: {err}");
+        }
+        assert!(!err.contains("panicked") && !err.contains("backtrace"), "{aci}: {err}");
+        assert!(!out.exists(), "{aci}: left {}", out.display());
+        let leftovers: Vec<_> = std::fs::read_dir(s.tmp.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+            .collect();
+        assert!(leftovers.is_empty(), "{aci}: left {leftovers:?}");
+    }
+}
+
+/// rkt resolves exec[0] before it mounts volumes, so a thin image names the store
+/// path, keeping the link's own name (busybox dispatches on it).
+#[test]
+fn thin_exec_points_into_the_store() {
+    let s = store();
+    let out = build_ok(&s, json!({"thin": true, "exec": ["/bin/echo", "hi"]}));
+    let manifest: Value = serde_json::from_slice(&std::fs::read(out.join("busybox-1.35.0-linux-amd64.manifest")).unwrap()).unwrap();
+    assert_eq!(manifest["app"]["exec"], json!([format!("{}/bin/echo", s.path(H_BUSYBOX, "busybox")), "hi"]));
+    let out = build_ok(&s, json!({"exec": ["/bin/echo", "hi"]}));
+    let manifest: Value = serde_json::from_slice(&std::fs::read(out.join("busybox-1.35.0-linux-amd64.manifest")).unwrap()).unwrap();
+    assert_eq!(manifest["app"]["exec"], json!(["/bin/echo", "hi"]), "fat images keep exec as given");
+}

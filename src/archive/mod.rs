@@ -39,15 +39,19 @@ pub enum Compression {
     None,
 }
 
-/// Default gzip level (libdeflate levels 1..=12). Chosen from `scripts/bench`.
+/// Default gzip level (libdeflate levels 1..=12). Measured on the 1.38 GB Rust
+/// toolchain tar (1 MiB members): level 6 gives 286.1 MB, 1.006x `tar | pigz -6`
+/// (284.5 MB); level 5 gives 289.5 MB (1.018x) and level 4 295.1 MB (1.037x),
+/// both over issue 5's 1.01x size bound, for 12% and 22% less CPU.
 pub const DEFAULT_GZIP_LEVEL: u32 = 6;
 /// Default xz preset (0..=9).
 pub const DEFAULT_XZ_LEVEL: u32 = 6;
 
 /// Size of the uncompressed tar chunks that become independent gzip members.
 /// A constant: deriving it from the core count would make images differ between
-/// machines. 1 MiB costs about 0.3% of ratio against one single deflate stream
-/// and keeps memory at a few MiB per thread.
+/// machines. Each member restarts the deflate window (32 KiB), which at 1 MiB
+/// costs little ratio (see [`DEFAULT_GZIP_LEVEL`]) and keeps memory at a few MiB
+/// per thread.
 pub const CHUNK_SIZE: usize = 1 << 20;
 
 /// Options of [`write_aci`].

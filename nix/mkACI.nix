@@ -1,0 +1,350 @@
+# mkACI: build an App Container Image (appc ACI) from Nix packages.
+#
+#   mkACI = import ./nix/mkACI.nix { inherit mkaci; };
+#   mkACI { packages = [ pkgs.busybox ]; exec = [ "/bin/busybox" "sh" ]; }
+#
+# The result is a plain `derivation` with `__structuredAttrs = true` whose
+# builder is `mkaci build`. Nix hands it the closure of `packages` through
+# `exportReferencesGraph`, and every argument below, normalised, under the
+# attribute `aci` (the contract is src/attrs.rs). mkaci is the authority on
+# validity; this file only catches cheap mistakes early, with a `throw`.
+#
+# The result directory holds `<name>-<version>-<os>-<arch>.aci`, its
+# `.manifest` and `.id`, a `.mounts` file for thin images, `nix2aci.json` and
+# `postprocess.sh` (see docs/result-layout.md).
+#
+# Needs nothing from nixpkgs.
+{
+  # The mkaci package: a derivation (or store path) with bin/mkaci.
+  mkaci,
+}:
+
+{
+  # List of packages (derivations or store paths), at least one. Their
+  # top-level trees are merged at the image root (like buildEnv); their whole
+  # closure goes into the image (fat) or becomes read-only mount points (thin).
+  packages,
+
+  # The package that gives the default name and version. Defaults to the first
+  # of `packages`.
+  pkg ? null,
+
+  # Image name, an AC Identifier such as `example.com/busybox`
+  # (^[a-z0-9]+([-._~/][a-z0-9]+)*$). Taken as is and refused by mkaci if
+  # invalid. Default: the name of `pkg` (`pname`, else the name part of its
+  # Nix name), lowercased, `+` spelled `plus`, other characters outside
+  # [a-z0-9-._~/] replaced by `-`, runs of separators collapsed to their first
+  # character, leading and trailing separators dropped.
+  name ? null,
+  # The original's spelling of `name`.
+  acName ? null,
+
+  # The `version` label. Default: the version of `pkg` (its `version`, else the
+  # version part of its Nix name). Images without a version are named
+  # `...-latest-...`.
+  version ? null,
+  # The original's spelling of `version`.
+  acVersion ? null,
+
+  # Appended to the version, for example "-static".
+  versionAddon ? "",
+
+  # The `arch` label. Default: from `system` (x86_64-linux -> amd64,
+  # aarch64-linux -> aarch64, i686-linux -> i386, armv7l-linux -> armv7l).
+  # Nix spellings are accepted and mapped: x86_64 -> amd64, i686 -> i386.
+  arch ? null,
+
+  # The `os` label. Default: from `system` (linux).
+  os ? null,
+
+  # The Nix system to build on; also gives the default os and arch.
+  system ? builtins.currentSystem,
+
+  # Thin image: no store contents, only a directory skeleton and one read-only
+  # host mount point per store path of the closure (`nix-<hash>`). Run it with
+  # `rkt run $(cat result/*.mounts) result/*.aci`.
+  thin ? false,
+
+  # Extra labels, attrset name -> string. `name` is not allowed; `os`, `arch`
+  # and `version` are set by the arguments above.
+  labels ? { },
+  # The original's spelling of `labels`; merged with `labels`.
+  acLabels ? { },
+
+  # Image annotations, attrset name -> string (e.g. `authors`, `homepage`,
+  # `created`; `created` defaults to 1970-01-01T00:00:01Z for reproducibility).
+  annotations ? { },
+
+  # Read-write mount points, attrset AC Name -> absolute path in the image.
+  mounts ? { },
+  # Read-only mount points, attrset AC Name -> absolute path in the image.
+  mountsRo ? { },
+
+  # Ports: a list of { name, protocol, port, count ? 1, socketActivated ? false },
+  # or an attrset name -> { protocol, port, ... }.
+  ports ? [ ],
+
+  # Environment of the app, attrset name -> string (numbers and paths are
+  # converted with toString).
+  env ? { },
+
+  # The command: a string (split on whitespace) or a list of strings. Its first
+  # word must be an absolute path that exists in the image; for thin images
+  # use a store path, e.g. "${busybox}/bin/busybox sh". null or "" for an
+  # image without an app.
+  exec ? null,
+
+  # User and group the app runs as (names or numbers; the original's default "0").
+  user ? "0",
+  group ? "0",
+
+  # Supplementary group IDs, a list of non-negative integers.
+  supplementaryGIDs ? [ ],
+
+  # Absolute working directory of the app.
+  workingDirectory ? null,
+
+  # Event handlers: attrset { pre-start = [ ... ]; post-stop = [ ... ]; } or a
+  # list of { name, exec }.
+  eventHandlers ? null,
+
+  # Isolators: attrset name -> value (e.g. { "resource/memory" = { limit = "1G"; }; }),
+  # a list of { name, value }, or a JSON string of either.
+  isolators ? null,
+
+  # Write /etc/hosts with localhost lines into the image (the original's
+  # workaround for runtimes that provide no /etc/hosts).
+  dnsquirks ? true,
+
+  # Compression of the .aci: "gzip" (default), "xz" or "none".
+  compression ? "gzip",
+  # Compression level; null for mkaci's default for `compression`.
+  compressionLevel ? null,
+
+  # Whether ./result/postprocess.sh signs the image with gpg.
+  sign ? true,
+
+  # Accepted for compatibility with the original and ignored: `pkgs` (mkACI
+  # needs nothing from nixpkgs) and `static` (link statically by choosing a
+  # static package instead, e.g. pkgsStatic.busybox; `versionAddon` names it).
+  pkgs ? null,
+  static ? false,
+}:
+
+let
+  inherit (builtins) isList isAttrs isString isInt isBool isPath isFunction typeOf toJSON
+    length head filter map all attrNames attrValues mapAttrs concatStringsSep
+    stringLength substring replaceStrings elem foldl' match parseDrvName split;
+
+  fail = msg: throw "mkACI: ${msg}";
+  show = v:
+    if isAttrs v && v ? outPath then "<derivation ${v.name or v.outPath}>"
+    else if isFunction v then "<function>"
+    else toJSON v;
+
+  isDerivation = v: isAttrs v && (v.type or null) == "derivation";
+  isStorePathString = v: isString v && substring 0 (stringLength builtins.storeDir + 1) v == builtins.storeDir + "/";
+  isPackage = v: isDerivation v || isStorePathString v || isPath v || (isAttrs v && v ? outPath);
+
+  # --- packages ---
+  packages' =
+    if !isList packages then fail "`packages` must be a list of packages, got ${typeOf packages}: ${show packages}"
+    else if packages == [ ] then fail "`packages` is empty; give at least one package, e.g. packages = [ pkgs.busybox ]"
+    else
+      let bad = filter (p: !isPackage p) packages; in
+      if bad != [ ] then fail "`packages` must hold derivations or store paths; ${show (head bad)} is a ${typeOf (head bad)}"
+      else packages;
+  packagePaths = map (p: "${p}") packages';
+  pkg' = if pkg == null then head packages' else pkg;
+
+  # The Nix name of a package: derivation name, or store path without its hash.
+  nixName = p:
+    if isAttrs p && p ? name then p.name
+    else let b = builtins.unsafeDiscardStringContext (baseNameOf "${p}"); in
+      if match "[0-9a-z]{32}-.*" b != null then substring 33 (stringLength b) b else b;
+  parsed = parseDrvName (nixName pkg');
+  pkgName = if isAttrs pkg' && pkg' ? pname then pkg'.pname else parsed.name;
+  pkgVersion = if isAttrs pkg' && pkg' ? version then pkg'.version else parsed.version;
+
+  # --- name ---
+  pick = what: new: old:
+    if new != null && old != null && new != old
+    then fail "both `${what.new}` (${show new}) and `${what.old}` (${show old}) are given; use `${what.new}` only"
+    else if new != null then new else old;
+  explicitName = pick { new = "name"; old = "acName"; } name acName;
+
+  chars = s: map (i: substring i 1 s) (builtins.genList (i: i) (stringLength s));
+  upper = chars "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  lower = chars "abcdefghijklmnopqrstuvwxyz";
+  separators = [ "-" "." "_" "~" "/" ];
+  allowed = lower ++ chars "0123456789" ++ separators;
+  # The default-name mapping; must agree with mkaci's (see `name` above).
+  mapName = s:
+    let
+      mapped = map (c: if c == "+" then "plus" else if elem c allowed then c else "-")
+        (chars (replaceStrings upper lower s));
+      collapsed = foldl' (acc: c:
+        if elem c separators && acc.prevSep then acc
+        else { out = acc.out ++ [ c ]; prevSep = elem c separators; })
+        { out = [ ]; prevSep = true; } mapped;  # prevSep = true drops leading separators
+      out = collapsed.out;
+      trimmed = if out != [ ] && elem (builtins.elemAt out (length out - 1)) separators
+        then builtins.genList (i: builtins.elemAt out i) (length out - 1) else out;
+    in
+    concatStringsSep "" trimmed;
+  defaultName = mapName pkgName;
+  imageName =
+    if explicitName != null then
+      (if isString explicitName && explicitName != "" then explicitName
+       else fail "`name` must be a non-empty string, got ${show explicitName}")
+    else if defaultName == "" then
+      fail "cannot derive an image name from the package name ${show pkgName}; pass `name`, e.g. name = \"example.com/app\""
+    else defaultName;
+  lastPart = let parts = filter isString (split "/" imageName); in builtins.elemAt parts (length parts - 1);
+
+  # --- version ---
+  baseVersion = pick { new = "version"; old = "acVersion"; } version acVersion;
+  version' =
+    let v = (if baseVersion != null then toString baseVersion else pkgVersion) + versionAddon; in
+    if !isString versionAddon then fail "`versionAddon` must be a string, got ${show versionAddon}"
+    else if v == "" then null else v;
+
+  # --- os and arch ---
+  systemParts = filter isString (split "-" system);
+  systemArch = {
+    x86_64-linux = "amd64";
+    aarch64-linux = "aarch64";
+    i686-linux = "i386";
+    armv7l-linux = "armv7l";
+  }.${system} or null;
+  archAliases = { x86_64 = "amd64"; i686 = "i386"; i386 = "i386"; arm64 = "aarch64"; };
+  arch' = if arch == null then null else archAliases.${arch} or arch;
+  osFinal = if os != null then os else builtins.elemAt systemParts (length systemParts - 1);
+  archFinal =
+    if arch' != null then arch'
+    else if systemArch != null then systemArch
+    else fail "no appc arch known for system ${show system}; pass `arch` (one of amd64, i386, aarch64, armv7l, ...)";
+  fileName = "${lastPart}-${if version' == null then "latest" else version'}-${osFinal}-${archFinal}.aci";
+
+  # --- small checks and conversions ---
+  checkBool = what: v: if isBool v then v else fail "`${what}` must be true or false, got ${show v}";
+  checkAttrs = what: v: if isAttrs v && !(v ? outPath) then v else fail "`${what}` must be an attrset, got ${show v}";
+  # Converts values that have one obvious string form; throws for the rest.
+  str = what: v:
+    if isString v then v
+    else if isInt v || isPath v || (isAttrs v && v ? outPath) || builtins.isFloat v then toString v
+    else fail "`${what}` must be a string, got ${show v}";
+  strAttrs = what: v: mapAttrs (k: x: str "${what}.${k}" x) (checkAttrs what v);
+
+  exec' =
+    if exec == null || exec == "" || exec == [ ] then null
+    else if isString exec then exec
+    else if isList exec then map (str "exec") exec
+    else if isAttrs exec && exec ? outPath then toString exec
+    else fail "`exec` must be a string or a list of strings, got ${typeOf exec}: ${show exec}";
+
+  userGroup = what: v:
+    let s = str what v; in
+    if s == "" then fail "`${what}` must not be empty; use \"0\" for root" else s;
+
+  gids =
+    if isList supplementaryGIDs && all (g: isInt g && g >= 0) supplementaryGIDs then supplementaryGIDs
+    else fail "`supplementaryGIDs` must be a list of non-negative integers, got ${show supplementaryGIDs}";
+
+  isolators' =
+    if isolators == null || isolators == "" || isolators == { } || isolators == [ ] then null
+    else if isString isolators || isAttrs isolators || isList isolators then isolators
+    else fail "`isolators` must be an attrset, a list of { name, value } or a JSON string, got ${show isolators}";
+
+  ports' =
+    if ports == [ ] || ports == { } || ports == null then null
+    else if isList ports || isAttrs ports then ports
+    else fail "`ports` must be a list of { name, protocol, port } or an attrset, got ${show ports}";
+
+  eventHandlers' =
+    if eventHandlers == null || eventHandlers == { } || eventHandlers == [ ] then null
+    else if isList eventHandlers || isAttrs eventHandlers then eventHandlers
+    else fail "`eventHandlers` must be an attrset or a list of { name, exec }, got ${show eventHandlers}";
+
+  compression' =
+    if elem compression [ "gzip" "xz" "none" ] then compression
+    else fail "`compression` must be \"gzip\", \"xz\" or \"none\", got ${show compression}";
+  compressionLevel' =
+    if compressionLevel == null || isInt compressionLevel then compressionLevel
+    else fail "`compressionLevel` must be an integer or null, got ${show compressionLevel}";
+
+  workingDirectory' =
+    if workingDirectory == null then null
+    else let w = str "workingDirectory" workingDirectory; in
+      if substring 0 1 w == "/" then w else fail "`workingDirectory` must be an absolute path, got ${show w}";
+
+  labels' =
+    let l = strAttrs "acLabels" acLabels // strAttrs "labels" labels; in
+    if l ? name then fail "`labels` must not contain `name`; pass `name` instead"
+    else l;
+
+  # Optional fields are left out rather than set to null.
+  optional = k: v: if v == null then { } else { ${k} = v; };
+
+  mkaciBin = "${mkaci}/bin/mkaci";
+
+  aci = {
+    defaultName = pkgName;
+    fileName = fileName;
+    thin = checkBool "thin" thin;
+    packages = packagePaths;
+    labels = labels';
+    annotations = strAttrs "annotations" annotations;
+    user = userGroup "user" user;
+    group = userGroup "group" group;
+    env = strAttrs "env" env;
+    mounts = strAttrs "mounts" mounts;
+    mountsRo = strAttrs "mountsRo" mountsRo;
+    dnsquirks = checkBool "dnsquirks" dnsquirks;
+    compression = compression';
+    sign = checkBool "sign" sign;
+  }
+  // optional "name" explicitName
+  // optional "version" version'
+  // optional "os" os
+  // optional "arch" arch'
+  // optional "exec" exec'
+  // optional "workingDirectory" workingDirectory'
+  # src/attrs.rs spells it `supplementaryGids` (serde camelCase of supplementary_gids).
+  // optional "supplementaryGids" (if gids == [ ] then null else gids)
+  // optional "ports" ports'
+  // optional "isolators" isolators'
+  // optional "eventHandlers" eventHandlers'
+  // optional "compressionLevel" compressionLevel';
+
+  # Nix store names allow [A-Za-z0-9+._?=-]; AC identifiers may contain `~`.
+  storeSafe = s: concatStringsSep "" (map (c: if match "[A-Za-z0-9+._?=-]" c != null then c else "-") (chars s));
+
+  drv = derivation {
+    name = storeSafe ("${lastPart}-aci" + (if version' == null then "" else "-${version'}"));
+    inherit system;
+    builder = mkaciBin;
+    args = [ "build" ];
+    __structuredAttrs = true;
+    exportReferencesGraph.closure = packagePaths;
+    storeDir = builtins.storeDir;
+    mkaci = mkaciBin;
+    inherit aci;
+  };
+in
+# Force the checks above before Nix sees the derivation, so that mistakes are
+# reported at evaluation time.
+builtins.seq (builtins.deepSeq aci null) (drv // {
+  # The image file inside the result, `<name>-<version>-<os>-<arch>.aci`.
+  imageFileName = fileName;
+  # The image name and version labels.
+  imageName = imageName;
+  imageVersion = version';
+  inherit (aci) thin;
+  # The mkaci package that built the image (and whose postprocess the result uses).
+  inherit mkaci;
+  # The normalised arguments, as handed to mkaci.
+  aciSpec = aci;
+  # The packages the image was made from.
+  packages = packages';
+})

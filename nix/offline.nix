@@ -1,0 +1,187 @@
+# The offline package set: what `default.nix` uses when `<nixpkgs>` cannot be
+# found. Every package is made from programs installed on the host (Debian 12
+# with busybox-static, bash and patchelf) and imported into the store with
+# `builtins.path`; nothing is downloaded and nothing is compiled.
+#
+# - mkaci: the static release build of this repository
+#   (target/<triple>/release/mkaci), wrapped as a package with bin/mkaci.
+# - busybox, busyboxStatic: Debian's busybox-static, with one symlink per applet.
+# - glibc, ncurses: the host's dynamic loader, libc and libtinfo, as store paths
+#   of their own.
+# - bash: the host's dynamically linked /usr/bin/bash, with its interpreter and
+#   RUNPATH rewritten by patchelf to point at the store copies of glibc and
+#   ncurses. Its closure is three store paths, and it runs only if all three
+#   are present.
+#
+# The build sandbox has no shell and no patchelf: busybox-static is imported as
+# a directory (so that it is called as `busybox` and finds its applets) and
+# serves as the builder shell; patchelf runs through the store copy of the
+# dynamic loader with the store copies of its libraries.
+{
+  # The Nix system to build for. Only Linux systems with a Debian multiarch
+  # library directory are supported.
+  system ? builtins.currentSystem,
+  # The mkaci binary to wrap. Defaults to the static release build in this
+  # repository's target directory.
+  mkaciBinary ? null,
+}:
+let
+  inherit (builtins) pathExists readFile split filter isString isList head elemAt
+    match substring stringLength baseNameOf elem concatStringsSep;
+
+  # The Debian multiarch triple and dynamic loader of each supported system.
+  hostAbi = {
+    x86_64-linux = { triple = "x86_64-linux-gnu"; loader = "ld-linux-x86-64.so.2"; rust = "x86_64-unknown-linux-gnu"; };
+    aarch64-linux = { triple = "aarch64-linux-gnu"; loader = "ld-linux-aarch64.so.1"; rust = "aarch64-unknown-linux-gnu"; };
+  }.${system} or (throw "nix2aci offline package set: system ${system} is not supported (x86_64-linux or aarch64-linux); install nixpkgs and put it on NIX_PATH instead");
+
+  # /bin and /lib are symlinks into /usr on merged-/usr Debian; import from the real directories.
+  firstExisting = dirs: let found = filter pathExists dirs; in
+    if found == [ ] then throw "nix2aci offline package set: none of ${concatStringsSep ", " (map toString dirs)} exists"
+    else head found;
+  binDir = firstExisting [ /usr/bin /bin ];
+  libDir = firstExisting [ (/usr/lib + "/${hostAbi.triple}") (/lib + "/${hostAbi.triple}") ];
+
+  # Imports the named entries (files or symlinks, not directories) of a host
+  # directory as one store path. Symlinks stay symlinks, so a relative link
+  # such as libtinfo.so.6 -> libtinfo.so.6.4 keeps working when its target is
+  # imported too.
+  importFiles = name: dir: files:
+    let
+      missing = filter (f: !pathExists (dir + "/${f}")) files;
+    in
+    if missing != [ ] then
+      throw "nix2aci offline package set: ${concatStringsSep ", " (map (f: "${toString dir}/${f}") missing)} not found; run ./scripts/setup (it installs busybox-static and patchelf) or use nixpkgs"
+    else
+      builtins.path {
+        inherit name;
+        path = dir;
+        filter = path: type: type != "directory" && elem (baseNameOf path) files;
+      };
+
+  # Upstream version of an installed Debian package, from /var/lib/dpkg/status
+  # ("1:1.35.0-4+b3" -> "1.35.0"); "host" when dpkg knows nothing about it.
+  dpkgStanzas =
+    if pathExists /var/lib/dpkg/status
+    then filter isString (split "\n\n" (readFile /var/lib/dpkg/status))
+    else [ ];
+  debVersion = pkg:
+    let
+      prefix = "Package: ${pkg}\n";
+      stanzas = filter (s: substring 0 (stringLength prefix) s == prefix) dpkgStanzas;
+      versions = filter isList (split "\nVersion: ([^\n]*)" (head stanzas));
+      full = head (head versions);
+      upstream = match "([0-9]+:)?(.*)-[^-]*" full;
+      noEpoch = match "[0-9]+:(.*)" full;
+    in
+    if stanzas == [ ] || versions == [ ] then "host"
+    else if upstream != null then elemAt upstream 1
+    else if noEpoch != null then head noEpoch
+    else full;
+
+  # The builder shell: busybox-static, imported as a directory so that its
+  # argv[0] is `busybox`.
+  busyboxHost = importFiles "busybox-static-host" binDir [ "busybox" ];
+
+  # A derivation whose builder is busybox sh running `script`, with every
+  # busybox applet on PATH.
+  runBusybox = name: script: derivation {
+    inherit name system;
+    builder = "${busyboxHost}/busybox";
+    args = [
+      "sh"
+      "-euc"
+      ''
+        ${busyboxHost}/busybox mkdir "$NIX_BUILD_TOP/.bin"
+        ${busyboxHost}/busybox --install -s "$NIX_BUILD_TOP/.bin"
+        export PATH="$NIX_BUILD_TOP/.bin"
+        ${script}
+      ''
+    ];
+  };
+
+  # Build-time only: patchelf and the C++ runtime it links against.
+  patchelfHost = importFiles "patchelf-host" binDir [ "patchelf" ];
+  gccLibsHost = importFiles "gcc-libs-host" libDir
+    ([ "libgcc_s.so.1" ] ++ filter (f: match "libstdc\\+\\+\\.so\\.6(\\..*)?" f != null) (builtins.attrNames (builtins.readDir libDir)));
+  glibcFiles = importFiles "glibc-host-files" libDir [ hostAbi.loader "libc.so.6" "libm.so.6" ];
+  ncursesFiles = importFiles "libtinfo-host-files" libDir [ "libtinfo.so.6" "libtinfo.so.6.4" ];
+
+  # Copies an imported directory of libraries to $out/lib.
+  libPackage = name: files: runBusybox name ''
+    mkdir -p "$out/lib"
+    cp -RP ${files}/. "$out/lib/"
+  '';
+
+  cargoToml = builtins.fromTOML (readFile ../Cargo.toml);
+  mkaciPath =
+    if mkaciBinary != null then mkaciBinary
+    else ../target + "/${hostAbi.rust}/release/mkaci";
+  mkaciBuildCommand = "RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target ${hostAbi.rust}";
+in
+rec {
+  inherit system;
+
+  # mkaci: the static release build of this repository, as bin/mkaci.
+  mkaci =
+    if !pathExists mkaciPath then
+      throw ''
+        nix2aci offline package set: ${toString mkaciPath} does not exist.
+        Build the static mkaci first, in the repository root:
+          ${mkaciBuildCommand}
+        (./scripts/setup does this), or put nixpkgs on NIX_PATH to build mkaci with rustPlatform.''
+    else
+      let
+        bin = builtins.path { name = "mkaci-static-binary"; path = mkaciPath; };
+      in
+      runBusybox "mkaci-${cargoToml.package.version}" ''
+        mkdir -p "$out/bin"
+        cp ${bin} "$out/bin/mkaci"
+        chmod 0555 "$out/bin/mkaci"
+      ''
+      // { pname = "mkaci"; version = cargoToml.package.version; };
+
+  # Debian's busybox-static: bin/busybox and one relative symlink per applet.
+  busybox =
+    let version = debVersion "busybox-static"; in
+    runBusybox "busybox-${version}" ''
+      mkdir -p "$out/bin"
+      cp ${busyboxHost}/busybox "$out/bin/busybox"
+      chmod 0555 "$out/bin/busybox"
+      for applet in $(busybox --list); do
+        [ -e "$out/bin/$applet" ] || ln -s busybox "$out/bin/$applet"
+      done
+    ''
+    // { pname = "busybox"; inherit version; };
+
+  # The same binary: Debian's busybox is statically linked already.
+  busyboxStatic = busybox;
+
+  # The host's dynamic loader, libc and libm.
+  glibc = libPackage "glibc-${debVersion "libc6"}" glibcFiles // { pname = "glibc"; version = debVersion "libc6"; };
+
+  # The host's libtinfo (what bash needs from ncurses).
+  ncurses = libPackage "ncurses-${debVersion "libtinfo6"}" ncursesFiles // { pname = "ncurses"; version = debVersion "libtinfo6"; };
+
+  # The host's bash, made to load glibc and ncurses from the store.
+  bash =
+    let
+      version = debVersion "bash";
+      bashHost = importFiles "bash-host" binDir [ "bash" ];
+      loader = "${glibc}/lib/${hostAbi.loader}";
+    in
+    runBusybox "bash-${version}" ''
+      mkdir -p "$out/bin"
+      cp ${bashHost}/bash "$out/bin/bash"
+      chmod 0755 "$out/bin/bash"
+      ${loader} --library-path ${glibc}/lib:${gccLibsHost} ${patchelfHost}/patchelf \
+        --set-interpreter ${loader} \
+        --set-rpath ${glibc}/lib:${ncurses}/lib \
+        "$out/bin/bash"
+      chmod 0555 "$out/bin/bash"
+      ln -s bash "$out/bin/sh"
+      # Prove the result runs with nothing but the store copies.
+      [ "$("$out/bin/bash" -c 'echo $((6 * 7))')" = 42 ]
+    ''
+    // { pname = "bash"; inherit version; };
+}

@@ -1,0 +1,62 @@
+#!/bin/bash
+# Cheap mistakes in mkACI arguments fail at evaluation time with a message
+# naming the argument; good arguments give the expected structured attrs.
+. "$(dirname "$0")/lib.sh"
+
+# mkACI is evaluated with a stand-in mkaci path: nothing is built here.
+expr() {
+    printf 'let mkACI = import %s/nix/mkACI.nix { mkaci = "/nix/store/00000000000000000000000000000000-mkaci"; };
+  bb = (import %s/nix/offline.nix { }).busybox; in %s' "$repo" "$repo" "$1"
+}
+# refuses ARGS MESSAGE: mkACI ARGS must fail with MESSAGE in the error.
+refuses() {
+    local err
+    if err=$(nix-instantiate --eval --strict -E "$(expr "(mkACI $1).drvPath")" 2>&1); then
+        fail "mkACI $1 was accepted"
+    fi
+    case $err in *"$2"*) ;; *) fail "mkACI $1: error lacks '$2': $err" ;; esac
+}
+refuses '{ packages = [ ]; }' '`packages` is empty'
+refuses '{ packages = bb; }' '`packages` must be a list'
+refuses '{ packages = [ 42 ]; }' '`packages` must hold derivations or store paths'
+refuses '{ packages = [ bb ]; exec = 42; }' '`exec` must be a string or a list of strings'
+refuses '{ packages = [ bb ]; exec = [ "/bin/busybox" { } ]; }' '`exec` must be a string'
+refuses '{ packages = [ bb ]; thin = "yes"; }' '`thin` must be true or false'
+refuses '{ packages = [ bb ]; compression = "zstd"; }' '`compression` must be "gzip", "xz" or "none"'
+refuses '{ packages = [ bb ]; env.X = [ ]; }' '`env.X` must be a string'
+refuses '{ packages = [ bb ]; labels.name = "x"; }' '`labels` must not contain `name`'
+refuses '{ packages = [ bb ]; name = "a"; acName = "b"; }' 'both `name`'
+refuses '{ packages = [ bb ]; user = ""; }' '`user` must not be empty'
+refuses '{ packages = [ bb ]; supplementaryGIDs = [ (-1) ]; }' '`supplementaryGIDs` must be a list of non-negative integers'
+refuses '{ packages = [ bb ]; workingDirectory = "srv"; }' '`workingDirectory` must be an absolute path'
+refuses '{ packages = [ bb ]; system = "riscv64-linux"; }' 'no appc arch known for system'
+refuses '{ packages = [ bb ]; isolators = 3; }' '`isolators` must be'
+say "bad arguments fail at evaluation time with the argument named"
+
+# accepts ARGS JQ: the aci attrs of mkACI ARGS satisfy the jq filter.
+accepts() {
+    local json
+    json=$(nix-instantiate --eval --strict --json -E "$(expr "(mkACI $1).aciSpec")") || fail "mkACI $1 was refused"
+    printf '%s' "$json" | jq -e "$2" >/dev/null || fail "mkACI $1: $json does not satisfy $2"
+}
+accepts '{ packages = [ bb ]; }' '.defaultName == "busybox" and .fileName == "busybox-1.35.0-linux-amd64.aci" and (has("name") | not) and (has("exec") | not) and .sign and (.thin | not)'
+accepts '{ packages = [ bb ]; acName = "example.com/my~tool"; acVersion = "2"; versionAddon = "-static"; arch = "x86_64"; }' \
+    '.name == "example.com/my~tool" and .version == "2-static" and .arch == "amd64" and .fileName == "my~tool-2-static-linux-amd64.aci"'
+accepts '{ packages = [ bb ]; exec = "/bin/busybox sh"; env.N = 3; acLabels.a = "1"; labels.b = "2"; }' \
+    '.exec == "/bin/busybox sh" and .env.N == "3" and .labels == {a: "1", b: "2"}'
+accepts '{ packages = [ bb ]; isolators = "{\"os/linux/no-new-privileges\": true}"; ports.http = { protocol = "tcp"; port = 80; }; }' \
+    '(.isolators | type) == "string" and .ports.http.port == 80'
+accepts '{ packages = [ "${bb}" ]; version = ""; }' '.fileName == "busybox-latest-linux-amd64.aci" and (has("version") | not)'
+accepts '{ packages = [ bb ]; pkg = { name = "_GNU+Linux  Tool!-1.0"; }; }' '.defaultName == "_GNU+Linux  Tool!" and .fileName == "gnupluslinux-tool-1.0-linux-amd64.aci"' 
+accepts '{ packages = [ bb ]; pkg = { pname = "Py._Lib"; version = "3"; }; }' '.defaultName == "Py._Lib" and .fileName == "py.lib-3-linux-amd64.aci"' 
+say "good arguments give the expected structured attrs"
+
+# The image derivation hands mkaci the closure and the attrs the contract names.
+drv=$(nix-instantiate "$repo" -A busyboxThin 2>/dev/null) || fail "cannot instantiate busyboxThin"
+nix show-derivation "$drv" | jq -e '.[].env.__json | fromjson |
+    .exportReferencesGraph.closure == .aci.packages and (.mkaci | endswith("/bin/mkaci"))
+    and .storeDir == "/nix/store" and .aci.thin' >/dev/null \
+    || fail "busyboxThin's derivation lacks the structured attrs mkaci reads"
+nix show-derivation "$drv" | jq -e '.[] | .args == ["build"] and (.builder | endswith("/bin/mkaci"))' >/dev/null \
+    || fail "busyboxThin's builder is not mkaci build"
+say "the derivation is mkaci build with structured attrs"

@@ -1,0 +1,45 @@
+# Shared helpers for the end-to-end tests; sourced by tests/e2e/*.sh.
+# Each test builds with the real nix-build (sandbox on, no substituters) and
+# checks the result with real tools (actool, bwrap, tar, jq).
+set -eu
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+test_name=$(basename "$0" .sh)
+# Sandbox on, nothing downloaded, whatever /etc/nix/nix.conf says.
+export NIX_CONFIG='sandbox = true
+substituters =
+experimental-features = nix-command flakes'
+# The offline package set, unless a test asks for nixpkgs itself.
+export NIX_PATH=
+work=$(mktemp -d "${TMPDIR:-/tmp}/nix2aci-$test_name.XXXXXX")
+cleanup() { chmod -R u+w "$work" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+say() { printf '%s: %s\n' "$test_name" "$*"; }
+fail() { printf '%s: FAIL: %s\n' "$test_name" "$*" >&2; exit 1; }
+
+# build ATTR: nix-build -A ATTR of the repository into $work/result-ATTR; prints the result path.
+build() {
+    nix-build "$repo" -A "$1" -o "$work/result-$1" >/dev/null || fail "nix-build -A $1 failed"
+    readlink -f "$work/result-$1"
+}
+
+# image RESULT: the one .aci in a result directory.
+image() {
+    set -- "$1"/*.aci
+    [ "$#" = 1 ] && [ -f "$1" ] || fail "expected exactly one .aci in the result, got: $*"
+    printf '%s\n' "$1"
+}
+
+# extract ACI DIR: unpacks an image (manifest and rootfs/) into DIR.
+extract() {
+    mkdir -p "$2"
+    tar -xf "$1" -C "$2" || fail "tar cannot extract $1"
+    [ -f "$2/manifest" ] && [ -d "$2/rootfs" ] || fail "$1 lacks manifest or rootfs/"
+}
+
+# exec_of MANIFEST: the app's exec, one word per line.
+exec_of() { jq -r '.app.exec[]' "$1"; }
+
+# validate ACI: actool accepts the image.
+validate() { actool validate "$1" >/dev/null || fail "actool validate rejects $1"; }

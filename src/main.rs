@@ -16,6 +16,12 @@ struct Cli {
 enum Cmd {
     /// Build an image: the builder of mkACI derivations (or --attrs FILE --out DIR).
     Build(mkaci::build::BuildArgs),
+    /// Sign a result's images with gpg and link them into DIR (run by result/postprocess.sh)
+    Postprocess(mkaci::postprocess::PostprocessArgs),
+    /// Check a published image: its signature, layout, manifest and image ID
+    Verify(mkaci::verify::VerifyArgs),
+    /// Print an image's manifest, ID and sizes; check its layout.
+    Inspect(mkaci::inspect::InspectArgs),
 }
 
 fn main() -> ExitCode {
@@ -26,6 +32,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Build(args) => mkaci::build::run(args),
+        Cmd::Postprocess(args) => mkaci::postprocess::run(args),
+        Cmd::Verify(args) => mkaci::verify::run(args),
+        Cmd::Inspect(args) => mkaci::inspect::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,57 @@
+//! Packs host trees into an ACI with `mkaci::archive::write_aci` and prints
+//! time and throughput. Used by `scripts/bench` and for choosing defaults.
+//!
+//! cargo bench --bench pack -- [--gzip N | --xz N | --none] [--threads N] OUT.aci DIR...
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use mkaci::archive::{write_aci, ArchiveOptions, Compression};
+use mkaci::plan::{mode, Entry, ImagePath, Node, Plan};
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    let mut compression = Compression::Gzip { level: mkaci::archive::DEFAULT_GZIP_LEVEL };
+    let mut threads = 0;
+    let mut rest = Vec::new();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--gzip" => compression = Compression::Gzip { level: args.next().unwrap().parse().unwrap() },
+            "--xz" => compression = Compression::Xz { level: args.next().unwrap().parse().unwrap() },
+            "--none" => compression = Compression::None,
+            "--threads" => threads = args.next().unwrap().parse().unwrap(),
+            _ => rest.push(a),
+        }
+    }
+    if rest.len() < 2 {
+        eprintln!("usage: pack [--gzip N | --xz N | --none] [--threads N] OUT.aci DIR...");
+        std::process::exit(2);
+    }
+    let out = PathBuf::from(&rest[0]);
+    let mut srcs: Vec<PathBuf> = rest[1..].iter().map(PathBuf::from).collect();
+    srcs.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    let mut entries = vec![
+        Entry { path: ImagePath::new("nix").unwrap(), node: Node::Dir { mode: mode::DIR } },
+        Entry { path: ImagePath::new("nix/store").unwrap(), node: Node::Dir { mode: mode::DIR } },
+    ];
+    for s in &srcs {
+        let name = s.file_name().unwrap().to_string_lossy();
+        entries.push(Entry {
+            path: ImagePath::new(format!("nix/store/{name}")).unwrap(),
+            node: Node::HostTree { source: s.clone() },
+        });
+    }
+    let manifest = br#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/bench","labels":[{"name":"os","value":"linux"},{"name":"arch","value":"amd64"}]}"#;
+    let t = Instant::now();
+    let sum = write_aci(manifest, &Plan { entries }, &out, &ArchiveOptions { compression, threads }).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "{compression:?} threads={threads} time={secs:.3}s tar={} out={} ratio={:.4} MB/s={:.1} entries={} id={}",
+        sum.tar_size,
+        sum.compressed_size,
+        sum.compressed_size as f64 / sum.tar_size as f64,
+        sum.tar_size as f64 / 1e6 / secs,
+        sum.entries,
+        sum.image_id
+    );
+}

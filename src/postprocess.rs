@@ -1,1 +1,0 @@
-//! postprocess (stub)

@@ -1,0 +1,358 @@
+//! Shared helpers for the postprocess and verify integration tests: throwaway
+//! GnuPG homes with real keys, and hand-made nix2aci results laid out as
+//! docs/result-layout.md says, holding small real ACIs made with GNU tar + gzip.
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha512};
+
+pub const MKACI: &str = env!("CARGO_BIN_EXE_mkaci");
+
+/// A throwaway GNUPGHOME; its gpg-agent is stopped on drop.
+pub struct GpgHome {
+    pub dir: tempfile::TempDir,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum KeyKind {
+    /// No key at all.
+    None,
+    /// RSA 3072, no passphrase.
+    Rsa,
+    /// Ed25519, no passphrase.
+    Ed25519,
+    /// RSA 3072 with a passphrase, and an agent without a usable pinentry.
+    Protected,
+}
+
+fn gen_home(kind: KeyKind) -> tempfile::TempDir {
+    // Short path: the agent socket lives in GNUPGHOME and must fit sockaddr_un.
+    let dir = tempfile::Builder::new().prefix("gh").tempdir_in("/tmp").unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let (uid, algo, pass) = match kind {
+        KeyKind::None => return dir,
+        KeyKind::Rsa => ("nix2aci test key <rsa@test.invalid>", "rsa3072", ""),
+        KeyKind::Ed25519 => ("nix2aci test key <ed@test.invalid>", "ed25519", ""),
+        KeyKind::Protected => ("nix2aci test key <locked@test.invalid>", "rsa3072", "s3cret"),
+    };
+    let out = Command::new("gpg")
+        .env("GNUPGHOME", dir.path())
+        .args([
+            "--batch",
+            "--passphrase",
+            pass,
+            "--quick-gen-key",
+            uid,
+            algo,
+            "sign",
+            "never",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "gpg --quick-gen-key: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    kill_agent(dir.path());
+    dir
+}
+
+fn kill_agent(home: &Path) {
+    let _ = Command::new("gpgconf")
+        .env("GNUPGHOME", home)
+        .args(["--kill", "gpg-agent"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let ty = entry.file_type().unwrap();
+        let dest = to.join(entry.file_name());
+        if ty.is_dir() {
+            std::fs::create_dir(&dest).unwrap();
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o700)).unwrap();
+            copy_dir(&entry.path(), &dest);
+        } else if ty.is_file() {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        } // sockets of a running agent are skipped
+    }
+}
+
+impl GpgHome {
+    /// A fresh home holding a copy of a key generated once per test binary.
+    pub fn new(kind: KeyKind) -> GpgHome {
+        static RSA: OnceLock<tempfile::TempDir> = OnceLock::new();
+        static ED: OnceLock<tempfile::TempDir> = OnceLock::new();
+        static LOCKED: OnceLock<tempfile::TempDir> = OnceLock::new();
+        let template = match kind {
+            KeyKind::None => {
+                return GpgHome {
+                    dir: gen_home(KeyKind::None),
+                }
+            }
+            KeyKind::Rsa => RSA.get_or_init(|| gen_home(kind)),
+            KeyKind::Ed25519 => ED.get_or_init(|| gen_home(kind)),
+            KeyKind::Protected => LOCKED.get_or_init(|| gen_home(kind)),
+        };
+        let home = gen_home(KeyKind::None);
+        copy_dir(template.path(), home.path());
+        if kind == KeyKind::Protected {
+            // No pinentry can run, as on a headless machine in --batch.
+            std::fs::write(
+                home.path().join("gpg-agent.conf"),
+                "pinentry-program /nonexistent/pinentry\n",
+            )
+            .unwrap();
+        }
+        GpgHome { dir: home }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `gpg` with this home.
+    pub fn gpg(&self) -> Command {
+        let mut c = Command::new("gpg");
+        c.env("GNUPGHOME", self.path()).arg("--batch");
+        c
+    }
+
+    /// The primary key's fingerprint.
+    pub fn fingerprint(&self) -> String {
+        let out = self
+            .gpg()
+            .args(["--with-colons", "--list-secret-keys"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.lines()
+            .find(|l| l.starts_with("fpr:"))
+            .unwrap()
+            .split(':')
+            .nth(9)
+            .unwrap()
+            .to_string()
+    }
+
+    /// `mkaci` with this home and no MKACI_* overrides from the environment.
+    pub fn mkaci(&self) -> Command {
+        let mut c = Command::new(MKACI);
+        c.env("GNUPGHOME", self.path())
+            .env_remove("MKACI_GPG")
+            .env_remove("MKACI_SIGN_KEY")
+            .env_remove("GPG_TTY")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// `gpg --verify sig file` succeeds.
+    pub fn verifies(&self, sig: &Path, file: &Path) -> bool {
+        self.gpg()
+            .arg("--verify")
+            .arg(sig)
+            .arg(file)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+}
+
+impl Drop for GpgHome {
+    fn drop(&mut self) {
+        kill_agent(self.path());
+    }
+}
+
+/// One image of a hand-made result.
+#[derive(Clone, Debug)]
+pub struct Img {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub thin: bool,
+    pub sign: bool,
+    /// Different contents give a different image.
+    pub content: &'static str,
+}
+
+impl Img {
+    pub fn fat(name: &'static str) -> Img {
+        Img {
+            name,
+            version: "1.0",
+            thin: false,
+            sign: true,
+            content: "hello",
+        }
+    }
+    pub fn thin(name: &'static str) -> Img {
+        Img {
+            thin: true,
+            ..Img::fat(name)
+        }
+    }
+    pub fn base(&self) -> String {
+        let last = self.name.rsplit('/').next().unwrap();
+        format!("{last}-{}-linux-amd64", self.version)
+    }
+    pub fn file(&self) -> String {
+        format!("{}.aci", self.base())
+    }
+}
+
+pub const THIN_MOUNTS: &str = "--volume=nix-0c8y8p5ymhm3mha0mzqhcq7cx9ffpwzw,kind=host,source=/nix/store/0c8y8p5ymhm3mha0mzqhcq7cx9ffpwzw-busybox-1.36.1,readOnly=true";
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Builds `parent/name` as a nix2aci result with these images, following
+/// docs/result-layout.md, including a postprocess.sh that calls this mkaci.
+pub fn make_result(parent: &Path, name: &str, images: &[Img]) -> PathBuf {
+    let out = parent.join(name);
+    std::fs::create_dir_all(&out).unwrap();
+    let mut index = Vec::new();
+    for img in images {
+        let base = img.base();
+        let manifest = serde_json::json!({
+            "acKind": "ImageManifest",
+            "acVersion": "0.8.11",
+            "name": img.name,
+            "labels": [
+                {"name": "version", "value": img.version},
+                {"name": "os", "value": "linux"},
+                {"name": "arch", "value": "amd64"}
+            ],
+            "app": {"exec": ["/bin/sh"], "user": "0", "group": "0"}
+        });
+        let id = make_aci(
+            &out.join(format!("{base}.aci")),
+            &serde_json::to_vec(&manifest).unwrap(),
+            img.content,
+            &[],
+        );
+        std::fs::write(
+            out.join(format!("{base}.manifest")),
+            serde_json::to_string_pretty(&manifest).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(out.join(format!("{base}.id")), format!("{id}\n")).unwrap();
+        let mounts = if img.thin {
+            std::fs::write(out.join(format!("{base}.mounts")), format!("{THIN_MOUNTS}\n")).unwrap();
+            serde_json::Value::String(format!("{base}.mounts"))
+        } else {
+            serde_json::Value::Null
+        };
+        index.push(serde_json::json!({
+            "file": format!("{base}.aci"),
+            "name": img.name,
+            "version": img.version,
+            "os": "linux",
+            "arch": "amd64",
+            "imageId": id,
+            "manifest": format!("{base}.manifest"),
+            "mounts": mounts,
+            "thin": img.thin,
+            "sign": img.sign
+        }));
+    }
+    let json = serde_json::json!({"nix2aci": 1, "images": index});
+    std::fs::write(out.join("nix2aci.json"), serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    let script = format!(
+        "#!/bin/sh\n# Generated by mkaci build: links (and signs) this result's images into DIR.\n\
+         # Usage: ./result/postprocess.sh [DIR] [mkaci postprocess options...]   (DIR defaults to ACIs)\n\
+         set -e\ndir=\"${{1:-ACIs}}\"\n[ \"$#\" -gt 0 ] && shift\n\
+         exec '{MKACI}' postprocess \"$@\" -- \"$dir\" '{}'\n",
+        out.display()
+    );
+    let script_path = out.join("postprocess.sh");
+    std::fs::write(&script_path, script).unwrap();
+    std::fs::set_permissions(&script_path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    out
+}
+
+/// Writes a gzip ACI to `path` made by GNU tar: `manifest` with these bytes,
+/// `rootfs/bin/hello.txt` holding `content`, and any `extra` top-level files
+/// (which make the layout invalid). Returns the image ID.
+pub fn make_aci(path: &Path, manifest: &[u8], content: &str, extra: &[&str]) -> String {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("manifest"), manifest).unwrap();
+    std::fs::create_dir_all(work.path().join("rootfs/bin")).unwrap();
+    std::fs::write(work.path().join("rootfs/bin/hello.txt"), content).unwrap();
+    for e in extra {
+        std::fs::write(work.path().join(e), "extra").unwrap();
+    }
+    let tar = work.path().join("image.tar");
+    run_ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(work.path())
+            .args([
+                "--owner=0",
+                "--group=0",
+                "--numeric-owner",
+                "--mtime=@1",
+                "--sort=name",
+                "-cf",
+            ])
+            .arg(&tar)
+            .args(["manifest", "rootfs"])
+            .args(extra),
+    );
+    let tar_bytes = std::fs::read(&tar).unwrap();
+    let gz = run_ok(Command::new("gzip").args(["-n", "-c"]).arg(&tar));
+    std::fs::write(path, gz.stdout).unwrap();
+    format!("sha512-{}", hex(&Sha512::digest(&tar_bytes)))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Names in `dir`, sorted.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts a failed run with exactly one `mkaci: error:` line containing all `needles`.
+pub fn assert_fails_with(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert!(
+        !o.status.success(),
+        "expected failure, got success\nstdout: {}\nstderr: {err}",
+        stdout(o)
+    );
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("mkaci: error:")).collect();
+    assert_eq!(lines.len(), 1, "one error line expected: {err}");
+    for n in needles {
+        assert!(lines[0].contains(n), "{n:?} not in {:?}", lines[0]);
+    }
+}

@@ -1,0 +1,219 @@
+//! `mkaci verify DIR/<image>.aci` on images published by `mkaci postprocess`.
+
+#[path = "data/sign/support.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::*;
+
+/// Publishes one image into `t/ACIs` and returns (result dir, DIR/<image>.aci).
+fn published(home: &GpgHome, t: &Path, img: &Img) -> (PathBuf, PathBuf) {
+    let result = make_result(t, "result", std::slice::from_ref(img));
+    let dir = t.join("ACIs");
+    let out = home.mkaci().arg("postprocess").arg(&dir).arg(&result).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    (result, dir.join(img.file()))
+}
+
+fn verify(home: &GpgHome, image: &Path) -> std::process::Output {
+    home.mkaci().arg("verify").arg(image).output().unwrap()
+}
+
+/// A plain copy of the published image and its signature in `to`.
+fn copy_published(aci: &Path, to: &Path) -> PathBuf {
+    std::fs::create_dir_all(to).unwrap();
+    let name = aci.file_name().unwrap();
+    let copy = to.join(name);
+    std::fs::copy(aci, &copy).unwrap();
+    let mut asc = aci.as_os_str().to_owned();
+    asc.push(".asc");
+    let mut asc_copy = copy.as_os_str().to_owned();
+    asc_copy.push(".asc");
+    std::fs::copy(asc, asc_copy).unwrap();
+    copy
+}
+
+#[test]
+fn a_published_image_verifies() {
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let (result, aci) = published(&home, t.path(), &Img::fat("busybox"));
+    let out = verify(&home, &aci);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("signature: good") && text.contains(&home.fingerprint()),
+        "{text}"
+    );
+    assert!(text.contains("layout:    ok (gzip"), "{text}");
+    assert!(text.contains("manifest:  ok (busybox 1.0)"), "{text}");
+    let id = std::fs::read_to_string(result.join("busybox-1.0-linux-amd64.id")).unwrap();
+    assert!(text.contains(&format!("image ID:  {}", id.trim_end())), "{text}");
+    assert!(
+        text.contains(&format!(
+            "matches {}",
+            result.join("busybox-1.0-linux-amd64.id").display()
+        )),
+        "{text}"
+    );
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_tampered_copy_is_caught() {
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let (_, aci) = published(&home, t.path(), &Img::fat("busybox"));
+    // An untouched copy verifies: the check is about the bytes, not the path.
+    let copy = copy_published(&aci, &t.path().join("copy"));
+    assert!(verify(&home, &copy).status.success());
+    // One byte changed.
+    let tampered = copy_published(&aci, &t.path().join("tampered"));
+    let mut bytes = std::fs::read(&tampered).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&tampered, bytes).unwrap();
+    let out = verify(&home, &tampered);
+    assert_fails_with(&out, &["does not match", "BAD signature", "changed after signing"]);
+}
+
+#[test]
+fn a_missing_signature_is_reported() {
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let img = Img {
+        sign: false,
+        ..Img::fat("busybox")
+    };
+    let (_, aci) = published(&home, t.path(), &img);
+    let out = verify(&home, &aci);
+    assert_fails_with(&out, &["has no signature", ".aci.asc", "postprocess.sh"]);
+    let out = verify(&home, &t.path().join("ACIs/nothing-here.aci"));
+    assert_fails_with(&out, &["does not exist", "nothing-here.aci"]);
+}
+
+#[test]
+fn an_unknown_signer_names_the_key_file_to_import() {
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let (_, aci) = published(&home, t.path(), &Img::fat("busybox"));
+    let fresh = GpgHome::new(KeyKind::None);
+    let out = verify(&fresh, &aci);
+    let keyfile = aci.with_file_name("pubkeys.gpg");
+    assert_fails_with(
+        &out,
+        &["not in your keyring", &format!("gpg --import {}", keyfile.display())],
+    );
+    // After importing it, the image verifies.
+    assert!(fresh
+        .gpg()
+        .arg("--import")
+        .arg(&keyfile)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let out = verify(&fresh, &aci);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn an_eddsa_signature_verifies_with_a_warning() {
+    let home = GpgHome::new(KeyKind::Ed25519);
+    let t = tempfile::tempdir().unwrap();
+    let (_, aci) = published(&home, t.path(), &Img::fat("busybox"));
+    let out = verify(&home, &aci);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("mkaci: warning:") && stderr(&out).contains("EdDSA"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Signs `file` directly with gpg, as postprocess would.
+fn sign(home: &GpgHome, file: &Path) {
+    let mut asc = file.as_os_str().to_owned();
+    asc.push(".asc");
+    let out = home
+        .gpg()
+        .args(["--armor", "--detach-sign", "--output"])
+        .arg(&asc)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn manifest_json(name: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "acKind": "ImageManifest",
+        "acVersion": "0.8.11",
+        "name": name,
+        "labels": [
+            {"name": "version", "value": "1.0"},
+            {"name": "os", "value": "linux"},
+            {"name": "arch", "value": "amd64"}
+        ],
+        "app": {"exec": ["/bin/sh"], "user": "0", "group": "0"}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_signed_image_with_a_bad_layout_is_caught() {
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let aci = t.path().join("busybox-1.0-linux-amd64.aci");
+    make_aci(&aci, &manifest_json("busybox"), "hi", &["extra"]);
+    sign(&home, &aci);
+    let out = verify(&home, &aci);
+    assert_fails_with(
+        &out,
+        &["is signed but its archive is not a valid ACI", "\"extra\"", "top level"],
+    );
+}
+
+#[test]
+fn a_signed_image_with_a_bad_manifest_is_caught() {
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let aci = t.path().join("busybox-1.0-linux-amd64.aci");
+    make_aci(&aci, &manifest_json("Busy//Box"), "hi", &[]);
+    sign(&home, &aci);
+    let out = verify(&home, &aci);
+    assert_fails_with(&out, &["manifest breaks the appc rules", "Busy//Box"]);
+}
+
+#[test]
+fn an_id_file_that_does_not_match_is_caught() {
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let aci = t.path().join("busybox-1.0-linux-amd64.aci");
+    let id = make_aci(&aci, &manifest_json("busybox"), "hi", &[]);
+    sign(&home, &aci);
+    let id_file = t.path().join("busybox-1.0-linux-amd64.id");
+    std::fs::write(&id_file, format!("{id}\n")).unwrap();
+    let out = verify(&home, &aci);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let other = format!("sha512-{}", "0".repeat(128));
+    std::fs::write(&id_file, format!("{other}\n")).unwrap();
+    let out = verify(&home, &aci);
+    assert_fails_with(&out, &["has image ID", &id, &other, "changed after it was built"]);
+    std::fs::write(&id_file, "sha512-xyz\n").unwrap();
+    let out = verify(&home, &aci);
+    assert_fails_with(&out, &["image ID file", "is invalid"]);
+}
+
+#[test]
+fn a_renamed_image_verifies_with_a_warning() {
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let aci = t.path().join("renamed.aci");
+    make_aci(&aci, &manifest_json("example.com/busybox"), "hi", &[]);
+    sign(&home, &aci);
+    let out = verify(&home, &aci);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("busybox-1.0-linux-amd64.aci"), "{}", stderr(&out));
+}

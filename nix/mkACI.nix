@@ -88,10 +88,11 @@
   # converted with toString).
   env ? { },
 
-  # The command: a string (split on whitespace) or a list of strings. Its first
-  # word must be an absolute path that exists in the image; for thin images
-  # use a store path, e.g. "${busybox}/bin/busybox sh". null or "" for an
-  # image without an app.
+  # The command, required: a string (split on whitespace) or a list of
+  # strings. Its first word must be an absolute path to an executable in the
+  # image (mkaci checks it at build time, following the image's links). In
+  # thin images mkaci writes the store path it leads to, because rkt resolves
+  # exec before it mounts the volumes.
   exec ? null,
 
   # User and group the app runs as (names or numbers; the original's default "0").
@@ -237,7 +238,8 @@ let
   strAttrs = what: v: mapAttrs (k: x: str "${what}.${k}" x) (checkAttrs what v);
 
   exec' =
-    if exec == null || exec == "" || exec == [ ] then null
+    if exec == null || exec == "" || exec == [ ] then
+      fail "`exec` is required: the program the image runs, e.g. exec = [ \"/bin/busybox\" \"sh\" ]"
     else if isString exec then exec
     else if isList exec then map (str "exec") exec
     else if isAttrs exec && exec ? outPath then toString exec

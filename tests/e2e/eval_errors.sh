@@ -3,9 +3,11 @@
 # naming the argument; good arguments give the expected structured attrs.
 . "$(dirname "$0")/lib.sh"
 
-# mkACI is evaluated with a stand-in mkaci path: nothing is built here.
+# mkACI is evaluated with a stand-in mkaci path: nothing is built here. exec
+# defaults to /bin/busybox so that each case tests the argument it names.
 expr() {
-    printf 'let mkACI = import %s/nix/mkACI.nix { mkaci = "/nix/store/00000000000000000000000000000000-mkaci"; };
+    printf 'let mkACI0 = import %s/nix/mkACI.nix { mkaci = "/nix/store/00000000000000000000000000000000-mkaci"; };
+  mkACI = args: mkACI0 ({ exec = "/bin/busybox"; } // args);
   bb = (import %s/nix/offline.nix { }).busybox; in %s' "$repo" "$repo" "$1"
 }
 # refuses ARGS MESSAGE: mkACI ARGS must fail with MESSAGE in the error.
@@ -19,6 +21,8 @@ refuses() {
 refuses '{ packages = [ ]; }' '`packages` is empty'
 refuses '{ packages = bb; }' '`packages` must be a list'
 refuses '{ packages = [ 42 ]; }' '`packages` must hold derivations or store paths'
+refuses '{ packages = [ bb ]; exec = null; }' '`exec` is required'
+refuses '{ packages = [ bb ]; exec = [ ]; }' '`exec` is required'
 refuses '{ packages = [ bb ]; exec = 42; }' '`exec` must be a string or a list of strings'
 refuses '{ packages = [ bb ]; exec = [ "/bin/busybox" { } ]; }' '`exec` must be a string'
 refuses '{ packages = [ bb ]; thin = "yes"; }' '`thin` must be true or false'
@@ -39,7 +43,7 @@ accepts() {
     json=$(nix-instantiate --eval --strict --json -E "$(expr "(mkACI $1).aciSpec")") || fail "mkACI $1 was refused"
     printf '%s' "$json" | jq -e "$2" >/dev/null || fail "mkACI $1: $json does not satisfy $2"
 }
-accepts '{ packages = [ bb ]; }' '.defaultName == "busybox" and .fileName == "busybox-1.35.0-linux-amd64.aci" and (has("name") | not) and (has("exec") | not) and .sign and (.thin | not)'
+accepts '{ packages = [ bb ]; }' '.defaultName == "busybox" and .fileName == "busybox-1.35.0-linux-amd64.aci" and (has("name") | not) and .exec == "/bin/busybox" and .sign and (.thin | not)'
 accepts '{ packages = [ bb ]; acName = "example.com/my~tool"; acVersion = "2"; versionAddon = "-static"; arch = "x86_64"; }' \
     '.name == "example.com/my~tool" and .version == "2-static" and .arch == "amd64" and .fileName == "my~tool-2-static-linux-amd64.aci"'
 accepts '{ packages = [ bb ]; exec = "/bin/busybox sh"; env.N = 3; acLabels.a = "1"; labels.b = "2"; }' \

@@ -24,7 +24,7 @@ fn noise(n: usize, seed: u64) -> Vec<u8> {
             x ^= x >> 7;
             x ^= x << 17;
             // Half text-like, half random, so deflate has work of both kinds.
-            if x % 3 == 0 { b"abcdefgh\n"[(x >> 8) as usize % 9] } else { (x >> 24) as u8 }
+            if x.is_multiple_of(3) { b"abcdefgh\n"[(x >> 8) as usize % 9] } else { (x >> 24) as u8 }
         })
         .collect()
 }

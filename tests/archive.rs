@@ -390,3 +390,29 @@ fn empty_plan_is_a_valid_image() {
     assert_eq!(sum.tar_size, 5 * 512);
     actool_validate(&dest);
 }
+
+#[test]
+fn concurrent_writers_to_one_destination_leave_one_whole_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let dest = out.join("i.aci");
+    let plan_of = |n: u8| Plan {
+        entries: vec![Entry {
+            path: ip("f"),
+            node: Node::File { mode: mode::ETC_FILE, source: FileSource::Inline(vec![n; 3 << 20]) },
+        }],
+    };
+    let ids: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4u8)
+            .map(|n| {
+                let (dest, plan) = (&dest, plan_of(n));
+                s.spawn(move || write_aci(MANIFEST, &plan, dest, &opts(Compression::Gzip { level: 1 }, 2)).unwrap().image_id)
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(only_file(&out), vec!["i.aci".to_string()]);
+    let digest: [u8; 64] = Sha512::digest(decompressed(&dest)).into();
+    assert!(ids.iter().any(|id| id.digest() == &digest), "the image is one writer's whole output");
+}

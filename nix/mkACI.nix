@@ -310,8 +310,7 @@ let
   // optional "arch" arch'
   // optional "exec" exec'
   // optional "workingDirectory" workingDirectory'
-  # src/attrs.rs spells it `supplementaryGids` (serde camelCase of supplementary_gids).
-  // optional "supplementaryGids" (if gids == [ ] then null else gids)
+  // optional "supplementaryGIDs" (if gids == [ ] then null else gids)
   // optional "ports" ports'
   // optional "isolators" isolators'
   // optional "eventHandlers" eventHandlers'

@@ -2,18 +2,20 @@
 #
 #   pkgs.callPackage ./nix/mkaci.nix { }
 #
-# Only the crate's sources (Cargo.toml, Cargo.lock, src/) go into the build,
+# Only the crate's sources (Cargo.toml, Cargo.lock, src/, benches/) go into the build,
 # so editing Nix files or docs does not rebuild mkaci. The dependencies are
 # fetched from crates.io by the hashes in Cargo.lock.
 { rustPlatform }:
 let
   cargoToml = builtins.fromTOML (builtins.readFile ../Cargo.toml);
   root = toString ../.;
-  # Keeps Cargo.toml, Cargo.lock and everything under src/.
+  # Keeps Cargo.toml, Cargo.lock, build.rs and everything under src/ and
+  # benches/ (Cargo refuses a manifest whose declared [[bench]] is missing).
+  dirs = [ "src" "benches" ];
   keep = path: type:
     let rel = builtins.substring (builtins.stringLength root + 1) (-1) (toString path); in
-    rel == "Cargo.toml" || rel == "Cargo.lock" || rel == "src"
-    || builtins.substring 0 4 rel == "src/";
+    builtins.elem rel ([ "Cargo.toml" "Cargo.lock" "build.rs" ] ++ dirs)
+    || builtins.any (d: builtins.substring 0 (builtins.stringLength d + 1) rel == "${d}/") dirs;
 in
 rustPlatform.buildRustPackage {
   pname = cargoToml.package.name;

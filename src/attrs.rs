@@ -80,7 +80,7 @@ pub struct AciSpec {
     pub user: Option<String>,
     #[serde(default)]
     pub group: Option<String>,
-    #[serde(default)]
+    #[serde(default, rename = "supplementaryGIDs")]
     pub supplementary_gids: Vec<Value>,
     #[serde(default)]
     pub working_directory: Option<String>,

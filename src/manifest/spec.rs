@@ -110,7 +110,7 @@ pub enum SpecError {
     EnvName { name: String, source: EnvNameError },
     #[error("env.{name}: the value {value:?} contains a NUL byte, which cannot be passed to a program; remove it")]
     EnvValueNul { name: String, value: String },
-    #[error("supplementaryGids[{index}]: {value} is not a group ID; give integers from 0 to 4294967295")]
+    #[error("supplementaryGIDs[{index}]: {value} is not a group ID; give integers from 0 to 4294967295")]
     SupplementaryGid { index: usize, value: String },
     #[error(
         "{field}.{name}: {name:?} is not a valid mount point name (AC Name: {AC_NAME_RULE}); {}",

@@ -29,7 +29,11 @@ pub enum IndexError {
         "{path:?} is not a valid nix2aci index: {message} at {field}; it should come from \
          `mkaci build`, rebuild the image"
     )]
-    Malformed { path: PathBuf, field: String, message: String },
+    Malformed {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
     #[error(
         "{path:?} has format version {found}, this mkaci reads version {INDEX_VERSION}; run the \
          postprocess.sh of the same result, which calls the matching mkaci"
@@ -41,16 +45,35 @@ pub enum IndexError {
         "{path:?}: images[{index}].{field} is {value:?}, which is not a plain file name {expected}; \
          rebuild the image with mkACI"
     )]
-    BadFileName { path: PathBuf, index: usize, field: &'static str, value: String, expected: &'static str },
+    BadFileName {
+        path: PathBuf,
+        index: usize,
+        field: &'static str,
+        value: String,
+        expected: &'static str,
+    },
     #[error("{path:?}: images[{index}].imageId: {error}; rebuild the image with mkACI")]
-    BadImageId { path: PathBuf, index: usize, error: ImageIdError },
+    BadImageId {
+        path: PathBuf,
+        index: usize,
+        error: ImageIdError,
+    },
     #[error(
         "{path:?}: images[{index}] has thin = {thin} but mounts = {mounts:?}; a thin image names \
          its .mounts file and a fat one has mounts = null; rebuild the image with mkACI"
     )]
-    MountsMismatch { path: PathBuf, index: usize, thin: bool, mounts: Option<String> },
+    MountsMismatch {
+        path: PathBuf,
+        index: usize,
+        thin: bool,
+        mounts: Option<String>,
+    },
     #[error("{path:?}: images[{index}].name: {error}; rebuild the image with mkACI")]
-    BadName { path: PathBuf, index: usize, error: AcIdentifierError },
+    BadName {
+        path: PathBuf,
+        index: usize,
+        error: AcIdentifierError,
+    },
     #[error("{result:?} lists {file:?} but it is not a regular file there; rebuild the image")]
     MissingFile { result: PathBuf, file: String },
 }
@@ -67,7 +90,7 @@ struct RawIndex {
 struct RawImage {
     file: String,
     name: String,
-    version: String,
+    version: Option<String>,
     os: String,
     arch: String,
     image_id: String,
@@ -84,7 +107,8 @@ pub struct IndexedImage {
     pub file: String,
     /// The image name, used as the `rkt trust --prefix`.
     pub name: AcIdentifier,
-    pub version: String,
+    /// The `version` label; `mkaci build` writes null when the image has none.
+    pub version: Option<String>,
     pub os: String,
     pub arch: String,
     pub image_id: ImageId,
@@ -116,9 +140,16 @@ impl ResultIndex {
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.kind() == std::io::ErrorKind::NotADirectory => {
-                return Err(IndexError::MissingIndex { result: result.to_path_buf() })
+                return Err(IndexError::MissingIndex {
+                    result: result.to_path_buf(),
+                })
             }
-            Err(e) => return Err(IndexError::Unreadable { path, message: e.to_string() }),
+            Err(e) => {
+                return Err(IndexError::Unreadable {
+                    path,
+                    message: e.to_string(),
+                })
+            }
         };
         let images = parse_index(&bytes, &path)?;
         for image in &images {
@@ -127,7 +158,10 @@ impl ResultIndex {
             for f in files {
                 let ok = std::fs::metadata(dir.join(f)).map(|m| m.is_file()).unwrap_or(false);
                 if !ok {
-                    return Err(IndexError::MissingFile { result: result.to_path_buf(), file: f.clone() });
+                    return Err(IndexError::MissingFile {
+                        result: result.to_path_buf(),
+                        file: f.clone(),
+                    });
                 }
             }
         }
@@ -144,10 +178,15 @@ pub fn parse_index(bytes: &[u8], path: &Path) -> Result<Vec<IndexedImage>, Index
         message: e.inner().to_string(),
     })?;
     if raw.nix2aci != INDEX_VERSION {
-        return Err(IndexError::UnsupportedVersion { path: path.to_path_buf(), found: raw.nix2aci });
+        return Err(IndexError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: raw.nix2aci,
+        });
     }
     if raw.images.is_empty() {
-        return Err(IndexError::NoImages { path: path.to_path_buf() });
+        return Err(IndexError::NoImages {
+            path: path.to_path_buf(),
+        });
     }
     raw.images
         .into_iter()
@@ -172,16 +211,23 @@ pub fn parse_index(bytes: &[u8], path: &Path) -> Result<Vec<IndexedImage>, Index
                 }
             }
             if r.thin != r.mounts.is_some() {
-                return Err(IndexError::MountsMismatch { path: path.to_path_buf(), index, thin: r.thin, mounts: r.mounts });
+                return Err(IndexError::MountsMismatch {
+                    path: path.to_path_buf(),
+                    index,
+                    thin: r.thin,
+                    mounts: r.mounts,
+                });
             }
-            let name = r
-                .name
-                .parse::<AcIdentifier>()
-                .map_err(|error| IndexError::BadName { path: path.to_path_buf(), index, error })?;
-            let image_id = r
-                .image_id
-                .parse::<ImageId>()
-                .map_err(|error| IndexError::BadImageId { path: path.to_path_buf(), index, error })?;
+            let name = r.name.parse::<AcIdentifier>().map_err(|error| IndexError::BadName {
+                path: path.to_path_buf(),
+                index,
+                error,
+            })?;
+            let image_id = r.image_id.parse::<ImageId>().map_err(|error| IndexError::BadImageId {
+                path: path.to_path_buf(),
+                index,
+                error,
+            })?;
             Ok(IndexedImage {
                 file: r.file,
                 name,
@@ -244,7 +290,14 @@ mod tests {
         assert_eq!(images[0].file, "busybox-1.36.1-linux-amd64.aci");
         assert_eq!(images[0].image_id.to_string(), id());
         assert!(images[0].sign);
-        let thin = image(&[("thin", true.into()), ("mounts", "b.mounts".into()), ("name", "example.com/bb-x".into())]);
+        let unversioned = image(&[("version", serde_json::Value::Null)]);
+        let images = parse(serde_json::json!({"nix2aci": 1, "images": [unversioned]})).unwrap();
+        assert_eq!(images[0].version, None);
+        let thin = image(&[
+            ("thin", true.into()),
+            ("mounts", "b.mounts".into()),
+            ("name", "example.com/bb-x".into()),
+        ]);
         let images = parse(serde_json::json!({"nix2aci": 1, "images": [thin]})).unwrap();
         assert_eq!(images[0].mounts.as_deref(), Some("b.mounts"));
     }
@@ -264,7 +317,10 @@ mod tests {
                 serde_json::json!({"nix2aci": 2, "images": [image(&[])]}),
                 IndexError::UnsupportedVersion { path: p(), found: 2 },
             ),
-            (serde_json::json!({"nix2aci": 1, "images": []}), IndexError::NoImages { path: p() }),
+            (
+                serde_json::json!({"nix2aci": 1, "images": []}),
+                IndexError::NoImages { path: p() },
+            ),
             (
                 serde_json::json!({"nix2aci": 1, "images": [image(&[("file", "../../etc/x.aci".into())])]}),
                 bad_name("file", "../../etc/x.aci", "ending in .aci"),
@@ -283,18 +339,32 @@ mod tests {
             ),
             (
                 serde_json::json!({"nix2aci": 1, "images": [image(&[("thin", true.into())])]}),
-                IndexError::MountsMismatch { path: p(), index: 0, thin: true, mounts: None },
+                IndexError::MountsMismatch {
+                    path: p(),
+                    index: 0,
+                    thin: true,
+                    mounts: None,
+                },
             ),
             (
                 serde_json::json!({"nix2aci": 1, "images": [image(&[("mounts", "a.mounts".into())])]}),
-                IndexError::MountsMismatch { path: p(), index: 0, thin: false, mounts: Some("a.mounts".into()) },
+                IndexError::MountsMismatch {
+                    path: p(),
+                    index: 0,
+                    thin: false,
+                    mounts: Some("a.mounts".into()),
+                },
             ),
             (
                 serde_json::json!({"nix2aci": 1, "images": [image(&[("name", "Busy//box".into())])]}),
                 IndexError::BadName {
                     path: p(),
                     index: 0,
-                    error: AcIdentifierError::InvalidChar { value: "Busy//box".into(), ch: 'B', pos: 0 },
+                    error: AcIdentifierError::InvalidChar {
+                        value: "Busy//box".into(),
+                        ch: 'B',
+                        pos: 0,
+                    },
                 },
             ),
             (
@@ -302,7 +372,10 @@ mod tests {
                 IndexError::BadImageId {
                     path: p(),
                     index: 0,
-                    error: ImageIdError::InvalidLength { value: "sha512-00".into(), len: 2 },
+                    error: ImageIdError::InvalidLength {
+                        value: "sha512-00".into(),
+                        len: 2,
+                    },
                 },
             ),
         ];

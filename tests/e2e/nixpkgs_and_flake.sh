@@ -21,6 +21,14 @@ NIX_PATH=nixpkgs=$standin nix-build "$repo" -A busybox -o "$work/result-nixpkgs"
 validate "$(image "$work/result-nixpkgs")"
 say "default.nix: <nixpkgs> found -> nixpkgs mode; busybox builds through nix/mkaci.nix"
 
+# The filtered source nix/mkaci.nix hands to buildRustPackage is a complete
+# crate whose Cargo.lock is current (what cargoLock.lockFile needs).
+src=$(NIX_PATH=nixpkgs=$standin nix-instantiate --read-write-mode --eval "$repo" -A mkaci.src | jq -r .)
+cargo=$(command -v cargo || echo "$HOME/.cargo/bin/cargo")
+"$cargo" fetch --offline --locked --target "$(uname -m)-unknown-linux-gnu" --manifest-path "$src/Cargo.toml" >/dev/null 2>"$work/fetch.log" \
+    || { cat "$work/fetch.log" >&2; fail "nix/mkaci.nix's source $src is not a buildable crate"; }
+say "nix/mkaci.nix: the filtered source is a complete crate with a current Cargo.lock"
+
 # flake.nix, with the stand-in as nixpkgs.
 flake=git+file://$repo
 fl=(--impure --no-write-lock-file --override-input nixpkgs "path:$standin")

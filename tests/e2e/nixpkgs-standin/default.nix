@@ -18,7 +18,7 @@ let
       assert builtins.pathExists (a.src + "/src/main.rs");
       assert !builtins.pathExists (a.src + "/target");
       assert a.pname == "mkaci";
-      offline.mkaci;
+      offline.mkaci // { inherit (a) src cargoLock; };
   };
 in
 self

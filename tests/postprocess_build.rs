@@ -1,0 +1,111 @@
+//! The contract between `mkaci build` and `mkaci postprocess`/`verify`: what
+//! the builder writes (docs/result-layout.md) is what postprocess reads. A
+//! store in a temporary directory stands in for the sandbox, with the real
+//! busybox-static; the generated postprocess.sh is run as the user would.
+
+#[path = "data/sign/support.rs"]
+mod support;
+
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+use support::*;
+
+const H_BUSYBOX: &str = "0c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4";
+
+/// A store with busybox, and the result of `mkaci build` for `spec` in `t/name`.
+fn build(t: &Path, name: &str, spec: Value) -> PathBuf {
+    let store = t.join("nix/store");
+    let bb = store.join(format!("{H_BUSYBOX}-busybox"));
+    if !bb.exists() {
+        std::fs::create_dir_all(bb.join("bin")).unwrap();
+        std::fs::copy("/bin/busybox", bb.join("bin/busybox")).unwrap();
+        std::fs::set_permissions(bb.join("bin/busybox"), std::fs::Permissions::from_mode(0o555)).unwrap();
+        symlink("busybox", bb.join("bin/sh")).unwrap();
+    }
+    let bb = bb.to_str().unwrap().to_string();
+    let mut aci = json!({"defaultName": "busybox", "packages": [bb], "exec": ["/bin/sh", "-c", "echo hi"]});
+    for (k, v) in spec.as_object().unwrap() {
+        aci[k] = v.clone();
+    }
+    let attrs = json!({
+        "outputs": {"out": "/unused"},
+        "system": "x86_64-linux",
+        "storeDir": store.to_str().unwrap(),
+        "closure": [{"path": bb, "narHash": "sha256:x", "narSize": 1, "references": []}],
+        "mkaci": MKACI,
+        "aci": aci,
+    });
+    let file = t.join(format!("{name}.attrs.json"));
+    std::fs::write(&file, serde_json::to_vec(&attrs).unwrap()).unwrap();
+    let out = t.join(name);
+    let o = Command::new(MKACI)
+        .arg("build")
+        .arg("--attrs")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "mkaci build: {}", stderr(&o));
+    out
+}
+
+fn index(result: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(result.join("nix2aci.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn built_fat_and_thin_results_publish_sign_and_verify() {
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let fat = build(t.path(), "fat", json!({"version": "1.35.0"}));
+    let thin = build(t.path(), "thin", json!({"version": "1.35.0-thin", "thin": true}));
+    for result in [&fat, &thin] {
+        let out = Command::new(result.join("postprocess.sh"))
+            .current_dir(t.path())
+            .env("GNUPGHOME", home.path())
+            .env_remove("MKACI_GPG")
+            .env_remove("MKACI_SIGN_KEY")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}: {}", result.display(), stderr(&out));
+        let img = &index(result)["images"][0];
+        let file = img["file"].as_str().unwrap();
+        let aci = t.path().join("ACIs").join(file);
+        assert_eq!(
+            std::fs::read_link(&aci).unwrap(),
+            std::fs::canonicalize(result).unwrap().join(file)
+        );
+        assert!(home.verifies(&t.path().join("ACIs").join(format!("{file}.asc")), &aci));
+        if img["thin"].as_bool().unwrap() {
+            let mounts = t.path().join("ACIs").join(img["mounts"].as_str().unwrap());
+            assert!(std::fs::read_to_string(&mounts).unwrap().starts_with("--volume=nix-"));
+            assert!(stdout(&out).contains("$(cat ACIs/"), "{}", stdout(&out));
+        }
+        let v = home.mkaci().arg("verify").arg(&aci).output().unwrap();
+        assert!(v.status.success(), "verify {}: {}", aci.display(), stderr(&v));
+        assert!(stdout(&v).contains("matches"), "{}", stdout(&v));
+        assert!(stderr(&v).is_empty(), "{}", stderr(&v));
+    }
+}
+
+#[test]
+fn built_result_without_version_and_with_sign_false() {
+    let home = GpgHome::new(KeyKind::None);
+    let t = tempfile::tempdir().unwrap();
+    let result = build(t.path(), "r", json!({"sign": false}));
+    let img = &index(&result)["images"][0];
+    assert_eq!(img["sign"], json!(false));
+    assert_eq!(img["version"], Value::Null, "{img}");
+    let dir = t.path().join("out");
+    // No key is needed for an unsigned image.
+    let out = home.mkaci().arg("postprocess").arg(&dir).arg(&result).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = img["file"].as_str().unwrap();
+    assert!(dir.join(file).exists());
+    assert!(!dir.join(format!("{file}.asc")).exists());
+    assert!(!dir.join("pubkeys.gpg").exists());
+}

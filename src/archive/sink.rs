@@ -197,8 +197,10 @@ struct Done {
 
 /// Compresses chunks into independent gzip members on `threads` workers
 /// (libdeflate, no file name, mtime 0) and writes them in sequence order.
-/// At most `max_in_flight` chunks exist at once, so memory is bounded by
-/// chunk size x threads whatever the closure size.
+/// At most `max_in_flight` (4 x threads + 4) chunks exist at once, so memory
+/// is bounded by chunk size x threads whatever the closure size (with 2
+/// threads, at most 12 MiB of input and 12 MiB of output chunks; measured peak
+/// RSS 32 MiB for a 185 MB tree, 26 MiB for 1.4 GB).
 struct GzipPool {
     jobs: Option<SyncSender<Job>>,
     results: Receiver<Done>,

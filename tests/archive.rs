@@ -24,7 +24,7 @@ fn noise(n: usize, seed: u64) -> Vec<u8> {
             x ^= x >> 7;
             x ^= x << 17;
             // Half text-like, half random, so deflate has work of both kinds.
-            if x % 3 == 0 { b"abcdefgh\n"[(x >> 8) as usize % 9] } else { (x >> 24) as u8 }
+            if x.is_multiple_of(3) { b"abcdefgh\n"[(x >> 8) as usize % 9] } else { (x >> 24) as u8 }
         })
         .collect()
 }
@@ -72,6 +72,9 @@ fn make_store(root: &Path) -> (PathBuf, Vec<&'static str>) {
     long_bin.extend(std::iter::repeat_n(b'z', 150));
     write(&t.join(OsStr::from_bytes(&long_bin)), b"binary long name\n", 0o444);
     std::os::unix::fs::symlink(OsStr::from_bytes(b"caf\xe9"), t.join("latin1-link")).unwrap();
+    // A long, valid UTF-8, non-ASCII name: PAX without hdrcharset, which GNU
+    // tar must not transliterate in a C locale.
+    write(&t.join("\u{e9}".repeat(60)), b"utf-8 long name\n", 0o444);
     // Names that sort differently bytewise than by locale or depth-first rules.
     for n in ["B", "a", "a-b", "a.b", "\u{e9}t\u{e9}"] {
         write(&t.join("lib").join(n), n.as_bytes(), 0o444);
@@ -126,9 +129,9 @@ fn nar(path: &Path) -> Vec<u8> {
     out.stdout
 }
 
-fn extract(image: &Path, dir: &Path) {
+fn extract(image: &Path, dir: &Path, locale: &str) {
     std::fs::create_dir_all(dir).unwrap();
-    let out = Command::new("tar").arg("-xf").arg(image).arg("-C").arg(dir).env("LC_ALL", "C").output().unwrap();
+    let out = Command::new("tar").arg("-xf").arg(image).arg("-C").arg(dir).env("LC_ALL", locale).output().unwrap();
     assert!(out.status.success(), "tar -xf: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -166,7 +169,9 @@ fn every_shape_round_trips_through_gnu_tar_for_each_compression() {
         assert_eq!(sum.compressed_size, std::fs::metadata(&image).unwrap().len(), "{tag}");
 
         let out = tmp.path().join(format!("x-{tag}"));
-        extract(&image, &out);
+        // GNU tar in a C locale and in a UTF-8 one: names must come out as raw bytes.
+        let locale = if tag == "xz" { "C.UTF-8" } else { "C" };
+        extract(&image, &out, locale);
         assert_eq!(std::fs::read(out.join("manifest")).unwrap(), MANIFEST);
         assert_eq!(std::fs::read(out.join("rootfs/etc/hosts")).unwrap(), b"127.0.0.1 localhost\n");
         let tmp_mode = std::fs::metadata(out.join("rootfs/tmp")).unwrap().permissions().mode();
@@ -384,4 +389,30 @@ fn empty_plan_is_a_valid_image() {
     // manifest header + data block + rootfs header + 2 end blocks.
     assert_eq!(sum.tar_size, 5 * 512);
     actool_validate(&dest);
+}
+
+#[test]
+fn concurrent_writers_to_one_destination_leave_one_whole_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let dest = out.join("i.aci");
+    let plan_of = |n: u8| Plan {
+        entries: vec![Entry {
+            path: ip("f"),
+            node: Node::File { mode: mode::ETC_FILE, source: FileSource::Inline(vec![n; 3 << 20]) },
+        }],
+    };
+    let ids: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4u8)
+            .map(|n| {
+                let (dest, plan) = (&dest, plan_of(n));
+                s.spawn(move || write_aci(MANIFEST, &plan, dest, &opts(Compression::Gzip { level: 1 }, 2)).unwrap().image_id)
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(only_file(&out), vec!["i.aci".to_string()]);
+    let digest: [u8; 64] = Sha512::digest(decompressed(&dest)).into();
+    assert!(ids.iter().any(|id| id.digest() == &digest), "the image is one writer's whole output");
 }

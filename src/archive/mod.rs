@@ -155,7 +155,11 @@ impl TempFile {
         };
         let mut name = std::ffi::OsString::from(".");
         name.push(dest.file_name().unwrap_or_else(|| std::ffi::OsStr::new("image.aci")));
-        name.push(format!(".tmp-{}", std::process::id()));
+        // pid and a counter: concurrent writers (threads, processes) never share
+        // a temporary file.
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        name.push(format!(".tmp-{}-{n}", std::process::id()));
         let path = dir.join(name);
         let file = std::fs::OpenOptions::new()
             .write(true)

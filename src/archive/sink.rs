@@ -179,6 +179,10 @@ impl Write for Counting {
     }
 }
 
+/// Chunks in flight (queued, compressing, or compressed and waiting for their
+/// turn) per worker thread.
+const MAX_IN_FLIGHT_PER_THREAD: usize = 4;
+
 struct Job {
     seq: u64,
     data: Vec<u8>,
@@ -193,8 +197,10 @@ struct Done {
 
 /// Compresses chunks into independent gzip members on `threads` workers
 /// (libdeflate, no file name, mtime 0) and writes them in sequence order.
-/// At most `max_in_flight` chunks exist at once, so memory is bounded by
-/// chunk size x threads whatever the closure size.
+/// At most `max_in_flight` (4 x threads + 4) chunks exist at once, so memory
+/// is bounded by chunk size x threads whatever the closure size (with 2
+/// threads, at most 12 MiB of input and 12 MiB of output chunks; measured peak
+/// RSS 32 MiB for a 185 MB tree, 26 MiB for 1.4 GB).
 struct GzipPool {
     jobs: Option<SyncSender<Job>>,
     results: Receiver<Done>,
@@ -215,7 +221,12 @@ impl GzipPool {
         let threads = threads.max(1);
         let lvl = libdeflater::CompressionLvl::new(level as i32)
             .map_err(|_| ArchiveError::InvalidGzipLevel { level })?;
-        let (job_tx, job_rx) = sync_channel::<Job>(threads);
+        // Queue depth: enough chunks ahead that the workers keep busy while the
+        // tar thread waits to be scheduled (a shared machine wakes threads late),
+        // small enough to bound memory: at most MAX_IN_FLIGHT_PER_THREAD x
+        // threads (+ 4) chunks of input and as many compressed ones.
+        let max_in_flight = MAX_IN_FLIGHT_PER_THREAD * threads + 4;
+        let (job_tx, job_rx) = sync_channel::<Job>(max_in_flight);
         let job_rx = Arc::new(Mutex::new(job_rx));
         let (done_tx, done_rx): (Sender<Done>, Receiver<Done>) = channel();
         let workers = (0..threads)
@@ -234,7 +245,7 @@ impl GzipPool {
             next_seq: 0,
             next_write: 0,
             in_flight: 0,
-            max_in_flight: 2 * threads + 2,
+            max_in_flight,
             pending: BTreeMap::new(),
             free: Vec::new(),
             written: 0,

@@ -194,7 +194,8 @@ mod tests {
     #[test]
     fn rejects_bad_paths() {
         let sd = StoreDir::default();
-        let cases: Vec<(String, fn(&StorePathError) -> bool)> = vec![
+        type Check = fn(&StorePathError) -> bool;
+        let cases: Vec<(String, Check)> = vec![
             (format!("/usr/{H}-x"), |e| matches!(e, StorePathError::NotInStore { .. })),
             (format!("/nix/store/{H}-x/bin"), |e| matches!(e, StorePathError::NotInStore { .. })),
             ("/nix/store/abc-x".into(), |e| matches!(e, StorePathError::InvalidHashLength { len: 3, .. })),

@@ -283,18 +283,6 @@ pub fn plan_rootfs<'a>(input: &PlanInput<'a>) -> Result<PlannedRootfs<'a>, PlanE
 
     let store_rel = ImagePath::new(store.relative()).expect("StoreDir is a valid absolute path");
     let store_comps = components(&store_rel);
-    {
-        let Tree::Dir { children, .. } = &root else { unreachable!() };
-        if let Some(top) = children.get(&store_comps[0]) {
-            if let Tree::Leaf { origin, .. } = top {
-                return Err(PlanError::Collision {
-                    path: ImagePath::new(store_comps[0].clone()).expect("valid"),
-                    first: origin.describe(),
-                    second: "mkaci (the store directory)".into(),
-                });
-            }
-        }
-    }
 
     // /tmp: sticky and world-writable, whatever the packages say.
     let tmp = ensure_dir(&mut root, &[b"tmp".to_vec()]).map_err(|(_, origin)| PlanError::Collision {

@@ -130,8 +130,7 @@ pub enum AttrsError {
 
 impl Attrs {
     pub fn from_file(path: &Path) -> Result<Self, AttrsError> {
-        let bytes = std::fs::read(path)
-            .map_err(|source| AttrsError::Read { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| AttrsError::Read { path: path.to_path_buf(), source })?;
         Self::from_slice(&bytes).map_err(|(field, message)| AttrsError::Field {
             path: path.to_path_buf(),
             field,

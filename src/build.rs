@@ -247,9 +247,7 @@ struct Staging {
 
 impl Staging {
     fn new(out: &Path) -> anyhow::Result<Self> {
-        let name = out
-            .file_name()
-            .with_context(|| format!("output path {} has no file name", out.display()))?;
+        let name = out.file_name().with_context(|| format!("output path {} has no file name", out.display()))?;
         let parent = match out.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -304,8 +302,7 @@ impl Drop for Staging {
 
 /// An existing output may be replaced when it is empty or an earlier mkaci result.
 fn is_replaceable(out: &Path) -> bool {
-    out.join("nix2aci.json").is_file()
-        || std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false)
+    out.join("nix2aci.json").is_file() || std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false)
 }
 
 fn make_writable(dir: &Path) {

@@ -58,16 +58,11 @@ impl Closure {
         if raw.is_empty() {
             return Err(ClosureError::Empty);
         }
-        let parse = |index: usize, p: &str| {
-            store.parse_path(p).map_err(|source| ClosureError::BadPath { index, source })
-        };
+        let parse =
+            |index: usize, p: &str| store.parse_path(p).map_err(|source| ClosureError::BadPath { index, source });
         let mut paths = Vec::with_capacity(raw.len());
         for (index, r) in raw.iter().enumerate() {
-            let references = r
-                .references
-                .iter()
-                .map(|p| parse(index, p))
-                .collect::<Result<Vec<_>, _>>()?;
+            let references = r.references.iter().map(|p| parse(index, p)).collect::<Result<Vec<_>, _>>()?;
             paths.push(PathInfo {
                 path: parse(index, &r.path)?,
                 nar_hash: r.nar_hash.clone(),
@@ -149,9 +144,6 @@ mod tests {
             Closure::from_raw(&sd, &[raw(A, &[B])]),
             Err(ClosureError::NotClosed { path: A.into(), reference: B.into() })
         );
-        assert!(matches!(
-            Closure::from_raw(&sd, &[raw("/tmp/x", &[])]),
-            Err(ClosureError::BadPath { index: 0, .. })
-        ));
+        assert!(matches!(Closure::from_raw(&sd, &[raw("/tmp/x", &[])]), Err(ClosureError::BadPath { index: 0, .. })));
     }
 }

@@ -40,9 +40,7 @@ impl fmt::Display for ImageId {
 impl FromStr for ImageId {
     type Err = ImageIdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let hex = s
-            .strip_prefix("sha512-")
-            .ok_or_else(|| ImageIdError::MissingPrefix { value: s.into() })?;
+        let hex = s.strip_prefix("sha512-").ok_or_else(|| ImageIdError::MissingPrefix { value: s.into() })?;
         if hex.len() != 128 {
             return Err(ImageIdError::InvalidLength { value: s.into(), len: hex.len() });
         }

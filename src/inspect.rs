@@ -75,7 +75,9 @@ pub enum InspectError {
     MissingEndOfArchive { offset: u64 },
     #[error("the tar has non-zero data at offset {offset}, after its end-of-archive marker")]
     DataAfterEndOfArchive { offset: u64 },
-    #[error("entry {index} is a PAX global header; actool counts it as a file outside rootfs, use per-file PAX headers")]
+    #[error(
+        "entry {index} is a PAX global header; actool counts it as a file outside rootfs, use per-file PAX headers"
+    )]
     GlobalPaxHeader { index: u64 },
     #[error("entry {name:?} has an absolute name; names must be relative (manifest, rootfs/...)")]
     AbsoluteName { name: String },
@@ -108,13 +110,17 @@ pub fn read_image(path: &Path) -> Result<ImageReport, InspectError> {
     let file = File::open(path).map_err(|source| InspectError::Open { path: path.into(), source })?;
     let compressed_size = file.metadata().map_err(|source| InspectError::Open { path: path.into(), source })?.len();
     let mut raw = Counting { inner: BufReader::with_capacity(256 << 10, file), consumed: 0 };
-    let head = raw.fill_buf().map_err(|source| InspectError::Read { path: path.into(), compression: "none", source })?;
+    let head =
+        raw.fill_buf().map_err(|source| InspectError::Read { path: path.into(), compression: "none", source })?;
     let kind = detect(head).ok_or_else(|| {
         if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
             InspectError::Zstd { path: path.into() }
         } else {
             let magic = head.iter().take(8).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
-            InspectError::UnknownFormat { path: path.into(), magic: if magic.is_empty() { "(empty file)".into() } else { magic } }
+            InspectError::UnknownFormat {
+                path: path.into(),
+                magic: if magic.is_empty() { "(empty file)".into() } else { magic },
+            }
         }
     })?;
     let compression = kind.name();
@@ -491,7 +497,10 @@ impl Layout {
                 return Err(InspectError::HardLinkOutsideRootfs { name: show(&raw_name), target: show(&target_raw) });
             }
             if !self.seen.contains(&target) {
-                return Err(InspectError::HardLinkTargetNotEarlier { name: show(&raw_name), target: show(&target_raw) });
+                return Err(InspectError::HardLinkTargetNotEarlier {
+                    name: show(&raw_name),
+                    target: show(&target_raw),
+                });
             }
         }
         if top == b"rootfs" {
@@ -538,7 +547,13 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     println!("size:        {} bytes compressed, {} bytes of tar ({ratio:.1}%)", r.compressed_size, r.tar_size);
     println!(
         "entries:     {} ({} directories, {} files of {} bytes, {} symlinks, {} hard links, {} other)",
-        r.entries, r.rootfs.dirs, r.rootfs.files, r.rootfs.file_bytes, r.rootfs.symlinks, r.rootfs.hardlinks, r.rootfs.other
+        r.entries,
+        r.rootfs.dirs,
+        r.rootfs.files,
+        r.rootfs.file_bytes,
+        r.rootfs.symlinks,
+        r.rootfs.hardlinks,
+        r.rootfs.other
     );
     println!("manifest:");
     println!("{}", String::from_utf8_lossy(&r.manifest_bytes));

@@ -63,10 +63,7 @@ pub enum GpgError {
     #[error(
         "gpg could not export the public key {fingerprint} ({gpg_message}); check `gpg --armor --export {fingerprint}`"
     )]
-    ExportFailed {
-        fingerprint: Fingerprint,
-        gpg_message: String,
-    },
+    ExportFailed { fingerprint: Fingerprint, gpg_message: String },
     #[error("gpg could not list the secret keys ({gpg_message}); check `gpg --list-secret-keys`")]
     ListFailed { gpg_message: String },
     #[error("gpg printed a key listing line mkaci cannot read: {line:?} ({reason})")]
@@ -76,22 +73,14 @@ pub enum GpgError {
          the image was changed after signing, or the .asc belongs to another image; rebuild and \
          run postprocess.sh again"
     )]
-    BadSignature {
-        signature: PathBuf,
-        file: PathBuf,
-        key_id: String,
-    },
+    BadSignature { signature: PathBuf, file: PathBuf, key_id: String },
     #[error(
         "cannot check {signature:?}: the signer's public key {key_id} is not in your keyring; \
          import it with `gpg --import DIR/pubkeys.gpg` (written by mkaci postprocess)"
     )]
     NoPublicKey { signature: PathBuf, key_id: String },
     #[error("gpg could not verify {signature:?} over {file:?} ({gpg_message}); run `gpg --verify` on them by hand to see why")]
-    VerifyFailed {
-        signature: PathBuf,
-        file: PathBuf,
-        gpg_message: String,
-    },
+    VerifyFailed { signature: PathBuf, file: PathBuf, gpg_message: String },
 }
 
 /// An OpenPGP fingerprint: 40 (v4) or 64 (v5) uppercase hex digits.
@@ -111,17 +100,10 @@ impl FromStr for Fingerprint {
     type Err = FingerprintError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.len() != 40 && s.len() != 64 {
-            return Err(FingerprintError::InvalidLength {
-                value: s.into(),
-                len: s.len(),
-            });
+            return Err(FingerprintError::InvalidLength { value: s.into(), len: s.len() });
         }
         if let Some((pos, ch)) = s.chars().enumerate().find(|(_, c)| !c.is_ascii_hexdigit()) {
-            return Err(FingerprintError::InvalidChar {
-                value: s.into(),
-                ch,
-                pos,
-            });
+            return Err(FingerprintError::InvalidChar { value: s.into(), ch, pos });
         }
         Ok(Fingerprint(s.to_ascii_uppercase()))
     }
@@ -213,10 +195,7 @@ impl SecretKey {
 
 /// Parses `gpg --with-colons --list-secret-keys` output (GnuPG `doc/DETAILS`).
 pub fn parse_secret_keys(listing: &str) -> Result<Vec<SecretKey>, GpgError> {
-    let bad = |line: &str, reason| GpgError::BadListing {
-        line: line.into(),
-        reason,
-    };
+    let bad = |line: &str, reason| GpgError::BadListing { line: line.into(), reason };
     let mut keys: Vec<SecretKey> = Vec::new();
     // Which record the next `fpr` line belongs to: the primary (`sec`) or a subkey.
     let mut fpr_for_primary = false;
@@ -246,9 +225,7 @@ pub fn parse_secret_keys(listing: &str) -> Result<Vec<SecretKey>, GpgError> {
                 } else {
                     fpr_for_primary = false;
                 }
-                let key = keys
-                    .last_mut()
-                    .ok_or_else(|| bad(line, "subkey before any sec record"))?;
+                let key = keys.last_mut().ok_or_else(|| bad(line, "subkey before any sec record"))?;
                 let usable = !matches!(fields[1], "e" | "r" | "d" | "i" | "n");
                 if caps.contains('s') && usable {
                     key.signing_algos.push(algo);
@@ -256,9 +233,7 @@ pub fn parse_secret_keys(listing: &str) -> Result<Vec<SecretKey>, GpgError> {
             }
             "fpr" if fpr_for_primary => {
                 let value = fields.get(9).ok_or_else(|| bad(line, "fpr record without field 10"))?;
-                let fpr = value
-                    .parse::<Fingerprint>()
-                    .map_err(|_| bad(line, "field 10 is not a fingerprint"))?;
+                let fpr = value.parse::<Fingerprint>().map_err(|_| bad(line, "field 10 is not a fingerprint"))?;
                 let key = keys.last_mut().ok_or_else(|| bad(line, "fpr before any sec record"))?;
                 key.fingerprint = fpr;
                 fpr_for_primary = false;
@@ -377,18 +352,14 @@ impl Gpg {
                     message: "no such executable file".into(),
                 });
             }
-            return Ok(Gpg {
-                program: p.to_path_buf(),
-            });
+            return Ok(Gpg { program: p.to_path_buf() });
         }
         for name in GPG_NAMES {
             if let Some(found) = find_on_path(OsStr::new(name), path_var) {
                 return Ok(Gpg { program: found });
             }
         }
-        Err(GpgError::NotFound {
-            searched: path_var.map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
-        })
+        Err(GpgError::NotFound { searched: path_var.map(|p| p.to_string_lossy().into_owned()).unwrap_or_default() })
     }
 
     pub fn program(&self) -> &Path {
@@ -406,10 +377,8 @@ impl Gpg {
                 cmd.env("GPG_TTY", tty);
             }
         }
-        let out: Output = cmd.output().map_err(|e| GpgError::CannotRun {
-            program: self.program.clone(),
-            message: e.to_string(),
-        })?;
+        let out: Output =
+            cmd.output().map_err(|e| GpgError::CannotRun { program: self.program.clone(), message: e.to_string() })?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         let mut status = Vec::new();
         let mut messages = Vec::new();
@@ -419,12 +388,7 @@ impl Gpg {
                 None => messages.push(line.to_string()),
             }
         }
-        Ok(Run {
-            success: out.status.success(),
-            stdout: out.stdout,
-            status,
-            messages,
-        })
+        Ok(Run { success: out.status.success(), stdout: out.stdout, status, messages })
     }
 
     /// The secret keys gpg has, or those matching `key`.
@@ -442,9 +406,7 @@ impl Gpg {
                     return Err(GpgError::NoSecretKeyMatching { key: k.into() });
                 }
             }
-            return Err(GpgError::ListFailed {
-                gpg_message: run.message(),
-            });
+            return Err(GpgError::ListFailed { gpg_message: run.message() });
         }
         Ok(keys)
     }
@@ -470,13 +432,8 @@ impl Gpg {
     /// `gpg --armor --detach-sign` over `file`, with `--local-user key` when
     /// given. The signature comes back in memory; nothing is written to disk.
     pub fn sign_detached(&self, file: &Path, key: Option<&str>) -> Result<DetachedSignature, GpgError> {
-        let mut args: Vec<&OsStr> = vec![
-            "--yes".as_ref(),
-            "--armor".as_ref(),
-            "--detach-sign".as_ref(),
-            "--output".as_ref(),
-            "-".as_ref(),
-        ];
+        let mut args: Vec<&OsStr> =
+            vec!["--yes".as_ref(), "--armor".as_ref(), "--detach-sign".as_ref(), "--output".as_ref(), "-".as_ref()];
         if let Some(k) = key {
             args.push("--local-user".as_ref());
             args.push(k.as_ref());
@@ -487,22 +444,13 @@ impl Gpg {
         if !run.success {
             return Err(classify_sign_failure(&run, file, key));
         }
-        let created = run
-            .status("SIG_CREATED")
-            .ok_or_else(|| GpgError::NoSignatureStatus { file: file.into() })?;
+        let created = run.status("SIG_CREATED").ok_or_else(|| GpgError::NoSignatureStatus { file: file.into() })?;
         // SIG_CREATED <type> <pk_algo> <hash_algo> <class> <timestamp> <keyfpr>
-        let algo = created
-            .get(1)
-            .and_then(|a| a.parse::<u8>().ok())
-            .map(PubkeyAlgo::from_id);
+        let algo = created.get(1).and_then(|a| a.parse::<u8>().ok()).map(PubkeyAlgo::from_id);
         let signer = created.get(5).and_then(|f| f.parse::<Fingerprint>().ok());
         match (algo, signer) {
             (Some(algo), Some(signer)) if run.stdout.starts_with(b"-----BEGIN PGP SIGNATURE-----") => {
-                Ok(DetachedSignature {
-                    armored: run.stdout,
-                    signer,
-                    algo,
-                })
+                Ok(DetachedSignature { armored: run.stdout, signer, algo })
             }
             _ => Err(GpgError::NoSignatureStatus { file: file.into() }),
         }
@@ -511,36 +459,21 @@ impl Gpg {
     /// The ASCII-armored public keys with these fingerprints (a subkey's
     /// fingerprint exports its whole key).
     pub fn export_public(&self, fingerprint: &Fingerprint) -> Result<Vec<u8>, GpgError> {
-        let args: Vec<&OsStr> = vec![
-            "--armor".as_ref(),
-            "--export".as_ref(),
-            "--".as_ref(),
-            fingerprint.as_str().as_ref(),
-        ];
+        let args: Vec<&OsStr> =
+            vec!["--armor".as_ref(), "--export".as_ref(), "--".as_ref(), fingerprint.as_str().as_ref()];
         let run = self.run(&args)?;
         if !run.success || !run.stdout.starts_with(b"-----BEGIN PGP PUBLIC KEY BLOCK-----") {
-            return Err(GpgError::ExportFailed {
-                fingerprint: fingerprint.clone(),
-                gpg_message: run.message(),
-            });
+            return Err(GpgError::ExportFailed { fingerprint: fingerprint.clone(), gpg_message: run.message() });
         }
         Ok(run.stdout)
     }
 
     /// `gpg --verify signature file` against the user's keyring.
     pub fn verify_detached(&self, signature: &Path, file: &Path) -> Result<GoodSignature, GpgError> {
-        let args: Vec<&OsStr> = vec![
-            "--verify".as_ref(),
-            "--".as_ref(),
-            signature.as_os_str(),
-            file.as_os_str(),
-        ];
+        let args: Vec<&OsStr> = vec!["--verify".as_ref(), "--".as_ref(), signature.as_os_str(), file.as_os_str()];
         let run = self.run(&args)?;
-        let key_id = |fields: Option<Vec<&str>>| {
-            fields
-                .and_then(|f| f.first().map(|s| s.to_string()))
-                .unwrap_or_default()
-        };
+        let key_id =
+            |fields: Option<Vec<&str>>| fields.and_then(|f| f.first().map(|s| s.to_string())).unwrap_or_default();
         if run.status("BADSIG").is_some() {
             return Err(GpgError::BadSignature {
                 signature: signature.into(),
@@ -549,10 +482,7 @@ impl Gpg {
             });
         }
         if run.status("NO_PUBKEY").is_some() {
-            return Err(GpgError::NoPublicKey {
-                signature: signature.into(),
-                key_id: key_id(run.status("NO_PUBKEY")),
-            });
+            return Err(GpgError::NoPublicKey { signature: signature.into(), key_id: key_id(run.status("NO_PUBKEY")) });
         }
         let failed = |run: &Run| GpgError::VerifyFailed {
             signature: signature.into(),
@@ -614,10 +544,7 @@ fn hex_byte(hi: u8, lo: u8) -> Option<u8> {
 /// so a failure after that is the agent failing to use the secret key: no
 /// pinentry, a bad or cancelled passphrase, a missing smartcard.
 fn classify_sign_failure(run: &Run, file: &Path, key: Option<&str>) -> GpgError {
-    let code = run
-        .status("FAILURE")
-        .and_then(|f| f.get(1).and_then(|c| c.parse::<u32>().ok()))
-        .map(|c| c & 0xffff);
+    let code = run.status("FAILURE").and_then(|f| f.get(1).and_then(|c| c.parse::<u32>().ok())).map(|c| c & 0xffff);
     if run.status("INV_SGNR").is_some() || (code == Some(17) && run.status("BEGIN_SIGNING").is_none()) {
         return match key {
             Some(k) => GpgError::NoSecretKeyMatching { key: k.into() },
@@ -625,15 +552,9 @@ fn classify_sign_failure(run: &Run, file: &Path, key: Option<&str>) -> GpgError 
         };
     }
     if run.status("BEGIN_SIGNING").is_some() || run.status("PINENTRY_LAUNCHED").is_some() {
-        return GpgError::CannotUnlock {
-            file: file.into(),
-            gpg_message: run.message(),
-        };
+        return GpgError::CannotUnlock { file: file.into(), gpg_message: run.message() };
     }
-    GpgError::SignFailed {
-        file: file.into(),
-        gpg_message: run.message(),
-    }
+    GpgError::SignFailed { file: file.into(), gpg_message: run.message() }
 }
 
 fn gnupghome() -> String {
@@ -653,9 +574,7 @@ fn find_on_path(name: &OsStr, path_var: Option<&OsStr>) -> Option<PathBuf> {
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
+    std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -707,14 +626,8 @@ fpr:::::::::1111111111111111111111111111111111111111:
             ("sec:u:3072:x:93E0:1::::::scSC", "field 4 (algorithm) is not a number"),
             ("sec:u:3072:1", "a key record needs at least 12 fields"),
             ("ssb:u:255:22:B054:1::::::s", "subkey before any sec record"),
-            (
-                "sec:u:3072:1:93E0:1::::::scSC\nfpr:::::::::XYZ:",
-                "field 10 is not a fingerprint",
-            ),
-            (
-                "sec:u:3072:1:93E0:1::::::scSC",
-                "sec record without a following fpr record",
-            ),
+            ("sec:u:3072:1:93E0:1::::::scSC\nfpr:::::::::XYZ:", "field 10 is not a fingerprint"),
+            ("sec:u:3072:1:93E0:1::::::scSC", "sec record without a following fpr record"),
         ];
         for (input, want) in cases {
             match parse_secret_keys(input) {
@@ -728,28 +641,12 @@ fpr:::::::::1111111111111111111111111111111111111111:
     #[test]
     fn fingerprint_parse() {
         assert_eq!(
-            "f602ca20b73e4caf04bbe43793e06763a0402ca2"
-                .parse::<Fingerprint>()
-                .unwrap()
-                .as_str(),
+            "f602ca20b73e4caf04bbe43793e06763a0402ca2".parse::<Fingerprint>().unwrap().as_str(),
             "F602CA20B73E4CAF04BBE43793E06763A0402CA2"
         );
-        assert_eq!(
-            "AB".parse::<Fingerprint>(),
-            Err(FingerprintError::InvalidLength {
-                value: "AB".into(),
-                len: 2
-            })
-        );
+        assert_eq!("AB".parse::<Fingerprint>(), Err(FingerprintError::InvalidLength { value: "AB".into(), len: 2 }));
         let g = format!("G{}", "0".repeat(39));
-        assert_eq!(
-            g.parse::<Fingerprint>(),
-            Err(FingerprintError::InvalidChar {
-                value: g.clone(),
-                ch: 'G',
-                pos: 0
-            })
-        );
+        assert_eq!(g.parse::<Fingerprint>(), Err(FingerprintError::InvalidChar { value: g.clone(), ch: 'G', pos: 0 }));
     }
 
     fn run_with(status: &[&str], messages: &[&str]) -> Run {
@@ -765,48 +662,26 @@ fpr:::::::::1111111111111111111111111111111111111111:
     #[test]
     fn sign_failures_are_classified() {
         let f = Path::new("x.aci");
-        let no_key = run_with(
-            &["INV_SGNR 9", "FAILURE sign 17"],
-            &["gpg: signing failed: No secret key"],
-        );
-        assert_eq!(
-            classify_sign_failure(&no_key, f, None),
-            GpgError::NoSecretKey { gnupghome: gnupghome() }
-        );
-        assert_eq!(
-            classify_sign_failure(&no_key, f, Some("k")),
-            GpgError::NoSecretKeyMatching { key: "k".into() }
-        );
+        let no_key = run_with(&["INV_SGNR 9", "FAILURE sign 17"], &["gpg: signing failed: No secret key"]);
+        assert_eq!(classify_sign_failure(&no_key, f, None), GpgError::NoSecretKey { gnupghome: gnupghome() });
+        assert_eq!(classify_sign_failure(&no_key, f, Some("k")), GpgError::NoSecretKeyMatching { key: "k".into() });
         let no_pinentry = run_with(
             &["KEY_CONSIDERED F6 0", "BEGIN_SIGNING H10", "FAILURE sign 67108949"],
             &["gpg: signing failed: No pinentry"],
         );
         assert_eq!(
             classify_sign_failure(&no_pinentry, f, None),
-            GpgError::CannotUnlock {
-                file: f.into(),
-                gpg_message: "signing failed: No pinentry".into()
-            }
+            GpgError::CannotUnlock { file: f.into(), gpg_message: "signing failed: No pinentry".into() }
         );
         let no_tty = run_with(
-            &[
-                "BEGIN_SIGNING H10",
-                "PINENTRY_LAUNCHED 9232 curses 1.2.1 - xterm - - 0/0 -",
-                "FAILURE sign 83918950",
-            ],
+            &["BEGIN_SIGNING H10", "PINENTRY_LAUNCHED 9232 curses 1.2.1 - xterm - - 0/0 -", "FAILURE sign 83918950"],
             &["gpg: signing failed: Inappropriate ioctl for device"],
         );
-        assert!(matches!(
-            classify_sign_failure(&no_tty, f, None),
-            GpgError::CannotUnlock { .. }
-        ));
+        assert!(matches!(classify_sign_failure(&no_tty, f, None), GpgError::CannotUnlock { .. }));
         let other = run_with(&["FAILURE sign 1"], &["gpg: x.aci: read error"]);
         assert_eq!(
             classify_sign_failure(&other, f, None),
-            GpgError::SignFailed {
-                file: f.into(),
-                gpg_message: "x.aci: read error".into()
-            }
+            GpgError::SignFailed { file: f.into(), gpg_message: "x.aci: read error".into() }
         );
     }
 
@@ -847,17 +722,12 @@ fpr:::::::::1111111111111111111111111111111111111111:
         let empty = dir.path().join("empty");
         assert_eq!(
             Gpg::locate_in(None, Some(empty.as_os_str())),
-            Err(GpgError::NotFound {
-                searched: empty.to_string_lossy().into_owned()
-            })
+            Err(GpgError::NotFound { searched: empty.to_string_lossy().into_owned() })
         );
         let over = dir.path().join("mygpg");
         mk(&over);
         assert_eq!(Gpg::locate_in(Some(&over), Some(&path)).unwrap().program(), over);
         let missing = dir.path().join("nope");
-        assert!(matches!(
-            Gpg::locate_in(Some(&missing), Some(&path)),
-            Err(GpgError::CannotRun { .. })
-        ));
+        assert!(matches!(Gpg::locate_in(Some(&missing), Some(&path)), Err(GpgError::CannotRun { .. })));
     }
 }

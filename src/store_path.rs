@@ -22,7 +22,10 @@ pub enum StorePathError {
     NotInStore { path: String, store_dir: String },
     #[error("store path {path:?} has a hash part of {len} characters; Nix hashes are 32 characters")]
     InvalidHashLength { path: String, len: usize },
-    #[error("store path {path:?} has {ch:?} at position {pos} of its hash; only {alphabet} are allowed", alphabet = "0-9 and a-z without e, o, u, t")]
+    #[error(
+        "store path {path:?} has {ch:?} at position {pos} of its hash; only {alphabet} are allowed",
+        alphabet = "0-9 and a-z without e, o, u, t"
+    )]
     InvalidHashChar { path: String, ch: char, pos: usize },
     #[error("store path {path:?} has no '-' between hash and name")]
     MissingDash { path: String },
@@ -68,10 +71,7 @@ impl StoreDir {
             .strip_prefix(self.0.as_str())
             .and_then(|rest| rest.strip_prefix('/'))
             .filter(|b| !b.contains('/'))
-            .ok_or_else(|| StorePathError::NotInStore {
-                path: path.to_string(),
-                store_dir: self.0.clone(),
-            })?;
+            .ok_or_else(|| StorePathError::NotInStore { path: path.to_string(), store_dir: self.0.clone() })?;
         StorePath::from_base_name(base).map_err(|e| e.with_path(path))
     }
 
@@ -208,9 +208,7 @@ mod tests {
             (format!("/nix/store/{H}-.hidden"), |e| {
                 matches!(e, StorePathError::InvalidNameChar { ch: '.', pos: 0, .. })
             }),
-            (format!("/nix/store/{H}-a b"), |e| {
-                matches!(e, StorePathError::InvalidNameChar { ch: ' ', pos: 1, .. })
-            }),
+            (format!("/nix/store/{H}-a b"), |e| matches!(e, StorePathError::InvalidNameChar { ch: ' ', pos: 1, .. })),
             (format!("/nix/store/{H}-{}", "a".repeat(212)), |e| {
                 matches!(e, StorePathError::NameTooLong { len: 212, .. })
             }),
@@ -225,10 +223,7 @@ mod tests {
     fn store_dir_rules() {
         assert!(StoreDir::new("/tmp/x/nix/store").is_ok());
         for bad in ["", "/", "nix/store", "/nix/store/", "/nix//store", "/nix/../store"] {
-            assert_eq!(
-                StoreDir::new(bad),
-                Err(StorePathError::InvalidStoreDir { store_dir: bad.into() })
-            );
+            assert_eq!(StoreDir::new(bad), Err(StorePathError::InvalidStoreDir { store_dir: bad.into() }));
         }
     }
 }

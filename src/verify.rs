@@ -34,11 +34,7 @@ pub enum VerifyError {
         "cannot check {signature:?}: the signer's public key {key_id} is not in your keyring; \
          import it with `gpg --import {keyfile}` if you trust it (postprocess exports it there)"
     )]
-    UnknownSigner {
-        signature: PathBuf,
-        key_id: String,
-        keyfile: String,
-    },
+    UnknownSigner { signature: PathBuf, key_id: String, keyfile: String },
     #[error("cannot read the image ID file {path:?}: {message}")]
     UnreadableIdFile { path: PathBuf, message: String },
     #[error("the image ID file {path:?} is invalid: {error}; rebuild the image")]
@@ -47,12 +43,7 @@ pub enum VerifyError {
         "{image:?} has image ID {found}, but {id_file:?} says {expected}: the image was changed \
          after it was built; rebuild it"
     )]
-    IdMismatch {
-        image: PathBuf,
-        id_file: PathBuf,
-        expected: Box<ImageId>,
-        found: Box<ImageId>,
-    },
+    IdMismatch { image: PathBuf, id_file: PathBuf, expected: Box<ImageId>, found: Box<ImageId> },
     #[error("{image:?} is signed but its archive is not a valid ACI: {error}; rebuild the image")]
     Layout { image: PathBuf, error: Box<InspectError> },
     #[error("{image:?}: its manifest breaks the appc rules: {error}; rebuild the image")]
@@ -72,7 +63,8 @@ pub struct Verified {
 /// Runs every check of the module docs on `image` (`DIR/<image>.aci`).
 pub fn verify(gpg: &Gpg, image: &Path) -> Result<Verified, VerifyError> {
     let signature = verify_signature(gpg, image)?;
-    let report = read_image(image).map_err(|error| VerifyError::Layout { image: image.into(), error: Box::new(error) })?;
+    let report =
+        read_image(image).map_err(|error| VerifyError::Layout { image: image.into(), error: Box::new(error) })?;
     let (manifest, id_files) = check_report(image, &report)?;
     Ok(Verified { signature, report, manifest, id_files })
 }
@@ -101,11 +93,7 @@ pub fn check_report(image: &Path, report: &ImageReport) -> Result<(ImageManifest
 /// `<last part of name>-<version>-<os>-<arch>.aci`, the file name
 /// docs/result-layout.md and appc discovery expect, when the labels are there.
 pub fn expected_file_name(manifest: &ImageManifest) -> Option<String> {
-    let (version, os, arch) = (
-        manifest.label("version")?,
-        manifest.label("os")?,
-        manifest.label("arch")?,
-    );
+    let (version, os, arch) = (manifest.label("version")?, manifest.label("os")?, manifest.label("arch")?);
     Some(format!("{}-{version}-{os}-{arch}.aci", manifest.name.last_component()))
 }
 
@@ -121,11 +109,7 @@ pub fn signature_path(image: &Path) -> PathBuf {
 pub fn id_files(image: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut push = |p: &Path| {
-        if let Some(stem) = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".aci"))
-        {
+        if let Some(stem) = p.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".aci")) {
             let id = p.with_file_name(format!("{stem}.id"));
             if id.is_file() && !out.contains(&id) {
                 out.push(id);
@@ -141,38 +125,24 @@ pub fn id_files(image: &Path) -> Vec<PathBuf> {
 
 /// Reads a `.id` file: `sha512-<128 hex>` and a newline.
 pub fn read_id_file(path: &Path) -> Result<ImageId, VerifyError> {
-    let text = std::fs::read_to_string(path).map_err(|e| VerifyError::UnreadableIdFile {
-        path: path.into(),
-        message: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| VerifyError::UnreadableIdFile { path: path.into(), message: e.to_string() })?;
     let value = text.strip_suffix('\n').unwrap_or(&text);
-    value.parse::<ImageId>().map_err(|error| VerifyError::BadIdFile {
-        path: path.into(),
-        error,
-    })
+    value.parse::<ImageId>().map_err(|error| VerifyError::BadIdFile { path: path.into(), error })
 }
 
 /// Checks the signature of `image` with `gpg`.
 pub fn verify_signature(gpg: &Gpg, image: &Path) -> Result<GoodSignature, VerifyError> {
-    std::fs::File::open(image).map_err(|e| VerifyError::MissingImage {
-        image: image.into(),
-        message: e.to_string(),
-    })?;
+    std::fs::File::open(image)
+        .map_err(|e| VerifyError::MissingImage { image: image.into(), message: e.to_string() })?;
     let signature = signature_path(image);
     if !signature.exists() {
-        return Err(VerifyError::MissingSignature {
-            image: image.into(),
-            signature,
-        });
+        return Err(VerifyError::MissingSignature { image: image.into(), signature });
     }
     match gpg.verify_detached(&signature, image) {
         Err(GpgError::NoPublicKey { signature, key_id }) => {
             let keyfile = image.with_file_name(crate::postprocess::PUBKEY_FILE);
-            Err(VerifyError::UnknownSigner {
-                signature,
-                key_id,
-                keyfile: keyfile.display().to_string(),
-            })
+            Err(VerifyError::UnknownSigner { signature, key_id, keyfile: keyfile.display().to_string() })
         }
         other => Ok(other?),
     }
@@ -195,19 +165,12 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
     let v = verify(&gpg, &args.image)?;
     let good = &v.signature;
     println!("{}", args.image.display());
-    println!(
-        "  signature: good, from {} ({}, {})",
-        good.user_id, good.primary, good.algo
-    );
+    println!("  signature: good, from {} ({}, {})", good.user_id, good.primary, good.algo);
     println!(
         "  layout:    ok ({}, {} entries, {} bytes uncompressed)",
         v.report.compression, v.report.entries, v.report.tar_size
     );
-    println!(
-        "  manifest:  ok ({} {})",
-        v.manifest.name,
-        v.manifest.label("version").unwrap_or("(no version)")
-    );
+    println!("  manifest:  ok ({} {})", v.manifest.name, v.manifest.label("version").unwrap_or("(no version)"));
     println!("  image ID:  {}", v.report.image_id);
     for id_file in &v.id_files {
         println!("             matches {}", id_file.display());

@@ -24,7 +24,11 @@ fn noise(n: usize, seed: u64) -> Vec<u8> {
             x ^= x >> 7;
             x ^= x << 17;
             // Half text-like, half random, so deflate has work of both kinds.
-            if x.is_multiple_of(3) { b"abcdefgh\n"[(x >> 8) as usize % 9] } else { (x >> 24) as u8 }
+            if x.is_multiple_of(3) {
+                b"abcdefgh\n"[(x >> 8) as usize % 9]
+            } else {
+                (x >> 24) as u8
+            }
         })
         .collect()
 }
@@ -159,11 +163,9 @@ fn every_shape_round_trips_through_gnu_tar_for_each_compression() {
     let tmp = tempfile::tempdir().unwrap();
     let (store, names) = make_store(tmp.path());
     let plan = store_plan(&store, &names);
-    for (tag, c) in [
-        ("gz", Compression::Gzip { level: 6 }),
-        ("xz", Compression::Xz { level: 1 }),
-        ("none", Compression::None),
-    ] {
+    for (tag, c) in
+        [("gz", Compression::Gzip { level: 6 }), ("xz", Compression::Xz { level: 1 }), ("none", Compression::None)]
+    {
         let image = tmp.path().join(format!("img-{tag}.aci"));
         let sum = write_aci(MANIFEST, &plan, &image, &opts(c, 2)).unwrap();
         assert_eq!(sum.compressed_size, std::fs::metadata(&image).unwrap().len(), "{tag}");
@@ -274,7 +276,8 @@ fn same_input_same_bytes_whatever_the_thread_count() {
             let xz = tmp.path().join("xz-0.aci");
             let out = Command::new("xz").args(["--robot", "--list"]).arg(&xz).output().unwrap();
             let list = String::from_utf8_lossy(&out.stdout);
-            let blocks: u64 = list.lines().find(|l| l.starts_with("file\t")).unwrap().split('\t').nth(2).unwrap().parse().unwrap();
+            let blocks: u64 =
+                list.lines().find(|l| l.starts_with("file\t")).unwrap().split('\t').nth(2).unwrap().parse().unwrap();
             assert!(blocks >= 2, "xz blocks: {list}");
         }
     }
@@ -302,7 +305,8 @@ fn multi_member_gzip_reads_with_flate2_multigz() {
     let tmp = tempfile::tempdir().unwrap();
     let (store, names) = make_store(tmp.path());
     let image = tmp.path().join("m.aci");
-    let sum = write_aci(MANIFEST, &store_plan(&store, &names), &image, &opts(Compression::Gzip { level: 1 }, 2)).unwrap();
+    let sum =
+        write_aci(MANIFEST, &store_plan(&store, &names), &image, &opts(Compression::Gzip { level: 1 }, 2)).unwrap();
     let mut tar = Vec::new();
     flate2::read::MultiGzDecoder::new(std::fs::File::open(&image).unwrap()).read_to_end(&mut tar).unwrap();
     assert_eq!(tar.len() as u64, sum.tar_size);
@@ -321,7 +325,10 @@ fn size_change_is_an_error_naming_the_file_and_leaves_nothing() {
         let plan = Plan {
             entries: vec![Entry {
                 path: ip("f"),
-                node: Node::File { mode: mode::ETC_FILE, source: FileSource::Host { path: src.clone(), size: planned } },
+                node: Node::File {
+                    mode: mode::ETC_FILE,
+                    source: FileSource::Host { path: src.clone(), size: planned },
+                },
             }],
         };
         for c in [Compression::Gzip { level: 6 }, Compression::Xz { level: 0 }, Compression::None] {
@@ -407,7 +414,9 @@ fn concurrent_writers_to_one_destination_leave_one_whole_image() {
         let hs: Vec<_> = (0..4u8)
             .map(|n| {
                 let (dest, plan) = (&dest, plan_of(n));
-                s.spawn(move || write_aci(MANIFEST, &plan, dest, &opts(Compression::Gzip { level: 1 }, 2)).unwrap().image_id)
+                s.spawn(move || {
+                    write_aci(MANIFEST, &plan, dest, &opts(Compression::Gzip { level: 1 }, 2)).unwrap().image_id
+                })
             })
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()

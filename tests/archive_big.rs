@@ -30,7 +30,8 @@ fn file_over_8_gib() {
     drop(f);
     std::fs::write(src.join("small"), b"after the big one\n").unwrap();
 
-    let plan = Plan { entries: vec![Entry { path: ImagePath::new("s").unwrap(), node: Node::HostTree { source: src } }] };
+    let plan =
+        Plan { entries: vec![Entry { path: ImagePath::new("s").unwrap(), node: Node::HostTree { source: src } }] };
     let image = tmp.path().join("big.aci");
     let opts = ArchiveOptions { compression: Compression::Gzip { level: 1 }, threads: 2 };
     let sum = write_aci(MANIFEST, &plan, &image, &opts).unwrap();

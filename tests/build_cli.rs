@@ -76,13 +76,7 @@ fn attrs(s: &Store, aci: Value) -> Value {
 fn run_build(s: &Store, attrs: &Value, out: &Path) -> Output {
     let file = s.tmp.path().join("attrs.json");
     std::fs::write(&file, serde_json::to_vec(attrs).unwrap()).unwrap();
-    Command::new(MKACI)
-        .args(["build", "--attrs"])
-        .arg(&file)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap()
+    Command::new(MKACI).args(["build", "--attrs"]).arg(&file).arg("--out").arg(out).output().unwrap()
 }
 
 fn build_ok(s: &Store, aci: Value) -> PathBuf {
@@ -146,7 +140,8 @@ fn thin_image_needs_exactly_its_mounts() {
     let mounts = std::fs::read_to_string(out.join("busybox-1.35.0-linux-amd64.mounts")).unwrap();
     let volumes: Vec<&str> = mounts.trim_end().split(' ').collect();
     assert_eq!(volumes.len(), 3, "{mounts}");
-    let manifest: Value = serde_json::from_slice(&std::fs::read(out.join("busybox-1.35.0-linux-amd64.manifest")).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("busybox-1.35.0-linux-amd64.manifest")).unwrap()).unwrap();
     let mps = manifest["app"]["mountPoints"].as_array().unwrap();
     assert_eq!(mps.len(), 3);
     let mut sources = Vec::new();
@@ -210,11 +205,20 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
         (json!({"exec": ["bin/sh"]}), vec!["exec", "bin/sh", "absolute"]),
         (json!({"exec": ["/etc/motd"]}), vec!["exec[0]", "/etc/motd", "not executable"]),
         (json!({"exec": ["/bin"]}), vec!["exec[0]", "/bin", "directory"]),
-        (json!({"exec": ["/bin/sh"], "workingDirectory": "/etc/motd"}), vec!["workingDirectory", "/etc/motd", "not a directory"]),
-        (json!({"exec": ["/bin/sh"], "workingDirectory": "/nowhere"}), vec!["workingDirectory", "/nowhere", "does not exist"]),
+        (
+            json!({"exec": ["/bin/sh"], "workingDirectory": "/etc/motd"}),
+            vec!["workingDirectory", "/etc/motd", "not a directory"],
+        ),
+        (
+            json!({"exec": ["/bin/sh"], "workingDirectory": "/nowhere"}),
+            vec!["workingDirectory", "/nowhere", "does not exist"],
+        ),
         (json!({"packages": []}), vec!["packages", "empty"]),
         (json!({"packages": ["/usr/bin"]}), vec!["packages[0]", "/usr/bin"]),
-        (json!({"packages": [format!("{}/3c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4-other", s.dir.display())]}), vec!["not in the closure"]),
+        (
+            json!({"packages": [format!("{}/3c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4-other", s.dir.display())]}),
+            vec!["not in the closure"],
+        ),
         (json!({"mounts": {"data": "/bin/sh"}}), vec!["data", "/bin/sh", "provided by", &bb]),
         (json!({"thin": "yes"}), vec!["aci.thin", "boolean"]),
         (json!({"exec": "/bin/sh", "thinn": true}), vec!["thinn"]),
@@ -244,9 +248,11 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
 fn thin_exec_points_into_the_store() {
     let s = store();
     let out = build_ok(&s, json!({"thin": true, "exec": ["/bin/echo", "hi"]}));
-    let manifest: Value = serde_json::from_slice(&std::fs::read(out.join("busybox-1.35.0-linux-amd64.manifest")).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("busybox-1.35.0-linux-amd64.manifest")).unwrap()).unwrap();
     assert_eq!(manifest["app"]["exec"], json!([format!("{}/bin/echo", s.path(H_BUSYBOX, "busybox")), "hi"]));
     let out = build_ok(&s, json!({"exec": ["/bin/echo", "hi"]}));
-    let manifest: Value = serde_json::from_slice(&std::fs::read(out.join("busybox-1.35.0-linux-amd64.manifest")).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("busybox-1.35.0-linux-amd64.manifest")).unwrap()).unwrap();
     assert_eq!(manifest["app"]["exec"], json!(["/bin/echo", "hi"]), "fat images keep exec as given");
 }

@@ -57,7 +57,12 @@ fn tar_of(es: &[E<'_>]) -> Vec<u8> {
 }
 
 fn good() -> Vec<E<'static>> {
-    vec![file("manifest", MANIFEST), dir("rootfs/"), dir("rootfs/etc/"), file("rootfs/etc/hosts", b"127.0.0.1 localhost\n")]
+    vec![
+        file("manifest", MANIFEST),
+        dir("rootfs/"),
+        dir("rootfs/etc/"),
+        file("rootfs/etc/hosts", b"127.0.0.1 localhost\n"),
+    ]
 }
 
 fn gzip(b: &[u8]) -> Vec<u8> {
@@ -142,7 +147,10 @@ fn reads_what_the_writer_wrote_with_the_same_id() {
         let p = tmp.path().join("w.aci");
         let sum = write_aci(MANIFEST, &plan, &p, &ArchiveOptions { compression: c, threads: 2 }).unwrap();
         let r = read_image(&p).unwrap();
-        assert_eq!((r.image_id, r.tar_size, r.compressed_size, r.entries), (sum.image_id, sum.tar_size, sum.compressed_size, sum.entries));
+        assert_eq!(
+            (r.image_id, r.tar_size, r.compressed_size, r.entries),
+            (sum.image_id, sum.tar_size, sum.compressed_size, sum.entries)
+        );
         assert_eq!((r.rootfs.dirs, r.rootfs.files, r.rootfs.symlinks), (3, 3, 1));
         assert_eq!(r.rootfs.largest_file, 3 << 20);
         if let Compression::Gzip { .. } = c {
@@ -162,36 +170,125 @@ fn each_layout_violation_has_its_own_error() {
     type Check = fn(&InspectError) -> bool;
     let cases: Vec<(&str, Vec<u8>, Check)> = vec![
         ("global-pax", tar_of(&[global, m(), r()]), |e| matches!(e, InspectError::GlobalPaxHeader { index: 0 })),
-        ("absolute", tar_of(&[m(), r(), file("/rootfs/x", b"")]), |e| matches!(e, InspectError::AbsoluteName { name } if name == "/rootfs/x")),
-        ("dotdot", tar_of(&[m(), r(), file("rootfs/../x", b"")]), |e| matches!(e, InspectError::DotDot { name } if name == "rootfs/../x")),
-        ("duplicate", tar_of(&[m(), r(), file("rootfs/a", b""), file("rootfs/./a", b"")]), |e| matches!(e, InspectError::Duplicate { name } if name == "rootfs/./a")),
-        ("dup-dir", tar_of(&[m(), r(), dir("rootfs/d/"), dir("rootfs/d")]), |e| matches!(e, InspectError::Duplicate { .. })),
-        ("dup-manifest", tar_of(&[m(), r(), m()]), |e| matches!(e, InspectError::Duplicate { name } if name == "manifest")),
-        ("top-level", tar_of(&[m(), r(), file("etc/passwd", b"")]), |e| matches!(e, InspectError::UnexpectedTopLevel { name } if name == "etc/passwd")),
-        ("top-level-dot", tar_of(&[dir("./"), m(), r()]), |e| matches!(e, InspectError::UnexpectedTopLevel { name } if name == "./")),
-        ("manifest-dir", tar_of(&[dir("manifest/"), r()]), |e| matches!(e, InspectError::ManifestNotFile { kind: "directory" })),
-        ("rootfs-file", tar_of(&[m(), file("rootfs", b"")]), |e| matches!(e, InspectError::RootfsNotDir { kind: "regular file" })),
+        (
+            "absolute",
+            tar_of(&[m(), r(), file("/rootfs/x", b"")]),
+            |e| matches!(e, InspectError::AbsoluteName { name } if name == "/rootfs/x"),
+        ),
+        (
+            "dotdot",
+            tar_of(&[m(), r(), file("rootfs/../x", b"")]),
+            |e| matches!(e, InspectError::DotDot { name } if name == "rootfs/../x"),
+        ),
+        (
+            "duplicate",
+            tar_of(&[m(), r(), file("rootfs/a", b""), file("rootfs/./a", b"")]),
+            |e| matches!(e, InspectError::Duplicate { name } if name == "rootfs/./a"),
+        ),
+        ("dup-dir", tar_of(&[m(), r(), dir("rootfs/d/"), dir("rootfs/d")]), |e| {
+            matches!(e, InspectError::Duplicate { .. })
+        }),
+        (
+            "dup-manifest",
+            tar_of(&[m(), r(), m()]),
+            |e| matches!(e, InspectError::Duplicate { name } if name == "manifest"),
+        ),
+        (
+            "top-level",
+            tar_of(&[m(), r(), file("etc/passwd", b"")]),
+            |e| matches!(e, InspectError::UnexpectedTopLevel { name } if name == "etc/passwd"),
+        ),
+        (
+            "top-level-dot",
+            tar_of(&[dir("./"), m(), r()]),
+            |e| matches!(e, InspectError::UnexpectedTopLevel { name } if name == "./"),
+        ),
+        ("manifest-dir", tar_of(&[dir("manifest/"), r()]), |e| {
+            matches!(e, InspectError::ManifestNotFile { kind: "directory" })
+        }),
+        ("rootfs-file", tar_of(&[m(), file("rootfs", b"")]), |e| {
+            matches!(e, InspectError::RootfsNotDir { kind: "regular file" })
+        }),
         ("no-manifest", tar_of(&[r(), file("rootfs/a", b"")]), |e| matches!(e, InspectError::MissingManifest)),
         ("no-rootfs-dir", tar_of(&[m(), file("rootfs/a", b"")]), |e| matches!(e, InspectError::MissingRootfsDir)),
-        ("hardlink-outside", tar_of(&[m(), r(), hardlink("rootfs/m", "manifest")]), |e| matches!(e, InspectError::HardLinkOutsideRootfs { target, .. } if target == "manifest")),
-        ("hardlink-no-prefix", tar_of(&[m(), r(), file("rootfs/a", b"x"), hardlink("rootfs/b", "a")]), |e| matches!(e, InspectError::HardLinkOutsideRootfs { target, .. } if target == "a")),
-        ("hardlink-later", tar_of(&[m(), r(), hardlink("rootfs/a", "rootfs/b"), file("rootfs/b", b"x")]), |e| matches!(e, InspectError::HardLinkTargetNotEarlier { target, .. } if target == "rootfs/b")),
-        ("hardlink-dotdot", tar_of(&[m(), r(), hardlink("rootfs/a", "rootfs/../manifest")]), |e| matches!(e, InspectError::DotDot { .. })),
-        ("volume-header", tar_of(&[m(), r(), volume]), |e| matches!(e, InspectError::UnsupportedEntryType { kind: 'V', .. })),
+        (
+            "hardlink-outside",
+            tar_of(&[m(), r(), hardlink("rootfs/m", "manifest")]),
+            |e| matches!(e, InspectError::HardLinkOutsideRootfs { target, .. } if target == "manifest"),
+        ),
+        (
+            "hardlink-no-prefix",
+            tar_of(&[m(), r(), file("rootfs/a", b"x"), hardlink("rootfs/b", "a")]),
+            |e| matches!(e, InspectError::HardLinkOutsideRootfs { target, .. } if target == "a"),
+        ),
+        (
+            "hardlink-later",
+            tar_of(&[m(), r(), hardlink("rootfs/a", "rootfs/b"), file("rootfs/b", b"x")]),
+            |e| matches!(e, InspectError::HardLinkTargetNotEarlier { target, .. } if target == "rootfs/b"),
+        ),
+        ("hardlink-dotdot", tar_of(&[m(), r(), hardlink("rootfs/a", "rootfs/../manifest")]), |e| {
+            matches!(e, InspectError::DotDot { .. })
+        }),
+        ("volume-header", tar_of(&[m(), r(), volume]), |e| {
+            matches!(e, InspectError::UnsupportedEntryType { kind: 'V', .. })
+        }),
         ("no-end", entries(&good()), |e| matches!(e, InspectError::MissingEndOfArchive { .. })),
-        ("one-end-block", [entries(&good()), vec![0; 512]].concat(), |e| matches!(e, InspectError::MissingEndOfArchive { .. })),
-        ("data-after-end", [tar_of(&good()), b"junk".to_vec()].concat(), |e| matches!(e, InspectError::DataAfterEndOfArchive { offset } if *offset == 8 * 512)),
-        ("gz-data-after-end", gzip(&[tar_of(&good()), vec![0; 100], b"junk".to_vec()].concat()), |e| matches!(e, InspectError::DataAfterEndOfArchive { offset } if *offset == 8 * 512 + 100)),
-        ("gz-trailing", [gzip(&tar_of(&good())), b"garbage".to_vec()].concat(), |e| matches!(e, InspectError::TrailingBytes { compression: "gzip", count: 7, .. })),
-        ("gz-trailing-zeros", [gzip(&tar_of(&good())), vec![0; 9]].concat(), |e| matches!(e, InspectError::TrailingBytes { compression: "gzip", count: 9, .. })),
-        ("xz-trailing", [xz(&tar_of(&good())), b"garbage".to_vec()].concat(), |e| matches!(e, InspectError::TrailingBytes { compression: "xz", count: 7, .. })),
-        ("bz-trailing", [bzip2(&tar_of(&good())), b"garbage".to_vec()].concat(), |e| matches!(e, InspectError::TrailingBytes { compression: "bzip2", count: 7, .. })),
-        ("unknown", b"PK\x03\x04 not a tar".to_vec(), |e| matches!(e, InspectError::UnknownFormat { magic, .. } if magic.starts_with("50 4b 03 04"))),
+        ("one-end-block", [entries(&good()), vec![0; 512]].concat(), |e| {
+            matches!(e, InspectError::MissingEndOfArchive { .. })
+        }),
+        (
+            "data-after-end",
+            [tar_of(&good()), b"junk".to_vec()].concat(),
+            |e| matches!(e, InspectError::DataAfterEndOfArchive { offset } if *offset == 8 * 512),
+        ),
+        (
+            "gz-data-after-end",
+            gzip(&[tar_of(&good()), vec![0; 100], b"junk".to_vec()].concat()),
+            |e| matches!(e, InspectError::DataAfterEndOfArchive { offset } if *offset == 8 * 512 + 100),
+        ),
+        ("gz-trailing", [gzip(&tar_of(&good())), b"garbage".to_vec()].concat(), |e| {
+            matches!(e, InspectError::TrailingBytes { compression: "gzip", count: 7, .. })
+        }),
+        ("gz-trailing-zeros", [gzip(&tar_of(&good())), vec![0; 9]].concat(), |e| {
+            matches!(e, InspectError::TrailingBytes { compression: "gzip", count: 9, .. })
+        }),
+        ("xz-trailing", [xz(&tar_of(&good())), b"garbage".to_vec()].concat(), |e| {
+            matches!(e, InspectError::TrailingBytes { compression: "xz", count: 7, .. })
+        }),
+        ("bz-trailing", [bzip2(&tar_of(&good())), b"garbage".to_vec()].concat(), |e| {
+            matches!(e, InspectError::TrailingBytes { compression: "bzip2", count: 7, .. })
+        }),
+        (
+            "unknown",
+            b"PK\x03\x04 not a tar".to_vec(),
+            |e| matches!(e, InspectError::UnknownFormat { magic, .. } if magic.starts_with("50 4b 03 04")),
+        ),
         ("empty", Vec::new(), |e| matches!(e, InspectError::UnknownFormat { magic, .. } if magic == "(empty file)")),
         ("zstd", vec![0x28, 0xb5, 0x2f, 0xfd, 0, 0], |e| matches!(e, InspectError::Zstd { .. })),
-        ("corrupt-gzip", { let mut g = gzip(&tar_of(&good())); let n = g.len(); g[n / 2] ^= 0xff; g[n - 5] ^= 0xff; g }, |e| matches!(e, InspectError::Read { compression: "gzip", .. })),
-        ("truncated-xz", { let x = xz(&tar_of(&good())); x[..x.len() - 10].to_vec() }, |e| matches!(e, InspectError::Read { compression: "xz", .. })),
-        ("manifest-too-large", tar_of(&[E { name: b"manifest", ty: b'0', data: &vec![b' '; (16 << 20) + 1], link: b"" }, r()]), |e| matches!(e, InspectError::ManifestTooLarge { size } if *size == (16 << 20) + 1)),
+        (
+            "corrupt-gzip",
+            {
+                let mut g = gzip(&tar_of(&good()));
+                let n = g.len();
+                g[n / 2] ^= 0xff;
+                g[n - 5] ^= 0xff;
+                g
+            },
+            |e| matches!(e, InspectError::Read { compression: "gzip", .. }),
+        ),
+        (
+            "truncated-xz",
+            {
+                let x = xz(&tar_of(&good()));
+                x[..x.len() - 10].to_vec()
+            },
+            |e| matches!(e, InspectError::Read { compression: "xz", .. }),
+        ),
+        (
+            "manifest-too-large",
+            tar_of(&[E { name: b"manifest", ty: b'0', data: &vec![b' '; (16 << 20) + 1], link: b"" }, r()]),
+            |e| matches!(e, InspectError::ManifestTooLarge { size } if *size == (16 << 20) + 1),
+        ),
     ];
     for (name, bytes, check) in cases {
         let p = put(tmp.path(), &format!("{name}.aci"), &bytes);
@@ -219,7 +316,10 @@ fn verify_compares_the_recorded_id() {
     let wrong = format!("sha512-{}\n", "0".repeat(128));
     put(tmp.path(), "x-1-linux-amd64.id", wrong.as_bytes());
     let err = run(args()).unwrap_err();
-    assert!(matches!(err.downcast_ref::<mkaci::verify::VerifyError>(), Some(mkaci::verify::VerifyError::IdMismatch { .. })), "{err:?}");
+    assert!(
+        matches!(err.downcast_ref::<mkaci::verify::VerifyError>(), Some(mkaci::verify::VerifyError::IdMismatch { .. })),
+        "{err:?}"
+    );
 }
 
 #[test]

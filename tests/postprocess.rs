@@ -11,13 +11,7 @@ use std::process::Command;
 use support::*;
 
 fn postprocess(home: &GpgHome, dir: &Path, results: &[&Path]) -> std::process::Output {
-    home.mkaci()
-        .arg("postprocess")
-        .arg("--")
-        .arg(dir)
-        .args(results)
-        .output()
-        .unwrap()
+    home.mkaci().arg("postprocess").arg("--").arg(dir).args(results).output().unwrap()
 }
 
 #[test]
@@ -32,23 +26,12 @@ fn signatures_verify_with_gpg_and_next_commands_are_printed() {
     let aci = dir.join(img.file());
     assert_eq!(std::fs::read_link(&aci).unwrap(), result.join(img.file()));
     let asc = dir.join(format!("{}.asc", img.file()));
-    assert!(std::fs::read_to_string(&asc)
-        .unwrap()
-        .starts_with("-----BEGIN PGP SIGNATURE-----"));
+    assert!(std::fs::read_to_string(&asc).unwrap().starts_with("-----BEGIN PGP SIGNATURE-----"));
     assert!(home.verifies(&asc, &aci));
-    assert_eq!(
-        listing(&dir),
-        [img.file(), format!("{}.asc", img.file()), "pubkeys.gpg".into()]
-    );
+    assert_eq!(listing(&dir), [img.file(), format!("{}.asc", img.file()), "pubkeys.gpg".into()]);
     let text = stdout(&out);
     let keyfile = dir.join("pubkeys.gpg");
-    assert!(
-        text.contains(&format!(
-            "sudo rkt trust --prefix=example.com/busybox {}",
-            keyfile.display()
-        )),
-        "{text}"
-    );
+    assert!(text.contains(&format!("sudo rkt trust --prefix=example.com/busybox {}", keyfile.display())), "{text}");
     assert!(text.contains(&format!("sudo rkt run {}", aci.display())), "{text}");
     assert!(text.contains(&home.fingerprint()), "{text}");
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
@@ -71,27 +54,14 @@ fn second_run_relinks_and_resigns() {
     assert_ne!(first, second, "the image was signed again");
     assert!(home.verifies(&asc, &dir.join(img.file())));
     // No temporary names left behind.
-    assert_eq!(
-        listing(&dir),
-        [img.file(), format!("{}.asc", img.file()), "pubkeys.gpg".into()]
-    );
+    assert_eq!(listing(&dir), [img.file(), format!("{}.asc", img.file()), "pubkeys.gpg".into()]);
 
     // A new build of the same image name: relinked, and signed for the new image.
     let t2 = tempfile::tempdir().unwrap();
-    let newer = make_result(
-        t2.path(),
-        "result",
-        &[Img {
-            content: "changed",
-            ..img.clone()
-        }],
-    );
+    let newer = make_result(t2.path(), "result", &[Img { content: "changed", ..img.clone() }]);
     let out = postprocess(&home, &dir, &[&newer]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        std::fs::read_link(dir.join(img.file())).unwrap(),
-        newer.join(img.file())
-    );
+    assert_eq!(std::fs::read_link(dir.join(img.file())).unwrap(), newer.join(img.file()));
     assert!(home.verifies(&asc, &dir.join(img.file())));
     assert!(!home.verifies(&asc, &result.join(img.file())));
 }
@@ -129,10 +99,7 @@ fn generated_script_publishes_into_a_custom_dir() {
         assert!(home.verifies(&custom.join(format!("{}.asc", img.file())), &aci));
     }
     let text = stdout(&out);
-    assert!(
-        text.contains(&format!("'{}'", custom.join("pubkeys.gpg").display())),
-        "quoted: {text}"
-    );
+    assert!(text.contains(&format!("'{}'", custom.join("pubkeys.gpg").display())), "quoted: {text}");
 }
 
 #[test]
@@ -149,30 +116,14 @@ fn no_secret_key_fails_clearly_and_writes_nothing() {
     // With earlier good files, they are left alone.
     let keyed = GpgHome::new(KeyKind::Rsa);
     assert!(postprocess(&keyed, &dir, &[&result]).status.success());
-    let before: Vec<_> = listing(&dir)
-        .iter()
-        .map(|n| (n.clone(), std::fs::read(dir.join(n)).unwrap()))
-        .collect();
+    let before: Vec<_> = listing(&dir).iter().map(|n| (n.clone(), std::fs::read(dir.join(n)).unwrap())).collect();
     let t2 = tempfile::tempdir().unwrap();
-    let newer = make_result(
-        t2.path(),
-        "result",
-        &[Img {
-            content: "new",
-            ..img.clone()
-        }],
-    );
+    let newer = make_result(t2.path(), "result", &[Img { content: "new", ..img.clone() }]);
     let out = postprocess(&home, &dir, &[&newer]);
     assert_fails_with(&out, &["no secret key"]);
-    let after: Vec<_> = listing(&dir)
-        .iter()
-        .map(|n| (n.clone(), std::fs::read(dir.join(n)).unwrap()))
-        .collect();
+    let after: Vec<_> = listing(&dir).iter().map(|n| (n.clone(), std::fs::read(dir.join(n)).unwrap())).collect();
     assert_eq!(before, after);
-    assert_eq!(
-        std::fs::read_link(dir.join(img.file())).unwrap(),
-        result.join(img.file())
-    );
+    assert_eq!(std::fs::read_link(dir.join(img.file())).unwrap(), result.join(img.file()));
     assert!(keyed.verifies(&dir.join(format!("{}.asc", img.file())), &dir.join(img.file())));
 }
 
@@ -190,13 +141,7 @@ fn unknown_key_fails_clearly() {
         .arg(&result)
         .output()
         .unwrap();
-    assert_fails_with(
-        &out,
-        &[
-            "no secret key matching \"nobody@nowhere.invalid\"",
-            "--list-secret-keys",
-        ],
-    );
+    assert_fails_with(&out, &["no secret key matching \"nobody@nowhere.invalid\"", "--list-secret-keys"]);
     assert_eq!(listing(&dir), Vec::<String>::new());
 }
 
@@ -211,30 +156,14 @@ fn sign_false_writes_no_signature_and_needs_no_gpg() {
     assert!(postprocess(&home, &dir, &[&r1]).status.success());
     assert!(dir.join(format!("{}.asc", signed.file())).exists());
     // ...then an unsigned one: its old .asc must go, and gpg is not needed.
-    let unsigned = Img {
-        sign: false,
-        content: "unsigned",
-        ..signed.clone()
-    };
+    let unsigned = Img { sign: false, content: "unsigned", ..signed.clone() };
     let r2 = make_result(t.path(), "r2", std::slice::from_ref(&unsigned));
-    let out = home
-        .mkaci()
-        .env("PATH", "/nonexistent")
-        .arg("postprocess")
-        .arg(&dir)
-        .arg(&r2)
-        .output()
-        .unwrap();
+    let out = home.mkaci().env("PATH", "/nonexistent").arg("postprocess").arg(&dir).arg(&r2).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        std::fs::read_link(dir.join(unsigned.file())).unwrap(),
-        r2.join(unsigned.file())
-    );
+    assert_eq!(std::fs::read_link(dir.join(unsigned.file())).unwrap(), r2.join(unsigned.file()));
     assert!(!dir.join(format!("{}.asc", unsigned.file())).exists());
-    assert!(stdout(&out).contains(&format!(
-        "sudo rkt run --insecure-options=image {}",
-        dir.join(unsigned.file()).display()
-    )));
+    assert!(stdout(&out)
+        .contains(&format!("sudo rkt run --insecure-options=image {}", dir.join(unsigned.file()).display())));
     assert!(!stdout(&out).contains("rkt trust"));
 }
 
@@ -248,23 +177,12 @@ fn thin_images_publish_their_mounts() {
     let out = postprocess(&home, &dir, &[&result]);
     assert!(out.status.success(), "{}", stderr(&out));
     let mounts = dir.join(format!("{}.mounts", img.base()));
-    assert_eq!(
-        std::fs::read_link(&mounts).unwrap(),
-        result.join(format!("{}.mounts", img.base()))
-    );
+    assert_eq!(std::fs::read_link(&mounts).unwrap(), result.join(format!("{}.mounts", img.base())));
     assert_eq!(std::fs::read_to_string(&mounts).unwrap(), format!("{THIN_MOUNTS}\n"));
-    let want = format!(
-        "sudo rkt run $(cat {}) {}",
-        mounts.display(),
-        dir.join(img.file()).display()
-    );
+    let want = format!("sudo rkt run $(cat {}) {}", mounts.display(), dir.join(img.file()).display());
     assert!(stdout(&out).contains(&want), "{}", stdout(&out));
     // The printed command line expands to the volumes through a shell.
-    let sh = Command::new("sh")
-        .arg("-c")
-        .arg(format!("printf '%s\\n' $(cat {})", mounts.display()))
-        .output()
-        .unwrap();
+    let sh = Command::new("sh").arg("-c").arg(format!("printf '%s\\n' $(cat {})", mounts.display())).output().unwrap();
     assert_eq!(stdout(&sh), format!("{THIN_MOUNTS}\n"));
 }
 
@@ -277,32 +195,16 @@ fn exported_public_key_verifies_in_a_fresh_keyring() {
     let dir = t.path().join("ACIs");
     assert!(postprocess(&home, &dir, &[&result]).status.success());
     let keyfile = dir.join("pubkeys.gpg");
-    assert!(std::fs::read_to_string(&keyfile)
-        .unwrap()
-        .starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
+    assert!(std::fs::read_to_string(&keyfile).unwrap().starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
     let fresh = GpgHome::new(KeyKind::None);
     let imp = fresh.gpg().arg("--import").arg(&keyfile).output().unwrap();
     assert!(imp.status.success(), "{}", stderr(&imp));
     let sig = dir.join(format!("{}.asc", img.file()));
-    let v = fresh
-        .gpg()
-        .args(["--status-fd", "1", "--verify"])
-        .arg(&sig)
-        .arg(dir.join(img.file()))
-        .output()
-        .unwrap();
+    let v = fresh.gpg().args(["--status-fd", "1", "--verify"]).arg(&sig).arg(dir.join(img.file())).output().unwrap();
     assert!(v.status.success(), "{}", stderr(&v));
-    assert!(
-        stdout(&v).contains(&format!("VALIDSIG {}", home.fingerprint())),
-        "{}",
-        stdout(&v)
-    );
+    assert!(stdout(&v).contains(&format!("VALIDSIG {}", home.fingerprint())), "{}", stdout(&v));
     // Only the public part was exported.
-    let secret = fresh
-        .gpg()
-        .args(["--with-colons", "--list-secret-keys"])
-        .output()
-        .unwrap();
+    let secret = fresh.gpg().args(["--with-colons", "--list-secret-keys"]).output().unwrap();
     assert!(stdout(&secret).is_empty());
 }
 
@@ -313,14 +215,7 @@ fn no_gpg_on_path_fails_clearly_and_override_wins() {
     let img = Img::fat("busybox");
     let result = make_result(t.path(), "result", std::slice::from_ref(&img));
     let dir = t.path().join("ACIs");
-    let out = home
-        .mkaci()
-        .env("PATH", "/nonexistent")
-        .arg("postprocess")
-        .arg(&dir)
-        .arg(&result)
-        .output()
-        .unwrap();
+    let out = home.mkaci().env("PATH", "/nonexistent").arg("postprocess").arg(&dir).arg(&result).output().unwrap();
     assert_fails_with(&out, &["no gpg found on PATH", "apt install gnupg", "MKACI_GPG"]);
     assert_eq!(listing(&dir), Vec::<String>::new());
 
@@ -330,14 +225,8 @@ fn no_gpg_on_path_fails_clearly_and_override_wins() {
     std::fs::create_dir(&bin).unwrap();
     let log = t.path().join("gpg.log");
     let wrapper = bin.join("my-gpg");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\necho \"$@\" >> '{}'\nexec /usr/bin/gpg \"$@\"\n",
-            log.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&wrapper, format!("#!/bin/sh\necho \"$@\" >> '{}'\nexec /usr/bin/gpg \"$@\"\n", log.display()))
+        .unwrap();
     std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let out = home
         .mkaci()
@@ -353,27 +242,12 @@ fn no_gpg_on_path_fails_clearly_and_override_wins() {
     assert!(calls.contains("--detach-sign"), "{calls}");
     assert!(calls.lines().all(|l| l.starts_with("--batch")), "{calls}");
     std::fs::remove_file(&log).unwrap();
-    let out = home
-        .mkaci()
-        .arg("postprocess")
-        .arg("--gpg")
-        .arg(&wrapper)
-        .arg(&dir)
-        .arg(&result)
-        .output()
-        .unwrap();
+    let out = home.mkaci().arg("postprocess").arg("--gpg").arg(&wrapper).arg(&dir).arg(&result).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(std::fs::read_to_string(&log).unwrap().contains("--detach-sign"));
     // A --gpg that does not exist.
-    let out = home
-        .mkaci()
-        .arg("postprocess")
-        .arg("--gpg")
-        .arg(bin.join("nope"))
-        .arg(&dir)
-        .arg(&result)
-        .output()
-        .unwrap();
+    let out =
+        home.mkaci().arg("postprocess").arg("--gpg").arg(bin.join("nope")).arg(&dir).arg(&result).output().unwrap();
     assert_fails_with(&out, &["cannot run gpg", "--gpg"]);
 }
 
@@ -389,24 +263,14 @@ fn locked_key_fails_clearly_and_leaves_earlier_files() {
     let old_sig = std::fs::read(&asc).unwrap();
 
     let locked = GpgHome::new(KeyKind::Protected);
-    let r2 = make_result(
-        t.path(),
-        "r2",
-        &[Img {
-            content: "new",
-            ..img.clone()
-        }],
-    );
+    let r2 = make_result(t.path(), "r2", &[Img { content: "new", ..img.clone() }]);
     let out = postprocess(&locked, &dir, &[&r2]);
     assert_fails_with(&out, &["gpg-agent could not unlock", "No pinentry", "pinentry-program"]);
     // The earlier pair is untouched and still consistent.
     assert_eq!(std::fs::read_link(dir.join(img.file())).unwrap(), r1.join(img.file()));
     assert_eq!(std::fs::read(&asc).unwrap(), old_sig);
     assert!(good.verifies(&asc, &dir.join(img.file())));
-    assert_eq!(
-        listing(&dir),
-        [img.file(), format!("{}.asc", img.file()), "pubkeys.gpg".into()]
-    );
+    assert_eq!(listing(&dir), [img.file(), format!("{}.asc", img.file()), "pubkeys.gpg".into()]);
 }
 
 #[test]
@@ -418,13 +282,7 @@ fn unwritable_dir_fails_clearly() {
     let file = t.path().join("file");
     std::fs::write(&file, "").unwrap();
     let out = postprocess(&home, &file.join("ACIs"), &[&result]);
-    assert_fails_with(
-        &out,
-        &[
-            "cannot write to the output directory",
-            "first argument of postprocess.sh",
-        ],
-    );
+    assert_fails_with(&out, &["cannot write to the output directory", "first argument of postprocess.sh"]);
     // A read-only DIR (a read-only bind mount, since root ignores modes).
     let ro = t.path().join("ro");
     std::fs::create_dir(&ro).unwrap();
@@ -479,10 +337,7 @@ fn eddsa_key_signs_with_a_warning() {
     let out = postprocess(&home, &dir, &[&result]);
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(
-        err.contains("mkaci: warning:") && err.contains("EdDSA") && err.contains("RSA"),
-        "{err}"
-    );
+    assert!(err.contains("mkaci: warning:") && err.contains("EdDSA") && err.contains("RSA"), "{err}");
     assert!(home.verifies(&dir.join(format!("{}.asc", img.file())), &dir.join(img.file())));
     // An RSA key gives no warning (see the first test: empty stderr).
 }
@@ -491,13 +346,7 @@ fn eddsa_key_signs_with_a_warning() {
 fn several_results_and_images_in_one_run() {
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
-    let a = [
-        Img::fat("busybox"),
-        Img {
-            sign: false,
-            ..Img::fat("other")
-        },
-    ];
+    let a = [Img::fat("busybox"), Img { sign: false, ..Img::fat("other") }];
     let b = [Img::thin("busybox-thin")];
     let ra = make_result(t.path(), "a", &a);
     let rb = make_result(t.path(), "b", &b);
@@ -520,19 +369,9 @@ fn several_results_and_images_in_one_run() {
     assert_eq!(text.matches("sudo rkt run").count(), 3, "{text}");
 
     // Two different results publishing the same file name are refused.
-    let other = make_result(
-        t.path(),
-        "c",
-        &[Img {
-            content: "x",
-            ..Img::fat("busybox")
-        }],
-    );
+    let other = make_result(t.path(), "c", &[Img { content: "x", ..Img::fat("busybox") }]);
     let out = postprocess(&home, &dir, &[&ra, &other]);
-    assert_fails_with(
-        &out,
-        &["two results publish the same file", "busybox-1.0-linux-amd64.aci"],
-    );
+    assert_fails_with(&out, &["two results publish the same file", "busybox-1.0-linux-amd64.aci"]);
 }
 
 #[test]
@@ -541,30 +380,13 @@ fn key_option_picks_the_signer_and_only_its_public_key_is_exported() {
     let first = home.fingerprint();
     let gen = home
         .gpg()
-        .args([
-            "--passphrase",
-            "",
-            "--quick-gen-key",
-            "second key <second@test.invalid>",
-            "rsa3072",
-            "sign",
-            "never",
-        ])
+        .args(["--passphrase", "", "--quick-gen-key", "second key <second@test.invalid>", "rsa3072", "sign", "never"])
         .output()
         .unwrap();
     assert!(gen.status.success(), "{}", stderr(&gen));
-    let listing = stdout(
-        &home
-            .gpg()
-            .args(["--with-colons", "--list-secret-keys"])
-            .output()
-            .unwrap(),
-    );
-    let fprs: Vec<&str> = listing
-        .lines()
-        .filter(|l| l.starts_with("fpr:"))
-        .map(|l| l.split(':').nth(9).unwrap())
-        .collect();
+    let listing = stdout(&home.gpg().args(["--with-colons", "--list-secret-keys"]).output().unwrap());
+    let fprs: Vec<&str> =
+        listing.lines().filter(|l| l.starts_with("fpr:")).map(|l| l.split(':').nth(9).unwrap()).collect();
     assert_eq!(fprs.len(), 2);
     let second = fprs.iter().find(|f| **f != first).unwrap().to_string();
 
@@ -591,20 +413,10 @@ fn key_option_picks_the_signer_and_only_its_public_key_is_exported() {
             .unwrap();
         assert!(stdout(&v).contains(&format!("VALIDSIG {key}")), "{how}: {}", stdout(&v));
         let fresh = GpgHome::new(KeyKind::None);
-        assert!(fresh
-            .gpg()
-            .arg("--import")
-            .arg(dir.join("pubkeys.gpg"))
-            .output()
-            .unwrap()
-            .status
-            .success());
+        assert!(fresh.gpg().arg("--import").arg(dir.join("pubkeys.gpg")).output().unwrap().status.success());
         let keys = stdout(&fresh.gpg().args(["--with-colons", "--list-keys"]).output().unwrap());
-        let exported: Vec<&str> = keys
-            .lines()
-            .filter(|l| l.starts_with("fpr:"))
-            .map(|l| l.split(':').nth(9).unwrap())
-            .collect();
+        let exported: Vec<&str> =
+            keys.lines().filter(|l| l.starts_with("fpr:")).map(|l| l.split(':').nth(9).unwrap()).collect();
         assert_eq!(exported, [key.as_str()], "{how}");
     }
 }
@@ -623,9 +435,6 @@ fn a_fat_rebuild_of_a_thin_image_drops_the_stale_mounts_link() {
     let r2 = make_result(t.path(), "r2", std::slice::from_ref(&fat));
     let out = postprocess(&home, &dir, &[&r2]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        listing(&dir),
-        [fat.file(), format!("{}.asc", fat.file()), "pubkeys.gpg".into()]
-    );
+    assert_eq!(listing(&dir), [fat.file(), format!("{}.asc", fat.file()), "pubkeys.gpg".into()]);
     assert!(!stdout(&out).contains("$(cat"), "{}", stdout(&out));
 }

@@ -41,14 +41,7 @@ fn build(t: &Path, name: &str, spec: Value) -> PathBuf {
     let file = t.join(format!("{name}.attrs.json"));
     std::fs::write(&file, serde_json::to_vec(&attrs).unwrap()).unwrap();
     let out = t.join(name);
-    let o = Command::new(MKACI)
-        .arg("build")
-        .arg("--attrs")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = Command::new(MKACI).arg("build").arg("--attrs").arg(&file).arg("--out").arg(&out).output().unwrap();
     assert!(o.status.success(), "mkaci build: {}", stderr(&o));
     out
 }
@@ -75,10 +68,7 @@ fn built_fat_and_thin_results_publish_sign_and_verify() {
         let img = &index(result)["images"][0];
         let file = img["file"].as_str().unwrap();
         let aci = t.path().join("ACIs").join(file);
-        assert_eq!(
-            std::fs::read_link(&aci).unwrap(),
-            std::fs::canonicalize(result).unwrap().join(file)
-        );
+        assert_eq!(std::fs::read_link(&aci).unwrap(), std::fs::canonicalize(result).unwrap().join(file));
         assert!(home.verifies(&t.path().join("ACIs").join(format!("{file}.asc")), &aci));
         if img["thin"].as_bool().unwrap() {
             let mounts = t.path().join("ACIs").join(img["mounts"].as_str().unwrap());

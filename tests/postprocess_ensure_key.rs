@@ -17,16 +17,8 @@ fn ensure(home: &GpgHome) -> std::process::Output {
 }
 
 fn secret_keys(home: &GpgHome) -> Vec<String> {
-    let out = home
-        .gpg()
-        .args(["--with-colons", "--list-secret-keys"])
-        .output()
-        .unwrap();
-    stdout(&out)
-        .lines()
-        .filter(|l| l.starts_with("sec:"))
-        .map(String::from)
-        .collect()
+    let out = home.gpg().args(["--with-colons", "--list-secret-keys"]).output().unwrap();
+    stdout(&out).lines().filter(|l| l.starts_with("sec:")).map(String::from).collect()
 }
 
 #[test]
@@ -34,11 +26,7 @@ fn creates_an_rsa_key_once_and_postprocess_signs_with_it() {
     let home = GpgHome::new(KeyKind::None);
     let out = ensure(&home);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains("created a local RSA signing key"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains("created a local RSA signing key"), "{}", stdout(&out));
     let keys = secret_keys(&home);
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].split(':').nth(3), Some("1"), "RSA: {}", keys[0]);
@@ -77,10 +65,7 @@ fn creates_a_missing_gnupghome() {
         .env_remove("MKACI_GPG")
         .output()
         .unwrap();
-    let _ = Command::new("gpgconf")
-        .env("GNUPGHOME", &home_dir)
-        .args(["--kill", "gpg-agent"])
-        .output();
+    let _ = Command::new("gpgconf").env("GNUPGHOME", &home_dir).args(["--kill", "gpg-agent"]).output();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("created a local RSA signing key"));
 }

@@ -42,21 +42,12 @@ fn a_published_image_verifies() {
     let out = verify(&home, &aci);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(
-        text.contains("signature: good") && text.contains(&home.fingerprint()),
-        "{text}"
-    );
+    assert!(text.contains("signature: good") && text.contains(&home.fingerprint()), "{text}");
     assert!(text.contains("layout:    ok (gzip"), "{text}");
     assert!(text.contains("manifest:  ok (busybox 1.0)"), "{text}");
     let id = std::fs::read_to_string(result.join("busybox-1.0-linux-amd64.id")).unwrap();
     assert!(text.contains(&format!("image ID:  {}", id.trim_end())), "{text}");
-    assert!(
-        text.contains(&format!(
-            "matches {}",
-            result.join("busybox-1.0-linux-amd64.id").display()
-        )),
-        "{text}"
-    );
+    assert!(text.contains(&format!("matches {}", result.join("busybox-1.0-linux-amd64.id").display())), "{text}");
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 }
 
@@ -82,10 +73,7 @@ fn a_tampered_copy_is_caught() {
 fn a_missing_signature_is_reported() {
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
-    let img = Img {
-        sign: false,
-        ..Img::fat("busybox")
-    };
+    let img = Img { sign: false, ..Img::fat("busybox") };
     let (_, aci) = published(&home, t.path(), &img);
     let out = verify(&home, &aci);
     assert_fails_with(&out, &["has no signature", ".aci.asc", "postprocess.sh"]);
@@ -101,19 +89,9 @@ fn an_unknown_signer_names_the_key_file_to_import() {
     let fresh = GpgHome::new(KeyKind::None);
     let out = verify(&fresh, &aci);
     let keyfile = aci.with_file_name("pubkeys.gpg");
-    assert_fails_with(
-        &out,
-        &["not in your keyring", &format!("gpg --import {}", keyfile.display())],
-    );
+    assert_fails_with(&out, &["not in your keyring", &format!("gpg --import {}", keyfile.display())]);
     // After importing it, the image verifies.
-    assert!(fresh
-        .gpg()
-        .arg("--import")
-        .arg(&keyfile)
-        .output()
-        .unwrap()
-        .status
-        .success());
+    assert!(fresh.gpg().arg("--import").arg(&keyfile).output().unwrap().status.success());
     let out = verify(&fresh, &aci);
     assert!(out.status.success(), "{}", stderr(&out));
 }
@@ -125,24 +103,14 @@ fn an_eddsa_signature_verifies_with_a_warning() {
     let (_, aci) = published(&home, t.path(), &Img::fat("busybox"));
     let out = verify(&home, &aci);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("mkaci: warning:") && stderr(&out).contains("EdDSA"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("mkaci: warning:") && stderr(&out).contains("EdDSA"), "{}", stderr(&out));
 }
 
 /// Signs `file` directly with gpg, as postprocess would.
 fn sign(home: &GpgHome, file: &Path) {
     let mut asc = file.as_os_str().to_owned();
     asc.push(".asc");
-    let out = home
-        .gpg()
-        .args(["--armor", "--detach-sign", "--output"])
-        .arg(&asc)
-        .arg(file)
-        .output()
-        .unwrap();
+    let out = home.gpg().args(["--armor", "--detach-sign", "--output"]).arg(&asc).arg(file).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
@@ -169,10 +137,7 @@ fn a_signed_image_with_a_bad_layout_is_caught() {
     make_aci(&aci, &manifest_json("busybox"), "hi", &["extra"]);
     sign(&home, &aci);
     let out = verify(&home, &aci);
-    assert_fails_with(
-        &out,
-        &["is signed but its archive is not a valid ACI", "\"extra\"", "top level"],
-    );
+    assert_fails_with(&out, &["is signed but its archive is not a valid ACI", "\"extra\"", "top level"]);
 }
 
 #[test]

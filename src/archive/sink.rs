@@ -159,7 +159,8 @@ pub(super) enum CopyError {
 /// Block size of the xz encoder: 3 x the preset's dictionary, at least 1 MiB
 /// (liblzma's rule for its default, fixed here).
 fn xz_block_size(level: u32) -> u64 {
-    const DICT: [u64; 10] = [256 << 10, 1 << 20, 2 << 20, 4 << 20, 4 << 20, 8 << 20, 8 << 20, 16 << 20, 32 << 20, 64 << 20];
+    const DICT: [u64; 10] =
+        [256 << 10, 1 << 20, 2 << 20, 4 << 20, 4 << 20, 8 << 20, 8 << 20, 16 << 20, 32 << 20, 64 << 20];
     (3 * DICT[level as usize]).max(1 << 20)
 }
 
@@ -219,8 +220,8 @@ struct GzipPool {
 impl GzipPool {
     fn new(file: File, path: &Path, level: u32, threads: usize) -> Result<GzipPool, ArchiveError> {
         let threads = threads.max(1);
-        let lvl = libdeflater::CompressionLvl::new(level as i32)
-            .map_err(|_| ArchiveError::InvalidGzipLevel { level })?;
+        let lvl =
+            libdeflater::CompressionLvl::new(level as i32).map_err(|_| ArchiveError::InvalidGzipLevel { level })?;
         // Queue depth: enough chunks ahead that the workers keep busy while the
         // tar thread waits to be scheduled (a shared machine wakes threads late),
         // small enough to bound memory: at most MAX_IN_FLIGHT_PER_THREAD x

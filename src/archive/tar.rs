@@ -149,7 +149,8 @@ impl TarWriter<'_> {
     /// machine-local, so emitting tar hard links would make the same closure
     /// give different images on different machines.
     fn tree(&mut self, name: &mut Vec<u8>, src: &mut PathBuf) -> Result<(), ArchiveError> {
-        let meta = std::fs::symlink_metadata(&*src).map_err(|source| ArchiveError::Read { path: src.clone(), source })?;
+        let meta =
+            std::fs::symlink_metadata(&*src).map_err(|source| ArchiveError::Read { path: src.clone(), source })?;
         let ft = meta.file_type();
         if ft.is_dir() {
             name.push(b'/');
@@ -174,7 +175,8 @@ impl TarWriter<'_> {
             let m = if meta.permissions().mode() & 0o111 != 0 { mode::STORE_EXEC } else { mode::STORE_FILE };
             self.host_file(name, src, meta.len(), m)
         } else if ft.is_symlink() {
-            let target = std::fs::read_link(&*src).map_err(|source| ArchiveError::Read { path: src.clone(), source })?;
+            let target =
+                std::fs::read_link(&*src).map_err(|source| ArchiveError::Read { path: src.clone(), source })?;
             self.header(name, Kind::Symlink { target: target.as_os_str().as_bytes() }, mode::SYMLINK)
         } else {
             let kind = if ft.is_fifo() {

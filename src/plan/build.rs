@@ -17,7 +17,8 @@ use crate::closure::Closure;
 use crate::store_path::{StoreDir, StorePath};
 
 /// What `/etc/hosts` holds when `dnsquirks` is on.
-pub const DNSQUIRKS_HOSTS: &[u8] = b"127.0.0.1 localhost localhost.localdomain\n::1 localhost ip6-localhost ip6-loopback\n";
+pub const DNSQUIRKS_HOSTS: &[u8] =
+    b"127.0.0.1 localhost localhost.localdomain\n::1 localhost ip6-localhost ip6-loopback\n";
 
 /// Most symlinks followed while resolving one path, as Linux's `MAXSYMLINKS`.
 const MAX_SYMLINKS: usize = 40;
@@ -41,7 +42,9 @@ pub enum PlanError {
     PackageNotInClosure { package: String },
     #[error("mount point `{name}` targets {path}, but {path} is a file or link provided by {package}; choose a path that is a directory or does not exist")]
     MountOnFile { name: String, path: ImagePath, package: String },
-    #[error("mount point `{name}` targets {path}, which is inside the store directory; choose a path outside {store_dir}")]
+    #[error(
+        "mount point `{name}` targets {path}, which is inside the store directory; choose a path outside {store_dir}"
+    )]
     MountInStore { name: String, path: ImagePath, store_dir: String },
     #[error("cannot read {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
@@ -114,10 +117,7 @@ fn components(p: &ImagePath) -> Vec<Vec<u8>> {
 
 /// Walks to the directory at `comps`, creating real directories (mode
 /// [`mode::DIR`]) where missing. Fails if a leaf is in the way.
-fn ensure_dir<'t>(
-    root: &'t mut Tree,
-    comps: &[Vec<u8>],
-) -> Result<&'t mut BTreeMap<Vec<u8>, Tree>, (usize, Origin)> {
+fn ensure_dir<'t>(root: &'t mut Tree, comps: &[Vec<u8>]) -> Result<&'t mut BTreeMap<Vec<u8>, Tree>, (usize, Origin)> {
     let mut cur = root;
     for (i, c) in comps.iter().enumerate() {
         let Tree::Dir { children, .. } = cur else { unreachable!("checked below") };
@@ -210,10 +210,7 @@ fn merge_dir(
         let node = if in_etc { etc_copy(&host, &meta)? } else { Node::Symlink { target: link } };
         match dir.get(&name_b) {
             None => {
-                dir.insert(
-                    name_b,
-                    Tree::Leaf { node, origin: Origin::Package(pkg.to_string()), host: Some(host) },
-                );
+                dir.insert(name_b, Tree::Leaf { node, origin: Origin::Package(pkg.to_string()), host: Some(host) });
             }
             Some(existing) => {
                 let same = match existing {
@@ -246,9 +243,7 @@ fn etc_copy(host: &Path, meta: &std::fs::Metadata) -> Result<Node, PlanError> {
             mode: if is_exec(&m) { mode::ETC_EXEC } else { mode::ETC_FILE },
             source: FileSource::Host { path: host.to_path_buf(), size: m.len() },
         }),
-        _ => Ok(Node::Symlink {
-            target: std::fs::read_link(host).map_err(io(host))?.as_os_str().as_bytes().to_vec(),
-        }),
+        _ => Ok(Node::Symlink { target: std::fs::read_link(host).map_err(io(host))?.as_os_str().as_bytes().to_vec() }),
     }
 }
 
@@ -563,11 +558,8 @@ mod tests {
         std::fs::create_dir_all(&sd).unwrap();
         let store = StoreDir::new(sd.to_str().unwrap()).unwrap();
         let names = ["busybox", "tools", "lib", "file"];
-        let paths: Vec<StorePath> = HASHES
-            .iter()
-            .zip(names)
-            .map(|(h, n)| StorePath::from_base_name(&format!("{h}-{n}")).unwrap())
-            .collect();
+        let paths: Vec<StorePath> =
+            HASHES.iter().zip(names).map(|(h, n)| StorePath::from_base_name(&format!("{h}-{n}")).unwrap()).collect();
         let p = |i: usize, rel: &str| store.host_path(&paths[i]).join(rel);
         let write = |path: PathBuf, data: &str, mode: u32| {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -588,18 +580,18 @@ mod tests {
         write(store.host_path(&paths[3]), "single", 0o444);
         let raw: Vec<RawPathInfo> = paths
             .iter()
-            .map(|sp| RawPathInfo {
-                path: store.display(sp),
-                nar_hash: None,
-                nar_size: None,
-                references: vec![],
-            })
+            .map(|sp| RawPathInfo { path: store.display(sp), nar_hash: None, nar_size: None, references: vec![] })
             .collect();
         let closure = Closure::from_raw(&store, &raw).unwrap();
         Fixture { _tmp: tmp, store, paths, closure }
     }
 
-    fn plan<'a>(f: &'a Fixture, pkgs: &'a [StorePath], thin: bool, mounts: &'a [(String, ImagePath)]) -> Result<PlannedRootfs<'a>, PlanError> {
+    fn plan<'a>(
+        f: &'a Fixture,
+        pkgs: &'a [StorePath],
+        thin: bool,
+        mounts: &'a [(String, ImagePath)],
+    ) -> Result<PlannedRootfs<'a>, PlanError> {
         plan_rootfs(&PlanInput {
             store: &f.store,
             closure: &f.closure,
@@ -704,11 +696,19 @@ mod tests {
                 other => panic!("{other:?}"),
             };
             assert_eq!(problem(r.check_exec("bin/sh").unwrap_err()), ResolveProblem::NotAbsolute);
-            assert!(matches!(problem(r.check_exec("/bin/nope").unwrap_err()), ResolveProblem::NotFound { at } if at == "/bin/nope"));
+            assert!(
+                matches!(problem(r.check_exec("/bin/nope").unwrap_err()), ResolveProblem::NotFound { at } if at == "/bin/nope")
+            );
             assert!(matches!(problem(r.check_exec("/bin").unwrap_err()), ResolveProblem::IsADirectory { .. }));
-            assert!(matches!(problem(r.check_exec("/etc/motd").unwrap_err()), ResolveProblem::NotExecutable { mode: 0o644, .. }));
+            assert!(matches!(
+                problem(r.check_exec("/etc/motd").unwrap_err()),
+                ResolveProblem::NotExecutable { mode: 0o644, .. }
+            ));
             assert!(matches!(problem(r.check_exec("/bin/sh/x").unwrap_err()), ResolveProblem::NotADirectory { .. }));
-            assert!(matches!(problem(r.check_working_directory("/etc/hosts").unwrap_err()), ResolveProblem::NotADirectory { .. }));
+            assert!(matches!(
+                problem(r.check_working_directory("/etc/hosts").unwrap_err()),
+                ResolveProblem::NotADirectory { .. }
+            ));
             let outside = format!("{}/44444444444444444444444444444444-x/bin/sh", f.store.as_str());
             assert!(matches!(problem(r.check_exec(&outside).unwrap_err()), ResolveProblem::NotInClosure { .. }));
         }

@@ -25,9 +25,7 @@ impl ImagePath {
     pub fn new(bytes: impl Into<Vec<u8>>) -> Option<Self> {
         let bytes = bytes.into();
         let ok = !bytes.is_empty()
-            && bytes
-                .split(|&b| b == b'/')
-                .all(|c| !c.is_empty() && c != b"." && c != b".." && !c.contains(&0));
+            && bytes.split(|&b| b == b'/').all(|c| !c.is_empty() && c != b"." && c != b".." && !c.contains(&0));
         ok.then_some(ImagePath(bytes))
     }
 
@@ -113,14 +111,23 @@ impl FileSource {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node {
-    Dir { mode: u32 },
-    File { mode: u32, source: FileSource },
+    Dir {
+        mode: u32,
+    },
+    File {
+        mode: u32,
+        source: FileSource,
+    },
     /// Stored as a symlink, never followed. Raw target bytes.
-    Symlink { target: Vec<u8> },
+    Symlink {
+        target: Vec<u8>,
+    },
     /// A host tree (a store path: directory, file or symlink) copied faithfully:
     /// the writer walks it depth-first, siblings in byte order, never following
     /// links, with store modes (dirs 0555, files 0444 or 0555, links 0777).
-    HostTree { source: PathBuf },
+    HostTree {
+        source: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

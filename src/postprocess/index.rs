@@ -29,11 +29,7 @@ pub enum IndexError {
         "{path:?} is not a valid nix2aci index: {message} at {field}; it should come from \
          `mkaci build`, rebuild the image"
     )]
-    Malformed {
-        path: PathBuf,
-        field: String,
-        message: String,
-    },
+    Malformed { path: PathBuf, field: String, message: String },
     #[error(
         "{path:?} has format version {found}, this mkaci reads version {INDEX_VERSION}; run the \
          postprocess.sh of the same result, which calls the matching mkaci"
@@ -45,35 +41,16 @@ pub enum IndexError {
         "{path:?}: images[{index}].{field} is {value:?}, which is not a plain file name {expected}; \
          rebuild the image with mkACI"
     )]
-    BadFileName {
-        path: PathBuf,
-        index: usize,
-        field: &'static str,
-        value: String,
-        expected: &'static str,
-    },
+    BadFileName { path: PathBuf, index: usize, field: &'static str, value: String, expected: &'static str },
     #[error("{path:?}: images[{index}].imageId: {error}; rebuild the image with mkACI")]
-    BadImageId {
-        path: PathBuf,
-        index: usize,
-        error: ImageIdError,
-    },
+    BadImageId { path: PathBuf, index: usize, error: ImageIdError },
     #[error(
         "{path:?}: images[{index}] has thin = {thin} but mounts = {mounts:?}; a thin image names \
          its .mounts file and a fat one has mounts = null; rebuild the image with mkACI"
     )]
-    MountsMismatch {
-        path: PathBuf,
-        index: usize,
-        thin: bool,
-        mounts: Option<String>,
-    },
+    MountsMismatch { path: PathBuf, index: usize, thin: bool, mounts: Option<String> },
     #[error("{path:?}: images[{index}].name: {error}; rebuild the image with mkACI")]
-    BadName {
-        path: PathBuf,
-        index: usize,
-        error: AcIdentifierError,
-    },
+    BadName { path: PathBuf, index: usize, error: AcIdentifierError },
     #[error("{result:?} lists {file:?} but it is not a regular file there; rebuild the image")]
     MissingFile { result: PathBuf, file: String },
 }
@@ -132,24 +109,15 @@ impl ResultIndex {
     /// as `./result`; the returned `dir` is the resolved path, so links made
     /// from it point into the store and not at the `result` symlink.
     pub fn read(result: &Path) -> Result<ResultIndex, IndexError> {
-        let dir = std::fs::canonicalize(result).map_err(|e| IndexError::Unreadable {
-            path: result.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let dir = std::fs::canonicalize(result)
+            .map_err(|e| IndexError::Unreadable { path: result.to_path_buf(), message: e.to_string() })?;
         let path = dir.join(INDEX_FILE);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.kind() == std::io::ErrorKind::NotADirectory => {
-                return Err(IndexError::MissingIndex {
-                    result: result.to_path_buf(),
-                })
+                return Err(IndexError::MissingIndex { result: result.to_path_buf() })
             }
-            Err(e) => {
-                return Err(IndexError::Unreadable {
-                    path,
-                    message: e.to_string(),
-                })
-            }
+            Err(e) => return Err(IndexError::Unreadable { path, message: e.to_string() }),
         };
         let images = parse_index(&bytes, &path)?;
         for image in &images {
@@ -158,10 +126,7 @@ impl ResultIndex {
             for f in files {
                 let ok = std::fs::metadata(dir.join(f)).map(|m| m.is_file()).unwrap_or(false);
                 if !ok {
-                    return Err(IndexError::MissingFile {
-                        result: result.to_path_buf(),
-                        file: f.clone(),
-                    });
+                    return Err(IndexError::MissingFile { result: result.to_path_buf(), file: f.clone() });
                 }
             }
         }
@@ -178,15 +143,10 @@ pub fn parse_index(bytes: &[u8], path: &Path) -> Result<Vec<IndexedImage>, Index
         message: e.inner().to_string(),
     })?;
     if raw.nix2aci != INDEX_VERSION {
-        return Err(IndexError::UnsupportedVersion {
-            path: path.to_path_buf(),
-            found: raw.nix2aci,
-        });
+        return Err(IndexError::UnsupportedVersion { path: path.to_path_buf(), found: raw.nix2aci });
     }
     if raw.images.is_empty() {
-        return Err(IndexError::NoImages {
-            path: path.to_path_buf(),
-        });
+        return Err(IndexError::NoImages { path: path.to_path_buf() });
     }
     raw.images
         .into_iter()
@@ -293,11 +253,7 @@ mod tests {
         let unversioned = image(&[("version", serde_json::Value::Null)]);
         let images = parse(serde_json::json!({"nix2aci": 1, "images": [unversioned]})).unwrap();
         assert_eq!(images[0].version, None);
-        let thin = image(&[
-            ("thin", true.into()),
-            ("mounts", "b.mounts".into()),
-            ("name", "example.com/bb-x".into()),
-        ]);
+        let thin = image(&[("thin", true.into()), ("mounts", "b.mounts".into()), ("name", "example.com/bb-x".into())]);
         let images = parse(serde_json::json!({"nix2aci": 1, "images": [thin]})).unwrap();
         assert_eq!(images[0].mounts.as_deref(), Some("b.mounts"));
     }
@@ -317,10 +273,7 @@ mod tests {
                 serde_json::json!({"nix2aci": 2, "images": [image(&[])]}),
                 IndexError::UnsupportedVersion { path: p(), found: 2 },
             ),
-            (
-                serde_json::json!({"nix2aci": 1, "images": []}),
-                IndexError::NoImages { path: p() },
-            ),
+            (serde_json::json!({"nix2aci": 1, "images": []}), IndexError::NoImages { path: p() }),
             (
                 serde_json::json!({"nix2aci": 1, "images": [image(&[("file", "../../etc/x.aci".into())])]}),
                 bad_name("file", "../../etc/x.aci", "ending in .aci"),
@@ -339,32 +292,18 @@ mod tests {
             ),
             (
                 serde_json::json!({"nix2aci": 1, "images": [image(&[("thin", true.into())])]}),
-                IndexError::MountsMismatch {
-                    path: p(),
-                    index: 0,
-                    thin: true,
-                    mounts: None,
-                },
+                IndexError::MountsMismatch { path: p(), index: 0, thin: true, mounts: None },
             ),
             (
                 serde_json::json!({"nix2aci": 1, "images": [image(&[("mounts", "a.mounts".into())])]}),
-                IndexError::MountsMismatch {
-                    path: p(),
-                    index: 0,
-                    thin: false,
-                    mounts: Some("a.mounts".into()),
-                },
+                IndexError::MountsMismatch { path: p(), index: 0, thin: false, mounts: Some("a.mounts".into()) },
             ),
             (
                 serde_json::json!({"nix2aci": 1, "images": [image(&[("name", "Busy//box".into())])]}),
                 IndexError::BadName {
                     path: p(),
                     index: 0,
-                    error: AcIdentifierError::InvalidChar {
-                        value: "Busy//box".into(),
-                        ch: 'B',
-                        pos: 0,
-                    },
+                    error: AcIdentifierError::InvalidChar { value: "Busy//box".into(), ch: 'B', pos: 0 },
                 },
             ),
             (
@@ -372,10 +311,7 @@ mod tests {
                 IndexError::BadImageId {
                     path: p(),
                     index: 0,
-                    error: ImageIdError::InvalidLength {
-                        value: "sha512-00".into(),
-                        len: 2,
-                    },
+                    error: ImageIdError::InvalidLength { value: "sha512-00".into(), len: 2 },
                 },
             ),
         ];

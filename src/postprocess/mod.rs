@@ -55,11 +55,7 @@ pub enum PostprocessError {
         "two results publish the same file {file:?}: {first:?} and {second:?}; publish them \
          into different directories (the first argument of postprocess.sh)"
     )]
-    DuplicateImage {
-        file: String,
-        first: PathBuf,
-        second: PathBuf,
-    },
+    DuplicateImage { file: String, first: PathBuf, second: PathBuf },
     #[error(
         "cannot write to the output directory {dir:?}: {message}; choose another directory \
          (the first argument of postprocess.sh, e.g. ./result/postprocess.sh ~/ACIs) or fix \
@@ -147,10 +143,8 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
             }
         }
     }
-    fsops::ensure_writable_dir(dir).map_err(|e| PostprocessError::DirNotWritable {
-        dir: dir.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    fsops::ensure_writable_dir(dir)
+        .map_err(|e| PostprocessError::DirNotWritable { dir: dir.to_path_buf(), message: e.to_string() })?;
 
     // 2. Sign in memory.
     let key = options.key.as_deref();
@@ -169,10 +163,7 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
             let sig = gpg.sign_detached(&result_dir.join(&image.file), key)?;
             if !signers.contains(&sig.signer) {
                 if !sig.algo.rkt_can_verify() {
-                    warnings.push(Warning::UnsupportedKeyAlgo {
-                        signer: sig.signer.clone(),
-                        algo: sig.algo,
-                    });
+                    warnings.push(Warning::UnsupportedKeyAlgo { signer: sig.signer.clone(), algo: sig.algo });
                 }
                 pubkeys.extend(gpg.export_public(&sig.signer)?);
                 signers.push(sig.signer.clone());
@@ -186,10 +177,7 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
     // 3. Write DIR.
     let write_err = |path: &Path| {
         let path = path.to_path_buf();
-        move |e: std::io::Error| PostprocessError::WriteFailed {
-            path,
-            message: e.to_string(),
-        }
+        move |e: std::io::Error| PostprocessError::WriteFailed { path, message: e.to_string() }
     };
     let mut published = Vec::with_capacity(images.len());
     for ((result_dir, image), sig) in images.into_iter().zip(signatures) {
@@ -227,13 +215,7 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
             }
             None => None,
         };
-        published.push(Published {
-            image,
-            aci,
-            target,
-            mounts,
-            signature,
-        });
+        published.push(Published { image, aci, target, mounts, signature });
     }
     let pubkey = if signers.is_empty() {
         None
@@ -242,12 +224,7 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
         fsops::replace_file(&path, &pubkeys).map_err(write_err(&path))?;
         Some((path, signers))
     };
-    Ok(Report {
-        dir: dir.to_path_buf(),
-        published,
-        pubkey,
-        warnings,
-    })
+    Ok(Report { dir: dir.to_path_buf(), published, pubkey, warnings })
 }
 
 impl Report {
@@ -256,20 +233,12 @@ impl Report {
     pub fn next_commands(&self) -> Vec<String> {
         let mut cmds = Vec::new();
         if let Some((keyfile, _)) = &self.pubkey {
-            let mut names: Vec<&str> = self
-                .published
-                .iter()
-                .filter(|p| p.signature.is_some())
-                .map(|p| p.image.name.as_str())
-                .collect();
+            let mut names: Vec<&str> =
+                self.published.iter().filter(|p| p.signature.is_some()).map(|p| p.image.name.as_str()).collect();
             names.sort();
             names.dedup();
             for name in names {
-                cmds.push(format!(
-                    "sudo rkt trust --prefix={} {}",
-                    shell_quote(name),
-                    shell_quote_path(keyfile)
-                ));
+                cmds.push(format!("sudo rkt trust --prefix={} {}", shell_quote(name), shell_quote_path(keyfile)));
             }
         }
         for p in &self.published {
@@ -357,10 +326,7 @@ mod tests {
 
     #[test]
     fn quoting() {
-        assert_eq!(
-            shell_quote("ACIs/busybox-1.36.1-linux-amd64.aci"),
-            "ACIs/busybox-1.36.1-linux-amd64.aci"
-        );
+        assert_eq!(shell_quote("ACIs/busybox-1.36.1-linux-amd64.aci"), "ACIs/busybox-1.36.1-linux-amd64.aci");
         assert_eq!(shell_quote("my dir/x"), "'my dir/x'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");

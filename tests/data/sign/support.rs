@@ -41,23 +41,10 @@ fn gen_home(kind: KeyKind) -> tempfile::TempDir {
     };
     let out = Command::new("gpg")
         .env("GNUPGHOME", dir.path())
-        .args([
-            "--batch",
-            "--passphrase",
-            pass,
-            "--quick-gen-key",
-            uid,
-            algo,
-            "sign",
-            "never",
-        ])
+        .args(["--batch", "--passphrase", pass, "--quick-gen-key", uid, algo, "sign", "never"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "gpg --quick-gen-key: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "gpg --quick-gen-key: {}", String::from_utf8_lossy(&out.stderr));
     kill_agent(dir.path());
     dir
 }
@@ -93,11 +80,7 @@ impl GpgHome {
         static ED: OnceLock<tempfile::TempDir> = OnceLock::new();
         static LOCKED: OnceLock<tempfile::TempDir> = OnceLock::new();
         let template = match kind {
-            KeyKind::None => {
-                return GpgHome {
-                    dir: gen_home(KeyKind::None),
-                }
-            }
+            KeyKind::None => return GpgHome { dir: gen_home(KeyKind::None) },
             KeyKind::Rsa => RSA.get_or_init(|| gen_home(kind)),
             KeyKind::Ed25519 => ED.get_or_init(|| gen_home(kind)),
             KeyKind::Protected => LOCKED.get_or_init(|| gen_home(kind)),
@@ -106,11 +89,7 @@ impl GpgHome {
         copy_dir(template.path(), home.path());
         if kind == KeyKind::Protected {
             // No pinentry can run, as on a headless machine in --batch.
-            std::fs::write(
-                home.path().join("gpg-agent.conf"),
-                "pinentry-program /nonexistent/pinentry\n",
-            )
-            .unwrap();
+            std::fs::write(home.path().join("gpg-agent.conf"), "pinentry-program /nonexistent/pinentry\n").unwrap();
         }
         GpgHome { dir: home }
     }
@@ -128,19 +107,9 @@ impl GpgHome {
 
     /// The primary key's fingerprint.
     pub fn fingerprint(&self) -> String {
-        let out = self
-            .gpg()
-            .args(["--with-colons", "--list-secret-keys"])
-            .output()
-            .unwrap();
+        let out = self.gpg().args(["--with-colons", "--list-secret-keys"]).output().unwrap();
         let text = String::from_utf8(out.stdout).unwrap();
-        text.lines()
-            .find(|l| l.starts_with("fpr:"))
-            .unwrap()
-            .split(':')
-            .nth(9)
-            .unwrap()
-            .to_string()
+        text.lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_string()
     }
 
     /// `mkaci` with this home and no MKACI_* overrides from the environment.
@@ -156,14 +125,7 @@ impl GpgHome {
 
     /// `gpg --verify sig file` succeeds.
     pub fn verifies(&self, sig: &Path, file: &Path) -> bool {
-        self.gpg()
-            .arg("--verify")
-            .arg(sig)
-            .arg(file)
-            .output()
-            .unwrap()
-            .status
-            .success()
+        self.gpg().arg("--verify").arg(sig).arg(file).output().unwrap().status.success()
     }
 }
 
@@ -186,19 +148,10 @@ pub struct Img {
 
 impl Img {
     pub fn fat(name: &'static str) -> Img {
-        Img {
-            name,
-            version: "1.0",
-            thin: false,
-            sign: true,
-            content: "hello",
-        }
+        Img { name, version: "1.0", thin: false, sign: true, content: "hello" }
     }
     pub fn thin(name: &'static str) -> Img {
-        Img {
-            thin: true,
-            ..Img::fat(name)
-        }
+        Img { thin: true, ..Img::fat(name) }
     }
     pub fn base(&self) -> String {
         let last = self.name.rsplit('/').next().unwrap();
@@ -213,11 +166,7 @@ pub const THIN_MOUNTS: &str = "--volume=nix-0c8y8p5ymhm3mha0mzqhcq7cx9ffpwzw,kin
 
 fn run_ok(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
     out
 }
 
@@ -240,17 +189,8 @@ pub fn make_result(parent: &Path, name: &str, images: &[Img]) -> PathBuf {
             ],
             "app": {"exec": ["/bin/sh"], "user": "0", "group": "0"}
         });
-        let id = make_aci(
-            &out.join(format!("{base}.aci")),
-            &serde_json::to_vec(&manifest).unwrap(),
-            img.content,
-            &[],
-        );
-        std::fs::write(
-            out.join(format!("{base}.manifest")),
-            serde_json::to_string_pretty(&manifest).unwrap(),
-        )
-        .unwrap();
+        let id = make_aci(&out.join(format!("{base}.aci")), &serde_json::to_vec(&manifest).unwrap(), img.content, &[]);
+        std::fs::write(out.join(format!("{base}.manifest")), serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
         std::fs::write(out.join(format!("{base}.id")), format!("{id}\n")).unwrap();
         let mounts = if img.thin {
             std::fs::write(out.join(format!("{base}.mounts")), format!("{THIN_MOUNTS}\n")).unwrap();
@@ -302,14 +242,7 @@ pub fn make_aci(path: &Path, manifest: &[u8], content: &str, extra: &[&str]) -> 
         Command::new("tar")
             .arg("-C")
             .arg(work.path())
-            .args([
-                "--owner=0",
-                "--group=0",
-                "--numeric-owner",
-                "--mtime=@1",
-                "--sort=name",
-                "-cf",
-            ])
+            .args(["--owner=0", "--group=0", "--numeric-owner", "--mtime=@1", "--sort=name", "-cf"])
             .arg(&tar)
             .args(["manifest", "rootfs"])
             .args(extra),
@@ -326,10 +259,8 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Names in `dir`, sorted.
 pub fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     names
 }
@@ -345,11 +276,7 @@ pub fn stderr(o: &Output) -> String {
 /// Asserts a failed run with exactly one `mkaci: error:` line containing all `needles`.
 pub fn assert_fails_with(o: &Output, needles: &[&str]) {
     let err = stderr(o);
-    assert!(
-        !o.status.success(),
-        "expected failure, got success\nstdout: {}\nstderr: {err}",
-        stdout(o)
-    );
+    assert!(!o.status.success(), "expected failure, got success\nstdout: {}\nstderr: {err}", stdout(o));
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("mkaci: error:")).collect();
     assert_eq!(lines.len(), 1, "one error line expected: {err}");
     for n in needles {

@@ -73,26 +73,13 @@ fn generated_script_publishes_into_a_custom_dir() {
     let imgs = [Img::fat("busybox"), Img::thin("busybox-thin")];
     let result = make_result(t.path(), "result", &imgs);
     // Default DIR: ACIs in the working directory.
-    let out = Command::new(result.join("postprocess.sh"))
-        .current_dir(t.path())
-        .env("GNUPGHOME", home.path())
-        .env_remove("MKACI_GPG")
-        .env_remove("MKACI_SIGN_KEY")
-        .output()
-        .unwrap();
+    let out = home.command(result.join("postprocess.sh")).current_dir(t.path()).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(t.path().join("ACIs").join(imgs[0].file()).exists());
     // A custom, nested DIR with a space, and an option passed through.
     let custom = t.path().join("pub lic/images");
-    let out = Command::new(result.join("postprocess.sh"))
-        .arg(&custom)
-        .arg("--key")
-        .arg(home.fingerprint())
-        .env("GNUPGHOME", home.path())
-        .env_remove("MKACI_GPG")
-        .env_remove("MKACI_SIGN_KEY")
-        .output()
-        .unwrap();
+    let out =
+        home.command(result.join("postprocess.sh")).arg(&custom).arg("--key").arg(home.fingerprint()).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     for img in &imgs {
         let aci = custom.join(img.file());

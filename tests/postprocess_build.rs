@@ -57,13 +57,7 @@ fn built_fat_and_thin_results_publish_sign_and_verify() {
     let fat = build(t.path(), "fat", json!({"version": "1.35.0"}));
     let thin = build(t.path(), "thin", json!({"version": "1.35.0-thin", "thin": true}));
     for result in [&fat, &thin] {
-        let out = Command::new(result.join("postprocess.sh"))
-            .current_dir(t.path())
-            .env("GNUPGHOME", home.path())
-            .env_remove("MKACI_GPG")
-            .env_remove("MKACI_SIGN_KEY")
-            .output()
-            .unwrap();
+        let out = home.command(result.join("postprocess.sh")).current_dir(t.path()).output().unwrap();
         assert!(out.status.success(), "{}: {}", result.display(), stderr(&out));
         let img = &index(result)["images"][0];
         let file = img["file"].as_str().unwrap();

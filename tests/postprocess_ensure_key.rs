@@ -9,11 +9,7 @@ use std::process::Command;
 use support::*;
 
 fn ensure(home: &GpgHome) -> std::process::Output {
-    Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ensure-signing-key"))
-        .env("GNUPGHOME", home.path())
-        .env_remove("MKACI_GPG")
-        .output()
-        .unwrap()
+    home.command(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ensure-signing-key")).output().unwrap()
 }
 
 fn secret_keys(home: &GpgHome) -> Vec<String> {

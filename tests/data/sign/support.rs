@@ -114,7 +114,13 @@ impl GpgHome {
 
     /// `mkaci` with this home and no MKACI_* overrides from the environment.
     pub fn mkaci(&self) -> Command {
-        let mut c = Command::new(MKACI);
+        self.command(MKACI)
+    }
+
+    /// `program` (e.g. a generated postprocess.sh) with this home and no MKACI_*
+    /// overrides from the environment.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
         c.env("GNUPGHOME", self.path())
             .env_remove("MKACI_GPG")
             .env_remove("MKACI_SIGN_KEY")

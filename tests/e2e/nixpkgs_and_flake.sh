@@ -45,11 +45,11 @@ say "flake.nix: packages.x86_64-linux = $attrs; #busybox builds"
 
 name=$(nix eval --raw "${fl[@]}" "$flake#lib.mkACI" 2>/dev/null --apply \
     'mkACI: (mkACI { mkaci = "/nix/store/00000000000000000000000000000000-mkaci"; }
-             { packages = [ "/nix/store/11111111111111111111111111111111-hello-2.12" ]; }).imageFileName') \
+             { packages = [ "/nix/store/11111111111111111111111111111111-hello-2.12" ]; exec = "/bin/hello"; }).imageFileName') \
     || fail "lib.mkACI cannot be called"
 [ "$name" = hello-2.12-linux-amd64.aci ] || fail "lib.mkACI gave $name"
 name=$(nix eval --raw "${fl[@]}" "$flake#overlays.default" 2>/dev/null --apply \
     "overlay: let prev = import $standin { }; final = prev // overlay final prev; in
-       (final.mkACI { packages = [ final.bash ]; }).imageFileName") || fail "overlays.default cannot be applied"
+       (final.mkACI { packages = [ final.bash ]; exec = \"/bin/bash\"; }).imageFileName") || fail "overlays.default cannot be applied"
 case $name in bash-*-linux-amd64.aci) ;; *) fail "overlays.default's mkACI gave $name" ;; esac
 say "flake.nix: lib.mkACI and overlays.default work"

@@ -8,13 +8,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use serde::Serialize;
 
 use crate::archive::{self, ArchiveOptions, ArchiveSummary};
 use crate::attrs::Attrs;
 use crate::closure::Closure;
 use crate::manifest::{self, SpecContext, ThinMount};
 use crate::plan::{self, ImagePath, PlanInput};
+use crate::postprocess::index::{RawImage, RawIndex, INDEX_FILE, INDEX_VERSION};
+use crate::postprocess::shell_quote;
 use crate::store_path::{StoreDir, StorePath};
 
 #[derive(Debug, clap::Args)]
@@ -30,33 +31,11 @@ pub struct BuildArgs {
     pub threads: usize,
 }
 
-/// The index `postprocess` reads, `nix2aci.json`.
-#[derive(Debug, Serialize)]
-pub struct ResultIndex {
-    pub nix2aci: u32,
-    pub images: Vec<ResultImage>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ResultImage {
-    pub file: String,
-    pub name: String,
-    pub version: Option<String>,
-    pub os: String,
-    pub arch: String,
-    pub image_id: String,
-    pub manifest: String,
-    pub mounts: Option<String>,
-    pub thin: bool,
-    pub sign: bool,
-}
-
 /// What a build produced, for the summary line and for tests.
 #[derive(Debug)]
 pub struct BuildOutcome {
     pub out: PathBuf,
-    pub image: ResultImage,
+    pub image: RawImage,
     pub archive: ArchiveSummary,
 }
 
@@ -186,7 +165,7 @@ pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> anyhow:
         None
     };
     let label = |n: &str| m.label(n).map(str::to_string);
-    let image = ResultImage {
+    let image = RawImage {
         file: file.clone(),
         name: m.name.to_string(),
         version: label("version"),
@@ -198,10 +177,10 @@ pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> anyhow:
         thin: spec.thin,
         sign: resolved.sign,
     };
-    let index = ResultIndex { nix2aci: 1, images: vec![image] };
+    let index = RawIndex { nix2aci: INDEX_VERSION, images: vec![image] };
     let mut json = serde_json::to_vec_pretty(&index)?;
     json.push(b'\n');
-    staging.write("nix2aci.json", &json, 0o444)?;
+    staging.write(INDEX_FILE, &json, 0o444)?;
     staging.write("postprocess.sh", postprocess_script(mkaci, out).as_bytes(), 0o555)?;
     staging.commit()?;
     let image = index.images.into_iter().next().expect("one image");
@@ -219,10 +198,6 @@ pub fn mounts_line(mounts: &[ThinMount]) -> String {
     line
 }
 
-fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 fn postprocess_script(mkaci: &Path, out: &Path) -> String {
     format!(
         "#!/bin/sh\n\
@@ -232,8 +207,8 @@ fn postprocess_script(mkaci: &Path, out: &Path) -> String {
          dir=\"${{1:-ACIs}}\"\n\
          [ \"$#\" -gt 0 ] && shift\n\
          exec {} postprocess \"$@\" -- \"$dir\" {}\n",
-        sh_quote(&mkaci.to_string_lossy()),
-        sh_quote(&out.to_string_lossy())
+        shell_quote(&mkaci.to_string_lossy()),
+        shell_quote(&out.to_string_lossy())
     )
 }
 
@@ -302,7 +277,7 @@ impl Drop for Staging {
 
 /// An existing output may be replaced when it is empty or an earlier mkaci result.
 fn is_replaceable(out: &Path) -> bool {
-    out.join("nix2aci.json").is_file() || std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false)
+    out.join(INDEX_FILE).is_file() || std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false)
 }
 
 fn make_writable(dir: &Path) {
@@ -333,7 +308,7 @@ mod tests {
     #[test]
     fn script_quotes_paths() {
         let s = postprocess_script(Path::new("/nix/store/x-mkaci/bin/mkaci"), Path::new("/tmp/it's"));
-        assert!(s.contains(r"exec '/nix/store/x-mkaci/bin/mkaci' postprocess "), "{s}");
+        assert!(s.contains(r"exec /nix/store/x-mkaci/bin/mkaci postprocess "), "{s}");
         assert!(s.contains(r#" -- "$dir" '/tmp/it'\''s'"#), "{s}");
     }
 }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::image_id::{ImageId, ImageIdError};
 use crate::manifest::{AcIdentifier, AcIdentifierError};
@@ -55,26 +55,30 @@ pub enum IndexError {
     MissingFile { result: PathBuf, file: String },
 }
 
-#[derive(Deserialize)]
+/// `nix2aci.json` as it is on disk: written by `mkaci build`, read back (and
+/// then checked into [`IndexedImage`]s) by postprocess.
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawIndex {
-    nix2aci: u64,
-    images: Vec<RawImage>,
+pub struct RawIndex {
+    /// The format version, [`INDEX_VERSION`].
+    pub nix2aci: u64,
+    pub images: Vec<RawImage>,
 }
 
-#[derive(Deserialize)]
+/// One image of `nix2aci.json`, unchecked.
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawImage {
-    file: String,
-    name: String,
-    version: Option<String>,
-    os: String,
-    arch: String,
-    image_id: String,
-    manifest: String,
-    mounts: Option<String>,
-    thin: bool,
-    sign: bool,
+pub struct RawImage {
+    pub file: String,
+    pub name: String,
+    pub version: Option<String>,
+    pub os: String,
+    pub arch: String,
+    pub image_id: String,
+    pub manifest: String,
+    pub mounts: Option<String>,
+    pub thin: bool,
+    pub sign: bool,
 }
 
 /// One image of a result, validated.

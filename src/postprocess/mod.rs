@@ -262,7 +262,7 @@ fn shell_quote_path(p: &Path) -> String {
 }
 
 /// Quotes `s` for a POSIX shell when it has anything but safe characters.
-fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "_-./:=,+@%~".contains(c);
     if !s.is_empty() && s.chars().all(safe) {
         s.to_string()

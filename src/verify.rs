@@ -90,11 +90,11 @@ pub fn check_report(image: &Path, report: &ImageReport) -> Result<(ImageManifest
     Ok((manifest, id_files))
 }
 
-/// `<last part of name>-<version>-<os>-<arch>.aci`, the file name
-/// docs/result-layout.md and appc discovery expect, when the labels are there.
+/// The file name `mkaci build` gives an image with this manifest, when the os
+/// and arch labels are there.
 pub fn expected_file_name(manifest: &ImageManifest) -> Option<String> {
-    let (version, os, arch) = (manifest.label("version")?, manifest.label("os")?, manifest.label("arch")?);
-    Some(format!("{}-{version}-{os}-{arch}.aci", manifest.name.last_component()))
+    let (os, arch) = (manifest.label("os")?, manifest.label("arch")?);
+    Some(crate::manifest::spec::image_file_name(&manifest.name, manifest.label("version"), os, arch))
 }
 
 /// `<image>.aci.asc` for `<image>.aci`.

@@ -612,6 +612,12 @@ fn check_annotations(spec: &AciSpec) -> Result<Vec<Annotation>, SpecError> {
     Ok(map.into_iter().map(|(name, value)| Annotation { name, value }).collect())
 }
 
+/// `<last '/'-component of name>-<version>-<os>-<arch>.aci`, with [`NO_VERSION`]
+/// when there is no version: the name appc discovery and docs/result-layout.md use.
+pub fn image_file_name(name: &AcIdentifier, version: Option<&str>, os: &str, arch: &str) -> String {
+    format!("{}-{}-{os}-{arch}.aci", name.last_component(), version.unwrap_or(NO_VERSION))
+}
+
 /// Turns the user's arguments into a manifest, a file name, a compression and
 /// the signing choice, refusing anything appc.md §3 does not allow.
 ///
@@ -646,8 +652,7 @@ pub fn from_spec(spec: &AciSpec, ctx: &SpecContext) -> Result<Resolved, SpecErro
     }
     let version = check_version(spec.version.as_ref())?;
     let labels = check_labels(spec, &os, &arch, version.as_deref())?;
-    let file_name =
-        format!("{}-{}-{}-{}.aci", name.last_component(), version.as_deref().unwrap_or(NO_VERSION), os, arch);
+    let file_name = image_file_name(&name, version.as_deref(), &os, &arch);
     if let Some(nix) = &spec.file_name {
         if *nix != file_name {
             return Err(SpecError::FileNameMismatch { nix: nix.clone(), ours: file_name });

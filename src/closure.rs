@@ -5,8 +5,6 @@
 //! `.attrs.json`: `[{ "path", "narHash", "narSize", "references", ... }]`.
 //! We never guess a closure by scanning files.
 
-use std::collections::BTreeSet;
-
 use serde::Deserialize;
 
 use crate::store_path::{StoreDir, StorePath, StorePathError};
@@ -41,8 +39,6 @@ pub enum ClosureError {
     Duplicate { path: String },
     #[error("{path:?} refers to {reference:?}, which is missing from the closure; exportReferencesGraph output is incomplete")]
     NotClosed { path: String, reference: String },
-    #[error("package {path:?} is not in the closure; pass every package through exportReferencesGraph")]
-    PackageMissing { path: String },
     #[error("the closure is empty; mkACI needs at least one package")]
     Empty,
 }
@@ -97,10 +93,6 @@ impl Closure {
     /// The store paths, sorted by base name (the order they appear in the image).
     pub fn paths(&self) -> &[PathInfo] {
         &self.paths
-    }
-
-    pub fn store_paths(&self) -> BTreeSet<&StorePath> {
-        self.paths.iter().map(|p| &p.path).collect()
     }
 
     /// Sum of the NAR sizes Nix reported, when it reported them all.

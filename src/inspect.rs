@@ -1,6 +1,6 @@
 //! `mkaci inspect IMAGE.aci`: reads an image in one streaming pass, recomputes
-//! its ID and checks the archive layout rules of `shared/appc.md` §1, which are
-//! stricter than `actool validate`:
+//! its ID and checks the archive layout rules (`docs/appc.md`), which are stricter
+//! than `actool validate`:
 //! - compression recognised by magic bytes (gzip incl. multi-member, xz, bzip2,
 //!   plain ustar), never the file name; nothing after the compressed stream;
 //! - exactly `manifest` (a regular file) and `rootfs` (a directory, with its own
@@ -522,52 +522,6 @@ impl Layout {
         }
         Ok(is_manifest)
     }
-}
-
-/// `mkaci inspect`.
-#[derive(Debug, clap::Args)]
-pub struct InspectArgs {
-    /// The image file (.aci); its compression is recognised from its bytes.
-    pub image: PathBuf,
-    /// Also check the manifest rules, and the ID against `<image>.id` (without
-    /// the `.aci` extension) when that file exists beside the image.
-    #[arg(long)]
-    pub verify: bool,
-}
-
-/// Prints the manifest, image ID, entry count and sizes. The layout rules and
-/// the ID computation always run; `--verify` adds the manifest rules and the
-/// recorded ID.
-pub fn run(args: InspectArgs) -> anyhow::Result<()> {
-    let r = read_image(&args.image)?;
-    let ratio = if r.tar_size > 0 { 100.0 * r.compressed_size as f64 / r.tar_size as f64 } else { 0.0 };
-    println!("image:       {}", args.image.display());
-    println!("image ID:    {}", r.image_id);
-    println!("compression: {} ({} member{})", r.compression, r.members, if r.members == 1 { "" } else { "s" });
-    println!("size:        {} bytes compressed, {} bytes of tar ({ratio:.1}%)", r.compressed_size, r.tar_size);
-    println!(
-        "entries:     {} ({} directories, {} files of {} bytes, {} symlinks, {} hard links, {} other)",
-        r.entries,
-        r.rootfs.dirs,
-        r.rootfs.files,
-        r.rootfs.file_bytes,
-        r.rootfs.symlinks,
-        r.rootfs.hardlinks,
-        r.rootfs.other
-    );
-    println!("manifest:");
-    println!("{}", String::from_utf8_lossy(&r.manifest_bytes));
-    if args.verify {
-        let (_, id_files) = crate::verify::check_report(&args.image, &r)?;
-        match id_files.as_slice() {
-            [] => println!("verify:      layout and manifest OK (no .id file beside the image to compare the ID with)"),
-            files => {
-                let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-                println!("verify:      layout and manifest OK, ID matches {}", names.join(", "));
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! mkaci: turns a Nix closure into an App Container Image.
 //!
-//! The modules follow the pipeline: [`closure`] -> [`plan`] -> [`manifest`] ->
-//! [`archive`] -> [`postprocess`] / [`sign`] / [`verify`].
+//! The modules follow the pipeline: [`closure`] -> [`manifest`] and [`plan`] ->
+//! [`archive`] -> [`result`] -> [`postprocess`] / [`sign`] / [`verify`];
+//! [`build`] runs the first four. `docs/architecture.md` draws it. The command
+//! line lives in the binary (`src/main.rs`, `src/cli/`), not here.
 
 pub mod archive;
 pub mod attrs;
@@ -12,6 +14,7 @@ pub mod inspect;
 pub mod manifest;
 pub mod plan;
 pub mod postprocess;
+pub mod result;
 pub mod sign;
 pub mod store_path;
 pub mod verify;

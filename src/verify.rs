@@ -1,19 +1,24 @@
 //! `mkaci verify DIR/<image>.aci`: tells whether a published image is sound.
 //! It checks, in order, and stops at the first failure:
+//! 0. that the image is there: a link whose target is gone (an image removed
+//!    by garbage collection) is named as such;
 //! 1. the signature `<image>.aci.asc` over the image, with the user's gpg and
-//!    keyring (appc.md §5), warning when rkt could not verify its algorithm;
+//!    keyring, warning when rkt could not verify its algorithm;
 //! 2. the archive layout and the image ID, recomputed in one streaming pass
-//!    ([`crate::inspect::read_image`], appc.md §1 and §2);
-//! 3. the manifest inside the image against every rule of appc.md §3
+//!    ([`crate::inspect::read_image`]);
+//! 3. the manifest inside the image against every appc rule
 //!    ([`ImageManifest::from_json_slice`]);
-//! 4. the image ID against each `<base>.id` lying beside the image or beside
-//!    the store file the `.aci` symlink points to (docs/result-layout.md).
+//! 4. when the image is (or links to) a file of a result, the image ID against
+//!    the result's index `nix2aci.json` and the `.id` file it names.
+//!
+//! `docs/appc.md` describes the rules.
 
 use std::path::{Path, PathBuf};
 
 use crate::image_id::{ImageId, ImageIdError};
 use crate::inspect::{read_image, ImageReport, InspectError};
 use crate::manifest::{ImageManifest, ManifestError};
+use crate::result::{signature_name, FileName, ImageBase, IndexError, ResultDir, INDEX_FILE};
 use crate::sign::{GoodSignature, Gpg, GpgError};
 
 /// Why an image failed verification. Each message names the cause and the fix.
@@ -23,6 +28,12 @@ pub enum VerifyError {
         "{image:?} does not exist or is not readable ({message}); pass DIR/<image>.aci as written by postprocess.sh"
     )]
     MissingImage { image: PathBuf, message: String },
+    #[error(
+        "{image:?} is a link to {target:?}, which no longer exists: the image was removed, most \
+         likely by garbage collection; rebuild it and run postprocess.sh again (it registers \
+         its links as GC roots), or publish copies with postprocess --copy"
+    )]
+    DanglingLink { image: PathBuf, target: PathBuf },
     #[error(
         "{image:?} has no signature {signature:?}; sign it by running postprocess.sh again, or \
          the image was built with sign = false and can only be run with --insecure-options=image"
@@ -40,10 +51,14 @@ pub enum VerifyError {
     #[error("the image ID file {path:?} is invalid: {error}; rebuild the image")]
     BadIdFile { path: PathBuf, error: ImageIdError },
     #[error(
-        "{image:?} has image ID {found}, but {id_file:?} says {expected}: the image was changed \
+        "{image:?} has image ID {found}, but {recorded_in:?} says {expected}: the image was changed \
          after it was built; rebuild it"
     )]
-    IdMismatch { image: PathBuf, id_file: PathBuf, expected: Box<ImageId>, found: Box<ImageId> },
+    IdMismatch { image: PathBuf, recorded_in: PathBuf, expected: Box<ImageId>, found: Box<ImageId> },
+    #[error("{image:?} lies in a result whose index cannot be read: {error}")]
+    Index { image: PathBuf, error: IndexError },
+    #[error("{image:?} lies in the result {result:?}, but its index does not list {file:?}; rebuild the image")]
+    NotInIndex { image: PathBuf, result: PathBuf, file: String },
     #[error("{image:?} is signed but its archive is not a valid ACI: {error}; rebuild the image")]
     Layout { image: PathBuf, error: Box<InspectError> },
     #[error("{image:?}: its manifest breaks the appc rules: {error}; rebuild the image")]
@@ -56,71 +71,93 @@ pub struct Verified {
     pub signature: GoodSignature,
     pub report: ImageReport,
     pub manifest: ImageManifest,
-    /// The `.id` files the image ID was compared with.
-    pub id_files: Vec<PathBuf>,
+    /// The files the image ID was compared with: the result's index and the
+    /// `.id` file it names. Empty for an image outside a result (a copy).
+    pub recorded_in: Vec<PathBuf>,
 }
 
 /// Runs every check of the module docs on `image` (`DIR/<image>.aci`).
 pub fn verify(gpg: &Gpg, image: &Path) -> Result<Verified, VerifyError> {
+    check_present(image)?;
     let signature = verify_signature(gpg, image)?;
     let report =
         read_image(image).map_err(|error| VerifyError::Layout { image: image.into(), error: Box::new(error) })?;
-    let (manifest, id_files) = check_report(image, &report)?;
-    Ok(Verified { signature, report, manifest, id_files })
+    let (manifest, recorded_in) = check_report(image, &report)?;
+    Ok(Verified { signature, report, manifest, recorded_in })
 }
 
-/// Steps 3 and 4 on an image already read by [`read_image`]: the manifest rules,
-/// and the image ID against the `.id` files. Returns the manifest and the `.id`
-/// files compared. Shared with `mkaci inspect --verify`.
+/// Step 0: the image exists; a dangling link is reported as such.
+pub fn check_present(image: &Path) -> Result<(), VerifyError> {
+    match std::fs::metadata(image) {
+        Ok(_) => Ok(()),
+        Err(e) => match std::fs::read_link(image) {
+            Ok(target) => Err(VerifyError::DanglingLink { image: image.into(), target }),
+            Err(_) => Err(VerifyError::MissingImage { image: image.into(), message: e.to_string() }),
+        },
+    }
+}
+
+/// Steps 3 and 4 on an image already read by [`read_image`]: the manifest
+/// rules, and the image ID against what the result recorded. Returns the
+/// manifest and the files compared with. Shared with `mkaci inspect --verify`.
 pub fn check_report(image: &Path, report: &ImageReport) -> Result<(ImageManifest, Vec<PathBuf>), VerifyError> {
     let manifest = ImageManifest::from_json_slice(&report.manifest_bytes)
         .map_err(|error| VerifyError::Manifest { image: image.into(), error })?;
-    let id_files = id_files(image);
-    for id_file in &id_files {
-        let expected = read_id_file(id_file)?;
-        if expected != report.image_id {
-            return Err(VerifyError::IdMismatch {
-                image: image.into(),
-                id_file: id_file.clone(),
-                expected: Box::new(expected),
-                found: Box::new(report.image_id),
-            });
+    let mut recorded_in = Vec::new();
+    if let Some((result, file)) = containing_result(image) {
+        let r = ResultDir::read(&result).map_err(|error| VerifyError::Index { image: image.into(), error })?;
+        let artifact = r.artifact(&file).ok_or_else(|| VerifyError::NotInIndex {
+            image: image.into(),
+            result: r.dir.clone(),
+            file: file.clone(),
+        })?;
+        let index_file = r.dir.join(INDEX_FILE);
+        let id_file = r.dir.join(&artifact.files.id);
+        for (recorded, expected) in [(index_file, artifact.digests.image_id), (id_file.clone(), read_id_file(&id_file)?)] {
+            if expected != report.image_id {
+                return Err(VerifyError::IdMismatch {
+                    image: image.into(),
+                    recorded_in: recorded,
+                    expected: Box::new(expected),
+                    found: Box::new(report.image_id),
+                });
+            }
+            recorded_in.push(recorded);
         }
     }
-    Ok((manifest, id_files))
+    Ok((manifest, recorded_in))
+}
+
+/// The result directory the image file lives in (following links) and the
+/// image's file name there, when that directory is a result.
+fn containing_result(image: &Path) -> Option<(PathBuf, String)> {
+    let real = std::fs::canonicalize(image).ok()?;
+    let dir = real.parent()?;
+    let file = real.file_name()?.to_str()?.to_string();
+    dir.join(INDEX_FILE).is_file().then(|| (dir.to_path_buf(), file))
 }
 
 /// The file name `mkaci build` gives an image with this manifest, when the os
 /// and arch labels are there.
-pub fn expected_file_name(manifest: &ImageManifest) -> Option<String> {
-    let (os, arch) = (manifest.label("os")?, manifest.label("arch")?);
-    Some(crate::manifest::spec::image_file_name(&manifest.name, manifest.label("version"), os, arch))
+pub fn expected_file_name(manifest: &ImageManifest) -> Option<FileName> {
+    ImageBase::of_manifest(manifest).map(|b| b.aci())
 }
 
 /// `<image>.aci.asc` for `<image>.aci`.
 pub fn signature_path(image: &Path) -> PathBuf {
-    let mut s = image.as_os_str().to_os_string();
-    s.push(".asc");
-    PathBuf::from(s)
-}
-
-/// The `.id` files that may describe `image`: `<base>.id` beside it, and
-/// beside its symlink target (the result directory in the store).
-pub fn id_files(image: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut push = |p: &Path| {
-        if let Some(stem) = p.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".aci")) {
-            let id = p.with_file_name(format!("{stem}.id"));
-            if id.is_file() && !out.contains(&id) {
-                out.push(id);
-            }
+    let name = image
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| FileName::try_from(n.to_string()).ok())
+        .map(|n| signature_name(&n).to_string());
+    match name {
+        Some(n) => image.with_file_name(n),
+        None => {
+            let mut s = image.as_os_str().to_os_string();
+            s.push(".asc");
+            PathBuf::from(s)
         }
-    };
-    push(image);
-    if let Ok(real) = std::fs::canonicalize(image) {
-        push(&real);
     }
-    out
 }
 
 /// Reads a `.id` file: `sha512-<128 hex>` and a newline.
@@ -133,8 +170,7 @@ pub fn read_id_file(path: &Path) -> Result<ImageId, VerifyError> {
 
 /// Checks the signature of `image` with `gpg`.
 pub fn verify_signature(gpg: &Gpg, image: &Path) -> Result<GoodSignature, VerifyError> {
-    std::fs::File::open(image)
-        .map_err(|e| VerifyError::MissingImage { image: image.into(), message: e.to_string() })?;
+    check_present(image)?;
     let signature = signature_path(image);
     if !signature.exists() {
         return Err(VerifyError::MissingSignature { image: image.into(), signature });
@@ -146,50 +182,4 @@ pub fn verify_signature(gpg: &Gpg, image: &Path) -> Result<GoodSignature, Verify
         }
         other => Ok(other?),
     }
-}
-
-/// `mkaci verify` arguments.
-#[derive(clap::Args, Debug)]
-pub struct VerifyArgs {
-    /// gpg program to verify with [default: gpg2, else gpg, on PATH]
-    #[arg(long, env = "MKACI_GPG", value_name = "PATH")]
-    pub gpg: Option<PathBuf>,
-    /// The published image, DIR/<image>.aci; its signature is DIR/<image>.aci.asc
-    #[arg(value_name = "IMAGE")]
-    pub image: PathBuf,
-}
-
-/// Runs `mkaci verify` and prints what was checked.
-pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
-    let gpg = Gpg::locate(args.gpg.as_deref().filter(|g| !g.as_os_str().is_empty()))?;
-    let v = verify(&gpg, &args.image)?;
-    let good = &v.signature;
-    println!("{}", args.image.display());
-    println!("  signature: good, from {} ({}, {})", good.user_id, good.primary, good.algo);
-    println!(
-        "  layout:    ok ({}, {} entries, {} bytes uncompressed)",
-        v.report.compression, v.report.entries, v.report.tar_size
-    );
-    println!("  manifest:  ok ({} {})", v.manifest.name, v.manifest.label("version").unwrap_or("(no version)"));
-    println!("  image ID:  {}", v.report.image_id);
-    for id_file in &v.id_files {
-        println!("             matches {}", id_file.display());
-    }
-    if !good.algo.rkt_can_verify() {
-        eprintln!(
-            "mkaci: warning: the signature is {}; rkt only verifies RSA, DSA and ECDSA signatures, \
-             so `rkt run` will reject this image. Re-sign with an RSA key (postprocess --key)",
-            good.algo
-        );
-    }
-    let actual = args.image.file_name().map(|n| n.to_string_lossy().into_owned());
-    if let (Some(want), Some(actual)) = (expected_file_name(&v.manifest), actual) {
-        if want != actual {
-            eprintln!(
-                "mkaci: warning: the file is named {actual:?} but its manifest says {want:?}; \
-                 rkt discovery looks for the latter"
-            );
-        }
-    }
-    Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mkaci::archive::{write_aci, ArchiveOptions, Compression};
-use mkaci::inspect::{read_image, run, InspectArgs, InspectError};
+use mkaci::inspect::{read_image, InspectError};
 use mkaci::plan::{mode, Entry, FileSource, ImagePath, Node, Plan};
 use sha2::{Digest, Sha512};
 
@@ -303,23 +303,63 @@ fn each_layout_violation_has_its_own_error() {
 }
 
 #[test]
-fn verify_compares_the_recorded_id() {
+fn verify_compares_the_id_the_result_recorded() {
+    use mkaci::plan::StoreLayout;
+    use mkaci::result::{AciFiles, Artifact, ArtifactKind, Digests, ImageBase, Index, INDEX_FILE};
+    use mkaci::verify::{check_report, VerifyError};
     let tmp = tempfile::tempdir().unwrap();
     let tar = tar_of(&good());
     let image = put(tmp.path(), "x-1-linux-amd64.aci", &gzip(&tar));
-    let args = || InspectArgs { image: image.clone(), verify: true };
-    // No .id file: the layout check alone.
-    run(args()).unwrap();
-    let right = format!("sha512-{}\n", sha(&tar).iter().map(|b| format!("{b:02x}")).collect::<String>());
-    put(tmp.path(), "x-1-linux-amd64.id", right.as_bytes());
-    run(args()).unwrap();
-    let wrong = format!("sha512-{}\n", "0".repeat(128));
-    put(tmp.path(), "x-1-linux-amd64.id", wrong.as_bytes());
-    let err = run(args()).unwrap_err();
-    assert!(
-        matches!(err.downcast_ref::<mkaci::verify::VerifyError>(), Some(mkaci::verify::VerifyError::IdMismatch { .. })),
-        "{err:?}"
-    );
+    let report = read_image(&image).unwrap();
+    // Not in a result: the layout and manifest checks alone.
+    let (_, recorded) = check_report(&image, &report).unwrap();
+    assert!(recorded.is_empty());
+
+    // In a result whose index records the ID, and the .id file it names.
+    let id = format!("sha512-{}", sha(&tar).iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let files = AciFiles::new(&ImageBase::new(&"x".parse().unwrap(), Some("1"), "linux", "amd64"), false);
+    let index = |image_id: &str| {
+        Index::new(vec![Artifact {
+            kind: ArtifactKind::Aci,
+            name: "x".parse().unwrap(),
+            version: Some("1".into()),
+            os: "linux".into(),
+            arch: "amd64".into(),
+            store_layout: StoreLayout::Fat,
+            sign: false,
+            files: files.clone(),
+            digests: Digests { image_id: image_id.parse().unwrap() },
+        }])
+        .to_json()
+    };
+    put(tmp.path(), INDEX_FILE, &index(&id));
+    put(tmp.path(), files.manifest.as_str(), MANIFEST);
+    put(tmp.path(), files.id.as_str(), format!("{id}\n").as_bytes());
+    let (_, recorded) = check_report(&image, &report).unwrap();
+    assert_eq!(recorded, [tmp.path().join(INDEX_FILE), tmp.path().join(files.id.as_str())]);
+
+    // A link to the image checks against the result it points into.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let link = elsewhere.path().join("x-1-linux-amd64.aci");
+    std::os::unix::fs::symlink(&image, &link).unwrap();
+    assert_eq!(check_report(&link, &report).unwrap().1.len(), 2);
+
+    // A wrong ID in the .id file, then in the index.
+    let wrong = format!("sha512-{}", "0".repeat(128));
+    put(tmp.path(), files.id.as_str(), format!("{wrong}\n").as_bytes());
+    match check_report(&image, &report) {
+        Err(VerifyError::IdMismatch { recorded_in, .. }) => assert_eq!(recorded_in, tmp.path().join(files.id.as_str())),
+        other => panic!("{other:?}"),
+    }
+    put(tmp.path(), INDEX_FILE, &index(&wrong));
+    match check_report(&image, &report) {
+        Err(VerifyError::IdMismatch { recorded_in, .. }) => assert_eq!(recorded_in, tmp.path().join(INDEX_FILE)),
+        other => panic!("{other:?}"),
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_mkaci")).args(["inspect", "--verify"]).arg(&link).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("says {wrong}")), "{stderr}");
 }
 
 #[test]

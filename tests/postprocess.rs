@@ -2,13 +2,12 @@
 //! results following docs/result-layout.md, the binary run as the generated
 //! postprocess.sh runs it.
 
-#[path = "data/sign/support.rs"]
-mod support;
+mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-use support::*;
+use common::*;
 
 fn postprocess(home: &GpgHome, dir: &Path, results: &[&Path]) -> std::process::Output {
     home.mkaci().arg("postprocess").arg("--").arg(dir).args(results).output().unwrap()
@@ -301,9 +300,12 @@ fn not_a_result_fails_clearly() {
     assert_fails_with(&out, &["is not a nix2aci output", "nix2aci.json", "nix-build"]);
     let bad = t.path().join("bad");
     std::fs::create_dir(&bad).unwrap();
-    std::fs::write(bad.join("nix2aci.json"), r#"{"nix2aci": 1, "images": [{"file": 3}]}"#).unwrap();
+    std::fs::write(bad.join("nix2aci.json"), r#"{"nix2aci": 2, "artifacts": [{"kind": 3}]}"#).unwrap();
     let out = postprocess(&home, &dir, &[&bad]);
-    assert_fails_with(&out, &["is not a valid nix2aci index", "images[0].file", "rebuild"]);
+    assert_fails_with(&out, &["is not a valid nix2aci index", "artifacts[0].kind", "rebuild"]);
+    std::fs::write(bad.join("nix2aci.json"), r#"{"nix2aci": 1, "images": []}"#).unwrap();
+    let out = postprocess(&home, &dir, &[&bad]);
+    assert_fails_with(&out, &["format version 1", "reads version 2", "postprocess.sh of the same result"]);
     let out = postprocess(&home, &dir, &[&t.path().join("missing")]);
     assert_fails_with(&out, &["cannot read", "missing"]);
     // A listed file that is not there.

@@ -3,15 +3,14 @@
 //! store in a temporary directory stands in for the sandbox, with the real
 //! busybox-static; the generated postprocess.sh is run as the user would.
 
-#[path = "data/sign/support.rs"]
-mod support;
+mod common;
 
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
-use support::*;
+use common::*;
 
 const H_BUSYBOX: &str = "0c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4";
 
@@ -59,13 +58,13 @@ fn built_fat_and_thin_results_publish_sign_and_verify() {
     for result in [&fat, &thin] {
         let out = home.command(result.join("postprocess.sh")).current_dir(t.path()).output().unwrap();
         assert!(out.status.success(), "{}: {}", result.display(), stderr(&out));
-        let img = &index(result)["images"][0];
-        let file = img["file"].as_str().unwrap();
+        let img = &index(result)["artifacts"][0];
+        let file = img["files"]["image"].as_str().unwrap();
         let aci = t.path().join("ACIs").join(file);
         assert_eq!(std::fs::read_link(&aci).unwrap(), std::fs::canonicalize(result).unwrap().join(file));
         assert!(home.verifies(&t.path().join("ACIs").join(format!("{file}.asc")), &aci));
-        if img["thin"].as_bool().unwrap() {
-            let mounts = t.path().join("ACIs").join(img["mounts"].as_str().unwrap());
+        if img["storeLayout"] == "thin" {
+            let mounts = t.path().join("ACIs").join(img["files"]["mounts"].as_str().unwrap());
             assert!(std::fs::read_to_string(&mounts).unwrap().starts_with("--volume=nix-"));
             assert!(stdout(&out).contains("$(cat ACIs/"), "{}", stdout(&out));
         }
@@ -81,14 +80,14 @@ fn built_result_without_version_and_with_sign_false() {
     let home = GpgHome::new(KeyKind::None);
     let t = tempfile::tempdir().unwrap();
     let result = build(t.path(), "r", json!({"sign": false}));
-    let img = &index(&result)["images"][0];
+    let img = &index(&result)["artifacts"][0];
     assert_eq!(img["sign"], json!(false));
     assert_eq!(img["version"], Value::Null, "{img}");
     let dir = t.path().join("out");
     // No key is needed for an unsigned image.
     let out = home.mkaci().arg("postprocess").arg(&dir).arg(&result).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let file = img["file"].as_str().unwrap();
+    let file = img["files"]["image"].as_str().unwrap();
     assert!(dir.join(file).exists());
     assert!(!dir.join(format!("{file}.asc")).exists());
     assert!(!dir.join("pubkeys.gpg").exists());

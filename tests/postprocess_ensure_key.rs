@@ -1,12 +1,11 @@
 //! scripts/ensure-signing-key: makes a key only when there is none, and the
 //! key it makes signs images rkt can verify (RSA).
 
-#[path = "data/sign/support.rs"]
-mod support;
+mod common;
 
 use std::process::Command;
 
-use support::*;
+use common::*;
 
 fn ensure(home: &GpgHome) -> std::process::Output {
     home.command(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ensure-signing-key")).output().unwrap()

@@ -1,11 +1,10 @@
 //! `mkaci verify DIR/<image>.aci` on images published by `mkaci postprocess`.
 
-#[path = "data/sign/support.rs"]
-mod support;
+mod common;
 
 use std::path::{Path, PathBuf};
 
-use support::*;
+use common::*;
 
 /// Publishes one image into `t/ACIs` and returns (result dir, DIR/<image>.aci).
 fn published(home: &GpgHome, t: &Path, img: &Img) -> (PathBuf, PathBuf) {
@@ -152,23 +151,60 @@ fn a_signed_image_with_a_bad_manifest_is_caught() {
 }
 
 #[test]
-fn an_id_file_that_does_not_match_is_caught() {
+fn a_recorded_id_that_does_not_match_is_caught() {
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
-    let aci = t.path().join("busybox-1.0-linux-amd64.aci");
-    let id = make_aci(&aci, &manifest_json("busybox"), "hi", &[]);
-    sign(&home, &aci);
-    let id_file = t.path().join("busybox-1.0-linux-amd64.id");
-    std::fs::write(&id_file, format!("{id}\n")).unwrap();
-    let out = verify(&home, &aci);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let (result, aci) = published(&home, t.path(), &Img::fat("busybox"));
+    let id_file = result.join("busybox-1.0-linux-amd64.id");
+    let id = std::fs::read_to_string(&id_file).unwrap().trim_end().to_string();
     let other = format!("sha512-{}", "0".repeat(128));
     std::fs::write(&id_file, format!("{other}\n")).unwrap();
     let out = verify(&home, &aci);
-    assert_fails_with(&out, &["has image ID", &id, &other, "changed after it was built"]);
+    assert_fails_with(&out, &["has image ID", &id, &other, "busybox-1.0-linux-amd64.id", "changed after it was built"]);
     std::fs::write(&id_file, "sha512-xyz\n").unwrap();
     let out = verify(&home, &aci);
     assert_fails_with(&out, &["image ID file", "is invalid"]);
+    // The index is the other record of the ID.
+    std::fs::write(&id_file, format!("{id}\n")).unwrap();
+    let index_file = result.join("nix2aci.json");
+    let index = std::fs::read_to_string(&index_file).unwrap().replace(&id, &other);
+    std::fs::write(&index_file, index).unwrap();
+    let out = verify(&home, &aci);
+    assert_fails_with(&out, &["has image ID", &other, "nix2aci.json"]);
+}
+
+#[test]
+fn a_dangling_link_is_named_as_such() {
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let (result, aci) = published(&home, t.path(), &Img::fat("busybox"));
+    std::fs::remove_dir_all(&result).unwrap();
+    for args in [&["verify"][..], &["inspect"][..]] {
+        let out = home.mkaci().args(args).arg(&aci).output().unwrap();
+        assert_fails_with(&out, &["is a link to", "no longer exists", "garbage collection", "postprocess"]);
+    }
+}
+
+#[test]
+fn a_copy_published_with_copy_verifies() {
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let img = Img::thin("busybox");
+    let result = make_result(t.path(), "result", std::slice::from_ref(&img));
+    let dir = t.path().join("ACIs");
+    let out = home.mkaci().arg("postprocess").arg("--copy").arg(&dir).arg(&result).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Copied"), "{}", stdout(&out));
+    let aci = dir.join(img.file());
+    let mounts = dir.join("busybox-1.0-linux-amd64.mounts");
+    for f in [&aci, &mounts] {
+        assert!(std::fs::symlink_metadata(f).unwrap().is_file(), "{} is not a regular file", f.display());
+    }
+    assert_eq!(std::fs::read(&aci).unwrap(), std::fs::read(result.join(img.file())).unwrap());
+    std::fs::remove_dir_all(&result).unwrap();
+    let out = verify(&home, &aci);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("matches"), "{}", stdout(&out));
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{mode, Entry, FileSource, ImagePath, Node, Plan};
+use super::{mode, Entry, FileSource, ImagePath, Node, Plan, StoreLayout};
 use crate::closure::Closure;
 use crate::store_path::{StoreDir, StorePath};
 
@@ -28,7 +28,7 @@ pub struct PlanInput<'a> {
     pub closure: &'a Closure,
     /// Packages whose top-level trees are merged at `/`, in the user's order.
     pub packages: &'a [StorePath],
-    pub thin: bool,
+    pub layout: StoreLayout,
     pub dnsquirks: bool,
     /// Mount targets (user `mounts` and `mountsRo`), created as directories.
     pub mount_targets: &'a [(String, ImagePath)],
@@ -331,7 +331,7 @@ pub fn plan_rootfs<'a>(input: &PlanInput<'a>) -> Result<PlannedRootfs<'a>, PlanE
     })?;
     for info in input.closure.paths() {
         let host = store.host_path(&info.path);
-        let node = if input.thin {
+        let node = if input.layout == StoreLayout::Thin {
             // A mount target must have the type of its source: bind mounts follow links.
             let meta = std::fs::metadata(&host).map_err(io(&host))?;
             if meta.is_dir() {
@@ -589,14 +589,14 @@ mod tests {
     fn plan<'a>(
         f: &'a Fixture,
         pkgs: &'a [StorePath],
-        thin: bool,
+        layout: StoreLayout,
         mounts: &'a [(String, ImagePath)],
     ) -> Result<PlannedRootfs<'a>, PlanError> {
         plan_rootfs(&PlanInput {
             store: &f.store,
             closure: &f.closure,
             packages: pkgs,
-            thin,
+            layout,
             dnsquirks: true,
             mount_targets: mounts,
         })
@@ -622,7 +622,7 @@ mod tests {
         let f = fixture();
         let pkgs = [f.paths[0].clone(), f.paths[1].clone()];
         let mounts = [("data".to_string(), ImagePath::new("var/data").unwrap())];
-        let r = plan(&f, &pkgs, false, &mounts).unwrap();
+        let r = plan(&f, &pkgs, StoreLayout::Fat, &mounts).unwrap();
         let sd = f.store.as_str().to_string();
         let l = listing(&r.plan);
         let rel = f.store.relative();
@@ -673,7 +673,7 @@ mod tests {
     fn thin_plan_has_typed_placeholders() {
         let f = fixture();
         let pkgs = [f.paths[0].clone()];
-        let r = plan(&f, &pkgs, true, &[]).unwrap();
+        let r = plan(&f, &pkgs, StoreLayout::Thin, &[]).unwrap();
         let l = listing(&r.plan);
         let rel = f.store.relative();
         assert!(l.contains(&format!("/{rel}/{} d555", f.paths[0].base_name())));
@@ -684,8 +684,8 @@ mod tests {
     fn exec_resolves_through_image_links() {
         let f = fixture();
         let pkgs = [f.paths[0].clone(), f.paths[1].clone()];
-        for thin in [false, true] {
-            let r = plan(&f, &pkgs, thin, &[]).unwrap();
+        for layout in [StoreLayout::Fat, StoreLayout::Thin] {
+            let r = plan(&f, &pkgs, layout, &[]).unwrap();
             r.check_exec("/bin/sh").unwrap();
             r.check_exec("/bin/tool").unwrap();
             r.check_exec("/bin/../bin/./busybox").unwrap();
@@ -720,7 +720,7 @@ mod tests {
         let loopy = f.store.host_path(&f.paths[1]).join("bin/loop");
         symlink("loop", &loopy).unwrap();
         let pkgs = [f.paths[1].clone()];
-        let r = plan(&f, &pkgs, false, &[]).unwrap();
+        let r = plan(&f, &pkgs, StoreLayout::Fat, &[]).unwrap();
         match r.check_exec("/bin/loop").unwrap_err() {
             PlanError::Resolve { problem: ResolveProblem::SymlinkLoop { .. }, .. } => {}
             other => panic!("{other:?}"),
@@ -735,7 +735,7 @@ mod tests {
         std::fs::create_dir_all(&other).unwrap();
         std::fs::write(other.join("busybox"), "other").unwrap();
         let pkgs = [f.paths[0].clone(), f.paths[2].clone()];
-        match plan(&f, &pkgs, false, &[]) {
+        match plan(&f, &pkgs, StoreLayout::Fat, &[]) {
             Err(PlanError::Collision { path, first, second }) => {
                 assert_eq!(path.to_string(), "/bin/busybox");
                 assert_eq!(first, f.store.display(&f.paths[0]));
@@ -747,7 +747,7 @@ mod tests {
         // Identical contents are not a collision.
         std::fs::write(other.join("busybox"), "#!busybox").unwrap();
         std::fs::set_permissions(other.join("busybox"), std::fs::Permissions::from_mode(0o555)).unwrap();
-        assert!(plan(&f, &pkgs, false, &[]).is_ok());
+        assert!(plan(&f, &pkgs, StoreLayout::Fat, &[]).is_ok());
     }
 
     #[test]
@@ -755,10 +755,10 @@ mod tests {
         let f = fixture();
         let pkgs = [f.paths[0].clone()];
         let on_file = [("m".to_string(), ImagePath::new("bin/sh/x").unwrap())];
-        assert!(matches!(plan(&f, &pkgs, false, &on_file), Err(PlanError::MountOnFile { .. })));
+        assert!(matches!(plan(&f, &pkgs, StoreLayout::Fat, &on_file), Err(PlanError::MountOnFile { .. })));
         let in_store = [("m".to_string(), ImagePath::new(format!("{}/x", f.store.relative())).unwrap())];
-        assert!(matches!(plan(&f, &pkgs, false, &in_store), Err(PlanError::MountInStore { .. })));
+        assert!(matches!(plan(&f, &pkgs, StoreLayout::Fat, &in_store), Err(PlanError::MountInStore { .. })));
         let not_in_closure = [StorePath::from_base_name("44444444444444444444444444444444-x").unwrap()];
-        assert!(matches!(plan(&f, &not_in_closure, false, &[]), Err(PlanError::PackageNotInClosure { .. })));
+        assert!(matches!(plan(&f, &not_in_closure, StoreLayout::Fat, &[]), Err(PlanError::PackageNotInClosure { .. })));
     }
 }

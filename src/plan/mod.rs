@@ -34,6 +34,11 @@ impl ImagePath {
         abs.strip_prefix('/').and_then(|r| Self::new(r.trim_end_matches('/')))
     }
 
+    /// The relative form of a validated absolute path; `None` for `/` itself.
+    pub fn from_abs_path(abs: &crate::manifest::AbsPath) -> Option<Self> {
+        Self::from_absolute(abs.as_str())
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -71,6 +76,27 @@ impl fmt::Debug for ImagePath {
 impl fmt::Display for ImagePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "/{}", String::from_utf8_lossy(&self.0))
+    }
+}
+
+/// Where an image's store paths are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreLayout {
+    /// Every store path of the closure is inside the image.
+    Fat,
+    /// No store contents: each store path is a typed placeholder that the
+    /// runtime covers with a read-only host mount.
+    Thin,
+}
+
+impl StoreLayout {
+    /// The name used in the result index and in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreLayout::Fat => "fat",
+            StoreLayout::Thin => "thin",
+        }
     }
 }
 

@@ -40,6 +40,22 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// Copies the file `source` to `dest` (mode 0444), replacing whatever `dest` was.
+pub fn replace_with_copy(source: &Path, dest: &Path) -> std::io::Result<()> {
+    let tmp = temp_sibling(dest);
+    let result = (|| {
+        let mut from = std::fs::File::open(source)?;
+        let mut to = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o444).open(&tmp)?;
+        std::io::copy(&mut from, &mut to)?;
+        to.sync_all()?;
+        std::fs::rename(&tmp, dest)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Removes `path` if it exists (a file or symlink).
 pub fn remove_if_exists(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_file(path) {

@@ -1,12 +1,16 @@
 //! `mkaci postprocess [--gpg PATH] [--key KEYID] [--] DIR RESULT...`: the step
 //! outside the sandbox that signs a result's images with the user's gpg and
 //! publishes them into DIR (`ACIs/` from `result/postprocess.sh`), ready for
-//! `rkt trust` and `rkt run` (appc.md §5, docs/result-layout.md).
+//! `rkt trust` and `rkt run` (see `docs/appc.md` on signatures and `docs/result-layout.md`).
 //!
-//! For each image of each RESULT's `nix2aci.json` it makes, in DIR:
-//! - `<image>.aci`, a symlink to the image in the store;
-//! - `<image>.mounts`, a symlink to the store's `.mounts`, for thin images (a
-//!   stale one is removed when the same file name is republished fat);
+//! For each ACI artifact of each RESULT's `nix2aci.json` it makes, in DIR:
+//! - `<image>.aci`, a symlink to the image in the store, registered with Nix
+//!   as an indirect GC root (`nix-store --add-root DIR/<image>.aci --indirect`)
+//!   so that garbage collection keeps the image while the link exists; or,
+//!   with `--copy`, a copy of the image;
+//! - `<image>.mounts`, a symlink to the store's `.mounts` (a GC root too, or a
+//!   copy), for thin images (a stale one is removed when the same file name is
+//!   republished fat);
 //! - `<image>.aci.asc`, the ASCII-armored detached signature, unless the image
 //!   was built with `sign = false`;
 //! - [`PUBKEY_FILE`] (`pubkeys.gpg`), the armored public key of the key that
@@ -19,7 +23,10 @@
 //!    image is to be signed) gpg and a secret key are found.
 //! 2. Every signature is made, in memory, and the public key exported.
 //! 3. Only then is DIR written: per image the `.mounts` link, the `.aci` link
-//!    and the `.asc`, each under a hidden temporary name renamed into place.
+//!    and the `.asc`, each under a hidden temporary name renamed into place
+//!    (a link into the store is first made and registered by `nix-store
+//!    --add-root`, which points it at the result, then renamed over with the
+//!    link to the file).
 //!
 //! So any gpg failure (no gpg, no key, agent cannot unlock it) exits before
 //! DIR is touched: no partial or stale `.asc` appears, and the files of
@@ -33,13 +40,14 @@
 //! Re-running is idempotent: links are replaced and images signed again.
 
 mod fsops;
-pub mod index;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
+use crate::result::{signature_name, AciFiles, Artifact, FileName, ImageBase, IndexError, ResultDir};
 use crate::sign::{DetachedSignature, Fingerprint, Gpg, GpgError, PubkeyAlgo};
-pub use index::{IndexError, IndexedImage, ResultIndex};
+use crate::store_path::DEFAULT_STORE_DIR;
 
 /// The public key file written into DIR.
 pub const PUBKEY_FILE: &str = "pubkeys.gpg";
@@ -64,6 +72,16 @@ pub enum PostprocessError {
     DirNotWritable { dir: PathBuf, message: String },
     #[error("cannot write {path:?}: {message}; check the output directory and run postprocess.sh again")]
     WriteFailed { path: PathBuf, message: String },
+    #[error(
+        "cannot keep {link:?} safe from garbage collection: {program:?} is not found; install Nix's \
+         nix-store on PATH (or name it with --nix-store), or publish copies with --copy"
+    )]
+    NixStoreMissing { link: PathBuf, program: PathBuf },
+    #[error(
+        "cannot register {link:?} as a GC root: `nix-store --add-root` failed: {message}; \
+         publish copies with --copy instead"
+    )]
+    GcRootFailed { link: PathBuf, message: String },
 }
 
 /// Something worth telling the user that does not stop the run.
@@ -86,14 +104,24 @@ impl std::fmt::Display for Warning {
     }
 }
 
+/// How a file reaches DIR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// A symlink; into the Nix store, also an indirect GC root.
+    Link { gc_root: bool },
+    /// A copy of the file.
+    Copy,
+}
+
 /// One published image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
-    pub image: IndexedImage,
+    pub artifact: Artifact,
     /// `DIR/<image>.aci`
     pub aci: PathBuf,
-    /// Where it points: the image in the store.
+    /// The image in the result it links to or was copied from.
     pub target: PathBuf,
+    pub placement: Placement,
     /// `DIR/<image>.mounts` for thin images.
     pub mounts: Option<PathBuf>,
     /// `DIR/<image>.aci.asc` and the key that made it.
@@ -117,34 +145,39 @@ pub struct Options {
     pub gpg: Option<PathBuf>,
     /// Key spec for `--local-user`; `None` uses gpg's default key.
     pub key: Option<String>,
+    /// Copy the files into DIR instead of linking them.
+    pub copy: bool,
+    /// The `nix-store` program that registers GC roots; `None` finds it on PATH.
+    pub nix_store: Option<PathBuf>,
 }
 
-/// Publishes the images of `results` into `dir`; see the module docs.
+/// Publishes the ACI artifacts of `results` into `dir`; see the module docs.
 pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result<Report, PostprocessError> {
     // 1. Read everything, check everything.
-    let mut images: Vec<(PathBuf, IndexedImage)> = Vec::new();
-    let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut images: Vec<(PathBuf, Artifact)> = Vec::new();
+    let mut seen: BTreeMap<FileName, PathBuf> = BTreeMap::new();
     for result in results {
-        let index = ResultIndex::read(result)?;
-        for image in index.images {
-            match seen.get(&image.file) {
-                Some(first) if *first == index.dir => continue, // the same result given twice
+        let r = ResultDir::read(result)?;
+        for artifact in r.index.artifacts {
+            match seen.get(&artifact.files.image) {
+                Some(first) if *first == r.dir => continue, // the same result given twice
                 Some(first) => {
                     return Err(PostprocessError::DuplicateImage {
-                        file: image.file,
+                        file: artifact.files.image.to_string(),
                         first: first.clone(),
-                        second: index.dir.clone(),
+                        second: r.dir.clone(),
                     })
                 }
                 None => {
-                    seen.insert(image.file.clone(), index.dir.clone());
-                    images.push((index.dir.clone(), image));
+                    seen.insert(artifact.files.image.clone(), r.dir.clone());
+                    images.push((r.dir.clone(), artifact));
                 }
             }
         }
     }
     fsops::ensure_writable_dir(dir)
         .map_err(|e| PostprocessError::DirNotWritable { dir: dir.to_path_buf(), message: e.to_string() })?;
+    let store_dir = std::env::var_os("NIX_STORE_DIR").map(PathBuf::from).unwrap_or_else(|| DEFAULT_STORE_DIR.into());
 
     // 2. Sign in memory.
     let key = options.key.as_deref();
@@ -152,15 +185,15 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
     let mut warnings = Vec::new();
     let mut signers: Vec<Fingerprint> = Vec::new();
     let mut pubkeys: Vec<u8> = Vec::new();
-    if images.iter().any(|(_, i)| i.sign) {
+    if images.iter().any(|(_, a)| a.sign) {
         let gpg = Gpg::locate(options.gpg.as_deref())?;
         gpg.check_signing_key(key)?;
-        for (result_dir, image) in &images {
-            if !image.sign {
+        for (result_dir, artifact) in &images {
+            if !artifact.sign {
                 signatures.push(None);
                 continue;
             }
-            let sig = gpg.sign_detached(&result_dir.join(&image.file), key)?;
+            let sig = gpg.sign_detached(&result_dir.join(&artifact.files.image), key)?;
             if !signers.contains(&sig.signer) {
                 if !sig.algo.rkt_can_verify() {
                     warnings.push(Warning::UnsupportedKeyAlgo { signer: sig.signer.clone(), algo: sig.algo });
@@ -179,35 +212,52 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
         let path = path.to_path_buf();
         move |e: std::io::Error| PostprocessError::WriteFailed { path, message: e.to_string() }
     };
+    let nix_store = options.nix_store.clone().unwrap_or_else(|| PathBuf::from("nix-store"));
     let mut published = Vec::with_capacity(images.len());
-    for ((result_dir, image), sig) in images.into_iter().zip(signatures) {
-        let aci = dir.join(&image.file);
-        let asc = dir.join(format!("{}.asc", image.file));
-        let target = result_dir.join(&image.file);
-        // An old `.asc` that belongs to another image goes before the link
+    for ((result_dir, artifact), sig) in images.into_iter().zip(signatures) {
+        let placement = if options.copy {
+            Placement::Copy
+        } else {
+            Placement::Link { gc_root: result_dir.parent() == Some(store_dir.as_path()) }
+        };
+        let place = |file: &FileName| -> Result<(PathBuf, PathBuf), PostprocessError> {
+            let (source, dest) = (result_dir.join(file), dir.join(file));
+            match placement {
+                Placement::Copy => fsops::replace_with_copy(&source, &dest).map_err(write_err(&dest))?,
+                Placement::Link { gc_root } => {
+                    if gc_root {
+                        add_indirect_root(&nix_store, &dest, &result_dir)?;
+                    }
+                    fsops::replace_symlink(&source, &dest).map_err(write_err(&dest))?;
+                }
+            }
+            Ok((dest, source))
+        };
+        let aci = dir.join(&artifact.files.image);
+        let asc = dir.join(signature_name(&artifact.files.image));
+        let target = result_dir.join(&artifact.files.image);
+        // An old `.asc` that belongs to another image goes before the image
         // changes, so it is never next to an image it does not sign.
-        let relinks = std::fs::read_link(&aci).ok().as_deref() != Some(target.as_path());
+        let relinks = options.copy || std::fs::read_link(&aci).ok().as_deref() != Some(target.as_path());
         if sig.is_none() || relinks {
             fsops::remove_if_exists(&asc).map_err(write_err(&asc))?;
         }
-        let mounts = match &image.mounts {
-            Some(m) => {
-                let link = dir.join(m);
-                fsops::replace_symlink(&result_dir.join(m), &link).map_err(write_err(&link))?;
-                Some(link)
-            }
+        let mounts = match &artifact.files.mounts {
+            Some(m) => Some(place(m)?.0),
             None => {
-                // A `.mounts` link left by an earlier thin build of this file
-                // name would hand rkt volumes the fat image does not declare.
-                let base = image.file.strip_suffix(".aci").unwrap_or(&image.file);
-                let stale = dir.join(format!("{base}.mounts"));
-                if stale.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
-                    fsops::remove_if_exists(&stale).map_err(write_err(&stale))?;
+                // A `.mounts` left by an earlier thin build of this file name
+                // would hand rkt volumes the fat image does not declare.
+                let base = ImageBase::new(&artifact.name, artifact.version.as_deref(), &artifact.os, &artifact.arch);
+                if let Some(m) = AciFiles::new(&base, true).mounts {
+                    let stale = dir.join(m);
+                    if stale.symlink_metadata().is_ok() {
+                        fsops::remove_if_exists(&stale).map_err(write_err(&stale))?;
+                    }
                 }
                 None
             }
         };
-        fsops::replace_symlink(&target, &aci).map_err(write_err(&aci))?;
+        place(&artifact.files.image)?;
         let signature = match sig {
             Some(sig) => {
                 fsops::replace_file(&asc, &sig.armored).map_err(write_err(&asc))?;
@@ -215,7 +265,7 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
             }
             None => None,
         };
-        published.push(Published { image, aci, target, mounts, signature });
+        published.push(Published { artifact, aci, target, placement, mounts, signature });
     }
     let pubkey = if signers.is_empty() {
         None
@@ -227,14 +277,42 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
     Ok(Report { dir: dir.to_path_buf(), published, pubkey, warnings })
 }
 
+/// Registers `link` as an indirect GC root of the store path `result`: Nix
+/// keeps `result` as long as `link` is a symlink into it. `nix-store` makes
+/// `link` point at `result` itself; the caller then points it at the file.
+fn add_indirect_root(nix_store: &Path, link: &Path, result: &Path) -> Result<(), PostprocessError> {
+    let mut abs = std::env::current_dir().unwrap_or_default();
+    abs.push(link);
+    let out = Command::new(nix_store)
+        .arg("--add-root")
+        .arg(&abs)
+        .arg("--indirect")
+        .arg("--realise")
+        .arg(result)
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                PostprocessError::NixStoreMissing { link: link.to_path_buf(), program: nix_store.to_path_buf() }
+            }
+            _ => PostprocessError::GcRootFailed { link: link.to_path_buf(), message: e.to_string() },
+        })?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let message = stderr.trim().lines().last().unwrap_or("no message").to_string();
+        return Err(PostprocessError::GcRootFailed { link: link.to_path_buf(), message });
+    }
+    Ok(())
+}
+
 impl Report {
     /// The commands to run next: one `rkt trust` per image name, one `rkt run`
     /// per image (with the volumes of a thin image).
     pub fn next_commands(&self) -> Vec<String> {
+        use crate::result::{shell_quote, shell_quote_path};
         let mut cmds = Vec::new();
         if let Some((keyfile, _)) = &self.pubkey {
             let mut names: Vec<&str> =
-                self.published.iter().filter(|p| p.signature.is_some()).map(|p| p.image.name.as_str()).collect();
+                self.published.iter().filter(|p| p.signature.is_some()).map(|p| p.artifact.name.as_str()).collect();
             names.sort();
             names.dedup();
             for name in names {
@@ -254,81 +332,5 @@ impl Report {
             cmds.push(cmd);
         }
         cmds
-    }
-}
-
-fn shell_quote_path(p: &Path) -> String {
-    shell_quote(&p.to_string_lossy())
-}
-
-/// Quotes `s` for a POSIX shell when it has anything but safe characters.
-pub(crate) fn shell_quote(s: &str) -> String {
-    let safe = |c: char| c.is_ascii_alphanumeric() || "_-./:=,+@%~".contains(c);
-    if !s.is_empty() && s.chars().all(safe) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-/// `mkaci postprocess` arguments.
-#[derive(clap::Args, Debug)]
-pub struct PostprocessArgs {
-    /// gpg program to sign with [default: gpg2, else gpg, on PATH]
-    #[arg(long, env = "MKACI_GPG", value_name = "PATH")]
-    pub gpg: Option<PathBuf>,
-    /// Key to sign with: fingerprint, key ID or user ID, as for gpg --local-user
-    /// [default: gpg's default key]
-    #[arg(long, env = "MKACI_SIGN_KEY", value_name = "KEYID")]
-    pub key: Option<String>,
-    /// Directory to publish into; created if missing
-    pub dir: PathBuf,
-    /// nix2aci results (what nix-build printed, e.g. ./result)
-    #[arg(required = true, value_name = "RESULT")]
-    pub results: Vec<PathBuf>,
-}
-
-/// Runs `mkaci postprocess` and prints what was done and what to run next.
-pub fn run(args: PostprocessArgs) -> anyhow::Result<()> {
-    let options = Options {
-        // An empty MKACI_GPG / MKACI_SIGN_KEY means "not set".
-        gpg: args.gpg.filter(|g| !g.as_os_str().is_empty()),
-        key: args.key.filter(|k| !k.is_empty()),
-    };
-    let report = postprocess(&args.dir, &args.results, &options)?;
-    for w in &report.warnings {
-        eprintln!("mkaci: warning: {w}");
-    }
-    for p in &report.published {
-        println!("Linked {} -> {}", p.aci.display(), p.target.display());
-        if let Some(m) = &p.mounts {
-            println!("Linked {}", m.display());
-        }
-        match &p.signature {
-            Some((asc, signer)) => println!("Signed {} with key {signer}", asc.display()),
-            None => println!("Not signed (sign = false): {}", p.aci.display()),
-        }
-    }
-    if let Some((path, keys)) = &report.pubkey {
-        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        println!("Exported public key {} to {}", keys.join(", "), path.display());
-    }
-    println!("Next:");
-    for cmd in report.next_commands() {
-        println!("  {cmd}");
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(shell_quote("ACIs/busybox-1.36.1-linux-amd64.aci"), "ACIs/busybox-1.36.1-linux-amd64.aci");
-        assert_eq!(shell_quote("my dir/x"), "'my dir/x'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
     }
 }

@@ -1,0 +1,65 @@
+//! `mkaci build`: inside the sandbox it finds `.attrs.json` by itself and writes
+//! `outputs.out`; outside, `--attrs FILE --out DIR` does the same for tests and
+//! benchmarks.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use mkaci::attrs::Attrs;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct BuildArgs {
+    /// The structured attrs; by default `NIX_ATTRS_JSON_FILE` or `$NIX_BUILD_TOP/.attrs.json`.
+    #[arg(long)]
+    attrs: Option<PathBuf>,
+    /// Output directory; by default `outputs.out` from the attrs.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Compression threads; 0 means one per core. The output does not depend on it.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+pub(crate) fn run(args: BuildArgs) -> anyhow::Result<()> {
+    let attrs_path = match args.attrs {
+        Some(p) => p,
+        None => Attrs::locate()?,
+    };
+    let attrs = Attrs::from_file(&attrs_path)?;
+    let out = args.out.unwrap_or_else(|| PathBuf::from(&attrs.outputs.out));
+    let mkaci = match &attrs.mkaci {
+        Some(p) => PathBuf::from(p),
+        None => std::env::current_exe().context("cannot find mkaci's own path for postprocess.sh")?,
+    };
+    let started = std::time::Instant::now();
+    let outcome = mkaci::build::build(&attrs, &out, &mkaci, args.threads)?;
+    let (mut tar, mut compressed, mut entries) = (0, 0, 0);
+    for (artifact, a) in outcome.index.artifacts.iter().zip(&outcome.archives) {
+        eprintln!(
+            "mkaci: wrote {} ({}, {} entries, {} bytes of tar, {} bytes compressed)",
+            outcome.out.join(&artifact.files.image).display(),
+            a.image_id,
+            a.entries,
+            a.tar_size,
+            a.compressed_size
+        );
+        tar += a.tar_size;
+        compressed += a.compressed_size;
+        entries += a.entries;
+    }
+    // One machine-readable line for scripts/bench, which reads the Nix build log.
+    eprintln!(
+        "mkaci: stats seconds={:.3} tar_bytes={tar} compressed_bytes={compressed} entries={entries} peak_rss_kib={}",
+        started.elapsed().as_secs_f64(),
+        peak_rss_kib().map(|k| k.to_string()).unwrap_or_else(|| "unknown".into())
+    );
+    Ok(())
+}
+
+/// The process's peak resident set size (`VmHWM`), all threads included.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

@@ -32,9 +32,10 @@
   # Image name, an AC Identifier such as `example.com/busybox`
   # (^[a-z0-9]+([-._~/][a-z0-9]+)*$). Taken as is and refused by mkaci if
   # invalid. Default: the name of `pkg` (`pname`, else the name part of its
-  # Nix name), lowercased, `+` spelled `plus`, other characters outside
-  # [a-z0-9-._~/] replaced by `-`, runs of separators collapsed to their first
-  # character, leading and trailing separators dropped.
+  # Nix name) mapped by nix/names.nix (the rule mkaci uses too): lowercased,
+  # `+` spelled `plus`, other characters outside [a-z0-9-._~/] (a non-ASCII
+  # character counting as one) replaced by `-`, runs of separators collapsed
+  # to their first character, leading and trailing separators dropped.
   name ? null,
   # The original's spelling of `name`.
   acName ? null,
@@ -49,12 +50,13 @@
   # Appended to the version, for example "-static".
   versionAddon ? "",
 
-  # The `arch` label. Default: from `system` (x86_64-linux -> amd64,
-  # aarch64-linux -> aarch64, i686-linux -> i386, armv7l-linux -> armv7l).
-  # Nix spellings are accepted and mapped: x86_64 -> amd64, i686 -> i386.
+  # The `arch` label. Default: from `system` by src/names.json (x86_64-linux
+  # -> amd64, aarch64-linux -> aarch64, i686-linux -> i386, ...). Other
+  # spellings are mapped to the os's appc arch: x86_64 -> amd64, i686 -> i386
+  # and arm64 -> aarch64 on linux, amd64 -> x86_64 on darwin.
   arch ? null,
 
-  # The `os` label. Default: from `system` (linux).
+  # The `os` label. Default: from `system` by src/names.json (linux).
   os ? null,
 
   # The Nix system to build on; also gives the default os and arch.
@@ -137,6 +139,10 @@ let
     length head filter map all attrNames attrValues mapAttrs concatStringsSep
     stringLength substring replaceStrings elem foldl' match parseDrvName split;
 
+  # System -> os/arch, the default-name mapping and the file-name rule,
+  # shared with mkaci through src/names.json.
+  names = import ./names.nix;
+
   fail = msg: throw "mkACI: ${msg}";
   show = v:
     if isAttrs v && v ? outPath then "<derivation ${v.name or v.outPath}>"
@@ -175,25 +181,8 @@ let
   explicitName = pick { new = "name"; old = "acName"; } name acName;
 
   chars = s: map (i: substring i 1 s) (builtins.genList (i: i) (stringLength s));
-  upper = chars "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-  lower = chars "abcdefghijklmnopqrstuvwxyz";
-  separators = [ "-" "." "_" "~" "/" ];
-  allowed = lower ++ chars "0123456789" ++ separators;
-  # The default-name mapping; must agree with mkaci's (see `name` above).
-  mapName = s:
-    let
-      mapped = map (c: if c == "+" then "plus" else if elem c allowed then c else "-")
-        (chars (replaceStrings upper lower s));
-      collapsed = foldl' (acc: c:
-        if elem c separators && acc.prevSep then acc
-        else { out = acc.out ++ [ c ]; prevSep = elem c separators; })
-        { out = [ ]; prevSep = true; } mapped;  # prevSep = true drops leading separators
-      out = collapsed.out;
-      trimmed = if out != [ ] && elem (builtins.elemAt out (length out - 1)) separators
-        then builtins.genList (i: builtins.elemAt out i) (length out - 1) else out;
-    in
-    concatStringsSep "" trimmed;
-  defaultName = mapName pkgName;
+  # The default-name mapping, shared with mkaci (src/names.json).
+  defaultName = names.mapName pkgName;
   imageName =
     if explicitName != null then
       (if isString explicitName && explicitName != "" then explicitName
@@ -211,21 +200,19 @@ let
     else if v == "" then null else v;
 
   # --- os and arch ---
-  systemParts = filter isString (split "-" system);
-  systemArch = {
-    x86_64-linux = "amd64";
-    aarch64-linux = "aarch64";
-    i686-linux = "i386";
-    armv7l-linux = "armv7l";
-  }.${system} or null;
-  archAliases = { x86_64 = "amd64"; i686 = "i386"; i386 = "i386"; arm64 = "aarch64"; };
-  arch' = if arch == null then null else archAliases.${arch} or arch;
-  osFinal = if os != null then os else builtins.elemAt systemParts (length systemParts - 1);
+  # From src/names.json, shared with mkaci.
+  systemOsArch = names.osArchOfSystem system;
+  noSystem = fail "no appc os and arch known for system ${show system}; pass `os` and `arch` (e.g. os = \"linux\"; arch = \"amd64\";)";
+  osFinal =
+    if os != null then str "os" os
+    else if systemOsArch != null then systemOsArch.os
+    else noSystem;
+  arch' = if arch == null then null else names.normaliseArch osFinal (str "arch" arch);
   archFinal =
     if arch' != null then arch'
-    else if systemArch != null then systemArch
-    else fail "no appc arch known for system ${show system}; pass `arch` (one of amd64, i386, aarch64, armv7l, ...)";
-  fileName = "${lastPart}-${if version' == null then "latest" else version'}-${osFinal}-${archFinal}.aci";
+    else if systemOsArch != null then systemOsArch.arch
+    else noSystem;
+  fileName = names.fileName { name = imageName; version = version'; os = osFinal; arch = archFinal; };
 
   # --- small checks and conversions ---
   checkBool = what: v: if isBool v then v else fail "`${what}` must be true or false, got ${show v}";
@@ -308,7 +295,7 @@ let
   }
   // optional "name" explicitName
   // optional "version" version'
-  // optional "os" os
+  // optional "os" (if os == null then null else osFinal)
   // optional "arch" arch'
   // optional "exec" exec'
   // optional "workingDirectory" workingDirectory'

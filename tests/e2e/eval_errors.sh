@@ -33,7 +33,7 @@ refuses '{ packages = [ bb ]; name = "a"; acName = "b"; }' 'both `name`'
 refuses '{ packages = [ bb ]; user = ""; }' '`user` must not be empty'
 refuses '{ packages = [ bb ]; supplementaryGIDs = [ (-1) ]; }' '`supplementaryGIDs` must be a list of non-negative integers'
 refuses '{ packages = [ bb ]; workingDirectory = "srv"; }' '`workingDirectory` must be an absolute path'
-refuses '{ packages = [ bb ]; system = "riscv64-linux"; }' 'no appc arch known for system'
+refuses '{ packages = [ bb ]; system = "riscv64-linux"; }' 'no appc os and arch known for system'
 refuses '{ packages = [ bb ]; isolators = 3; }' '`isolators` must be'
 say "bad arguments fail at evaluation time with the argument named"
 

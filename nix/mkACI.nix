@@ -1,6 +1,6 @@
 # mkACI: build an App Container Image (appc ACI) from Nix packages.
 #
-#   mkACI = import ./nix/mkACI.nix { inherit mkaci; };
+#   mkACI = import ./nix/mkACI.nix { inherit mkaci system; };
 #   mkACI { packages = [ pkgs.busybox ]; exec = [ "/bin/busybox" "sh" ]; }
 #
 # The result is a plain `derivation` with `__structuredAttrs = true` whose
@@ -17,7 +17,18 @@
 {
   # The mkaci package: a derivation (or store path) with bin/mkaci.
   mkaci,
-}:
+  # The Nix system the images are built on (each image may still pass its
+  # own `system`). Default: `mkaci.system`, the system of the mkaci
+  # derivation. Nothing here reads builtins.currentSystem, so mkACI works in
+  # pure evaluation (flakes).
+  system ? null,
+}@outer:
+let
+  defaultSystem =
+    if outer.system or null != null then outer.system
+    else if builtins.isAttrs mkaci && mkaci ? system then mkaci.system
+    else throw "mkACI: no Nix system known: import nix/mkACI.nix { inherit mkaci system; }, or pass `system` to mkACI";
+in
 
 {
   # List of packages (derivations or store paths), at least one. Their
@@ -59,8 +70,9 @@
   # The `os` label. Default: from `system` by src/names.json (linux).
   os ? null,
 
-  # The Nix system to build on; also gives the default os and arch.
-  system ? builtins.currentSystem,
+  # The Nix system to build on; also gives the default os and arch. Default:
+  # the `system` mkACI was imported with (else mkaci's).
+  system ? defaultSystem,
 
   # Thin image: no store contents, only a directory skeleton and one read-only
   # host mount point per store path of the closure (`nix-<hash>`). Run it with

@@ -6,7 +6,7 @@
 # mkACI is evaluated with a stand-in mkaci path: nothing is built here. exec
 # defaults to /bin/busybox so that each case tests the argument it names.
 expr() {
-    printf 'let mkACI0 = import %s/nix/mkACI.nix { mkaci = "/nix/store/00000000000000000000000000000000-mkaci"; };
+    printf 'let mkACI0 = import %s/nix/mkACI.nix { mkaci = "/nix/store/00000000000000000000000000000000-mkaci"; system = "x86_64-linux"; };
   mkACI = args: mkACI0 ({ exec = "/bin/busybox"; } // args);
   bb = (import %s/nix/offline.nix { }).busybox; in %s' "$repo" "$repo" "$1"
 }
@@ -36,6 +36,17 @@ refuses '{ packages = [ bb ]; workingDirectory = "srv"; }' '`workingDirectory` m
 refuses '{ packages = [ bb ]; system = "riscv64-linux"; }' 'no appc os and arch known for system'
 refuses '{ packages = [ bb ]; isolators = 3; }' '`isolators` must be'
 say "bad arguments fail at evaluation time with the argument named"
+
+# Without a system (mkaci a plain store path, which has none), mkACI says how to give one.
+err=$(nix-instantiate --eval --strict -E "(import $repo/nix/mkACI.nix { mkaci = \"/nix/store/00000000000000000000000000000000-mkaci\"; }
+    { packages = [ \"/nix/store/11111111111111111111111111111111-hello-2.12\" ]; exec = \"/bin/hello\"; }).drvPath" 2>&1) \
+    && fail "mkACI without any system was accepted"
+case $err in *"no Nix system known"*) ;; *) fail "mkACI without any system: unexpected error: $err" ;; esac
+# The per-image system overrides the imported one and gives os and arch.
+name=$(nix-instantiate --eval --json -E "(import $repo/nix/mkACI.nix { mkaci = \"/nix/store/00000000000000000000000000000000-mkaci\"; system = \"x86_64-linux\"; }
+    { packages = [ \"/nix/store/11111111111111111111111111111111-hello-2.12\" ]; exec = \"/bin/hello\"; system = \"aarch64-linux\"; }).imageFileName" | jq -r .)
+[ "$name" = hello-2.12-linux-aarch64.aci ] || fail "the per-image system gave $name"
+say "system: required from somewhere, per image overrides the import's"
 
 # accepts ARGS JQ: the aci attrs of mkACI ARGS satisfy the jq filter.
 accepts() {

@@ -102,11 +102,12 @@ in
   # converted with toString).
   env ? { },
 
-  # The command, required: a string (split on whitespace) or a list of
-  # strings. Its first word must be an absolute path to an executable in the
-  # image (mkaci checks it at build time, following the image's links). In
-  # thin images mkaci writes the store path it leads to, because rkt resolves
-  # exec before it mounts the volumes.
+  # The command: a string (split on whitespace) or a list of strings. Its
+  # first word must be an absolute path to an executable in the image (mkaci
+  # checks it at build time, following the image's links). In thin images
+  # mkaci writes the store path it leads to, because rkt resolves exec before
+  # it mounts the volumes. Required, unless the first package has
+  # `meta.mainProgram`: then it defaults to [ "/bin/<mainProgram>" ].
   exec ? null,
 
   # User and group the app runs as (names or numbers; the original's default "0").
@@ -236,9 +237,16 @@ let
     else fail "`${what}` must be a string, got ${show v}";
   strAttrs = what: v: mapAttrs (k: x: str "${what}.${k}" x) (checkAttrs what v);
 
+  # The first package's meta.mainProgram, the default program to run.
+  mainProgram =
+    let p = head packages'; m = if isAttrs p then p.meta.mainProgram or null else null; in
+    if m == null then null
+    else if isString m && m != "" && match ".*/.*" m == null then m
+    else fail "the first package's `meta.mainProgram` must be a file name under bin/, got ${show m}; pass `exec`";
   exec' =
-    if exec == null || exec == "" || exec == [ ] then
-      fail "`exec` is required: the program the image runs, e.g. exec = [ \"/bin/busybox\" \"sh\" ]"
+    if exec == null && mainProgram != null then [ "/bin/${mainProgram}" ]
+    else if exec == null || exec == "" || exec == [ ] then
+      fail "`exec` is required: the program the image runs, e.g. exec = [ \"/bin/busybox\" \"sh\" ] (it may be left out only when the first package has meta.mainProgram)"
     else if isString exec then exec
     else if isList exec then map (str "exec") exec
     else if isAttrs exec && exec ? outPath then toString exec

@@ -23,6 +23,8 @@ refuses '{ packages = bb; }' '`packages` must be a list'
 refuses '{ packages = [ 42 ]; }' '`packages` must hold derivations or store paths'
 refuses '{ packages = [ bb ]; exec = null; }' '`exec` is required'
 refuses '{ packages = [ bb ]; exec = [ ]; }' '`exec` is required'
+refuses '{ packages = [ bb (bb // { meta.mainProgram = "busybox"; }) ]; exec = null; }' '`exec` is required'
+refuses '{ packages = [ (bb // { meta.mainProgram = "bin/busybox"; }) ]; exec = null; }' '`meta.mainProgram` must be a file name'
 refuses '{ packages = [ bb ]; exec = 42; }' '`exec` must be a string or a list of strings'
 refuses '{ packages = [ bb ]; exec = [ "/bin/busybox" { } ]; }' '`exec` must be a string'
 refuses '{ packages = [ bb ]; thin = "yes"; }' '`thin` must be true or false'
@@ -64,6 +66,9 @@ accepts '{ packages = [ bb ]; isolators = "{\"os/linux/no-new-privileges\": true
 accepts '{ packages = [ "${bb}" ]; version = ""; }' '.fileName == "busybox-latest-linux-amd64.aci" and (has("version") | not)'
 accepts '{ packages = [ bb ]; pkg = { name = "_GNU+Linux  Tool!-1.0"; }; }' '.defaultName == "_GNU+Linux  Tool!" and .fileName == "gnupluslinux-tool-1.0-linux-amd64.aci"' 
 accepts '{ packages = [ bb ]; pkg = { pname = "Py._Lib"; version = "3"; }; }' '.defaultName == "Py._Lib" and .fileName == "py.lib-3-linux-amd64.aci"' 
+# exec may be left out when the first package has meta.mainProgram.
+accepts '{ packages = [ (bb // { meta.mainProgram = "busybox"; }) ]; exec = null; }' '.exec == ["/bin/busybox"]'
+accepts '{ packages = [ (bb // { meta.mainProgram = "busybox"; }) ]; exec = "/bin/sh"; }' '.exec == "/bin/sh"'
 say "good arguments give the expected structured attrs"
 
 # The image derivation hands mkaci the closure and the attrs the contract names.

@@ -243,7 +243,12 @@ let
     if m == null then null
     else if isString m && m != "" && match ".*/.*" m == null then m
     else fail "the first package's `meta.mainProgram` must be a file name under bin/, got ${show m}; pass `exec`";
-  exec' =
+  isAbsolute = p: substring 0 1 p == "/";
+  absolutePath = what: v:
+    let p = str what v; in
+    if isAbsolute p then p else fail "`${what}` must be an absolute path, got ${show p}";
+
+  exec0 =
     if exec == null && mainProgram != null then [ "/bin/${mainProgram}" ]
     else if exec == null || exec == "" || exec == [ ] then
       fail "`exec` is required: the program the image runs, e.g. exec = [ \"/bin/busybox\" \"sh\" ] (it may be left out only when the first package has meta.mainProgram)"
@@ -251,6 +256,14 @@ let
     else if isList exec then map (str "exec") exec
     else if isAttrs exec && exec ? outPath then toString exec
     else fail "`exec` must be a string or a list of strings, got ${typeOf exec}: ${show exec}";
+  # The program, exec's first word, must be an absolute path in the image.
+  execProgram =
+    if isList exec0 then head exec0
+    else let words = filter (w: isString w && w != "") (split "[[:space:]]+" exec0); in
+      if words == [ ] then fail "`exec` is required: ${show exec0} has no words" else head words;
+  exec' =
+    if isAbsolute execProgram then exec0
+    else fail "`exec`'s program must be an absolute path in the image, got ${show execProgram}; e.g. \"/bin/${execProgram}\"";
 
   userGroup = what: v:
     let s = str what v; in
@@ -265,10 +278,23 @@ let
     else if isString isolators || isAttrs isolators || isList isolators then isolators
     else fail "`isolators` must be an attrset, a list of { name, value } or a JSON string, got ${show isolators}";
 
+  # One port: { name (list form only), protocol, port, count ?, socketActivated ? }.
+  checkPort = what: withName: p:
+    if !isAttrs p then fail "`${what}` must be an attrset { ${if withName then "name, " else ""}protocol, port }, got ${show p}"
+    else if withName && !(p ? name) then fail "`${what}` lacks `name`: ${show p}"
+    else if withName && !(isString p.name && p.name != "") then fail "`${what}.name` must be a non-empty string, got ${show p.name}"
+    else if !(p ? protocol) || !elem p.protocol [ "tcp" "udp" ] then fail "`${what}.protocol` must be \"tcp\" or \"udp\", got ${show (p.protocol or null)}"
+    else if !(p ? port) || !(isInt p.port && p.port >= 1 && p.port <= 65535) then fail "`${what}.port` must be an integer from 1 to 65535, got ${show (p.port or null)}"
+    else if p ? count && !(isInt p.count && p.count >= 1) then fail "`${what}.count` must be a positive integer, got ${show p.count}"
+    else if p ? socketActivated && !isBool p.socketActivated then fail "`${what}.socketActivated` must be true or false, got ${show p.socketActivated}"
+    else p;
   ports' =
     if ports == [ ] || ports == { } || ports == null then null
-    else if isList ports || isAttrs ports then ports
+    else if isList ports then builtins.genList (i: checkPort "ports[${toString i}]" true (builtins.elemAt ports i)) (length ports)
+    else if isAttrs ports && !(ports ? outPath) then mapAttrs (n: checkPort "ports.${n}" false) ports
     else fail "`ports` must be a list of { name, protocol, port } or an attrset, got ${show ports}";
+
+  mountPoints = what: v: mapAttrs (k: absolutePath "${what}.${k}") (checkAttrs what v);
 
   eventHandlers' =
     if eventHandlers == null || eventHandlers == { } || eventHandlers == [ ] then null
@@ -283,9 +309,7 @@ let
     else fail "`compressionLevel` must be an integer or null, got ${show compressionLevel}";
 
   workingDirectory' =
-    if workingDirectory == null then null
-    else let w = str "workingDirectory" workingDirectory; in
-      if substring 0 1 w == "/" then w else fail "`workingDirectory` must be an absolute path, got ${show w}";
+    if workingDirectory == null then null else absolutePath "workingDirectory" workingDirectory;
 
   labels' =
     let l = strAttrs "acLabels" acLabels // strAttrs "labels" labels; in
@@ -307,8 +331,8 @@ let
     user = userGroup "user" user;
     group = userGroup "group" group;
     env = strAttrs "env" env;
-    mounts = strAttrs "mounts" mounts;
-    mountsRo = strAttrs "mountsRo" mountsRo;
+    mounts = mountPoints "mounts" mounts;
+    mountsRo = mountPoints "mountsRo" mountsRo;
     dnsquirks = checkBool "dnsquirks" dnsquirks;
     compression = compression';
     sign = checkBool "sign" sign;

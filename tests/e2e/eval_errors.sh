@@ -37,6 +37,19 @@ refuses '{ packages = [ bb ]; supplementaryGIDs = [ (-1) ]; }' '`supplementaryGI
 refuses '{ packages = [ bb ]; workingDirectory = "srv"; }' '`workingDirectory` must be an absolute path'
 refuses '{ packages = [ bb ]; system = "riscv64-linux"; }' 'no appc os and arch known for system'
 refuses '{ packages = [ bb ]; isolators = 3; }' '`isolators` must be'
+refuses '{ packages = [ bb ]; exec = "bin/busybox sh"; }' '`exec`'"'"'s program must be an absolute path'
+refuses '{ packages = [ bb ]; exec = [ "busybox" "sh" ]; }' '`exec`'"'"'s program must be an absolute path'
+refuses '{ packages = [ bb ]; mounts.data = "var/lib/data"; }' '`mounts.data` must be an absolute path'
+refuses '{ packages = [ bb ]; mountsRo.config = "etc"; }' '`mountsRo.config` must be an absolute path'
+refuses '{ packages = [ bb ]; mounts = [ "/data" ]; }' '`mounts` must be an attrset'
+refuses '{ packages = [ bb ]; ports = [ { name = "http"; protocol = "tcp"; port = 0; } ]; }' '`ports[0].port` must be an integer from 1 to 65535'
+refuses '{ packages = [ bb ]; ports = [ { name = "http"; protocol = "tcp"; port = "80"; } ]; }' '`ports[0].port` must be an integer'
+refuses '{ packages = [ bb ]; ports.http = { protocol = "tcp"; port = 65536; }; }' '`ports.http.port` must be an integer from 1 to 65535'
+refuses '{ packages = [ bb ]; ports = [ { name = "a"; protocol = "tcp"; port = 1; } { name = "dns"; protocol = "sctp"; port = 53; } ]; }' '`ports[1].protocol` must be "tcp" or "udp"'
+refuses '{ packages = [ bb ]; ports = [ { protocol = "tcp"; port = 80; } ]; }' '`ports[0]` lacks `name`'
+refuses '{ packages = [ bb ]; ports = [ { name = 80; protocol = "tcp"; port = 80; } ]; }' '`ports[0].name` must be a non-empty string'
+refuses '{ packages = [ bb ]; ports = [ "80/tcp" ]; }' '`ports[0]` must be an attrset'
+refuses '{ packages = [ bb ]; ports.http = { protocol = "tcp"; port = 80; count = 0; }; }' '`ports.http.count` must be a positive integer'
 say "bad arguments fail at evaluation time with the argument named"
 
 # Without a system (mkaci a plain store path, which has none), mkACI says how to give one.

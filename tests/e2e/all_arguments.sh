@@ -2,6 +2,7 @@
 # Every mkACI argument reaches the manifest: an image built with all of them
 # set passes actool, and its manifest says what the arguments said.
 . "$(dirname "$0")/lib.sh"
+need jq actool
 
 nix-build -o "$work/result" --arg repo "$repo" -E '
 { repo }:

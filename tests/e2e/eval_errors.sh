@@ -2,6 +2,7 @@
 # Cheap mistakes in mkACI arguments fail at evaluation time with a message
 # naming the argument; good arguments give the expected structured attrs.
 . "$(dirname "$0")/lib.sh"
+need jq
 
 # mkACI is evaluated with a stand-in mkaci path: nothing is built here. exec
 # defaults to /bin/busybox so that each case tests the argument it names.

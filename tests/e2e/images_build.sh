@@ -2,6 +2,7 @@
 # nix-build -A busybox, busyboxThin, busyboxStatic and bash build in the
 # sandbox; actool validates each image; the result has the documented layout.
 . "$(dirname "$0")/lib.sh"
+need jq actool
 
 for attr in busybox busyboxThin busyboxStatic bash; do
     out=$(build "$attr")

@@ -18,6 +18,19 @@ trap cleanup EXIT
 say() { printf '%s: %s\n' "$test_name" "$*"; }
 fail() { printf '%s: FAIL: %s\n' "$test_name" "$*" >&2; exit 1; }
 
+# need TOOL...: the test needs these host programs. When one is not on PATH
+# the test is skipped (exit 0), or fails when NIX2ACI_REQUIRE_TOOLS=1 (what
+# ./scripts/test sets, so that a missing tool cannot pass unnoticed).
+need() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null 2>&1 && continue
+        [ "${NIX2ACI_REQUIRE_TOOLS:-}" != 1 ] || fail "$t not found (NIX2ACI_REQUIRE_TOOLS=1: a missing tool fails the test)"
+        printf '%s: skipped: %s not found\n' "$test_name" "$t"
+        exit 0
+    done
+}
+
 # build ATTR: nix-build -A ATTR of the repository into $work/result-ATTR; prints the result path.
 build() {
     nix-build "$repo" -A "$1" -o "$work/result-$1" >/dev/null || fail "nix-build -A $1 failed"

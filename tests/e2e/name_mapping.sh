@@ -3,6 +3,7 @@
 # names that are not AC Identifiers, the file name Nix computes is the one
 # mkaci writes (mkaci refuses to build when they differ).
 . "$(dirname "$0")/lib.sh"
+need jq
 
 # expect PKG-NAME-EXPR FILE NAME
 expect() {

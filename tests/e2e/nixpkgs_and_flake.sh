@@ -5,6 +5,7 @@
 # gives lib.mkACI, overlays.default and packages with --override-input, in
 # pure evaluation, against a self-contained copy of the stand-in (make_standin).
 . "$(dirname "$0")/lib.sh"
+need jq actool
 
 standin=$repo/tests/e2e/nixpkgs-standin
 export NIX2ACI_REPO=$repo

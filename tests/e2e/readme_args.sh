@@ -3,6 +3,7 @@
 # takes: the backticked names in its first column are builtins.functionArgs
 # of the function nix/mkACI.nix gives.
 . "$(dirname "$0")/lib.sh"
+need jq
 
 readme=$repo/README.md
 table=$(awk '/^## mkACI arguments/ { on = 1; next } on && /^## / { exit } on && /^\| `/' "$readme")

@@ -2,6 +2,7 @@
 # Fat images run from their rootfs alone: bubblewrap binds the extracted
 # rootfs as / and nothing else from the host.
 . "$(dirname "$0")/lib.sh"
+need jq bwrap nix-store
 
 # run_rootfs ROOTFS CMD...: runs CMD with ROOTFS as the only filesystem.
 run_rootfs() {

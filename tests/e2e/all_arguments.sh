@@ -52,7 +52,8 @@ check '.app.ports == [{name: "http", protocol: "tcp", port: 8080, count: 2, sock
 check '.app.eventHandlers == [{name: "pre-start", exec: ["/bin/busybox", "true"]}]'
 check '.app.isolators == [{name: "os/linux/no-new-privileges", value: true}]'
 grep -q localhost "$work/x/rootfs/etc/hosts" || fail "dnsquirks = true wrote no /etc/hosts"
-jq -e '.images[0].sign == false' "$work/result/nix2aci.json" >/dev/null || fail "sign = false is not in nix2aci.json"
+jq -e '.nix2aci == 2 and .artifacts[0].sign == false' "$work/result/nix2aci.json" >/dev/null \
+    || fail "sign = false is not in nix2aci.json (version 2): $(jq -c . "$work/result/nix2aci.json")"
 say "every argument reaches the manifest; actool accepts it"
 
 # compression = "none" gives a plain tar.

@@ -214,7 +214,9 @@ let
 
   # --- os and arch ---
   # From src/names.json, shared with mkaci.
-  systemOsArch = names.osArchOfSystem system;
+  systemOsArch =
+    if isString system then names.osArchOfSystem system
+    else fail "`system` must be a Nix system string such as \"x86_64-linux\", got ${show system}";
   noSystem = fail "no appc os and arch known for system ${show system}; pass `os` and `arch` (e.g. os = \"linux\"; arch = \"amd64\";)";
   osFinal =
     if os != null then str "os" os

@@ -38,6 +38,7 @@ refuses '{ packages = [ bb ]; supplementaryGIDs = [ (-1) ]; }' '`supplementaryGI
 refuses '{ packages = [ bb ]; workingDirectory = "srv"; }' '`workingDirectory` must be an absolute path'
 refuses '{ packages = [ bb ]; system = "riscv64-linux"; }' 'no appc os and arch known for system'
 refuses '{ packages = [ bb ]; isolators = 3; }' '`isolators` must be'
+refuses '{ packages = [ bb ]; system = 64; }' '`system` must be a Nix system string'
 refuses '{ packages = [ bb ]; exec = "bin/busybox sh"; }' '`exec`'"'"'s program must be an absolute path'
 refuses '{ packages = [ bb ]; exec = [ "busybox" "sh" ]; }' '`exec`'"'"'s program must be an absolute path'
 refuses '{ packages = [ bb ]; mounts.data = "var/lib/data"; }' '`mounts.data` must be an absolute path'

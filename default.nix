@@ -10,7 +10,8 @@
   # A nixpkgs package set. Default: import <nixpkgs> { } when <nixpkgs> is
   # found, else the offline package set.
   pkgs ? null,
-  # The Nix system to build for.
+  # The Nix system to build for. default.nix is the impure entry point, so it
+  # may default to the current system; the flake always passes one.
   system ? builtins.currentSystem,
   # true: use the offline package set even when nixpkgs is found;
   # false: require nixpkgs. Default: offline exactly when nixpkgs is missing.
@@ -36,7 +37,7 @@ let
     else if useOffline then pkgs'.mkaci
     else pkgs'.callPackage ./nix/mkaci.nix { };
 
-  mkACI = import ./nix/mkACI.nix { mkaci = mkaci'; };
+  mkACI = import ./nix/mkACI.nix { mkaci = mkaci'; inherit system; };
 
   # What every image file under pkgs/ is called with.
   stdArgs = { inherit mkACI; pkgs = pkgs'; };

@@ -3,28 +3,32 @@
 
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
 
+  # Every output evaluates in pure mode: the system is always passed
+  # explicitly, and nothing reads builtins.currentSystem, the environment or
+  # host paths.
   outputs = { self, nixpkgs }:
     let
-      systems = [ "x86_64-linux" "aarch64-linux" ];
+      # The systems this flake has packages for: those of ours nixpkgs has.
+      systems = builtins.filter (s: nixpkgs.legacyPackages ? ${s}) [ "x86_64-linux" "aarch64-linux" ];
       forAllSystems = f: builtins.listToAttrs (map (system: { name = system; value = f system; }) systems);
-      isDerivation = v: builtins.isAttrs v && (v.type or null) == "derivation";
       nix2aci = system: import ./. { pkgs = nixpkgs.legacyPackages.${system}; inherit system; };
     in
     {
-      # mkACI, given a mkaci package:
-      #   image = nix2aci.lib.mkACI { mkaci = nix2aci.packages.${system}.mkaci; } { packages = [ ... ]; };
-      lib.mkACI = { mkaci }: import ./nix/mkACI.nix { inherit mkaci; };
+      # mkACI, given a mkaci package (and the system, default mkaci's):
+      #   mkACI = nix2aci.lib.mkACI { mkaci = nix2aci.packages.${system}.mkaci; };
+      #   image = mkACI { packages = [ ... ]; exec = [ ... ]; };
+      lib.mkACI = { mkaci, system ? mkaci.system }: import ./nix/mkACI.nix { inherit mkaci system; };
 
       # Adds `mkaci` and `mkACI` to a nixpkgs package set.
       overlays.default = final: prev: {
         mkaci = final.callPackage ./nix/mkaci.nix { };
-        mkACI = import ./nix/mkACI.nix { mkaci = final.mkaci; };
+        mkACI = import ./nix/mkACI.nix { mkaci = final.mkaci; system = final.stdenv.hostPlatform.system; };
       };
 
-      # mkaci and the example images (busybox, busyboxThin, busyboxStatic, bash, ...).
+      # mkaci and the example images (busybox, busyboxThin, busyboxStatic, bash, ...):
+      # everything default.nix gives but its non-packages.
       packages = forAllSystems (system:
         let all = nix2aci system; in
-        builtins.removeAttrs all (builtins.filter (n: !isDerivation all.${n}) (builtins.attrNames all))
-        // { default = all.mkaci; });
+        builtins.removeAttrs all [ "mkACI" "pkgs" "offline" ] // { default = all.mkaci; });
     };
 }

@@ -1,6 +1,6 @@
 # mkACI: build an App Container Image (appc ACI) from Nix packages.
 #
-#   mkACI = import ./nix/mkACI.nix { inherit mkaci; };
+#   mkACI = import ./nix/mkACI.nix { inherit mkaci system; };
 #   mkACI { packages = [ pkgs.busybox ]; exec = [ "/bin/busybox" "sh" ]; }
 #
 # The result is a plain `derivation` with `__structuredAttrs = true` whose
@@ -17,7 +17,18 @@
 {
   # The mkaci package: a derivation (or store path) with bin/mkaci.
   mkaci,
-}:
+  # The Nix system the images are built on (each image may still pass its
+  # own `system`). Default: `mkaci.system`, the system of the mkaci
+  # derivation. Nothing here reads builtins.currentSystem, so mkACI works in
+  # pure evaluation (flakes).
+  system ? null,
+}@outer:
+let
+  defaultSystem =
+    if outer.system or null != null then outer.system
+    else if builtins.isAttrs mkaci && mkaci ? system then mkaci.system
+    else throw "mkACI: no Nix system known: import nix/mkACI.nix { inherit mkaci system; }, or pass `system` to mkACI";
+in
 
 {
   # List of packages (derivations or store paths), at least one. Their
@@ -32,9 +43,10 @@
   # Image name, an AC Identifier such as `example.com/busybox`
   # (^[a-z0-9]+([-._~/][a-z0-9]+)*$). Taken as is and refused by mkaci if
   # invalid. Default: the name of `pkg` (`pname`, else the name part of its
-  # Nix name), lowercased, `+` spelled `plus`, other characters outside
-  # [a-z0-9-._~/] replaced by `-`, runs of separators collapsed to their first
-  # character, leading and trailing separators dropped.
+  # Nix name) mapped by nix/names.nix (the rule mkaci uses too): lowercased,
+  # `+` spelled `plus`, other characters outside [a-z0-9-._~/] (a non-ASCII
+  # character counting as one) replaced by `-`, runs of separators collapsed
+  # to their first character, leading and trailing separators dropped.
   name ? null,
   # The original's spelling of `name`.
   acName ? null,
@@ -49,16 +61,18 @@
   # Appended to the version, for example "-static".
   versionAddon ? "",
 
-  # The `arch` label. Default: from `system` (x86_64-linux -> amd64,
-  # aarch64-linux -> aarch64, i686-linux -> i386, armv7l-linux -> armv7l).
-  # Nix spellings are accepted and mapped: x86_64 -> amd64, i686 -> i386.
+  # The `arch` label. Default: from `system` by src/names.json (x86_64-linux
+  # -> amd64, aarch64-linux -> aarch64, i686-linux -> i386, ...). Other
+  # spellings are mapped to the os's appc arch: x86_64 -> amd64, i686 -> i386
+  # and arm64 -> aarch64 on linux, amd64 -> x86_64 on darwin.
   arch ? null,
 
-  # The `os` label. Default: from `system` (linux).
+  # The `os` label. Default: from `system` by src/names.json (linux).
   os ? null,
 
-  # The Nix system to build on; also gives the default os and arch.
-  system ? builtins.currentSystem,
+  # The Nix system to build on; also gives the default os and arch. Default:
+  # the `system` mkACI was imported with (else mkaci's).
+  system ? defaultSystem,
 
   # Thin image: no store contents, only a directory skeleton and one read-only
   # host mount point per store path of the closure (`nix-<hash>`). Run it with
@@ -88,11 +102,12 @@
   # converted with toString).
   env ? { },
 
-  # The command, required: a string (split on whitespace) or a list of
-  # strings. Its first word must be an absolute path to an executable in the
-  # image (mkaci checks it at build time, following the image's links). In
-  # thin images mkaci writes the store path it leads to, because rkt resolves
-  # exec before it mounts the volumes.
+  # The command: a string (split on whitespace) or a list of strings. Its
+  # first word must be an absolute path to an executable in the image (mkaci
+  # checks it at build time, following the image's links). In thin images
+  # mkaci writes the store path it leads to, because rkt resolves exec before
+  # it mounts the volumes. Required, unless the first package has
+  # `meta.mainProgram`: then it defaults to [ "/bin/<mainProgram>" ].
   exec ? null,
 
   # User and group the app runs as (names or numbers; the original's default "0").
@@ -137,6 +152,10 @@ let
     length head filter map all attrNames attrValues mapAttrs concatStringsSep
     stringLength substring replaceStrings elem foldl' match parseDrvName split;
 
+  # System -> os/arch, the default-name mapping and the file-name rule,
+  # shared with mkaci through src/names.json.
+  names = import ./names.nix;
+
   fail = msg: throw "mkACI: ${msg}";
   show = v:
     if isAttrs v && v ? outPath then "<derivation ${v.name or v.outPath}>"
@@ -175,25 +194,8 @@ let
   explicitName = pick { new = "name"; old = "acName"; } name acName;
 
   chars = s: map (i: substring i 1 s) (builtins.genList (i: i) (stringLength s));
-  upper = chars "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-  lower = chars "abcdefghijklmnopqrstuvwxyz";
-  separators = [ "-" "." "_" "~" "/" ];
-  allowed = lower ++ chars "0123456789" ++ separators;
-  # The default-name mapping; must agree with mkaci's (see `name` above).
-  mapName = s:
-    let
-      mapped = map (c: if c == "+" then "plus" else if elem c allowed then c else "-")
-        (chars (replaceStrings upper lower s));
-      collapsed = foldl' (acc: c:
-        if elem c separators && acc.prevSep then acc
-        else { out = acc.out ++ [ c ]; prevSep = elem c separators; })
-        { out = [ ]; prevSep = true; } mapped;  # prevSep = true drops leading separators
-      out = collapsed.out;
-      trimmed = if out != [ ] && elem (builtins.elemAt out (length out - 1)) separators
-        then builtins.genList (i: builtins.elemAt out i) (length out - 1) else out;
-    in
-    concatStringsSep "" trimmed;
-  defaultName = mapName pkgName;
+  # The default-name mapping, shared with mkaci (src/names.json).
+  defaultName = names.mapName pkgName;
   imageName =
     if explicitName != null then
       (if isString explicitName && explicitName != "" then explicitName
@@ -211,21 +213,21 @@ let
     else if v == "" then null else v;
 
   # --- os and arch ---
-  systemParts = filter isString (split "-" system);
-  systemArch = {
-    x86_64-linux = "amd64";
-    aarch64-linux = "aarch64";
-    i686-linux = "i386";
-    armv7l-linux = "armv7l";
-  }.${system} or null;
-  archAliases = { x86_64 = "amd64"; i686 = "i386"; i386 = "i386"; arm64 = "aarch64"; };
-  arch' = if arch == null then null else archAliases.${arch} or arch;
-  osFinal = if os != null then os else builtins.elemAt systemParts (length systemParts - 1);
+  # From src/names.json, shared with mkaci.
+  systemOsArch =
+    if isString system then names.osArchOfSystem system
+    else fail "`system` must be a Nix system string such as \"x86_64-linux\", got ${show system}";
+  noSystem = fail "no appc os and arch known for system ${show system}; pass `os` and `arch` (e.g. os = \"linux\"; arch = \"amd64\";)";
+  osFinal =
+    if os != null then str "os" os
+    else if systemOsArch != null then systemOsArch.os
+    else noSystem;
+  arch' = if arch == null then null else names.normaliseArch osFinal (str "arch" arch);
   archFinal =
     if arch' != null then arch'
-    else if systemArch != null then systemArch
-    else fail "no appc arch known for system ${show system}; pass `arch` (one of amd64, i386, aarch64, armv7l, ...)";
-  fileName = "${lastPart}-${if version' == null then "latest" else version'}-${osFinal}-${archFinal}.aci";
+    else if systemOsArch != null then systemOsArch.arch
+    else noSystem;
+  fileName = names.fileName { name = imageName; version = version'; os = osFinal; arch = archFinal; };
 
   # --- small checks and conversions ---
   checkBool = what: v: if isBool v then v else fail "`${what}` must be true or false, got ${show v}";
@@ -237,13 +239,33 @@ let
     else fail "`${what}` must be a string, got ${show v}";
   strAttrs = what: v: mapAttrs (k: x: str "${what}.${k}" x) (checkAttrs what v);
 
-  exec' =
-    if exec == null || exec == "" || exec == [ ] then
-      fail "`exec` is required: the program the image runs, e.g. exec = [ \"/bin/busybox\" \"sh\" ]"
+  # The first package's meta.mainProgram, the default program to run.
+  mainProgram =
+    let p = head packages'; m = if isAttrs p then p.meta.mainProgram or null else null; in
+    if m == null then null
+    else if isString m && m != "" && match ".*/.*" m == null then m
+    else fail "the first package's `meta.mainProgram` must be a file name under bin/, got ${show m}; pass `exec`";
+  isAbsolute = p: substring 0 1 p == "/";
+  absolutePath = what: v:
+    let p = str what v; in
+    if isAbsolute p then p else fail "`${what}` must be an absolute path, got ${show p}";
+
+  exec0 =
+    if exec == null && mainProgram != null then [ "/bin/${mainProgram}" ]
+    else if exec == null || exec == "" || exec == [ ] then
+      fail "`exec` is required: the program the image runs, e.g. exec = [ \"/bin/busybox\" \"sh\" ] (it may be left out only when the first package has meta.mainProgram)"
     else if isString exec then exec
     else if isList exec then map (str "exec") exec
     else if isAttrs exec && exec ? outPath then toString exec
     else fail "`exec` must be a string or a list of strings, got ${typeOf exec}: ${show exec}";
+  # The program, exec's first word, must be an absolute path in the image.
+  execProgram =
+    if isList exec0 then head exec0
+    else let words = filter (w: isString w && w != "") (split "[[:space:]]+" exec0); in
+      if words == [ ] then fail "`exec` is required: ${show exec0} has no words" else head words;
+  exec' =
+    if isAbsolute execProgram then exec0
+    else fail "`exec`'s program must be an absolute path in the image, got ${show execProgram}; e.g. \"/bin/${execProgram}\"";
 
   userGroup = what: v:
     let s = str what v; in
@@ -258,10 +280,23 @@ let
     else if isString isolators || isAttrs isolators || isList isolators then isolators
     else fail "`isolators` must be an attrset, a list of { name, value } or a JSON string, got ${show isolators}";
 
+  # One port: { name (list form only), protocol, port, count ?, socketActivated ? }.
+  checkPort = what: withName: p:
+    if !isAttrs p then fail "`${what}` must be an attrset { ${if withName then "name, " else ""}protocol, port }, got ${show p}"
+    else if withName && !(p ? name) then fail "`${what}` lacks `name`: ${show p}"
+    else if withName && !(isString p.name && p.name != "") then fail "`${what}.name` must be a non-empty string, got ${show p.name}"
+    else if !(p ? protocol) || !elem p.protocol [ "tcp" "udp" ] then fail "`${what}.protocol` must be \"tcp\" or \"udp\", got ${show (p.protocol or null)}"
+    else if !(p ? port) || !(isInt p.port && p.port >= 1 && p.port <= 65535) then fail "`${what}.port` must be an integer from 1 to 65535, got ${show (p.port or null)}"
+    else if p ? count && !(isInt p.count && p.count >= 1) then fail "`${what}.count` must be a positive integer, got ${show p.count}"
+    else if p ? socketActivated && !isBool p.socketActivated then fail "`${what}.socketActivated` must be true or false, got ${show p.socketActivated}"
+    else p;
   ports' =
     if ports == [ ] || ports == { } || ports == null then null
-    else if isList ports || isAttrs ports then ports
+    else if isList ports then builtins.genList (i: checkPort "ports[${toString i}]" true (builtins.elemAt ports i)) (length ports)
+    else if isAttrs ports && !(ports ? outPath) then mapAttrs (n: checkPort "ports.${n}" false) ports
     else fail "`ports` must be a list of { name, protocol, port } or an attrset, got ${show ports}";
+
+  mountPoints = what: v: mapAttrs (k: absolutePath "${what}.${k}") (checkAttrs what v);
 
   eventHandlers' =
     if eventHandlers == null || eventHandlers == { } || eventHandlers == [ ] then null
@@ -276,9 +311,7 @@ let
     else fail "`compressionLevel` must be an integer or null, got ${show compressionLevel}";
 
   workingDirectory' =
-    if workingDirectory == null then null
-    else let w = str "workingDirectory" workingDirectory; in
-      if substring 0 1 w == "/" then w else fail "`workingDirectory` must be an absolute path, got ${show w}";
+    if workingDirectory == null then null else absolutePath "workingDirectory" workingDirectory;
 
   labels' =
     let l = strAttrs "acLabels" acLabels // strAttrs "labels" labels; in
@@ -300,15 +333,15 @@ let
     user = userGroup "user" user;
     group = userGroup "group" group;
     env = strAttrs "env" env;
-    mounts = strAttrs "mounts" mounts;
-    mountsRo = strAttrs "mountsRo" mountsRo;
+    mounts = mountPoints "mounts" mounts;
+    mountsRo = mountPoints "mountsRo" mountsRo;
     dnsquirks = checkBool "dnsquirks" dnsquirks;
     compression = compression';
     sign = checkBool "sign" sign;
   }
   // optional "name" explicitName
   // optional "version" version'
-  // optional "os" os
+  // optional "os" (if os == null then null else osFinal)
   // optional "arch" arch'
   // optional "exec" exec'
   // optional "workingDirectory" workingDirectory'

@@ -21,9 +21,17 @@
   # The Nix system to build for. Only Linux systems with a Debian multiarch
   # library directory are supported.
   system ? builtins.currentSystem,
+  # The host's root directory: the programs, libraries and dpkg status are
+  # read from under it (usr/bin, usr/lib/<triple>, var/lib/dpkg/status). A
+  # directory holding copies of exactly those files works in pure evaluation
+  # (a flake): the store paths depend only on the files' contents, so the
+  # copies give the same packages as the host.
+  hostRoot ? /.,
   # The mkaci binary to wrap. Defaults to the static release build in this
   # repository's target directory.
   mkaciBinary ? null,
+  # mkaci's version. Defaults to the one in this repository's Cargo.toml.
+  mkaciVersion ? null,
 }:
 let
   inherit (builtins) pathExists readFile split filter isString isList head elemAt
@@ -39,8 +47,10 @@ let
   firstExisting = dirs: let found = filter pathExists dirs; in
     if found == [ ] then throw "nix2aci offline package set: none of ${concatStringsSep ", " (map toString dirs)} exists"
     else head found;
-  binDir = firstExisting [ /usr/bin /bin ];
-  libDir = firstExisting [ (/usr/lib + "/${hostAbi.triple}") (/lib + "/${hostAbi.triple}") ];
+  host = sub: hostRoot + sub;
+  binDir = firstExisting [ (host "/usr/bin") (host "/bin") ];
+  libDir = firstExisting [ (host "/usr/lib/${hostAbi.triple}") (host "/lib/${hostAbi.triple}") ];
+  dpkgStatus = host "/var/lib/dpkg/status";
 
   # Imports the named entries (files or symlinks, not directories) of a host
   # directory as one store path. Symlinks stay symlinks, so a relative link
@@ -62,8 +72,8 @@ let
   # Upstream version of an installed Debian package, from /var/lib/dpkg/status
   # ("1:1.35.0-4+b3" -> "1.35.0"); "host" when dpkg knows nothing about it.
   dpkgStanzas =
-    if pathExists /var/lib/dpkg/status
-    then filter isString (split "\n\n" (readFile /var/lib/dpkg/status))
+    if pathExists dpkgStatus
+    then filter isString (split "\n\n" (readFile dpkgStatus))
     else [ ];
   debVersion = pkg:
     let
@@ -113,7 +123,7 @@ let
     cp -RP ${files}/. "$out/lib/"
   '';
 
-  cargoToml = builtins.fromTOML (readFile ../Cargo.toml);
+  version' = if mkaciVersion != null then mkaciVersion else (builtins.fromTOML (readFile ../Cargo.toml)).package.version;
   mkaciPath =
     if mkaciBinary != null then mkaciBinary
     else ../target + "/${hostAbi.rust}/release/mkaci";
@@ -134,12 +144,12 @@ rec {
       let
         bin = builtins.path { name = "mkaci-static-binary"; path = mkaciPath; };
       in
-      runBusybox "mkaci-${cargoToml.package.version}" ''
+      runBusybox "mkaci-${version'}" ''
         mkdir -p "$out/bin"
         cp ${bin} "$out/bin/mkaci"
         chmod 0555 "$out/bin/mkaci"
       ''
-      // { pname = "mkaci"; version = cargoToml.package.version; };
+      // { pname = "mkaci"; version = version'; };
 
   # Debian's busybox-static: bin/busybox and one relative symlink per applet.
   busybox =

@@ -2,6 +2,7 @@
 # Every mkACI argument reaches the manifest: an image built with all of them
 # set passes actool, and its manifest says what the arguments said.
 . "$(dirname "$0")/lib.sh"
+need jq actool
 
 nix-build -o "$work/result" --arg repo "$repo" -E '
 { repo }:
@@ -51,7 +52,8 @@ check '.app.ports == [{name: "http", protocol: "tcp", port: 8080, count: 2, sock
 check '.app.eventHandlers == [{name: "pre-start", exec: ["/bin/busybox", "true"]}]'
 check '.app.isolators == [{name: "os/linux/no-new-privileges", value: true}]'
 grep -q localhost "$work/x/rootfs/etc/hosts" || fail "dnsquirks = true wrote no /etc/hosts"
-jq -e '.images[0].sign == false' "$work/result/nix2aci.json" >/dev/null || fail "sign = false is not in nix2aci.json"
+jq -e '.nix2aci == 2 and .artifacts[0].sign == false' "$work/result/nix2aci.json" >/dev/null \
+    || fail "sign = false is not in nix2aci.json (version 2): $(jq -c . "$work/result/nix2aci.json")"
 say "every argument reaches the manifest; actool accepts it"
 
 # compression = "none" gives a plain tar.
@@ -62,3 +64,21 @@ aci=$(image "$work/result-none")
 [ "$(dd if="$aci" bs=1 skip=257 count=5 2>/dev/null)" = ustar ] || fail "compression = \"none\" is not a plain tar"
 validate "$aci"
 say "compression = \"none\" gives a plain tar"
+
+# exec left out: the first package's meta.mainProgram gives [ "/bin/<mainProgram>" ].
+nix-build -o "$work/result-main" --arg repo "$repo" -E '{ repo }: let n = import repo { }; in
+  n.mkACI { packages = [ (n.pkgs.busybox // { meta.mainProgram = "busybox"; }) ]; name = "main-program"; }' >/dev/null \
+    || fail "exec left out with meta.mainProgram does not build"
+aci=$(image "$work/result-main")
+validate "$aci"
+extract "$aci" "$work/main"
+jq -e '.app.exec == ["/bin/busybox"]' "$work/main/manifest" >/dev/null \
+    || fail "meta.mainProgram did not give exec [\"/bin/busybox\"]: $(jq -c .app "$work/main/manifest")"
+# A mainProgram the image lacks fails the build, naming the path.
+if nix-build -o "$work/result-nomain" --arg repo "$repo" -E '{ repo }: let n = import repo { }; in
+  n.mkACI { packages = [ (n.pkgs.busybox // { meta.mainProgram = "no-such-program"; }) ]; name = "no-main"; }' \
+    >/dev/null 2>"$work/nomain.log"; then
+    fail "a meta.mainProgram missing from the image was accepted"
+fi
+grep -q /bin/no-such-program "$work/nomain.log" || fail "the build error does not name /bin/no-such-program: $(cat "$work/nomain.log")"
+say "exec defaults to /bin/<meta.mainProgram>; a missing one fails the build naming it"

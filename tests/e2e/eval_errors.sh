@@ -2,11 +2,12 @@
 # Cheap mistakes in mkACI arguments fail at evaluation time with a message
 # naming the argument; good arguments give the expected structured attrs.
 . "$(dirname "$0")/lib.sh"
+need jq
 
 # mkACI is evaluated with a stand-in mkaci path: nothing is built here. exec
 # defaults to /bin/busybox so that each case tests the argument it names.
 expr() {
-    printf 'let mkACI0 = import %s/nix/mkACI.nix { mkaci = "/nix/store/00000000000000000000000000000000-mkaci"; };
+    printf 'let mkACI0 = import %s/nix/mkACI.nix { mkaci = "/nix/store/00000000000000000000000000000000-mkaci"; system = "x86_64-linux"; };
   mkACI = args: mkACI0 ({ exec = "/bin/busybox"; } // args);
   bb = (import %s/nix/offline.nix { }).busybox; in %s' "$repo" "$repo" "$1"
 }
@@ -23,6 +24,8 @@ refuses '{ packages = bb; }' '`packages` must be a list'
 refuses '{ packages = [ 42 ]; }' '`packages` must hold derivations or store paths'
 refuses '{ packages = [ bb ]; exec = null; }' '`exec` is required'
 refuses '{ packages = [ bb ]; exec = [ ]; }' '`exec` is required'
+refuses '{ packages = [ bb (bb // { meta.mainProgram = "busybox"; }) ]; exec = null; }' '`exec` is required'
+refuses '{ packages = [ (bb // { meta.mainProgram = "bin/busybox"; }) ]; exec = null; }' '`meta.mainProgram` must be a file name'
 refuses '{ packages = [ bb ]; exec = 42; }' '`exec` must be a string or a list of strings'
 refuses '{ packages = [ bb ]; exec = [ "/bin/busybox" { } ]; }' '`exec` must be a string'
 refuses '{ packages = [ bb ]; thin = "yes"; }' '`thin` must be true or false'
@@ -33,9 +36,34 @@ refuses '{ packages = [ bb ]; name = "a"; acName = "b"; }' 'both `name`'
 refuses '{ packages = [ bb ]; user = ""; }' '`user` must not be empty'
 refuses '{ packages = [ bb ]; supplementaryGIDs = [ (-1) ]; }' '`supplementaryGIDs` must be a list of non-negative integers'
 refuses '{ packages = [ bb ]; workingDirectory = "srv"; }' '`workingDirectory` must be an absolute path'
-refuses '{ packages = [ bb ]; system = "riscv64-linux"; }' 'no appc arch known for system'
+refuses '{ packages = [ bb ]; system = "riscv64-linux"; }' 'no appc os and arch known for system'
 refuses '{ packages = [ bb ]; isolators = 3; }' '`isolators` must be'
+refuses '{ packages = [ bb ]; system = 64; }' '`system` must be a Nix system string'
+refuses '{ packages = [ bb ]; exec = "bin/busybox sh"; }' '`exec`'"'"'s program must be an absolute path'
+refuses '{ packages = [ bb ]; exec = [ "busybox" "sh" ]; }' '`exec`'"'"'s program must be an absolute path'
+refuses '{ packages = [ bb ]; mounts.data = "var/lib/data"; }' '`mounts.data` must be an absolute path'
+refuses '{ packages = [ bb ]; mountsRo.config = "etc"; }' '`mountsRo.config` must be an absolute path'
+refuses '{ packages = [ bb ]; mounts = [ "/data" ]; }' '`mounts` must be an attrset'
+refuses '{ packages = [ bb ]; ports = [ { name = "http"; protocol = "tcp"; port = 0; } ]; }' '`ports[0].port` must be an integer from 1 to 65535'
+refuses '{ packages = [ bb ]; ports = [ { name = "http"; protocol = "tcp"; port = "80"; } ]; }' '`ports[0].port` must be an integer'
+refuses '{ packages = [ bb ]; ports.http = { protocol = "tcp"; port = 65536; }; }' '`ports.http.port` must be an integer from 1 to 65535'
+refuses '{ packages = [ bb ]; ports = [ { name = "a"; protocol = "tcp"; port = 1; } { name = "dns"; protocol = "sctp"; port = 53; } ]; }' '`ports[1].protocol` must be "tcp" or "udp"'
+refuses '{ packages = [ bb ]; ports = [ { protocol = "tcp"; port = 80; } ]; }' '`ports[0]` lacks `name`'
+refuses '{ packages = [ bb ]; ports = [ { name = 80; protocol = "tcp"; port = 80; } ]; }' '`ports[0].name` must be a non-empty string'
+refuses '{ packages = [ bb ]; ports = [ "80/tcp" ]; }' '`ports[0]` must be an attrset'
+refuses '{ packages = [ bb ]; ports.http = { protocol = "tcp"; port = 80; count = 0; }; }' '`ports.http.count` must be a positive integer'
 say "bad arguments fail at evaluation time with the argument named"
+
+# Without a system (mkaci a plain store path, which has none), mkACI says how to give one.
+err=$(nix-instantiate --eval --strict -E "(import $repo/nix/mkACI.nix { mkaci = \"/nix/store/00000000000000000000000000000000-mkaci\"; }
+    { packages = [ \"/nix/store/11111111111111111111111111111111-hello-2.12\" ]; exec = \"/bin/hello\"; }).drvPath" 2>&1) \
+    && fail "mkACI without any system was accepted"
+case $err in *"no Nix system known"*) ;; *) fail "mkACI without any system: unexpected error: $err" ;; esac
+# The per-image system overrides the imported one and gives os and arch.
+name=$(nix-instantiate --eval --json -E "(import $repo/nix/mkACI.nix { mkaci = \"/nix/store/00000000000000000000000000000000-mkaci\"; system = \"x86_64-linux\"; }
+    { packages = [ \"/nix/store/11111111111111111111111111111111-hello-2.12\" ]; exec = \"/bin/hello\"; system = \"aarch64-linux\"; }).imageFileName" | jq -r .)
+[ "$name" = hello-2.12-linux-aarch64.aci ] || fail "the per-image system gave $name"
+say "system: required from somewhere, per image overrides the import's"
 
 # accepts ARGS JQ: the aci attrs of mkACI ARGS satisfy the jq filter.
 accepts() {
@@ -53,6 +81,9 @@ accepts '{ packages = [ bb ]; isolators = "{\"os/linux/no-new-privileges\": true
 accepts '{ packages = [ "${bb}" ]; version = ""; }' '.fileName == "busybox-latest-linux-amd64.aci" and (has("version") | not)'
 accepts '{ packages = [ bb ]; pkg = { name = "_GNU+Linux  Tool!-1.0"; }; }' '.defaultName == "_GNU+Linux  Tool!" and .fileName == "gnupluslinux-tool-1.0-linux-amd64.aci"' 
 accepts '{ packages = [ bb ]; pkg = { pname = "Py._Lib"; version = "3"; }; }' '.defaultName == "Py._Lib" and .fileName == "py.lib-3-linux-amd64.aci"' 
+# exec may be left out when the first package has meta.mainProgram.
+accepts '{ packages = [ (bb // { meta.mainProgram = "busybox"; }) ]; exec = null; }' '.exec == ["/bin/busybox"]'
+accepts '{ packages = [ (bb // { meta.mainProgram = "busybox"; }) ]; exec = "/bin/sh"; }' '.exec == "/bin/sh"'
 say "good arguments give the expected structured attrs"
 
 # The image derivation hands mkaci the closure and the attrs the contract names.

@@ -2,6 +2,7 @@
 # nix-build -A busybox, busyboxThin, busyboxStatic and bash build in the
 # sandbox; actool validates each image; the result has the documented layout.
 . "$(dirname "$0")/lib.sh"
+need jq actool
 
 for attr in busybox busyboxThin busyboxStatic bash; do
     out=$(build "$attr")
@@ -13,12 +14,23 @@ for attr in busybox busyboxThin busyboxStatic bash; do
     [ -f "$out/$base.manifest" ] || fail "$attr: no $base.manifest"
     grep -Eqx 'sha512-[0-9a-f]{128}' "$out/$base.id" || fail "$attr: $base.id is not an image ID"
     [ -x "$out/postprocess.sh" ] || fail "$attr: postprocess.sh missing or not executable"
-    jq -e --arg f "$base.aci" '.nix2aci == 1 and .images[0].file == $f' "$out/nix2aci.json" >/dev/null \
-        || fail "$attr: nix2aci.json does not describe $base.aci"
     # The ID is the SHA-512 of the uncompressed tar.
     id=$(gzip -dc <"$aci" | sha512sum | cut -d' ' -f1)
     [ "sha512-$id" = "$(cat "$out/$base.id")" ] || fail "$attr: $base.id does not match the image"
     thin=$(nix-instantiate --eval --json "$repo" -A "$attr.thin")
+    # The index (version 2) describes the one artifact, its files and its digest.
+    spec=$(nix-instantiate --eval --strict --json -E "let i = (import $repo { }).$attr; in
+        { name = i.imageName; version = i.imageVersion; inherit (i.aciSpec) sign; }")
+    jq -e --arg base "$base" --arg id "sha512-$id" --argjson thin "$thin" --argjson spec "$spec" '
+        .nix2aci == 2 and (.artifacts | length) == 1 and (.artifacts[0] |
+          .kind == "aci" and .name == $spec.name and .version == $spec.version
+          and .os == "linux" and .arch == "amd64" and .sign == $spec.sign
+          and .storeLayout == (if $thin then "thin" else "fat" end)
+          and .files.image == ($base + ".aci") and .files.manifest == ($base + ".manifest")
+          and .files.id == ($base + ".id")
+          and (if $thin then .files.mounts == ($base + ".mounts") else (.files | has("mounts") | not) end)
+          and .digests.imageId == $id)' "$out/nix2aci.json" >/dev/null \
+        || fail "$attr: nix2aci.json (version 2) does not describe $base.aci: $(jq -c . "$out/nix2aci.json")"
     if [ "$thin" = true ]; then
         [ -s "$out/$base.mounts" ] || fail "$attr: thin image without $base.mounts"
     else

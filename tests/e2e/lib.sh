@@ -18,6 +18,19 @@ trap cleanup EXIT
 say() { printf '%s: %s\n' "$test_name" "$*"; }
 fail() { printf '%s: FAIL: %s\n' "$test_name" "$*" >&2; exit 1; }
 
+# need TOOL...: the test needs these host programs. When one is not on PATH
+# the test is skipped (exit 0), or fails when NIX2ACI_REQUIRE_TOOLS=1 (what
+# ./scripts/test sets, so that a missing tool cannot pass unnoticed).
+need() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null 2>&1 && continue
+        [ "${NIX2ACI_REQUIRE_TOOLS:-}" != 1 ] || fail "$t not found (NIX2ACI_REQUIRE_TOOLS=1: a missing tool fails the test)"
+        printf '%s: skipped: %s not found\n' "$test_name" "$t"
+        exit 0
+    done
+}
+
 # build ATTR: nix-build -A ATTR of the repository into $work/result-ATTR; prints the result path.
 build() {
     nix-build "$repo" -A "$1" -o "$work/result-$1" >/dev/null || fail "nix-build -A $1 failed"
@@ -43,3 +56,26 @@ exec_of() { jq -r '.app.exec[]' "$1"; }
 
 # validate ACI: actool accepts the image.
 validate() { actool validate "$1" >/dev/null || fail "actool validate rejects $1"; }
+
+# make_standin DIR: a self-contained copy of the nixpkgs stand-in
+# (tests/e2e/nixpkgs-standin) in DIR, usable as a flake in pure evaluation:
+# nix/offline.nix, Cargo.toml, the static mkaci and copies of exactly the host
+# files the offline package set reads, under DIR/host.
+make_standin() {
+    local dir=$1 triple lib f
+    triple=$(uname -m)-linux-gnu
+    lib=/usr/lib/$triple
+    mkdir -p "$dir/nix" "$dir/host/usr/bin" "$dir/host$lib" "$dir/host/var/lib/dpkg"
+    cp "$repo/tests/e2e/nixpkgs-standin/default.nix" "$repo/tests/e2e/nixpkgs-standin/flake.nix" "$dir/"
+    cp "$repo/nix/offline.nix" "$dir/nix/"
+    cp "$repo/Cargo.toml" "$dir/"
+    cp -p "$repo/target/$(uname -m)-unknown-linux-gnu/release/mkaci" "$dir/mkaci"
+    cp -p /usr/bin/busybox /usr/bin/bash /usr/bin/patchelf "$dir/host/usr/bin/"
+    # Symlinks stay symlinks (libtinfo.so.6 -> libtinfo.so.6.4), as offline.nix imports them.
+    for f in "$lib"/ld-linux-*.so.* "$lib"/libc.so.6 "$lib"/libm.so.6 "$lib"/libtinfo.so.6* \
+        "$lib"/libgcc_s.so.1 "$lib"/libstdc++.so.6*; do
+        case $f in *.py) continue ;; esac
+        cp -P -p "$f" "$dir/host$lib/"
+    done
+    cp /var/lib/dpkg/status "$dir/host/var/lib/dpkg/status"
+}

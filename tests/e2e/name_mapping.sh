@@ -3,6 +3,7 @@
 # names that are not AC Identifiers, the file name Nix computes is the one
 # mkaci writes (mkaci refuses to build when they differ).
 . "$(dirname "$0")/lib.sh"
+need jq
 
 # expect PKG-NAME-EXPR FILE NAME
 expect() {
@@ -19,3 +20,5 @@ expect '{ name = "_GNU+Linux  Tool!-1.0"; }' gnupluslinux-tool-1.0-linux-amd64.a
 expect '{ pname = "Py._Lib"; version = "3"; }' py.lib-3-linux-amd64.aci py.lib
 expect '{ name = "gtk+3-3.24"; }' gtkplus3-3.24-linux-amd64.aci gtkplus3
 expect '{ pname = "X~~Y//z--"; version = ""; }' z-latest-linux-amd64.aci 'x~y/z'
+# A non-ASCII character is one character, replaced once (as mkaci's per-char mapping does).
+expect '{ pname = "Café Ünïcode"; version = "1"; }' caf-n-code-1-linux-amd64.aci caf-n-code

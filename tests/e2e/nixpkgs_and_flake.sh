@@ -2,8 +2,10 @@
 # The nixpkgs code paths, tested offline with a stand-in for nixpkgs
 # (tests/e2e/nixpkgs-standin: the offline packages behind nixpkgs' interface):
 # <nixpkgs> on NIX_PATH switches default.nix to nixpkgs mode, and flake.nix
-# gives lib.mkACI, overlays.default and packages with --override-input.
+# gives lib.mkACI, overlays.default and packages with --override-input, in
+# pure evaluation, against a self-contained copy of the stand-in (make_standin).
 . "$(dirname "$0")/lib.sh"
+need jq actool
 
 standin=$repo/tests/e2e/nixpkgs-standin
 export NIX2ACI_REPO=$repo
@@ -29,27 +31,65 @@ cargo=$(command -v cargo || echo "$HOME/.cargo/bin/cargo")
     || { cat "$work/fetch.log" >&2; fail "nix/mkaci.nix's source $src is not a buildable crate"; }
 say "nix/mkaci.nix: the filtered source is a complete crate with a current Cargo.lock"
 
-# flake.nix, with the stand-in as nixpkgs.
+# flake.nix in pure evaluation (no --impure), with a self-contained copy of
+# the stand-in as nixpkgs: it carries copies of the host files it reads.
+make_standin "$work/standin"
 flake=git+file://$repo
-fl=(--impure --no-write-lock-file --override-input nixpkgs "path:$standin")
-attrs=$(nix eval "${fl[@]}" "$flake#packages.x86_64-linux" --apply builtins.attrNames --json 2>/dev/null) \
-    || fail "nix eval $flake#packages.x86_64-linux failed"
+fl=(--no-write-lock-file --override-input nixpkgs "path:$work/standin")
+attrs=$(nix eval "${fl[@]}" "$flake#packages.x86_64-linux" --apply builtins.attrNames --json 2>"$work/eval.log") \
+    || { cat "$work/eval.log" >&2; fail "nix eval $flake#packages.x86_64-linux failed in pure mode"; }
 for a in mkaci busybox busyboxThin busyboxStatic bash default; do
     printf '%s' "$attrs" | jq -e --arg a "$a" 'index($a) != null' >/dev/null || fail "flake packages lack $a: $attrs"
 done
-nix build "${fl[@]}" "$flake#busybox" -o "$work/result-flake" 2>/dev/null || fail "nix build $flake#busybox failed"
+nix build "${fl[@]}" "$flake#busybox" -o "$work/result-flake" 2>"$work/build.log" \
+    || { cat "$work/build.log" >&2; fail "nix build $flake#busybox failed in pure mode"; }
 validate "$(image "$work/result-flake")"
+# The copies give the very same store paths as the host's files.
 [ "$(readlink -f "$work/result-flake")" = "$(readlink -f "$work/result-nixpkgs")" ] \
-    || fail "the flake's busybox differs from default.nix's with the same nixpkgs"
-say "flake.nix: packages.x86_64-linux = $attrs; #busybox builds"
+    || fail "the pure flake's busybox $(readlink -f "$work/result-flake") differs from default.nix's with <nixpkgs> $(readlink -f "$work/result-nixpkgs")"
+nix-build "$repo" -A busybox -o "$work/result-offline" >/dev/null || fail "nix-build -A busybox (offline) failed"
+[ "$(readlink -f "$work/result-flake")" = "$(readlink -f "$work/result-offline")" ] \
+    || fail "the pure flake's busybox differs from default.nix's offline one"
+nix build "${fl[@]}" "$flake#packages.x86_64-linux.bash" -o "$work/result-flake-bash" 2>"$work/build.log" \
+    || { cat "$work/build.log" >&2; fail "nix build $flake#packages.x86_64-linux.bash failed in pure mode"; }
+validate "$(image "$work/result-flake-bash")"
+say "flake.nix, pure: packages.x86_64-linux = $attrs; #busybox (the same store path as default.nix's) and #packages.x86_64-linux.bash build"
 
-name=$(nix eval --raw "${fl[@]}" "$flake#lib.mkACI" 2>/dev/null --apply \
-    'mkACI: (mkACI { mkaci = "/nix/store/00000000000000000000000000000000-mkaci"; }
-             { packages = [ "/nix/store/11111111111111111111111111111111-hello-2.12" ]; exec = "/bin/hello"; }).imageFileName') \
-    || fail "lib.mkACI cannot be called"
-[ "$name" = hello-2.12-linux-amd64.aci ] || fail "lib.mkACI gave $name"
-name=$(nix eval --raw "${fl[@]}" "$flake#overlays.default" 2>/dev/null --apply \
-    "overlay: let prev = import $standin { }; final = prev // overlay final prev; in
-       (final.mkACI { packages = [ final.bash ]; exec = \"/bin/bash\"; }).imageFileName") || fail "overlays.default cannot be applied"
-case $name in bash-*-linux-amd64.aci) ;; *) fail "overlays.default's mkACI gave $name" ;; esac
-say "flake.nix: lib.mkACI and overlays.default work"
+# Every output evaluates in pure mode.
+nix flake show "${fl[@]}" "$flake" >"$work/show.log" 2>&1 || { cat "$work/show.log" >&2; fail "nix flake show fails in pure mode"; }
+for p in $(printf '%s' "$attrs" | jq -r '.[]'); do
+    nix eval "${fl[@]}" --raw "$flake#packages.x86_64-linux.$p.drvPath" >/dev/null 2>"$work/eval.log" \
+        || { cat "$work/eval.log" >&2; fail "packages.x86_64-linux.$p does not evaluate in pure mode"; }
+done
+fake_mkaci=/nix/store/00000000000000000000000000000000-mkaci
+hello=/nix/store/11111111111111111111111111111111-hello-2.12
+name=$(nix eval --raw "${fl[@]}" "$flake#lib.mkACI" 2>"$work/eval.log" --apply \
+    "mkACI: (mkACI { mkaci = \"$fake_mkaci\"; system = \"aarch64-linux\"; }
+             { packages = [ \"$hello\" ]; exec = \"/bin/hello\"; }).imageFileName") \
+    || { cat "$work/eval.log" >&2; fail "lib.mkACI cannot be called in pure mode"; }
+[ "$name" = hello-2.12-linux-aarch64.aci ] || fail "lib.mkACI { system = \"aarch64-linux\"; } gave $name"
+# system defaults to mkaci's.
+name=$(nix eval --raw "${fl[@]}" "$flake#lib.mkACI" 2>"$work/eval.log" --apply \
+    "mkACI: (mkACI { mkaci = { outPath = \"$fake_mkaci\"; system = \"i686-linux\"; }; }
+             { packages = [ \"$hello\" ]; exec = \"/bin/hello\"; }).imageFileName") \
+    || { cat "$work/eval.log" >&2; fail "lib.mkACI without system cannot be called in pure mode"; }
+[ "$name" = hello-2.12-linux-i386.aci ] || fail "lib.mkACI without system gave $name, not mkaci.system's"
+# The overlay takes mkaci from callPackage and the system from stdenv.hostPlatform.
+name=$(nix eval --raw "${fl[@]}" "$flake#overlays.default" 2>"$work/eval.log" --apply \
+    "overlay: let
+       prev = { stdenv.hostPlatform.system = \"aarch64-linux\";
+                callPackage = fn: args: { outPath = \"$fake_mkaci\"; system = \"x86_64-linux\"; }; };
+       final = prev // overlay final prev; in
+       (final.mkACI { packages = [ \"$hello\" ]; exec = \"/bin/hello\"; }).imageFileName") \
+    || { cat "$work/eval.log" >&2; fail "overlays.default cannot be applied in pure mode"; }
+[ "$name" = hello-2.12-linux-aarch64.aci ] || fail "overlays.default's mkACI gave $name, not for stdenv.hostPlatform.system"
+say "flake.nix, pure: nix flake show, every package, lib.mkACI and overlays.default evaluate"
+# The overlay on the stand-in itself (callPackage runs nix/mkaci.nix), through flake.nix's outputs.
+name=$(nix-instantiate --eval --json -E "
+    let o = (import $repo/flake.nix).outputs { self = o; nixpkgs.legacyPackages = { }; };
+        prev = import $repo/tests/e2e/nixpkgs-standin { system = \"x86_64-linux\"; };
+        final = prev // o.overlays.default final prev; in
+    (final.mkACI { packages = [ final.bash ]; exec = \"/bin/bash\"; }).imageFileName" | jq -r .) \
+    || fail "overlays.default cannot be applied to the stand-in"
+case $name in bash-*-linux-amd64.aci) ;; *) fail "overlays.default's mkACI on the stand-in gave $name" ;; esac
+say "flake.nix: overlays.default on the stand-in gives $name"

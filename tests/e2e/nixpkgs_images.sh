@@ -5,6 +5,7 @@
 # accepts their mount points, ports and isolators and actool validates them.
 # What runs inside is nixpkgs' business and is not tested here.
 . "$(dirname "$0")/lib.sh"
+need actool
 
 export NIX2ACI_REPO=$repo
 nix-build -o "$work/result" --arg repo "$repo" -E '

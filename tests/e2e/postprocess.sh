@@ -3,6 +3,7 @@
 # links the image into ./ACIs/ (and signs it, verified with gpg, once signing
 # is set up by scripts/ensure-signing-key).
 . "$(dirname "$0")/lib.sh"
+need jq gpg
 
 cd "$work"
 nix-build "$repo" -A busybox >/dev/null || fail "nix-build -A busybox failed"

@@ -2,6 +2,7 @@
 # The README's copy-paste example of importing mkACI builds, validates and
 # runs, and the README leads with exactly the two documented commands.
 . "$(dirname "$0")/lib.sh"
+need jq actool bwrap
 
 readme=$repo/README.md
 # The first code block is exactly the two commands.

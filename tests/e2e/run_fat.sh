@@ -2,6 +2,7 @@
 # Fat images run from their rootfs alone: bubblewrap binds the extracted
 # rootfs as / and nothing else from the host.
 . "$(dirname "$0")/lib.sh"
+need jq bwrap nix-store
 
 # run_rootfs ROOTFS CMD...: runs CMD with ROOTFS as the only filesystem.
 run_rootfs() {
@@ -29,7 +30,11 @@ say "busyboxStatic: $exec0 echo ran from the rootfs alone"
 
 # bash: a dynamically linked program with its libraries as separate store paths.
 out=$(build bash)
-closure=$(nix-store -qR "$(nix-instantiate --eval --json "$repo" -A bash.aciSpec.packages | jq -r '.[0]')")
+# The image's package, realised: an image built earlier (or kept alive by a GC
+# root) does not keep its inputs in the store.
+pkg=$(nix-build "$repo" -A bash.packages --no-out-link | head -n1) || fail "cannot realise bash's package"
+[ "$pkg" = "$(nix-instantiate --eval --json "$repo" -A bash.aciSpec.packages | jq -r '.[0]')" ] || fail "bash.packages is not the image's package"
+closure=$(nix-store -qR "$pkg")
 n=$(printf '%s\n' "$closure" | wc -l)
 [ "$n" -ge 3 ] || fail "bash's closure has $n store paths, expected at least 3: $closure"
 extract "$(image "$out")" "$work/bash"

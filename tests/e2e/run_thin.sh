@@ -2,6 +2,7 @@
 # Thin images run with exactly their .mounts sources bound read-only at their
 # mount points, and fail when any one bind is left out.
 . "$(dirname "$0")/lib.sh"
+need jq bwrap
 
 # binds DIR RESULT: prints "SOURCE PATH" per volume of the result's .mounts,
 # with PATH the manifest's mountPoint of the same name.

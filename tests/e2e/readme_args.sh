@@ -1,0 +1,20 @@
+#!/bin/bash
+# README.md's "mkACI arguments" table names exactly the arguments mkACI
+# takes: the backticked names in its first column are builtins.functionArgs
+# of the function nix/mkACI.nix gives.
+. "$(dirname "$0")/lib.sh"
+need jq
+
+readme=$repo/README.md
+table=$(awk '/^## mkACI arguments/ { on = 1; next } on && /^## / { exit } on && /^\| `/' "$readme")
+[ -n "$table" ] || fail "README.md has no \"mkACI arguments\" table"
+documented=$(printf '%s\n' "$table" | cut -d'|' -f2 | grep -o '`[^`]*`' | tr -d '`' | sort)
+actual=$(nix-instantiate --eval --strict --json -E "builtins.attrNames (builtins.functionArgs
+    (import $repo/nix/mkACI.nix { mkaci = \"/nix/store/00000000000000000000000000000000-mkaci\"; system = \"x86_64-linux\"; }))" \
+    | jq -r '.[]' | sort)
+[ -n "$actual" ] || fail "cannot read mkACI's arguments"
+if [ "$documented" != "$actual" ]; then
+    fail "README.md's argument table and mkACI differ (< README only, > mkACI only):
+$(diff <(printf '%s\n' "$documented") <(printf '%s\n' "$actual") | grep '^[<>]')"
+fi
+say "README.md documents exactly mkACI's $(printf '%s\n' "$actual" | wc -l) arguments"

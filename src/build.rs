@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use crate::archive::{self, ArchiveOptions, ArchiveSummary};
 use crate::attrs::Attrs;
 use crate::closure::Closure;
-use crate::manifest::{self, SpecContext, ThinMount};
+use crate::manifest::{self, SpecContext};
 use crate::plan::{self, ImagePath, PlanInput};
 use crate::postprocess::index::{RawImage, RawIndex, INDEX_FILE, INDEX_VERSION};
 use crate::postprocess::shell_quote;
@@ -98,16 +98,10 @@ pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> anyhow:
         .map(|(i, p)| store.parse_path(p).with_context(|| format!("packages[{i}] = {p:?}")))
         .collect::<anyhow::Result<Vec<StorePath>>>()?;
 
-    let thin_mounts: Vec<ThinMount> = if spec.thin {
-        closure
-            .paths()
-            .iter()
-            .map(|p| ThinMount { hash: p.path.hash().to_string(), path: store.display(&p.path) })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let resolved = manifest::from_spec(spec, &SpecContext { system: &attrs.system, thin_mounts: &thin_mounts })?;
+    let thin_mounts: Vec<StorePath> =
+        if spec.thin { closure.paths().iter().map(|p| p.path.clone()).collect() } else { Vec::new() };
+    let resolved =
+        manifest::from_spec(spec, &SpecContext { system: &attrs.system, store: &store, thin_mounts: &thin_mounts })?;
 
     // from_spec has validated the mount paths; the plan creates their directories.
     let mount_targets: Vec<(String, ImagePath)> = spec
@@ -159,7 +153,7 @@ pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> anyhow:
     staging.write(&format!("{base}.id"), format!("{}\n", summary.image_id).as_bytes(), 0o444)?;
     let mounts = if spec.thin {
         let name = format!("{base}.mounts");
-        staging.write(&name, mounts_line(&thin_mounts).as_bytes(), 0o444)?;
+        staging.write(&name, mounts_line(&store, &thin_mounts).as_bytes(), 0o444)?;
         Some(name)
     } else {
         None
@@ -188,10 +182,10 @@ pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> anyhow:
 }
 
 /// The `.mounts` line: one rkt `--volume` per closure path, in store order.
-pub fn mounts_line(mounts: &[ThinMount]) -> String {
+pub fn mounts_line(store: &StoreDir, mounts: &[StorePath]) -> String {
     let mut line = mounts
         .iter()
-        .map(|t| format!("--volume=nix-{},kind=host,source={},readOnly=true", t.hash, t.path))
+        .map(|p| format!("--volume=nix-{},kind=host,source={},readOnly=true", p.hash(), store.display(p)))
         .collect::<Vec<_>>()
         .join(" ");
     line.push('\n');
@@ -292,11 +286,11 @@ mod tests {
     #[test]
     fn mounts_line_lists_every_path() {
         let m = vec![
-            ThinMount { hash: "a".repeat(32), path: format!("/nix/store/{}-x", "a".repeat(32)) },
-            ThinMount { hash: "b".repeat(32), path: format!("/nix/store/{}-y", "b".repeat(32)) },
+            StorePath::from_base_name(&format!("{}-x", "a".repeat(32))).unwrap(),
+            StorePath::from_base_name(&format!("{}-y", "b".repeat(32))).unwrap(),
         ];
         assert_eq!(
-            mounts_line(&m),
+            mounts_line(&StoreDir::default(), &m),
             format!(
                 "--volume=nix-{a},kind=host,source=/nix/store/{a}-x,readOnly=true --volume=nix-{b},kind=host,source=/nix/store/{b}-y,readOnly=true\n",
                 a = "a".repeat(32),

@@ -304,7 +304,7 @@ pub enum ManifestError {
     MissingOsArch { at: Location, missing: &'static str },
     #[error("{at}: os={os:?} arch={arch:?} is not an allowed pair; allowed are {}", valid_os_arch_list())]
     InvalidOsArch { at: Location, os: String, arch: String },
-    #[error("{at}: is empty; give a user/group name or number, e.g. \"0\"")]
+    #[error("{at}: the value is empty; give a user or group name or number, e.g. \"0\"")]
     EmptyUserGroup { at: Location },
     #[error("{at}: {name:?} appears twice (first at {first}); environment names must be unique")]
     DuplicateEnv { at: Location, first: Location, name: String },

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::archive::{self, ArchiveError, ArchiveOptions, ArchiveSummary};
 use crate::attrs::Attrs;
 use crate::closure::{Closure, ClosureError};
-use crate::manifest::{self, SpecContext, SpecError, ThinMount};
+use crate::manifest::{self, SpecContext, SpecError};
 use crate::plan::{self, ImagePath, PlanError, PlanInput, StoreLayout};
 use crate::result::{AciFiles, Artifact, ArtifactKind, Digests, ImageBase, Index, ResultWriter, WriteError};
 use crate::store_path::{StoreDir, StorePath, StorePathError, DEFAULT_STORE_DIR};
@@ -71,9 +71,8 @@ pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<
         StoreLayout::Thin => closure.paths().iter().map(|p| p.path.clone()).collect(),
         StoreLayout::Fat => Vec::new(),
     };
-    let thin_mounts: Vec<ThinMount> =
-        thin_paths.iter().map(|p| ThinMount { hash: p.hash().to_string(), path: store.display(p) }).collect();
-    let mut resolved = manifest::from_spec(spec, &SpecContext { system: &attrs.system, thin_mounts: &thin_mounts })?;
+    let mut resolved =
+        manifest::from_spec(spec, &SpecContext { system: &attrs.system, store: &store, thin_mounts: &thin_paths })?;
     let app = resolved.manifest.app.as_mut().expect("from_spec always gives an app");
 
     // The user's mount points, as validated in the manifest; the plan makes

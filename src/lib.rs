@@ -12,6 +12,7 @@ pub mod closure;
 pub mod image_id;
 pub mod inspect;
 pub mod manifest;
+pub mod names;
 pub mod plan;
 pub mod postprocess;
 pub mod result;

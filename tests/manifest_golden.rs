@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mkaci::attrs::AciSpec;
-use mkaci::manifest::{from_spec, ImageManifest, Resolved, SpecContext, ThinMount};
+use mkaci::manifest::{from_spec, ImageManifest, Resolved, SpecContext};
+use mkaci::store_path::{StoreDir, StorePath};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/manifest").join(name)
@@ -19,13 +20,19 @@ fn golden(stem: &str) -> Resolved {
     let input: serde_json::Value =
         serde_json::from_slice(&std::fs::read(data(&format!("{stem}.spec.json"))).unwrap()).unwrap();
     let spec: AciSpec = serde_json::from_value(input["aci"].clone()).unwrap();
-    let thin: Vec<ThinMount> = input["thinMounts"]
+    let store = StoreDir::default();
+    let thin: Vec<StorePath> = input["thinMounts"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| ThinMount { hash: t["hash"].as_str().unwrap().into(), path: t["path"].as_str().unwrap().into() })
+        .map(|t| {
+            let sp = store.parse_path(t["path"].as_str().unwrap()).unwrap();
+            assert_eq!(sp.hash(), t["hash"].as_str().unwrap());
+            sp
+        })
         .collect();
-    from_spec(&spec, &SpecContext { system: input["system"].as_str().unwrap(), thin_mounts: &thin }).unwrap()
+    let ctx = SpecContext { system: input["system"].as_str().unwrap(), store: &store, thin_mounts: &thin };
+    from_spec(&spec, &ctx).unwrap()
 }
 
 fn check_golden(stem: &str) -> Resolved {
@@ -144,7 +151,8 @@ fn actool_accepts_every_isolator_we_accept() {
             "packages": [], "defaultName": "iso", "exec": "/bin/true", "isolators": isolators
         }))
         .unwrap();
-        let r = from_spec(&spec, &SpecContext { system: "x86_64-linux", thin_mounts: &[] }).unwrap();
+        let ctx = SpecContext { system: "x86_64-linux", store: &StoreDir::default(), thin_mounts: &[] };
+        let r = from_spec(&spec, &ctx).unwrap();
         let (ok, text) = actool_validate(&r.manifest.to_canonical_json());
         assert!(ok, "actool rejected {isolators}: {text}");
     }
@@ -179,7 +187,7 @@ fn corrupted_manifests_never_panic() {
     assert!(parsed > 100 && refused > 1000, "parsed {parsed}, refused {refused}");
 }
 
-/// Where we are stricter than actool (appc.md §3): each manifest below passes
+/// Where we are stricter than actool (`docs/appc.md`): each manifest below passes
 /// `actool validate` but `from_json_slice` refuses it.
 #[test]
 fn stricter_than_actool() {

@@ -3,7 +3,10 @@
 
 use mkaci::archive::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_XZ_LEVEL};
 use mkaci::attrs::AciSpec;
-use mkaci::manifest::{from_spec, ImageManifest, SpecContext, SpecError, ThinMount};
+use std::sync::LazyLock;
+
+use mkaci::manifest::{from_spec, ImageManifest, SpecContext, SpecError};
+use mkaci::store_path::{StoreDir, StorePath};
 use serde_json::{json, Value};
 
 const HASH_A: &str = "0c3v5zcd8pnz3m2d1ijbc3wakhwgxg4y";
@@ -17,8 +20,18 @@ fn spec(v: Value) -> AciSpec {
     serde_json::from_value(base).expect("spec JSON matches AciSpec")
 }
 
+static STORE: LazyLock<StoreDir> = LazyLock::new(StoreDir::default);
+
+fn ctx<'a>(system: &'a str, thin_mounts: &'a [StorePath]) -> SpecContext<'a> {
+    SpecContext { system, store: &STORE, thin_mounts }
+}
+
+fn store_path(hash: &str, name: &str) -> StorePath {
+    StorePath::from_base_name(&format!("{hash}-{name}")).unwrap()
+}
+
 fn resolve(v: Value) -> Result<mkaci::manifest::Resolved, SpecError> {
-    from_spec(&spec(v), &SpecContext { system: "x86_64-linux", thin_mounts: &[] })
+    from_spec(&spec(v), &ctx("x86_64-linux", &[]))
 }
 
 fn minimal() -> Value {
@@ -64,23 +77,16 @@ fn systems_map_to_appc_os_arch() {
         ("x86_64-freebsd", "freebsd", "amd64"),
     ];
     for (system, os, arch) in table {
-        let r = from_spec(&spec(minimal()), &SpecContext { system, thin_mounts: &[] }).unwrap();
+        let r = from_spec(&spec(minimal()), &ctx(system, &[])).unwrap();
         assert_eq!((r.manifest.label("os"), r.manifest.label("arch")), (Some(os), Some(arch)), "{system}");
         assert_eq!(r.file_name, format!("busybox-latest-{os}-{arch}.aci"));
     }
     // Overrides, validated as a pair.
-    let r = from_spec(
-        &spec(merge(minimal(), json!({"arch": "armv7b"}))),
-        &SpecContext { system: "armv7l-linux", thin_mounts: &[] },
-    )
-    .unwrap();
+    let r = from_spec(&spec(merge(minimal(), json!({"arch": "armv7b"}))), &ctx("armv7l-linux", &[])).unwrap();
     assert_eq!(r.manifest.label("arch"), Some("armv7b"));
     // An unknown system is fine when both are given.
-    let r = from_spec(
-        &spec(merge(minimal(), json!({"os": "linux", "arch": "amd64"}))),
-        &SpecContext { system: "riscv64-linux", thin_mounts: &[] },
-    )
-    .unwrap();
+    let r = from_spec(&spec(merge(minimal(), json!({"os": "linux", "arch": "amd64"}))), &ctx("riscv64-linux", &[]))
+        .unwrap();
     assert_eq!(r.file_name, "busybox-latest-linux-amd64.aci");
 }
 
@@ -149,13 +155,10 @@ fn shapes_of_exec_ports_isolators_and_handlers() {
 
 #[test]
 fn mounts_and_thin_mounts() {
-    let thin = [
-        ThinMount { hash: HASH_A.into(), path: format!("/nix/store/{HASH_A}-busybox-1.36.1") },
-        ThinMount { hash: HASH_B.into(), path: format!("/nix/store/{HASH_B}-hello.txt") },
-    ];
+    let thin = [store_path(HASH_A, "busybox-1.36.1"), store_path(HASH_B, "hello.txt")];
     let r = from_spec(
         &spec(merge(minimal(), json!({"mounts": {"data": "/var/lib/data"}, "mountsRo": {"config": "/etc/app"}}))),
-        &SpecContext { system: "x86_64-linux", thin_mounts: &thin },
+        &ctx("x86_64-linux", &thin),
     )
     .unwrap();
     let mps = r.manifest.app.unwrap().mount_points;
@@ -166,9 +169,18 @@ fn mounts_and_thin_mounts() {
         [
             ("data".into(), "/var/lib/data".into(), false),
             ("config".into(), "/etc/app".into(), true),
-            (format!("nix-{HASH_A}"), thin[0].path.clone(), true),
-            (format!("nix-{HASH_B}"), thin[1].path.clone(), true),
+            (format!("nix-{HASH_A}"), format!("/nix/store/{HASH_A}-busybox-1.36.1"), true),
+            (format!("nix-{HASH_B}"), format!("/nix/store/{HASH_B}-hello.txt"), true),
         ]
+    );
+    // Another store directory gives other mount paths, the same names.
+    let gnu = StoreDir::new("/gnu/store").unwrap();
+    let r = from_spec(&spec(minimal()), &SpecContext { system: "x86_64-linux", store: &gnu, thin_mounts: &thin[..1] })
+        .unwrap();
+    let mp = &r.manifest.app.unwrap().mount_points[0];
+    assert_eq!(
+        (mp.name.as_str(), mp.path.as_str()),
+        (&*format!("nix-{HASH_A}"), &*format!("/gnu/store/{HASH_A}-busybox-1.36.1"))
     );
 }
 
@@ -204,7 +216,7 @@ fn user_labels_and_annotations() {
 /// the field (mkACI argument), the bad value, and the fix.
 #[test]
 fn bad_inputs_name_field_value_and_fix() {
-    let thin_bad = [ThinMount { hash: HASH_A.into(), path: "/var/lib/data".into() }];
+    let thin = [store_path(HASH_A, "x")];
     #[rustfmt::skip]
     let cases: Vec<(Value, &str, &[&str])> = vec![
         (json!({"exec": "/bin/sh"}), "NoName", &["name:", "set name = \"example.com/app\""]),
@@ -219,6 +231,7 @@ fn bad_inputs_name_field_value_and_fix() {
         (merge(minimal(), json!({"labels": {"os": "freebsd"}})), "LabelConflict", &["labels.os:", "\"freebsd\"", "set os = \"freebsd\" instead of a label"]),
         (merge(minimal(), json!({"labels": {"arch": "i386"}})), "LabelConflict", &["labels.arch:", "\"i386\"", "set arch = \"i386\""]),
         (merge(minimal(), json!({"version": "1.0", "labels": {"version": "2.0"}})), "LabelConflict", &["labels.version:", "\"2.0\"", "\"1.0\"", "set version = \"2.0\""]),
+        (merge(minimal(), json!({"labels": {"version": "2.0"}})), "LabelConflict", &["labels.version:", "\"2.0\"", "set version = \"2.0\""]),
         (merge(minimal(), json!({"labels": {"name": "x"}})), "LabelNamedName", &["labels.name:", "\"x\"", "`name` argument"]),
         (merge(minimal(), json!({"labels": {"Channel": "x"}})), "LabelName", &["labels.Channel:", "\"Channel\"", "lowercase a-z"]),
         (merge(minimal(), json!({"version": "1.0/beta"})), "BadVersion", &["version:", "\"1.0/beta\"", "'/'", "e.g. \"1.2.3\""]),
@@ -252,7 +265,7 @@ fn bad_inputs_name_field_value_and_fix() {
         (merge(minimal(), json!({"ports": {"ftp": {"protocol": "tcp", "port": 65000, "count": 1000}}})), "PortRange", &["ports.ftp:", "65000", "1000", "lower port or count"]),
         (merge(minimal(), json!({"ports": {"HTTP": {"protocol": "tcp", "port": 80}}})), "PortName", &["ports.HTTP.name:", "\"HTTP\"", "use \"http\""]),
         (merge(minimal(), json!({"ports": {"http": {"protocol": "tcp", "port": 80, "host": 8080}}})), "PortUnknownKey", &["ports.http.host:", "unknown key", "name, protocol, port, count, socketActivated"]),
-        (merge(minimal(), json!({"ports": [{"name": "a", "protocol": "tcp", "port": 80}, {"name": "a", "protocol": "udp", "port": 80}]})), "DuplicatePort", &["ports.a:", "\"a\"", "its own name"]),
+        (merge(minimal(), json!({"ports": [{"name": "a", "protocol": "tcp", "port": 80}, {"name": "a", "protocol": "udp", "port": 80}]})), "DuplicatePort", &["ports[1]:", "\"a\"", "ports[0]", "its own name"]),
         (merge(minimal(), json!({"isolators": 5})), "IsolatorsShape", &["isolators:", "5", "an attrset name -> value"]),
         (merge(minimal(), json!({"isolators": "{resource/cpu"})), "IsolatorsJson", &["isolators:", "\"{resource/cpu\"", "not valid JSON", "an attrset name -> value"]),
         (merge(minimal(), json!({"isolators": {"resource/gpu": {"limit": "1"}}})), "Isolator", &["isolators.resource/gpu:", "\"resource/gpu\"", "appc 0.8.11 knows only resource/cpu"]),
@@ -261,13 +274,13 @@ fn bad_inputs_name_field_value_and_fix() {
         (merge(minimal(), json!({"isolators": {"os/linux/capabilities-retain-set": {"set": []}}})), "Isolator", &["isolators.os/linux/capabilities-retain-set:", "empty \"set\"", "at least one"]),
         (merge(minimal(), json!({"isolators": {"os/linux/oom-score-adj": -2000}})), "Isolator", &["isolators.os/linux/oom-score-adj:", "-2000", "from -1000 to 1000"]),
         (merge(minimal(), json!({"isolators": {"os/linux/cpu-shares": 1}})), "Isolator", &["isolators.os/linux/cpu-shares:", "has 1;", "from 2 to 262144"]),
-        (merge(minimal(), json!({"isolators": [{"name": "os/linux/seccomp-retain-set", "value": {"set": ["read"]}}, {"name": "os/linux/seccomp-remove-set", "value": {"set": ["reboot"]}}]})), "ConflictingIsolators", &["isolators:", "\"os/linux/seccomp-retain-set\"", "\"os/linux/seccomp-remove-set\"", "keep one"]),
-        (merge(minimal(), json!({"isolators": [{"name": "os/linux/cpu-shares", "value": 2}, {"name": "os/linux/cpu-shares", "value": 4}]})), "DuplicateIsolator", &["isolators.os/linux/cpu-shares:", "twice", "once"]),
+        (merge(minimal(), json!({"isolators": [{"name": "os/linux/seccomp-retain-set", "value": {"set": ["read"]}}, {"name": "os/linux/seccomp-remove-set", "value": {"set": ["reboot"]}}]})), "ConflictingIsolators", &["isolators[1]:", "\"os/linux/seccomp-remove-set\"", "\"os/linux/seccomp-retain-set\"", "isolators[0]", "keep one"]),
+        (merge(minimal(), json!({"isolators": [{"name": "os/linux/cpu-shares", "value": 2}, {"name": "os/linux/cpu-shares", "value": 4}]})), "DuplicateIsolator", &["isolators[1]:", "\"os/linux/cpu-shares\"", "isolators[0]", "once"]),
         (merge(minimal(), json!({"isolators": [{"resource/cpu": {"limit": "1"}}]})), "IsolatorEntry", &["isolators[0]:", "{\"resource/cpu\":{\"limit\":\"1\"}}", "name = \"resource/memory\""]),
         (merge(minimal(), json!({"eventHandlers": {"on-start": "/bin/x"}})), "EventHandlerName", &["eventHandlers.on-start:", "\"on-start\"", "\"pre-start\" or \"post-stop\""]),
         (merge(minimal(), json!({"eventHandlers": {"pre-start": "setup"}})), "EventHandlerExec", &["eventHandlers.pre-start:", "\"setup\"", "\"/bin/setup\""]),
         (merge(minimal(), json!({"eventHandlers": {"pre-start": {"exec": "/x"}}})), "EventHandlerExecShape", &["eventHandlers.pre-start:", "{\"exec\":\"/x\"}", "a list of strings"]),
-        (merge(minimal(), json!({"eventHandlers": [{"name": "post-stop", "exec": "/a"}, {"name": "post-stop", "exec": "/b"}]})), "DuplicateEventHandler", &["eventHandlers.post-stop:", "twice", "once"]),
+        (merge(minimal(), json!({"eventHandlers": [{"name": "post-stop", "exec": "/a"}, {"name": "post-stop", "exec": "/b"}]})), "DuplicateEventHandler", &["eventHandlers[1]:", "\"post-stop\"", "eventHandlers[0]", "once"]),
         (merge(minimal(), json!({"annotations": {"Maintainer": "me"}})), "AnnotationName", &["annotations.Maintainer:", "\"Maintainer\"", "lowercase a-z"]),
         (merge(minimal(), json!({"annotations": {"created": "2024-01-02 03:04:05"}})), "Created", &["annotations.created:", "\"2024-01-02 03:04:05\"", "\"1970-01-01T00:00:01Z\""]),
         (merge(minimal(), json!({"annotations": {"homepage": "busybox.net"}})), "AnnotationUrl", &["annotations.homepage:", "\"busybox.net\"", "http:// or https://"]),
@@ -289,36 +302,122 @@ fn bad_inputs_name_field_value_and_fix() {
         for needle in *needles {
             assert!(msg.contains(needle), "case {i} ({variant}): message {msg:?} lacks {needle:?}");
         }
+        // The reason is said once: a chained source adds to the message, never repeats it.
+        if let Some(source) = std::error::Error::source(&err) {
+            assert!(!msg.contains(&source.to_string()), "case {i} ({variant}): {msg:?} repeats its source");
+        }
+        // Rules are told in mkACI terms, never as the manifest's JSON path.
+        assert!(!msg.contains("app.") && !msg.contains("labels["), "case {i} ({variant}): {msg:?}");
     }
 
     // Context-dependent ones.
-    let err = from_spec(&spec(minimal()), &SpecContext { system: "riscv64-linux", thin_mounts: &[] }).unwrap_err();
+    let err = from_spec(&spec(minimal()), &ctx("riscv64-linux", &[])).unwrap_err();
     assert!(matches!(err, SpecError::UnknownSystem { .. }));
     let msg = err.to_string();
     assert!(msg.starts_with("system: \"riscv64-linux\""), "{msg}");
     assert!(msg.contains("set os and arch explicitly"), "{msg}");
 
     let err = from_spec(
-        &spec(merge(minimal(), json!({"mounts": {"data": "/var/lib/data"}}))),
-        &SpecContext { system: "x86_64-linux", thin_mounts: &thin_bad },
+        &spec(merge(minimal(), json!({"mounts": {"data": format!("/nix/store/{HASH_A}-x")}}))),
+        &ctx("x86_64-linux", &thin),
     )
     .unwrap_err();
     assert_eq!(
         err,
         SpecError::DuplicateMountPath {
-            path: "/var/lib/data".into(),
+            path: format!("/nix/store/{HASH_A}-x"),
             first: "mounts.data".into(),
-            second: "the thin mount of /var/lib/data".into()
+            second: format!("the thin mount of /nix/store/{HASH_A}-x"),
         }
     );
-    let name_clash = [ThinMount { hash: HASH_A.into(), path: format!("/nix/store/{HASH_A}-x") }];
     let err = from_spec(
         &spec(merge(minimal(), json!({"mountsRo": {format!("nix-{HASH_A}"): "/data"}}))),
-        &SpecContext { system: "x86_64-linux", thin_mounts: &name_clash },
+        &ctx("x86_64-linux", &thin),
     )
     .unwrap_err();
-    assert!(matches!(err, SpecError::DuplicateMountName { .. }), "{err:?}");
-    assert!(err.to_string().contains(&format!("mountsRo.nix-{HASH_A}")), "{err}");
+    assert_eq!(
+        err,
+        SpecError::DuplicateMountName {
+            name: format!("nix-{HASH_A}"),
+            first: format!("mountsRo.nix-{HASH_A}"),
+            second: format!("the thin mount of /nix/store/{HASH_A}-x"),
+        }
+    );
+    assert!(err.to_string().starts_with(&format!("the thin mount of /nix/store/{HASH_A}-x: ")), "{err}");
+}
+
+/// The manifest's rules, found by `ImageManifest::validate`, come back as the
+/// exact variants with the mkACI argument each element came from.
+#[test]
+fn manifest_rules_name_the_argument() {
+    let err = |v: Value| resolve(merge(minimal(), v)).unwrap_err();
+    assert_eq!(
+        err(json!({"mounts": {"a": "/x", "root": "/"}})),
+        SpecError::MountAtRoot { argument: "mounts.root".into() }
+    );
+    assert_eq!(
+        err(json!({"mountsRo": {"b": "/x"}, "mounts": {"a": "/x"}})),
+        SpecError::DuplicateMountPath { path: "/x".into(), first: "mounts.a".into(), second: "mountsRo.b".into() }
+    );
+    assert_eq!(
+        err(json!({"ports": {"b": {"protocol": "tcp", "port": 1}, "a": {"protocol": "sctp", "port": 2}}})),
+        SpecError::PortField {
+            at: "ports.a".into(),
+            field: "protocol",
+            value: "\"sctp\"".into(),
+            expected: "\"tcp\" or \"udp\""
+        }
+    );
+    assert_eq!(
+        err(
+            json!({"ports": [{"name": "a", "protocol": "tcp", "port": 1}, {"name": "b", "protocol": "udp", "port": 65535, "count": 2}]})
+        ),
+        SpecError::PortRange { at: "ports[1]".into(), port: 65535, count: 2 }
+    );
+    assert_eq!(err(json!({"group": ""})), SpecError::EmptyUserGroup { field: "group".into() });
+    assert_eq!(
+        err(json!({"env": {"A": "1", "B": "x\u{0}y"}})),
+        SpecError::EnvValueNul { name: "B".into(), value: "x\u{0}y".into() }
+    );
+    assert_eq!(
+        err(
+            json!({"isolators": {"os/linux/capabilities-retain-set": {"set": ["CAP_CHOWN"]}, "os/linux/capabilities-remove-set": {"set": ["CAP_MKNOD"]}}})
+        ),
+        SpecError::ConflictingIsolators {
+            first: "os/linux/capabilities-remove-set".into(),
+            second: "os/linux/capabilities-retain-set".into(),
+            first_argument: "isolators.os/linux/capabilities-remove-set".into(),
+            second_argument: "isolators.os/linux/capabilities-retain-set".into(),
+        }
+    );
+    assert_eq!(
+        err(
+            json!({"eventHandlers": [{"name": "post-stop", "exec": "/a"}, {"name": "pre-start", "exec": "/b"}, {"name": "post-stop", "exec": "/c"}]})
+        ),
+        SpecError::DuplicateEventHandler {
+            name: "post-stop".into(),
+            first: "eventHandlers[0]".into(),
+            second: "eventHandlers[2]".into()
+        }
+    );
+    assert_eq!(
+        err(json!({"labels": {"arch": "arm64"}})),
+        SpecError::LabelConflict {
+            label: "arch".into(),
+            argument: "arch".into(),
+            value: "arm64".into(),
+            current: "amd64".into()
+        }
+    );
+    assert_eq!(
+        from_spec(&spec(merge(minimal(), json!({"arch": "arm64"}))), &ctx("x86_64-darwin", &[])).unwrap_err(),
+        SpecError::InvalidOsArch { os: "darwin".into(), arch: "arm64".into(), suggestion: None }
+    );
+    assert_eq!(
+        from_spec(&spec(merge(minimal(), json!({"os": "darwin", "arch": "amd64"}))), &ctx("x86_64-linux", &[]))
+            .unwrap_err(),
+        SpecError::InvalidOsArch { os: "darwin".into(), arch: "amd64".into(), suggestion: Some("x86_64".into()) }
+    );
 }
 
 /// The errors never panic and the Display is one line.
@@ -329,17 +428,4 @@ fn messages_are_single_lines() {
     // And a manifest built from a spec parses back identically.
     let r = resolve(merge(minimal(), json!({"ports": {"http": {"protocol": "tcp", "port": 80}}}))).unwrap();
     assert_eq!(ImageManifest::from_json_slice(&r.manifest.to_canonical_json()).unwrap(), r.manifest);
-}
-
-#[test]
-fn thin_mount_contract_violations() {
-    let run = |tm: ThinMount| {
-        from_spec(&spec(minimal()), &SpecContext { system: "x86_64-linux", thin_mounts: &[tm] }).unwrap_err()
-    };
-    let err = run(ThinMount { hash: "ABC".into(), path: "/nix/store/ABC-x".into() });
-    assert!(matches!(err, SpecError::ThinMountName { .. }), "{err:?}");
-    assert!(err.to_string().contains("\"/nix/store/ABC-x\""), "{err}");
-    let err = run(ThinMount { hash: HASH_A.into(), path: "nix/store/x".into() });
-    assert!(matches!(err, SpecError::ThinMountPath { .. }), "{err:?}");
-    assert!(err.to_string().contains("\"nix/store/x\""), "{err}");
 }

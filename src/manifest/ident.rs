@@ -1,11 +1,13 @@
-//! The small value types of the appc schema (appc `spec/types.md`, plus resource
-//! quantities from `spec/ace.md` "Resource Isolators"), each parsed
+//! The small value types of the appc schema
+//! (<https://github.com/appc/spec/blob/master/spec/types.md>, plus the resource
+//! quantities of <https://github.com/appc/spec/blob/master/spec/ace.md#isolators>), each parsed
 //! once by one validator that `FromStr`, `TryFrom<String>` and serde's
 //! `Deserialize` all share. After parsing, a value is valid for good.
 //!
 //! The patterns are enforced in full, which is stricter than actool: actool
 //! checks only the character set and the first and last characters of an AC
-//! Identifier, so it lets `a//b` and `a..b` through (see `shared/appc.md` §3).
+//! Identifier, so it lets `a//b` and `a..b` through (`docs/appc.md` lists where
+//! we are stricter).
 
 use std::fmt;
 use std::str::FromStr;
@@ -152,45 +154,16 @@ impl AcIdentifier {
         self.0.rsplit('/').next().unwrap_or(&self.0)
     }
 
-    /// Maps any string to a valid AC Identifier, or `None` if nothing is left.
-    ///
-    /// The mapping, applied in this order:
-    /// 1. ASCII letters are lowercased;
-    /// 2. each `+` becomes `plus` (so `gtk+3` -> `gtkplus3`, `libstdc++` -> `libstdcplusplus`);
-    /// 3. every other character outside `a-z 0-9 - . _ ~ /` (including any non-ASCII
-    ///    character) becomes `-`;
-    /// 4. a run of separators (`- . _ ~ /`) is collapsed to its first character;
-    /// 5. separators at the start and at the end are removed.
+    /// Maps any string to a valid AC Identifier, or `None` if nothing is left:
+    /// the default-name mapping of `src/names.json`, see [`crate::names::map_name`]
+    /// (lowercase, `+` -> `plus`, other characters outside `a-z 0-9 - . _ ~ /`
+    /// -> `-`, runs of separators collapsed to their first, separators trimmed).
     ///
     /// Examples: `Firefox-Bin` -> `firefox-bin`, `My App!` -> `my-app`,
-    /// `python3.11-Django` -> `python3.11-django`, `__init__` -> `init`.
+    /// `gtk+3` -> `gtkplus3`, `python3.11-Django` -> `python3.11-django`,
+    /// `__init__` -> `init`.
     pub fn map_from(raw: &str) -> Option<AcIdentifier> {
-        let mut mapped = String::with_capacity(raw.len());
-        for ch in raw.chars() {
-            let c = ch.to_ascii_lowercase();
-            match c {
-                '+' => mapped.push_str("plus"),
-                'a'..='z' | '0'..='9' | '-' | '.' | '_' | '~' | '/' => mapped.push(c),
-                _ => mapped.push('-'),
-            }
-        }
-        let mut out = String::with_capacity(mapped.len());
-        let mut prev_sep = true; // drops leading separators
-        for b in mapped.bytes() {
-            if Self::is_sep(b) {
-                if !prev_sep {
-                    out.push(b as char);
-                }
-                prev_sep = true;
-            } else {
-                out.push(b as char);
-                prev_sep = false;
-            }
-        }
-        while out.as_bytes().last().is_some_and(|&b| Self::is_sep(b)) {
-            out.pop();
-        }
-        out.parse().ok()
+        crate::names::map_name(raw)?.parse().ok()
     }
 }
 string_newtype!(AcIdentifier, AcIdentifierError);

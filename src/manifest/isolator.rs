@@ -1,5 +1,10 @@
 //! Isolators: the 14 names appc 0.8.11 defines, each with its typed value
-//! (appc `spec/ace.md`, "Isolators"; Go `schema/types/isolator_*.go`).
+//! (<https://github.com/appc/spec/blob/master/spec/ace.md#isolators>; Go
+//! `schema/types/isolator_*.go` in the appc repository).
+//!
+//! One table, [`KNOWN_ISOLATORS`], lists every name with the kind of value it
+//! takes and the expected-shape text for messages; [`Isolator::from_name_value`]
+//! looks the name up there and runs the kind's parser.
 //!
 //! actool rejects unknown names and crashes on a known name with a missing or
 //! null value; we refuse both with a message instead. Values are checked as the
@@ -25,28 +30,126 @@ use serde_json::Value;
 
 pub use super::ident::{Quantity, QuantityError};
 
-/// The isolator names appc 0.8.11 knows.
-pub const KNOWN_ISOLATORS: [&str; 14] = [
-    "resource/cpu",
-    "resource/memory",
-    "resource/block-bandwidth",
-    "resource/block-iops",
-    "resource/network-bandwidth",
-    "os/linux/capabilities-retain-set",
-    "os/linux/capabilities-remove-set",
-    "os/linux/no-new-privileges",
-    "os/linux/seccomp-retain-set",
-    "os/linux/seccomp-remove-set",
-    "os/linux/oom-score-adj",
-    "os/linux/cpu-shares",
-    "os/linux/selinux-context",
-    "os/unix/sysctl",
-];
+/// How a known isolator's value is parsed; each kind builds its [`Isolator`]
+/// variant with the constructor it holds.
+#[derive(Clone, Copy)]
+pub enum ValueKind {
+    /// `{request?, limit?}`, at least one, `default` absent or false.
+    RequestLimit(fn(RequestLimit) -> Isolator),
+    /// `{"default": true, "limit": q}`, no `request`.
+    DefaultLimit(fn(DefaultLimit) -> Isolator),
+    /// `{"set": ["CAP_..", ..]}`, not empty.
+    Capabilities(fn(CapabilitySet) -> Isolator),
+    /// `{"set": [..], "errno"?: ".."}`, not empty.
+    Seccomp(fn(SeccompSet) -> Isolator),
+    /// `true` or `false`.
+    Bool(fn(bool) -> Isolator),
+    /// An integer in `min..=max`.
+    Int { min: i64, max: i64, make: fn(i64) -> Isolator },
+    /// `{user, role, type, level}`.
+    Selinux,
+    /// An object of string values.
+    Sysctl,
+}
+
+impl fmt::Debug for ValueKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ValueKind::RequestLimit(_) => "RequestLimit",
+            ValueKind::DefaultLimit(_) => "DefaultLimit",
+            ValueKind::Capabilities(_) => "Capabilities",
+            ValueKind::Seccomp(_) => "Seccomp",
+            ValueKind::Bool(_) => "Bool",
+            ValueKind::Int { .. } => "Int",
+            ValueKind::Selinux => "Selinux",
+            ValueKind::Sysctl => "Sysctl",
+        })
+    }
+}
+
+/// One row of [`KNOWN_ISOLATORS`].
+#[derive(Debug, Clone, Copy)]
+pub struct KnownIsolator {
+    /// The appc name, e.g. `resource/cpu`.
+    pub name: &'static str,
+    /// What the value looks like, for messages.
+    pub expected: &'static str,
+    /// How the value is parsed.
+    pub kind: ValueKind,
+}
+
+const CAPS_SHAPE: &str = r#"an object {"set": ["CAP_NET_BIND_SERVICE", ...]} with a non-empty list of strings"#;
+const SECCOMP_SHAPE: &str = r#"an object {"set": ["read", ...], "errno"?: "EPERM"} with a non-empty list of strings"#;
+
+/// The isolators appc 0.8.11 knows: name, expected shape, value kind.
+pub const KNOWN_ISOLATORS: [KnownIsolator; 14] = {
+    use ValueKind::*;
+    const fn row(name: &'static str, expected: &'static str, kind: ValueKind) -> KnownIsolator {
+        KnownIsolator { name, expected, kind }
+    }
+    [
+        row(
+            "resource/cpu",
+            r#"an object {"request"?: "250m", "limit"?: "500m"} with at least one of the two"#,
+            RequestLimit(Isolator::ResourceCpu),
+        ),
+        row(
+            "resource/memory",
+            r#"an object {"request"?: "1G", "limit"?: "2G"} with at least one of the two"#,
+            RequestLimit(Isolator::ResourceMemory),
+        ),
+        row(
+            "resource/block-bandwidth",
+            r#"an object {"default": true, "limit": "2M"}"#,
+            DefaultLimit(Isolator::ResourceBlockBandwidth),
+        ),
+        row(
+            "resource/block-iops",
+            r#"an object {"default": true, "limit": "1000"}"#,
+            DefaultLimit(Isolator::ResourceBlockIops),
+        ),
+        row(
+            "resource/network-bandwidth",
+            r#"an object {"default": true, "limit": "1G"}"#,
+            DefaultLimit(Isolator::ResourceNetworkBandwidth),
+        ),
+        row("os/linux/capabilities-retain-set", CAPS_SHAPE, Capabilities(Isolator::CapabilitiesRetainSet)),
+        row("os/linux/capabilities-remove-set", CAPS_SHAPE, Capabilities(Isolator::CapabilitiesRemoveSet)),
+        row("os/linux/no-new-privileges", "true or false", Bool(Isolator::NoNewPrivileges)),
+        row("os/linux/seccomp-retain-set", SECCOMP_SHAPE, Seccomp(Isolator::SeccompRetainSet)),
+        row("os/linux/seccomp-remove-set", SECCOMP_SHAPE, Seccomp(Isolator::SeccompRemoveSet)),
+        row(
+            "os/linux/oom-score-adj",
+            "an integer from -1000 to 1000",
+            Int { min: -1000, max: 1000, make: |i| Isolator::OomScoreAdj(i as i32) },
+        ),
+        row(
+            "os/linux/cpu-shares",
+            "an integer from 2 to 262144",
+            Int { min: 2, max: 262_144, make: |i| Isolator::CpuShares(i as u32) },
+        ),
+        row(
+            "os/linux/selinux-context",
+            r#"an object {"user": "system_u", "role": "system_r", "type": "svirt_lxc_net_t", "level": "s0"}"#,
+            Selinux,
+        ),
+        row("os/unix/sysctl", r#"an object of string values, e.g. {"net.ipv4.tcp_mtu_probing": "1"}"#, Sysctl),
+    ]
+};
+
+/// The row of a known isolator name.
+pub fn known_isolator(name: &str) -> Option<&'static KnownIsolator> {
+    KNOWN_ISOLATORS.iter().find(|k| k.name == name)
+}
+
+fn known_names() -> String {
+    KNOWN_ISOLATORS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+}
 
 /// Why an isolator is refused. `name` is the isolator name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IsolatorError {
-    #[error("unknown isolator {name:?}; appc 0.8.11 knows only {}", KNOWN_ISOLATORS.join(", "))]
+    #[error("unknown isolator {name:?}; appc 0.8.11 knows only {}", known_names())]
     UnknownName { name: String },
     #[error("isolator {name:?} has no value (or null); it needs {expected}")]
     MissingValue { name: String, expected: &'static str },
@@ -54,8 +157,8 @@ pub enum IsolatorError {
     WrongShape { name: String, value: String, expected: &'static str },
     #[error("isolator {name:?} has an unknown key {key:?}; allowed keys are {allowed}")]
     UnknownKey { name: String, key: String, allowed: &'static str },
-    #[error("isolator {name:?}: {field}: {source}")]
-    BadQuantity { name: String, field: &'static str, source: QuantityError },
+    #[error("isolator {name:?}: {field}: {reason}")]
+    BadQuantity { name: String, field: &'static str, reason: QuantityError },
     #[error("isolator {name:?} needs at least one of \"request\" and \"limit\"")]
     NoRequestOrLimit { name: String },
     #[error("isolator {name:?} has \"default\": {value}; it must be {required}")]
@@ -168,182 +271,28 @@ impl Isolator {
         }
     }
 
-    /// Parses and checks one isolator from its name and JSON value. This is the
-    /// one validator behind both `Deserialize` and [`crate::manifest::from_spec`].
+    /// Parses and checks one isolator from its name and JSON value: looks the
+    /// name up in [`KNOWN_ISOLATORS`] and runs its kind's parser. This is the one
+    /// validator behind both `Deserialize` and [`crate::manifest::from_spec`].
     pub fn from_name_value(name: &str, value: Option<&Value>) -> Result<Isolator, IsolatorError> {
-        let n = || name.to_string();
-        let expected = expected_shape(name).ok_or_else(|| IsolatorError::UnknownName { name: n() })?;
+        let known = known_isolator(name).ok_or_else(|| IsolatorError::UnknownName { name: name.to_string() })?;
         let value = match value {
-            None | Some(Value::Null) => return Err(IsolatorError::MissingValue { name: n(), expected }),
+            None | Some(Value::Null) => {
+                return Err(IsolatorError::MissingValue { name: name.to_string(), expected: known.expected })
+            }
             Some(v) => v,
         };
-        let wrong = || IsolatorError::WrongShape { name: n(), value: compact(value), expected };
-        let object = |allowed_keys: &'static str| -> Result<&serde_json::Map<String, Value>, IsolatorError> {
-            let obj = value.as_object().ok_or_else(wrong)?;
-            for key in obj.keys() {
-                if !allowed_keys.split(", ").any(|k| k.trim_matches('"') == key) {
-                    return Err(IsolatorError::UnknownKey { name: n(), key: key.clone(), allowed: allowed_keys });
-                }
-            }
-            Ok(obj)
-        };
-        let quantity =
-            |obj: &serde_json::Map<String, Value>, field: &'static str| -> Result<Option<Quantity>, IsolatorError> {
-                match obj.get(field) {
-                    None | Some(Value::Null) => Ok(None),
-                    Some(Value::String(s)) => {
-                        s.parse().map(Some).map_err(|source| IsolatorError::BadQuantity { name: n(), field, source })
-                    }
-                    Some(_) => Err(wrong()),
-                }
-            };
-        let default = |obj: &serde_json::Map<String, Value>| -> Result<Option<bool>, IsolatorError> {
-            match obj.get("default") {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::Bool(b)) => Ok(Some(*b)),
-                Some(_) => Err(wrong()),
-            }
-        };
-        let strings = |obj: &serde_json::Map<String, Value>| -> Result<Vec<String>, IsolatorError> {
-            let list = obj.get("set").and_then(Value::as_array).ok_or_else(wrong)?;
-            let set: Vec<String> =
-                list.iter().map(|v| v.as_str().map(str::to_string).ok_or_else(wrong)).collect::<Result<_, _>>()?;
-            if set.is_empty() {
-                return Err(IsolatorError::EmptySet { name: n() });
-            }
-            Ok(set)
-        };
-        let int_range = |min: i64, max: i64| -> Result<i64, IsolatorError> {
-            match value.as_i64() {
-                Some(i) if (min..=max).contains(&i) => Ok(i),
-                Some(_) => Err(IsolatorError::OutOfRange { name: n(), value: compact(value), min, max }),
-                None if value.is_number() => {
-                    Err(IsolatorError::OutOfRange { name: n(), value: compact(value), min, max })
-                }
-                None => Err(wrong()),
-            }
-        };
-        Ok(match name {
-            "resource/cpu" | "resource/memory" => {
-                let obj = object(r#""request", "limit", "default""#)?;
-                if let Some(true) = default(obj)? {
-                    return Err(IsolatorError::BadDefault { name: n(), value: true, required: false });
-                }
-                let rl = RequestLimit { request: quantity(obj, "request")?, limit: quantity(obj, "limit")? };
-                if rl.request.is_none() && rl.limit.is_none() {
-                    return Err(IsolatorError::NoRequestOrLimit { name: n() });
-                }
-                if name == "resource/cpu" {
-                    Isolator::ResourceCpu(rl)
-                } else {
-                    Isolator::ResourceMemory(rl)
-                }
-            }
-            "resource/block-bandwidth" | "resource/block-iops" | "resource/network-bandwidth" => {
-                let obj = object(r#""default", "limit", "request""#)?;
-                match default(obj)? {
-                    Some(true) => {}
-                    other => {
-                        return Err(IsolatorError::BadDefault {
-                            name: n(),
-                            value: other.unwrap_or(false),
-                            required: true,
-                        })
-                    }
-                }
-                if obj.get("request").is_some_and(|v| !v.is_null()) {
-                    return Err(IsolatorError::RequestNotSupported { name: n() });
-                }
-                let limit = quantity(obj, "limit")?.ok_or_else(|| IsolatorError::MissingLimit { name: n() })?;
-                let dl = DefaultLimit { limit };
-                match name {
-                    "resource/block-bandwidth" => Isolator::ResourceBlockBandwidth(dl),
-                    "resource/block-iops" => Isolator::ResourceBlockIops(dl),
-                    _ => Isolator::ResourceNetworkBandwidth(dl),
-                }
-            }
-            "os/linux/capabilities-retain-set" | "os/linux/capabilities-remove-set" => {
-                let set = strings(object(r#""set""#)?)?;
-                for cap in &set {
-                    let ok = cap.strip_prefix("CAP_").is_some_and(|rest| {
-                        !rest.is_empty()
-                            && rest.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-                    });
-                    if !ok {
-                        return Err(IsolatorError::BadCapability { name: n(), value: cap.clone() });
-                    }
-                }
-                let cs = CapabilitySet { set };
-                if name.ends_with("retain-set") {
-                    Isolator::CapabilitiesRetainSet(cs)
-                } else {
-                    Isolator::CapabilitiesRemoveSet(cs)
-                }
-            }
-            "os/linux/seccomp-retain-set" | "os/linux/seccomp-remove-set" => {
-                let obj = object(r#""set", "errno""#)?;
-                let set = strings(obj)?;
-                for sc in &set {
-                    if sc.is_empty() || sc.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                        return Err(IsolatorError::BadSyscall { name: n(), value: sc.clone() });
-                    }
-                }
-                let errno = match obj.get("errno") {
-                    None | Some(Value::Null) => None,
-                    Some(Value::String(s)) if s.is_empty() => None,
-                    Some(Value::String(s)) => {
-                        // Go checks unicode.IsUpper for every rune, so E2BIG is refused there too.
-                        let ok = s.starts_with('E') && s.bytes().all(|b| b.is_ascii_uppercase());
-                        if !ok {
-                            return Err(IsolatorError::BadErrno { name: n(), value: s.clone() });
-                        }
-                        Some(s.clone())
-                    }
-                    Some(_) => return Err(wrong()),
-                };
-                let ss = SeccompSet { set, errno };
-                if name.ends_with("retain-set") {
-                    Isolator::SeccompRetainSet(ss)
-                } else {
-                    Isolator::SeccompRemoveSet(ss)
-                }
-            }
-            "os/linux/no-new-privileges" => Isolator::NoNewPrivileges(value.as_bool().ok_or_else(wrong)?),
-            "os/linux/oom-score-adj" => Isolator::OomScoreAdj(int_range(-1000, 1000)? as i32),
-            "os/linux/cpu-shares" => Isolator::CpuShares(int_range(2, 262_144)? as u32),
-            "os/linux/selinux-context" => {
-                let obj = object(r#""user", "role", "type", "level""#)?;
-                let field = |f: &'static str, colon_forbidden: bool| -> Result<String, IsolatorError> {
-                    let s = match obj.get(f) {
-                        Some(Value::String(s)) => s.clone(),
-                        None | Some(Value::Null) => String::new(),
-                        Some(_) => return Err(wrong()),
-                    };
-                    if s.is_empty() || (colon_forbidden && s.contains(':')) {
-                        return Err(IsolatorError::BadSelinuxField { name: n(), field: f, value: s, colon_forbidden });
-                    }
-                    Ok(s)
-                };
-                Isolator::SelinuxContext(SelinuxContext {
-                    user: field("user", true)?,
-                    role: field("role", true)?,
-                    kind: field("type", true)?,
-                    level: field("level", false)?,
-                })
-            }
-            "os/unix/sysctl" => {
-                let obj = value.as_object().ok_or_else(wrong)?;
-                let mut map = BTreeMap::new();
-                for (k, v) in obj {
-                    if k.is_empty() {
-                        return Err(IsolatorError::EmptySysctlKey { name: n() });
-                    }
-                    map.insert(k.clone(), v.as_str().ok_or_else(wrong)?.to_string());
-                }
-                Isolator::Sysctl(map)
-            }
-            _ => unreachable!("expected_shape knows every name"),
-        })
+        let p = Parser { name, value, expected: known.expected };
+        match known.kind {
+            ValueKind::RequestLimit(make) => p.request_limit().map(make),
+            ValueKind::DefaultLimit(make) => p.default_limit().map(make),
+            ValueKind::Capabilities(make) => p.capabilities().map(make),
+            ValueKind::Seccomp(make) => p.seccomp().map(make),
+            ValueKind::Bool(make) => value.as_bool().map(make).ok_or_else(|| p.wrong()),
+            ValueKind::Int { min, max, make } => p.int_range(min, max).map(make),
+            ValueKind::Selinux => p.selinux().map(Isolator::SelinuxContext),
+            ValueKind::Sysctl => p.sysctl().map(Isolator::Sysctl),
+        }
     }
 
     fn serialize_value<M: SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
@@ -363,29 +312,176 @@ impl Isolator {
     }
 }
 
+/// The value parsers of the [`ValueKind`]s, for one isolator's value.
+struct Parser<'a> {
+    name: &'a str,
+    value: &'a Value,
+    expected: &'static str,
+}
+
+type Object = serde_json::Map<String, Value>;
+
+impl Parser<'_> {
+    fn n(&self) -> String {
+        self.name.to_string()
+    }
+
+    fn wrong(&self) -> IsolatorError {
+        IsolatorError::WrongShape { name: self.n(), value: compact(self.value), expected: self.expected }
+    }
+
+    /// The value as an object with only the `allowed` keys (written `"a", "b"`).
+    fn object(&self, allowed: &'static str) -> Result<&Object, IsolatorError> {
+        let obj = self.value.as_object().ok_or_else(|| self.wrong())?;
+        for key in obj.keys() {
+            if !allowed.split(", ").any(|k| k.trim_matches('"') == key) {
+                return Err(IsolatorError::UnknownKey { name: self.n(), key: key.clone(), allowed });
+            }
+        }
+        Ok(obj)
+    }
+
+    fn quantity(&self, obj: &Object, field: &'static str) -> Result<Option<Quantity>, IsolatorError> {
+        match obj.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => {
+                s.parse().map(Some).map_err(|reason| IsolatorError::BadQuantity { name: self.n(), field, reason })
+            }
+            Some(_) => Err(self.wrong()),
+        }
+    }
+
+    fn default(&self, obj: &Object) -> Result<Option<bool>, IsolatorError> {
+        match obj.get("default") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(self.wrong()),
+        }
+    }
+
+    fn set(&self, obj: &Object) -> Result<Vec<String>, IsolatorError> {
+        let list = obj.get("set").and_then(Value::as_array).ok_or_else(|| self.wrong())?;
+        let set: Vec<String> = list
+            .iter()
+            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| self.wrong()))
+            .collect::<Result<_, _>>()?;
+        if set.is_empty() {
+            return Err(IsolatorError::EmptySet { name: self.n() });
+        }
+        Ok(set)
+    }
+
+    fn request_limit(&self) -> Result<RequestLimit, IsolatorError> {
+        let obj = self.object(r#""request", "limit", "default""#)?;
+        if let Some(true) = self.default(obj)? {
+            return Err(IsolatorError::BadDefault { name: self.n(), value: true, required: false });
+        }
+        let rl = RequestLimit { request: self.quantity(obj, "request")?, limit: self.quantity(obj, "limit")? };
+        if rl.request.is_none() && rl.limit.is_none() {
+            return Err(IsolatorError::NoRequestOrLimit { name: self.n() });
+        }
+        Ok(rl)
+    }
+
+    fn default_limit(&self) -> Result<DefaultLimit, IsolatorError> {
+        let obj = self.object(r#""default", "limit", "request""#)?;
+        match self.default(obj)? {
+            Some(true) => {}
+            other => {
+                return Err(IsolatorError::BadDefault { name: self.n(), value: other.unwrap_or(false), required: true })
+            }
+        }
+        if obj.get("request").is_some_and(|v| !v.is_null()) {
+            return Err(IsolatorError::RequestNotSupported { name: self.n() });
+        }
+        let limit = self.quantity(obj, "limit")?.ok_or_else(|| IsolatorError::MissingLimit { name: self.n() })?;
+        Ok(DefaultLimit { limit })
+    }
+
+    fn capabilities(&self) -> Result<CapabilitySet, IsolatorError> {
+        let set = self.set(self.object(r#""set""#)?)?;
+        for cap in &set {
+            let ok = cap.strip_prefix("CAP_").is_some_and(|rest| {
+                !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            });
+            if !ok {
+                return Err(IsolatorError::BadCapability { name: self.n(), value: cap.clone() });
+            }
+        }
+        Ok(CapabilitySet { set })
+    }
+
+    fn seccomp(&self) -> Result<SeccompSet, IsolatorError> {
+        let obj = self.object(r#""set", "errno""#)?;
+        let set = self.set(obj)?;
+        for sc in &set {
+            if sc.is_empty() || sc.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(IsolatorError::BadSyscall { name: self.n(), value: sc.clone() });
+            }
+        }
+        let errno = match obj.get("errno") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) => {
+                // Go checks unicode.IsUpper for every rune, so E2BIG is refused there too.
+                let ok = s.starts_with('E') && s.bytes().all(|b| b.is_ascii_uppercase());
+                if !ok {
+                    return Err(IsolatorError::BadErrno { name: self.n(), value: s.clone() });
+                }
+                Some(s.clone())
+            }
+            Some(_) => return Err(self.wrong()),
+        };
+        Ok(SeccompSet { set, errno })
+    }
+
+    fn int_range(&self, min: i64, max: i64) -> Result<i64, IsolatorError> {
+        let out_of_range = || IsolatorError::OutOfRange { name: self.n(), value: compact(self.value), min, max };
+        match self.value.as_i64() {
+            Some(i) if (min..=max).contains(&i) => Ok(i),
+            Some(_) => Err(out_of_range()),
+            None if self.value.is_number() => Err(out_of_range()),
+            None => Err(self.wrong()),
+        }
+    }
+
+    fn selinux(&self) -> Result<SelinuxContext, IsolatorError> {
+        let obj = self.object(r#""user", "role", "type", "level""#)?;
+        let field = |f: &'static str, colon_forbidden: bool| -> Result<String, IsolatorError> {
+            let s = match obj.get(f) {
+                Some(Value::String(s)) => s.clone(),
+                None | Some(Value::Null) => String::new(),
+                Some(_) => return Err(self.wrong()),
+            };
+            if s.is_empty() || (colon_forbidden && s.contains(':')) {
+                return Err(IsolatorError::BadSelinuxField { name: self.n(), field: f, value: s, colon_forbidden });
+            }
+            Ok(s)
+        };
+        Ok(SelinuxContext {
+            user: field("user", true)?,
+            role: field("role", true)?,
+            kind: field("type", true)?,
+            level: field("level", false)?,
+        })
+    }
+
+    fn sysctl(&self) -> Result<BTreeMap<String, String>, IsolatorError> {
+        let obj = self.value.as_object().ok_or_else(|| self.wrong())?;
+        let mut map = BTreeMap::new();
+        for (k, v) in obj {
+            if k.is_empty() {
+                return Err(IsolatorError::EmptySysctlKey { name: self.n() });
+            }
+            map.insert(k.clone(), v.as_str().ok_or_else(|| self.wrong())?.to_string());
+        }
+        Ok(map)
+    }
+}
+
 /// What the value of a known isolator looks like, for messages; `None` if unknown.
 pub fn expected_shape(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "resource/cpu" => r#"an object {"request"?: "250m", "limit"?: "500m"} with at least one of the two"#,
-        "resource/memory" => r#"an object {"request"?: "1G", "limit"?: "2G"} with at least one of the two"#,
-        "resource/block-bandwidth" => r#"an object {"default": true, "limit": "2M"}"#,
-        "resource/block-iops" => r#"an object {"default": true, "limit": "1000"}"#,
-        "resource/network-bandwidth" => r#"an object {"default": true, "limit": "1G"}"#,
-        "os/linux/capabilities-retain-set" | "os/linux/capabilities-remove-set" => {
-            r#"an object {"set": ["CAP_NET_BIND_SERVICE", ...]} with a non-empty list of strings"#
-        }
-        "os/linux/no-new-privileges" => "true or false",
-        "os/linux/seccomp-retain-set" | "os/linux/seccomp-remove-set" => {
-            r#"an object {"set": ["read", ...], "errno"?: "EPERM"} with a non-empty list of strings"#
-        }
-        "os/linux/oom-score-adj" => "an integer from -1000 to 1000",
-        "os/linux/cpu-shares" => "an integer from 2 to 262144",
-        "os/linux/selinux-context" => {
-            r#"an object {"user": "system_u", "role": "system_r", "type": "svirt_lxc_net_t", "level": "s0"}"#
-        }
-        "os/unix/sysctl" => r#"an object of string values, e.g. {"net.ipv4.tcp_mtu_probing": "1"}"#,
-        _ => return None,
-    })
+    known_isolator(name).map(|k| k.expected)
 }
 
 /// Compact JSON of a value, for messages.
@@ -477,6 +573,9 @@ mod tests {
             ("os/unix/sysctl", json!({"net.ipv4.tcp_mtu_probing": "1"})),
         ];
         assert_eq!(cases.len(), KNOWN_ISOLATORS.len());
+        for (known, (name, _)) in KNOWN_ISOLATORS.iter().zip(&cases) {
+            assert_eq!(known.name, *name, "the table and this list are in the same order");
+        }
         for (name, value) in cases {
             let iso = parse(name, value.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(iso.name(), name);
@@ -521,7 +620,7 @@ mod tests {
             (
                 "resource/cpu",
                 Some(json!({"limit": "-1"})),
-                BadQuantity { name: n("resource/cpu"), field: "limit", source: q("-1") },
+                BadQuantity { name: n("resource/cpu"), field: "limit", reason: q("-1") },
             ),
             ("resource/memory", Some(json!({})), NoRequestOrLimit { name: n("resource/memory") }),
             (

@@ -1,25 +1,30 @@
 //! The appc 0.8.11 ImageManifest, typed, validated, with deterministic bytes.
 //!
-//! The types mirror the schema of appc `spec/aci.md` ("Image Manifest Schema")
+//! The types mirror the appc image manifest schema
+//! (<https://github.com/appc/spec/blob/master/spec/aci.md#image-manifest-schema>)
 //! one to one, with keys in their exact canonical case: Go's JSON reader ignores
 //! key case and unknown keys, so a miscased key is silently dropped by actool and
-//! rkt. We refuse unknown keys instead. The rules are those of `shared/appc.md`
-//! §3, stricter than actool; each is listed on the field it guards.
+//! rkt. We refuse unknown keys instead. The rules are stricter than actool's
+//! (`docs/appc.md` lists them); each is named on the field it guards.
 //!
 //! - [`ident`]: the validated string newtypes ([`AcIdentifier`], [`AcName`], ...);
 //! - [`isolator`]: the 14 known isolators with typed values;
+//! - [`location`]: [`Location`], the JSON path every rule error points at;
 //! - [`spec`]: [`from_spec`], the conversion from the user's `mkACI` arguments.
 //!
 //! Every value is a newtype that is valid by construction; the rules that span
-//! several fields (uniqueness, os/arch pairs, well-known annotations) are checked
-//! by [`ImageManifest::validate`], which [`ImageManifest::from_json_slice`] and
-//! [`from_spec`] both run.
+//! several fields (uniqueness, os/arch pairs, port ranges, well-known
+//! annotations) are checked in one place, [`ImageManifest::validate`], which
+//! [`ImageManifest::from_json_slice`] and [`from_spec`] both run. Each
+//! [`ManifestError`] says where ([`Location`]); [`from_spec`] maps that back to
+//! the `mkACI` argument.
 
 pub mod ident;
 pub mod isolator;
+pub mod location;
 pub mod spec;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -28,33 +33,12 @@ pub use ident::{
     EnvNameError, HttpUrl, HttpUrlError, Timestamp, TimestampError, AC_VERSION,
 };
 pub use isolator::{Isolator, IsolatorError, Quantity, QuantityError, KNOWN_ISOLATORS};
-pub use spec::{from_spec, Resolved, SpecContext, SpecError, ThinMount};
+pub use location::{Location, Step};
+pub use spec::{from_spec, Resolved, SpecContext, SpecError};
 
 use crate::image_id::ImageId;
 
-/// The os/arch label pairs appc 0.8.11 accepts (`types.ValidOSArch` in
-/// `schema/types/labels.go`). rkt refuses to run an image without both labels.
-pub const VALID_OS_ARCH: &[(&str, &[&str])] = &[
-    ("linux", &["amd64", "i386", "aarch64", "aarch64_be", "armv6l", "armv7l", "armv7b", "ppc64", "ppc64le", "s390x"]),
-    ("freebsd", &["amd64", "i386", "arm"]),
-    ("darwin", &["x86_64", "i386"]),
-];
-
-/// Whether `os`/`arch` is an allowed pair.
-pub fn is_valid_os_arch(os: &str, arch: &str) -> bool {
-    VALID_OS_ARCH.iter().any(|(o, archs)| *o == os && archs.contains(&arch))
-}
-
-/// The allowed pairs as `linux/amd64, linux/i386, ...`, for messages.
-pub fn valid_os_arch_list() -> String {
-    let mut out = Vec::new();
-    for (os, archs) in VALID_OS_ARCH {
-        for arch in *archs {
-            out.push(format!("{os}/{arch}"));
-        }
-    }
-    out.join(", ")
-}
+pub use crate::names::{is_valid_os_arch, valid_os_arch_list};
 
 /// `acKind`: always `"ImageManifest"` for an image manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -131,8 +115,8 @@ pub struct Annotation {
 pub enum ExecError {
     #[error("exec is empty; give the program to run as an absolute path, e.g. [\"/bin/sh\"]")]
     Empty,
-    #[error("exec[0] {value:?} is not a usable absolute path ({source}); rkt resolves a relative exec before volumes are mounted, so give the full path, e.g. \"/bin/{hint}\"")]
-    NotAbsolute { value: String, hint: String, source: AbsPathError },
+    #[error("exec[0] {value:?} is not a usable absolute path ({reason}); rkt resolves a relative exec before volumes are mounted, so give the full path, e.g. \"/bin/{hint}\"")]
+    NotAbsolute { value: String, hint: String, reason: AbsPathError },
     #[error("exec[{index}] {value:?} contains a NUL byte, which cannot be passed to a program")]
     Nul { index: usize, value: String },
 }
@@ -145,9 +129,9 @@ pub struct Exec(Vec<String>);
 impl Exec {
     pub fn new(args: Vec<String>) -> Result<Exec, ExecError> {
         let first = args.first().ok_or(ExecError::Empty)?;
-        if let Err(source) = first.parse::<AbsPath>() {
+        if let Err(reason) = first.parse::<AbsPath>() {
             let hint = first.rsplit('/').find(|s| !s.is_empty()).unwrap_or("program").to_string();
-            return Err(ExecError::NotAbsolute { value: first.clone(), hint, source });
+            return Err(ExecError::NotAbsolute { value: first.clone(), hint, reason });
         }
         if let Some((index, value)) = args.iter().enumerate().find(|(_, a)| a.contains('\0')) {
             return Err(ExecError::Nul { index, value: value.clone() });
@@ -305,145 +289,198 @@ mod opt_image_id {
     }
 }
 
-/// A rule of appc.md §3 that a manifest breaks. `at` is the JSON path of the field.
+/// A rule of the appc image manifest that a manifest breaks. `at` is the JSON
+/// path of the offending value, `first` (for duplicates) that of the value it
+/// repeats. The rules are listed in `docs/appc.md`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ManifestError {
-    #[error("manifest is not valid JSON of an appc ImageManifest at {path}: {message}")]
-    Json { path: String, message: String },
+    #[error("manifest is not valid JSON of an appc ImageManifest at {at}: {message}")]
+    Json { at: Location, message: String },
     #[error("{at}: a label may not be called \"name\" (it would be confused with the image name); remove it")]
-    LabelNamedName { at: String },
-    #[error("{at}: label {name:?} appears twice; label names must be unique")]
-    DuplicateLabel { at: String, name: String },
-    #[error("labels: the {missing:?} label is missing; rkt refuses images without both os and arch (e.g. os=linux, arch=amd64)")]
-    MissingOsArch { missing: &'static str },
-    #[error("labels: os={os:?} arch={arch:?} is not an allowed pair; allowed are {}", valid_os_arch_list())]
-    InvalidOsArch { os: String, arch: String },
-    #[error("app.{field}: {field} is empty; give a user/group name or number, e.g. \"0\"")]
-    EmptyUserGroup { field: &'static str },
-    #[error("app.environment: {name:?} appears twice; environment names must be unique")]
-    DuplicateEnv { name: String },
-    #[error("app.environment: the value of {name:?} contains a NUL byte, which cannot be passed to a program")]
-    EnvValueNul { name: String },
-    #[error("app.eventHandlers: {name:?} appears twice; each event handler may appear at most once")]
-    DuplicateEventHandler { name: &'static str },
-    #[error("app.mountPoints: name {name:?} appears twice; mount point names must be unique")]
-    DuplicateMountName { name: String },
-    #[error("app.mountPoints: path {path:?} appears twice (names {first:?} and {second:?}); mount point paths must be unique")]
-    DuplicateMountPath { path: String, first: String, second: String },
-    #[error("app.mountPoints: {name:?} is mounted at \"/\"; mount it at a directory below the root")]
-    MountAtRoot { name: String },
-    #[error("app.ports: name {name:?} appears twice; port names must be unique")]
-    DuplicatePortName { name: String },
-    #[error("app.ports: {name:?} has protocol {protocol:?}; use one of {}", PORT_PROTOCOLS.join(", "))]
-    BadProtocol { name: String, protocol: String },
-    #[error("app.ports: {name:?} has port 0; ports are 1 to 65535")]
-    PortZero { name: String },
-    #[error("app.ports: {name:?} has count 0; count is at least 1")]
-    PortCountZero { name: String },
-    #[error("app.ports: {name:?} covers ports {port} to {} (count {count}), past 65535; lower port or count", u64::from(*.port) + u64::from(*.count) - 1)]
-    PortRangeOverflow { name: String, port: u16, count: u32 },
-    #[error("app.isolators: {name:?} appears twice; give each isolator once")]
-    DuplicateIsolator { name: &'static str },
-    #[error("app.isolators: {first:?} and {second:?} cannot be used together; keep one")]
-    ConflictingIsolators { first: &'static str, second: &'static str },
-    #[error("annotations: {name:?} appears twice; annotation names must be unique")]
-    DuplicateAnnotation { name: String },
-    #[error("annotations.created: {source}")]
-    BadCreated { source: TimestampError },
-    #[error("annotations.{name}: {source}")]
-    BadUrl { name: String, source: HttpUrlError },
-    #[error("pathWhitelist: {path:?} appears twice; paths must be unique")]
-    DuplicateWhitelistPath { path: String },
+    LabelNamedName { at: Location },
+    #[error("{at}: label {name:?} appears twice (first at {first}); label names must be unique")]
+    DuplicateLabel { at: Location, first: Location, name: String },
+    #[error("{at}: the {missing:?} label is missing; rkt refuses images without both os and arch (e.g. os=linux, arch=amd64)")]
+    MissingOsArch { at: Location, missing: &'static str },
+    #[error("{at}: os={os:?} arch={arch:?} is not an allowed pair; allowed are {}", valid_os_arch_list())]
+    InvalidOsArch { at: Location, os: String, arch: String },
+    #[error("{at}: the value is empty; give a user or group name or number, e.g. \"0\"")]
+    EmptyUserGroup { at: Location },
+    #[error("{at}: {name:?} appears twice (first at {first}); environment names must be unique")]
+    DuplicateEnv { at: Location, first: Location, name: String },
+    #[error("{at}: the value of {name:?} contains a NUL byte, which cannot be passed to a program")]
+    EnvValueNul { at: Location, name: String },
+    #[error("{at}: {name:?} appears twice (first at {first}); each event handler may appear at most once")]
+    DuplicateEventHandler { at: Location, first: Location, name: &'static str },
+    #[error("{at}: name {name:?} appears twice (first at {first}); mount point names must be unique")]
+    DuplicateMountName { at: Location, first: Location, name: String },
+    #[error("{at}: path {path:?} appears twice (first at {first}); mount point paths must be unique")]
+    DuplicateMountPath { at: Location, first: Location, path: String },
+    #[error("{at}: {name:?} is mounted at \"/\"; mount it at a directory below the root")]
+    MountAtRoot { at: Location, name: String },
+    #[error("{at}: name {name:?} appears twice (first at {first}); port names must be unique")]
+    DuplicatePortName { at: Location, first: Location, name: String },
+    #[error("{at}: protocol {protocol:?} is not supported; use one of {}", PORT_PROTOCOLS.join(", "))]
+    BadProtocol { at: Location, protocol: String },
+    #[error("{at}: port 0 is not a port; ports are 1 to 65535")]
+    PortZero { at: Location },
+    #[error("{at}: count 0 covers no port; count is at least 1")]
+    PortCountZero { at: Location },
+    #[error("{at}: covers ports {port} to {} (count {count}), past 65535; lower port or count", u64::from(*.port) + u64::from(*.count) - 1)]
+    PortRangeOverflow { at: Location, port: u16, count: u32 },
+    #[error("{at}: {name:?} appears twice (first at {first}); give each isolator once")]
+    DuplicateIsolator { at: Location, first: Location, name: &'static str },
+    #[error("{at}: {second:?} cannot be used together with {first:?} (at {first_at}); keep one")]
+    ConflictingIsolators { at: Location, first_at: Location, first: &'static str, second: &'static str },
+    #[error("{at}: annotation {name:?} appears twice (first at {first}); annotation names must be unique")]
+    DuplicateAnnotation { at: Location, first: Location, name: String },
+    #[error("{at}: the created annotation: {reason}")]
+    BadCreated { at: Location, reason: TimestampError },
+    #[error("{at}: the {name} annotation: {reason}")]
+    BadUrl { at: Location, name: String, reason: HttpUrlError },
+    #[error("{at}: {path:?} appears twice (first at {first}); paths must be unique")]
+    DuplicateWhitelistPath { at: Location, first: Location, path: String },
 }
 
-/// Isolator pairs that exclude each other (appc `ace.md`: "cannot be used in
-/// conjunction with").
-const CONFLICTING_ISOLATORS: [(&str, &str); 2] = [
+impl ManifestError {
+    /// Where the offending value sits.
+    pub fn at(&self) -> &Location {
+        use ManifestError::*;
+        match self {
+            Json { at, .. }
+            | LabelNamedName { at }
+            | DuplicateLabel { at, .. }
+            | MissingOsArch { at, .. }
+            | InvalidOsArch { at, .. }
+            | EmptyUserGroup { at }
+            | DuplicateEnv { at, .. }
+            | EnvValueNul { at, .. }
+            | DuplicateEventHandler { at, .. }
+            | DuplicateMountName { at, .. }
+            | DuplicateMountPath { at, .. }
+            | MountAtRoot { at, .. }
+            | DuplicatePortName { at, .. }
+            | BadProtocol { at, .. }
+            | PortZero { at }
+            | PortCountZero { at }
+            | PortRangeOverflow { at, .. }
+            | DuplicateIsolator { at, .. }
+            | ConflictingIsolators { at, .. }
+            | DuplicateAnnotation { at, .. }
+            | BadCreated { at, .. }
+            | BadUrl { at, .. }
+            | DuplicateWhitelistPath { at, .. } => at,
+        }
+    }
+}
+
+/// Isolator pairs that exclude each other (appc: "cannot be used in conjunction
+/// with", <https://github.com/appc/spec/blob/master/spec/ace.md#isolators>).
+pub const CONFLICTING_ISOLATORS: [(&str, &str); 2] = [
     ("os/linux/seccomp-retain-set", "os/linux/seccomp-remove-set"),
     ("os/linux/capabilities-retain-set", "os/linux/capabilities-remove-set"),
 ];
 
-fn check_labels(at: &str, labels: &[Label]) -> Result<(), ManifestError> {
-    let mut seen = BTreeSet::new();
-    for label in labels {
-        if label.name.as_str() == "name" {
-            return Err(ManifestError::LabelNamedName { at: at.to_string() });
+/// Finds the first item whose key was seen before: `(its index, the earlier index)`.
+fn first_duplicate<'a, T, K: Ord>(items: &'a [T], key: impl Fn(&'a T) -> K) -> Option<(usize, usize)> {
+    let mut seen = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        if let Some(first) = seen.insert(key(item), i) {
+            return Some((i, first));
         }
-        if !seen.insert(label.name.as_str()) {
-            return Err(ManifestError::DuplicateLabel { at: at.to_string(), name: label.name.to_string() });
-        }
+    }
+    None
+}
+
+fn check_labels(at: &Location, labels: &[Label]) -> Result<(), ManifestError> {
+    if let Some(i) = labels.iter().position(|l| l.name.as_str() == "name") {
+        return Err(ManifestError::LabelNamedName { at: at.index(i).key("name") });
+    }
+    if let Some((i, first)) = first_duplicate(labels, |l| l.name.as_str()) {
+        return Err(ManifestError::DuplicateLabel {
+            at: at.index(i).key("name"),
+            first: at.index(first).key("name"),
+            name: labels[i].name.to_string(),
+        });
     }
     Ok(())
 }
 
 impl App {
-    /// The rules of `app` that span several fields.
-    pub fn validate(&self) -> Result<(), ManifestError> {
+    /// The rules of `app` that span several fields; `at` is where `app` sits.
+    pub fn validate(&self, at: &Location) -> Result<(), ManifestError> {
+        use ManifestError::*;
         for (field, v) in [("user", &self.user), ("group", &self.group)] {
             if v.is_empty() {
-                return Err(ManifestError::EmptyUserGroup { field });
+                return Err(EmptyUserGroup { at: at.key(field) });
             }
         }
-        let mut names = BTreeSet::new();
-        for env in &self.environment {
-            if !names.insert(env.name.as_str()) {
-                return Err(ManifestError::DuplicateEnv { name: env.name.to_string() });
-            }
-            if env.value.contains('\0') {
-                return Err(ManifestError::EnvValueNul { name: env.name.to_string() });
-            }
+        let env = at.key("environment");
+        if let Some((i, first)) = first_duplicate(&self.environment, |e| e.name.as_str()) {
+            let name = self.environment[i].name.to_string();
+            return Err(DuplicateEnv { at: env.index(i).key("name"), first: env.index(first).key("name"), name });
         }
-        let mut events = BTreeSet::new();
-        for h in &self.event_handlers {
-            if !events.insert(h.name) {
-                return Err(ManifestError::DuplicateEventHandler { name: h.name.as_str() });
-            }
+        if let Some(i) = self.environment.iter().position(|e| e.value.contains('\0')) {
+            return Err(EnvValueNul { at: env.index(i).key("value"), name: self.environment[i].name.to_string() });
         }
-        let mut mount_names = BTreeSet::new();
-        let mut mount_paths: BTreeMap<&str, &str> = BTreeMap::new();
-        for m in &self.mount_points {
-            if !mount_names.insert(m.name.as_str()) {
-                return Err(ManifestError::DuplicateMountName { name: m.name.to_string() });
-            }
-            if m.path.as_str() == "/" {
-                return Err(ManifestError::MountAtRoot { name: m.name.to_string() });
-            }
-            if let Some(first) = mount_paths.insert(m.path.as_str(), m.name.as_str()) {
-                return Err(ManifestError::DuplicateMountPath {
-                    path: m.path.to_string(),
-                    first: first.to_string(),
-                    second: m.name.to_string(),
-                });
-            }
+        let handlers = at.key("eventHandlers");
+        if let Some((i, first)) = first_duplicate(&self.event_handlers, |h| h.name) {
+            return Err(DuplicateEventHandler {
+                at: handlers.index(i).key("name"),
+                first: handlers.index(first).key("name"),
+                name: self.event_handlers[i].name.as_str(),
+            });
         }
-        let mut port_names = BTreeSet::new();
-        for p in &self.ports {
-            let name = || p.name.to_string();
-            if !port_names.insert(p.name.as_str()) {
-                return Err(ManifestError::DuplicatePortName { name: name() });
-            }
+        let mounts = at.key("mountPoints");
+        let mps = &self.mount_points;
+        if let Some((i, first)) = first_duplicate(mps, |m| m.name.as_str()) {
+            let (at, first) = (mounts.index(i).key("name"), mounts.index(first).key("name"));
+            return Err(DuplicateMountName { at, first, name: mps[i].name.to_string() });
+        }
+        if let Some(i) = mps.iter().position(|m| m.path.as_str() == "/") {
+            return Err(MountAtRoot { at: mounts.index(i).key("path"), name: mps[i].name.to_string() });
+        }
+        if let Some((i, first)) = first_duplicate(mps, |m| m.path.as_str()) {
+            let (at, first) = (mounts.index(i).key("path"), mounts.index(first).key("path"));
+            return Err(DuplicateMountPath { at, first, path: mps[i].path.to_string() });
+        }
+        let ports = at.key("ports");
+        if let Some((i, first)) = first_duplicate(&self.ports, |p| p.name.as_str()) {
+            let (at, first) = (ports.index(i).key("name"), ports.index(first).key("name"));
+            return Err(DuplicatePortName { at, first, name: self.ports[i].name.to_string() });
+        }
+        for (i, p) in self.ports.iter().enumerate() {
+            let at = ports.index(i);
             if !PORT_PROTOCOLS.contains(&p.protocol.as_str()) {
-                return Err(ManifestError::BadProtocol { name: name(), protocol: p.protocol.clone() });
+                return Err(BadProtocol { at: at.key("protocol"), protocol: p.protocol.clone() });
             }
             if p.port == 0 {
-                return Err(ManifestError::PortZero { name: name() });
+                return Err(PortZero { at: at.key("port") });
             }
             if p.count == 0 {
-                return Err(ManifestError::PortCountZero { name: name() });
+                return Err(PortCountZero { at: at.key("count") });
             }
             if u64::from(p.port) + u64::from(p.count) > 65536 {
-                return Err(ManifestError::PortRangeOverflow { name: name(), port: p.port, count: p.count });
+                return Err(PortRangeOverflow { at, port: p.port, count: p.count });
             }
         }
-        let mut iso = BTreeSet::new();
-        for i in &self.isolators {
-            if !iso.insert(i.name()) {
-                return Err(ManifestError::DuplicateIsolator { name: i.name() });
-            }
+        let isolators = at.key("isolators");
+        if let Some((i, first)) = first_duplicate(&self.isolators, Isolator::name) {
+            let (at, first) = (isolators.index(i).key("name"), isolators.index(first).key("name"));
+            return Err(DuplicateIsolator { at, first, name: self.isolators[i].name() });
         }
-        for (first, second) in CONFLICTING_ISOLATORS {
-            if iso.contains(first) && iso.contains(second) {
-                return Err(ManifestError::ConflictingIsolators { first, second });
+        let position = |name: &str| self.isolators.iter().position(|i| i.name() == name);
+        for (a, b) in CONFLICTING_ISOLATORS {
+            if let (Some(ia), Some(ib)) = (position(a), position(b)) {
+                // Report the later one, against the earlier.
+                let ((first, first_i), (second, second_i)) =
+                    if ia < ib { ((a, ia), (b, ib)) } else { ((b, ib), (a, ia)) };
+                return Err(ConflictingIsolators {
+                    at: isolators.index(second_i).key("name"),
+                    first_at: isolators.index(first_i).key("name"),
+                    first,
+                    second,
+                });
             }
         }
         Ok(())
@@ -451,34 +488,42 @@ impl App {
 }
 
 impl ImageManifest {
-    /// Checks every rule that spans fields (appc.md §3); single values are valid
-    /// by their types already.
+    /// Checks every rule that spans fields; single values are valid by their
+    /// types already. Errors carry the JSON path of the offending value.
     pub fn validate(&self) -> Result<(), ManifestError> {
-        check_labels("labels", &self.labels)?;
-        let label = |n: &str| self.labels.iter().find(|l| l.name.as_str() == n).map(|l| l.value.as_str());
-        let os = label("os").ok_or(ManifestError::MissingOsArch { missing: "os" })?;
-        let arch = label("arch").ok_or(ManifestError::MissingOsArch { missing: "arch" })?;
-        if !is_valid_os_arch(os, arch) {
-            return Err(ManifestError::InvalidOsArch { os: os.to_string(), arch: arch.to_string() });
+        let labels_at = Location::keys(&["labels"]);
+        check_labels(&labels_at, &self.labels)?;
+        let label = |n: &str| self.labels.iter().position(|l| l.name.as_str() == n);
+        let missing = |missing| ManifestError::MissingOsArch { at: labels_at.clone(), missing };
+        let os = label("os").ok_or_else(|| missing("os"))?;
+        let arch = label("arch").ok_or_else(|| missing("arch"))?;
+        let (os_v, arch_v) = (&self.labels[os].value, &self.labels[arch].value);
+        if !is_valid_os_arch(os_v, arch_v) {
+            return Err(ManifestError::InvalidOsArch {
+                at: labels_at.index(arch).key("value"),
+                os: os_v.clone(),
+                arch: arch_v.clone(),
+            });
         }
         if let Some(app) = &self.app {
-            app.validate()?;
+            app.validate(&Location::keys(&["app"]))?;
         }
         for (i, dep) in self.dependencies.iter().enumerate() {
-            check_labels(&format!("dependencies[{i}].labels"), &dep.labels)?;
+            check_labels(&Location::keys(&["dependencies"]).index(i).key("labels"), &dep.labels)?;
         }
-        let mut paths = BTreeSet::new();
-        for p in &self.path_whitelist {
-            if !paths.insert(p.as_str()) {
-                return Err(ManifestError::DuplicateWhitelistPath { path: p.to_string() });
-            }
+        let wl = Location::keys(&["pathWhitelist"]);
+        if let Some((i, first)) = first_duplicate(&self.path_whitelist, |p| p.as_str()) {
+            let path = self.path_whitelist[i].to_string();
+            return Err(ManifestError::DuplicateWhitelistPath { at: wl.index(i), first: wl.index(first), path });
         }
-        let mut names = BTreeSet::new();
-        for a in &self.annotations {
-            if !names.insert(a.name.as_str()) {
-                return Err(ManifestError::DuplicateAnnotation { name: a.name.to_string() });
-            }
-            check_annotation(a.name.as_str(), &a.value)?;
+        let ann = Location::keys(&["annotations"]);
+        if let Some((i, first)) = first_duplicate(&self.annotations, |a| a.name.as_str()) {
+            let name = self.annotations[i].name.to_string();
+            let (at, first) = (ann.index(i).key("name"), ann.index(first).key("name"));
+            return Err(ManifestError::DuplicateAnnotation { at, first, name });
+        }
+        for (i, a) in self.annotations.iter().enumerate() {
+            check_annotation(ann.index(i).key("value"), a.name.as_str(), &a.value)?;
         }
         Ok(())
     }
@@ -511,24 +556,25 @@ impl ImageManifest {
     pub fn from_json_slice(bytes: &[u8]) -> Result<ImageManifest, ManifestError> {
         let de = &mut serde_json::Deserializer::from_slice(bytes);
         let m: ImageManifest = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
-            let path = e.path().to_string();
-            ManifestError::Json { path, message: e.into_inner().to_string() }
+            let at = Location::from(e.path());
+            ManifestError::Json { at, message: e.into_inner().to_string() }
         })?;
         // Anything after the manifest object (a second object, garbage) is refused.
-        de.end().map_err(|e| ManifestError::Json { path: ".".to_string(), message: e.to_string() })?;
+        de.end().map_err(|e| ManifestError::Json { at: Location::root(), message: e.to_string() })?;
         m.validate()?;
         Ok(m)
     }
 }
 
-/// Checks the well-known annotations' values.
-fn check_annotation(name: &str, value: &str) -> Result<(), ManifestError> {
+/// Checks the well-known annotations' values; `at` is where the value sits.
+fn check_annotation(at: Location, name: &str, value: &str) -> Result<(), ManifestError> {
     match name {
-        "created" => value.parse::<Timestamp>().map(drop).map_err(|source| ManifestError::BadCreated { source }),
-        "homepage" | "documentation" => value
-            .parse::<HttpUrl>()
-            .map(drop)
-            .map_err(|source| ManifestError::BadUrl { name: name.to_string(), source }),
+        "created" => value.parse::<Timestamp>().map(drop).map_err(|reason| ManifestError::BadCreated { at, reason }),
+        "homepage" | "documentation" => value.parse::<HttpUrl>().map(drop).map_err(|reason| ManifestError::BadUrl {
+            at,
+            name: name.to_string(),
+            reason,
+        }),
         _ => Ok(()),
     }
 }

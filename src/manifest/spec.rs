@@ -2,49 +2,59 @@
 //! [`crate::attrs`]) to a valid [`ImageManifest`], the image file name, the
 //! compression and whether to sign.
 //!
-//! Every refusal is a [`SpecError`] whose message names the `mkACI` argument
+//! The work is split in two, so that each appc rule is checked exactly once:
+//!
+//! - Here, the *shape* of the user's JSON is checked and turned into typed
+//!   manifest values: a port that is not an object, `exec` that is neither a
+//!   string nor a list, a mount path that is not an absolute path, an unknown
+//!   compression... The manifest types cannot even hold such values.
+//! - Every rule between values (uniqueness, os/arch pairs, port ranges, the
+//!   well-known annotations, ...) is left to [`ImageManifest::validate`], the
+//!   same check `mkaci verify` runs. While it builds the manifest, [`from_spec`]
+//!   records which `mkACI` argument each manifest element came from
+//!   (`app.mountPoints[2]` <- `mountsRo.data`, `app.ports[0]` <- `ports.http`,
+//!   `annotations[0]` <- `annotations.created`, ...), and maps the [`Location`]
+//!   of a broken rule back to that argument.
+//!
+//! So every refusal is a [`SpecError`] whose message names the `mkACI` argument
 //! (e.g. `mountsRo.data`), shows the bad value and says what is allowed.
 //! The Rust side is the authority on validity; `nix/mkACI.nix` only normalises.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use super::ident::{
-    AbsPath, AbsPathError, AcIdentifier, AcIdentifierError, AcName, AcNameError, AcVersion, EnvNameError, HttpUrl,
-    HttpUrlError, Timestamp, TimestampError,
+    AbsPath, AbsPathError, AcIdentifier, AcIdentifierError, AcName, AcNameError, AcVersion, EnvNameError, HttpUrlError,
+    TimestampError,
 };
 use super::isolator::{compact, Isolator, IsolatorError};
+use super::location::{Location, Step};
 use super::{
-    is_valid_os_arch, valid_os_arch_list, Annotation, App, EnvVar, EventHandler, EventName, Exec, ExecError,
-    ImageManifest, ImageManifestKind, Label, ManifestError, MountPoint, Port, PORT_PROTOCOLS,
+    valid_os_arch_list, Annotation, App, EnvVar, EventHandler, EventName, Exec, ExecError, ImageManifest,
+    ImageManifestKind, Label, ManifestError, MountPoint, Port,
 };
 use crate::archive::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_XZ_LEVEL};
 use crate::attrs::AciSpec;
+use crate::names;
+use crate::store_path::{StoreDir, StorePath};
+
+pub use crate::names::{image_file_name, os_arch_of_system};
 
 /// The `created` annotation when the user gives none: fixed, so builds are reproducible.
 pub const DEFAULT_CREATED: &str = "1970-01-01T00:00:01Z";
-
-/// The version part of the file name when no `version` is given.
-pub const NO_VERSION: &str = "latest";
-
-/// One store path of a thin image's closure, mounted read-only from the host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ThinMount {
-    /// The 32-character hash part of the store path's base name.
-    pub hash: String,
-    /// The absolute store path, e.g. `/nix/store/<hash>-bash-5.2`.
-    pub path: String,
-}
 
 /// What [`from_spec`] needs besides the user's arguments.
 #[derive(Debug, Clone, Copy)]
 pub struct SpecContext<'a> {
     /// The Nix system, e.g. `x86_64-linux`; gives the `os` and `arch` labels.
     pub system: &'a str,
-    /// For a thin image, one entry per closure path (one read-only mount point
-    /// `nix-<hash>` each); empty for a fat image. Mount points follow this order.
-    pub thin_mounts: &'a [ThinMount],
+    /// The store directory the thin mounts live in.
+    pub store: &'a StoreDir,
+    /// For a thin image, the closure's store paths: one read-only mount point
+    /// `nix-<hash>` each, at the path's place in `store`; empty for a fat image.
+    /// Mount points follow this order.
+    pub thin_mounts: &'a [StorePath],
 }
 
 /// The result of [`from_spec`].
@@ -62,6 +72,8 @@ const AC_NAME_RULE: &str = "lowercase a-z, 0-9, separated by single -";
 const PORT_SHAPE: &str = r#"a list of { name, protocol, port, count?, socketActivated? } or an attrset name -> { protocol, port, count?, socketActivated? }"#;
 const ISOLATORS_SHAPE: &str = r#"an attrset name -> value, a list of { name, value }, or a JSON string of either"#;
 const EVENTS_SHAPE: &str = r#"an attrset { "pre-start" = exec; "post-stop" = exec; } or a list of { name, exec }"#;
+const PORT_NUMBER: &str = "an integer from 1 to 65535";
+const PORT_PROTOCOL: &str = "\"tcp\" or \"udp\"";
 
 fn quoted(s: &Option<String>) -> String {
     match s {
@@ -70,7 +82,9 @@ fn quoted(s: &Option<String>) -> String {
     }
 }
 
-/// Why the user's arguments cannot become an image.
+/// Why the user's arguments cannot become an image. Each message starts with
+/// the `mkACI` argument at fault. Variants documented as "from a manifest rule"
+/// are what [`ImageManifest::validate`] found, told in `mkACI` terms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
     #[error("name: no image name: neither `name` nor a package name was given; set name = \"example.com/app\"")]
@@ -84,12 +98,16 @@ pub enum SpecError {
         valid_os_arch_list()
     )]
     UnknownSystem { system: String },
+    /// From a manifest rule: the `os` and `arch` labels are no allowed pair.
     #[error("os/arch: {os:?}/{arch:?} is not an allowed appc pair{}; allowed pairs: {}", match suggestion { Some(s) => format!(" (did you mean arch = {s:?}?)"), None => String::new() }, valid_os_arch_list())]
     InvalidOsArch { os: String, arch: String, suggestion: Option<String> },
+    /// From a manifest rule (a label given twice), or a `version` label without
+    /// a `version` argument.
     #[error("labels.{label}: {value:?} conflicts with the {argument} argument ({current:?}); set {argument} = {value:?} instead of a label")]
-    LabelConflict { label: &'static str, argument: &'static str, value: String, current: String },
-    #[error("labels.{name}: the label name is not a valid AC Identifier ({AC_ID_RULE}): {source}")]
-    LabelName { name: String, source: AcIdentifierError },
+    LabelConflict { label: String, argument: String, value: String, current: String },
+    #[error("labels.{name}: the label name is not a valid AC Identifier ({AC_ID_RULE}): {reason}")]
+    LabelName { name: String, reason: AcIdentifierError },
+    /// From a manifest rule.
     #[error("labels.name: a label may not be called \"name\" (value {value:?}); set the image name with the `name` argument")]
     LabelNamedName { value: String },
     #[error("version: {value:?} contains {ch:?}, which cannot go into the image file name; use letters, digits, . _ + -, e.g. \"1.2.3\"")]
@@ -100,14 +118,16 @@ pub enum SpecError {
     ExecMissing,
     #[error("exec: {value} is neither a string nor a list of strings; set exec = \"/bin/program --flag\" or a list")]
     ExecShape { value: String },
-    #[error("exec: {value}: {source}")]
-    Exec { value: String, source: Box<ExecError> },
+    #[error("exec: {value}: {reason}")]
+    Exec { value: String, reason: Box<ExecError> },
+    /// From a manifest rule.
     #[error("{field}: {field} is empty; give a name or a number, e.g. {field} = \"0\"")]
-    EmptyUserGroup { field: &'static str },
-    #[error("workingDirectory: {source}")]
-    WorkingDirectory { source: AbsPathError },
-    #[error("env.{name}: {source}")]
-    EnvName { name: String, source: EnvNameError },
+    EmptyUserGroup { field: String },
+    #[error("workingDirectory: {reason}")]
+    WorkingDirectory { reason: AbsPathError },
+    #[error("env.{name}: {reason}")]
+    EnvName { name: String, reason: EnvNameError },
+    /// From a manifest rule.
     #[error("env.{name}: the value {value:?} contains a NUL byte, which cannot be passed to a program; remove it")]
     EnvValueNul { name: String, value: String },
     #[error("supplementaryGIDs[{index}]: {value} is not a group ID; give integers from 0 to 4294967295")]
@@ -117,62 +137,69 @@ pub enum SpecError {
         quoted(suggestion)
     )]
     MountName { field: &'static str, name: String, suggestion: Option<String>, source: AcNameError },
-    #[error("{field}.{name}: {source}")]
-    MountPath { field: &'static str, name: String, source: AbsPathError },
-    #[error("{field}.{name}: cannot mount over \"/\"; mount at a directory such as \"/data\"")]
-    MountAtRoot { field: &'static str, name: String },
+    #[error("{field}.{name}: {reason}")]
+    MountPath { field: &'static str, name: String, reason: AbsPathError },
+    /// From a manifest rule.
+    #[error("{argument}: cannot mount over \"/\"; mount at a directory such as \"/data\"")]
+    MountAtRoot { argument: String },
+    /// From a manifest rule.
     #[error("{second}: the mount point name {name:?} is already used by {first}; give each mount point its own name")]
     DuplicateMountName { name: String, first: String, second: String },
+    /// From a manifest rule.
     #[error("{second}: the path {path:?} is already mounted by {first}; give each mount point its own path")]
     DuplicateMountPath { path: String, first: String, second: String },
-    #[error("thin image: closure path {path:?}: \"nix-{hash}\" is not a valid mount point name ({source}); the closure must hold valid store paths")]
-    ThinMountName { hash: String, path: String, source: AcNameError },
-    #[error("thin image: closure path {path:?} is not a usable mount path ({source}); the closure must hold absolute store paths")]
-    ThinMountPath { path: String, source: AbsPathError },
-    #[error("thin image: closure path \"/\" cannot be mounted; the closure must hold store paths")]
-    ThinMountAtRoot,
     #[error("ports: {value} is not {PORT_SHAPE}")]
     PortsShape { value: String },
     #[error("{at}: {value} is not a port; give {{ protocol = \"tcp\"; port = 80; }} (count and socketActivated are optional)")]
     PortEntry { at: String, value: String },
     #[error("{at}.{key}: unknown key; a port has name, protocol, port, count, socketActivated")]
     PortUnknownKey { at: String, key: String },
+    /// A shape error, or from a manifest rule (protocol, port 0, count 0).
     #[error("{at}.{field}: {value} is not valid; expected {expected}")]
     PortField { at: String, field: &'static str, value: String, expected: &'static str },
     #[error("{at}.name: {value:?} is not a valid port name (AC Name: {AC_NAME_RULE}); {}", quoted(suggestion))]
     PortName { at: String, value: String, suggestion: Option<String>, source: AcNameError },
+    /// From a manifest rule.
     #[error("{at}: port {port} with count {count} reaches port {}, past 65535; lower port or count", *.port + *.count - 1)]
     PortRange { at: String, port: u64, count: u64 },
-    #[error("ports.{name}: the port name {name:?} appears twice; give each port its own name")]
-    DuplicatePort { name: String },
+    /// From a manifest rule.
+    #[error("{second}: the port name {name:?} is already used by {first}; give each port its own name")]
+    DuplicatePort { name: String, first: String, second: String },
     #[error("isolators: {value} is not {ISOLATORS_SHAPE}")]
     IsolatorsShape { value: String },
     #[error("isolators: the string {value:?} is not valid JSON ({message}); give {ISOLATORS_SHAPE}")]
     IsolatorsJson { value: String, message: String },
     #[error("{at}: {value} is not an isolator; give {{ name = \"resource/memory\"; value = {{ limit = \"1G\"; }}; }}")]
     IsolatorEntry { at: String, value: String },
-    #[error("{at}: {source}")]
-    Isolator { at: String, source: IsolatorError },
-    #[error("isolators.{name}: given twice; give each isolator once")]
-    DuplicateIsolator { name: String },
-    #[error("isolators: {first:?} and {second:?} cannot be used together; keep one")]
-    ConflictingIsolators { first: String, second: String },
+    #[error("{at}: {reason}")]
+    Isolator { at: String, reason: IsolatorError },
+    /// From a manifest rule.
+    #[error("{second}: the isolator {name:?} is already given by {first}; give each isolator once")]
+    DuplicateIsolator { name: String, first: String, second: String },
+    /// From a manifest rule.
+    #[error(
+        "{second_argument}: {second:?} cannot be used together with {first:?} (given by {first_argument}); keep one"
+    )]
+    ConflictingIsolators { first: String, second: String, first_argument: String, second_argument: String },
     #[error("eventHandlers: {value} is not {EVENTS_SHAPE}")]
     EventHandlersShape { value: String },
     #[error("{at}: {value:?} is not an event handler name; use \"pre-start\" or \"post-stop\"")]
     EventHandlerName { at: String, value: String },
     #[error("{at}: {value} is not an exec; give a string \"/bin/program --flag\" or a list of strings")]
     EventHandlerExecShape { at: String, value: String },
-    #[error("{at}: {value}: {source}")]
-    EventHandlerExec { at: String, value: String, source: Box<ExecError> },
-    #[error("eventHandlers.{name}: given twice; each event handler may appear once")]
-    DuplicateEventHandler { name: String },
-    #[error("annotations.{name}: the annotation name is not a valid AC Identifier ({AC_ID_RULE}): {source}")]
-    AnnotationName { name: String, source: AcIdentifierError },
-    #[error("annotations.created: {source}")]
-    Created { source: TimestampError },
-    #[error("annotations.{name}: {source}")]
-    AnnotationUrl { name: String, source: HttpUrlError },
+    #[error("{at}: {value}: {reason}")]
+    EventHandlerExec { at: String, value: String, reason: Box<ExecError> },
+    /// From a manifest rule.
+    #[error("{second}: the {name:?} handler is already given by {first}; each event handler may appear once")]
+    DuplicateEventHandler { name: String, first: String, second: String },
+    #[error("annotations.{name}: the annotation name is not a valid AC Identifier ({AC_ID_RULE}): {reason}")]
+    AnnotationName { name: String, reason: AcIdentifierError },
+    /// From a manifest rule.
+    #[error("annotations.created: {reason}")]
+    Created { reason: TimestampError },
+    /// From a manifest rule.
+    #[error("annotations.{name}: {reason}")]
+    AnnotationUrl { name: String, reason: HttpUrlError },
     #[error("compression: {value:?} is not supported; use \"gzip\" (the default), \"xz\" or \"none\"")]
     Compression { value: String },
     #[error("compressionLevel: {level} is outside {min}..={max} for {compression}; pick a level in that range or leave it unset (default {default})")]
@@ -181,43 +208,47 @@ pub enum SpecError {
         "compressionLevel: {level} was given with compression = \"none\"; remove compressionLevel or choose gzip or xz"
     )]
     LevelWithoutCompression { level: u32 },
-    #[error("the resulting manifest breaks an appc rule: {0}")]
-    Manifest(#[from] ManifestError),
+    /// From a manifest rule that the arguments cannot normally break (the
+    /// rule's own message says where and why).
+    #[error("{argument}: the resulting manifest breaks an appc rule: {rule}")]
+    Manifest { argument: String, rule: ManifestError },
 }
 
-/// The appc `(os, arch)` of a Nix system, e.g. `x86_64-linux` -> `linux`/`amd64`.
-/// Go names such as `x86_64` or `arm64` are not appc arch names.
-pub fn os_arch_of_system(system: &str) -> Option<(&'static str, &'static str)> {
-    Some(match system {
-        "x86_64-linux" => ("linux", "amd64"),
-        "i686-linux" => ("linux", "i386"),
-        "aarch64-linux" => ("linux", "aarch64"),
-        "armv6l-linux" => ("linux", "armv6l"),
-        "armv7l-linux" => ("linux", "armv7l"),
-        "powerpc64-linux" => ("linux", "ppc64"),
-        "powerpc64le-linux" => ("linux", "ppc64le"),
-        "s390x-linux" => ("linux", "s390x"),
-        "x86_64-freebsd" => ("freebsd", "amd64"),
-        "i686-freebsd" => ("freebsd", "i386"),
-        "x86_64-darwin" => ("darwin", "x86_64"),
-        "i686-darwin" => ("darwin", "i386"),
-        _ => return None,
+/// Which `mkACI` argument each manifest element came from, recorded while
+/// [`from_spec`] builds the manifest.
+#[derive(Debug, Default)]
+struct Origins(Vec<(Location, String)>);
+
+impl Origins {
+    fn record(&mut self, at: Location, argument: impl Into<String>) {
+        self.0.push((at, argument.into()));
+    }
+
+    /// The argument of the closest recorded element containing `at`; the
+    /// manifest path itself if none was recorded.
+    fn argument(&self, at: &Location) -> String {
+        self.0
+            .iter()
+            .filter(|(loc, _)| at.starts_with(loc))
+            .max_by_key(|(loc, _)| loc.steps().len())
+            .map(|(_, arg)| arg.clone())
+            .unwrap_or_else(|| format!("the manifest's {at}"))
+    }
+}
+
+/// The JSON value at `at` in `json`, as text for messages.
+fn value_at(json: &Value, at: &Location) -> Option<String> {
+    let mut v = json;
+    for step in at.steps() {
+        v = match step {
+            Step::Key(k) => v.get(k.as_str())?,
+            Step::Index(i) => v.get(*i)?,
+        };
+    }
+    Some(match v {
+        Value::String(s) => s.clone(),
+        other => compact(other),
     })
-}
-
-/// A likely intended arch for a wrong one (Go or Nix names), for messages.
-fn arch_suggestion(os: &str, arch: &str) -> Option<String> {
-    let guess = match (os, arch) {
-        ("darwin", "amd64") => "x86_64",
-        (_, "x86_64" | "x86-64" | "x64") => "amd64",
-        (_, "arm64") => "aarch64",
-        (_, "386" | "i686" | "i586" | "x86") => "i386",
-        ("linux", "arm" | "armv7" | "armhf") => "armv7l",
-        ("linux", "armv6") => "armv6l",
-        ("linux", "ppc64el" | "powerpc64le") => "ppc64le",
-        _ => return None,
-    };
-    is_valid_os_arch(os, guess).then(|| guess.to_string())
 }
 
 fn check_name(spec: &AciSpec) -> Result<AcIdentifier, SpecError> {
@@ -245,7 +276,7 @@ fn exec_from_value(value: &Value) -> Option<Vec<String>> {
 fn check_exec(value: Option<&Value>) -> Result<Exec, SpecError> {
     let value = value.filter(|v| !v.is_null()).ok_or(SpecError::ExecMissing)?;
     let args = exec_from_value(value).ok_or_else(|| SpecError::ExecShape { value: compact(value) })?;
-    Exec::new(args).map_err(|source| SpecError::Exec { value: compact(value), source: Box::new(source) })
+    Exec::new(args).map_err(|reason| SpecError::Exec { value: compact(value), reason: Box::new(reason) })
 }
 
 fn check_version(version: Option<&String>) -> Result<Option<String>, SpecError> {
@@ -276,54 +307,6 @@ fn check_compression(spec: &AciSpec) -> Result<Compression, SpecError> {
     }
 }
 
-fn check_labels(spec: &AciSpec, os: &str, arch: &str, version: Option<&str>) -> Result<Vec<Label>, SpecError> {
-    let label = |name: &str, value: &str| Label {
-        name: name.parse().expect("fixed label names are valid"),
-        value: value.to_string(),
-    };
-    let mut labels = vec![label("os", os), label("arch", arch)];
-    if let Some(v) = version {
-        labels.push(label("version", v));
-    }
-    for (name, value) in &spec.labels {
-        let fixed = match name.as_str() {
-            "os" => Some(("os", "os", Some(os))),
-            "arch" => Some(("arch", "arch", Some(arch))),
-            "version" => Some(("version", "version", version)),
-            _ => None,
-        };
-        if let Some((label, argument, current)) = fixed {
-            if current == Some(value.as_str()) {
-                continue; // the same value twice: harmless
-            }
-            return Err(SpecError::LabelConflict {
-                label,
-                argument,
-                value: value.clone(),
-                current: current.unwrap_or("").to_string(),
-            });
-        }
-        if name == "name" {
-            return Err(SpecError::LabelNamedName { value: value.clone() });
-        }
-        let id = name.parse().map_err(|source| SpecError::LabelName { name: name.clone(), source })?;
-        labels.push(Label { name: id, value: value.clone() });
-    }
-    Ok(labels)
-}
-
-fn check_env(spec: &AciSpec) -> Result<Vec<EnvVar>, SpecError> {
-    let mut out = Vec::new();
-    for (name, value) in &spec.env {
-        let n = name.parse().map_err(|source| SpecError::EnvName { name: name.clone(), source })?;
-        if value.contains('\0') {
-            return Err(SpecError::EnvValueNul { name: name.clone(), value: value.clone() });
-        }
-        out.push(EnvVar { name: n, value: value.clone() });
-    }
-    Ok(out)
-}
-
 fn check_gids(spec: &AciSpec) -> Result<Vec<u32>, SpecError> {
     spec.supplementary_gids
         .iter()
@@ -336,9 +319,96 @@ fn check_gids(spec: &AciSpec) -> Result<Vec<u32>, SpecError> {
         .collect()
 }
 
-fn check_mounts(spec: &AciSpec, thin: &[ThinMount]) -> Result<Vec<MountPoint>, SpecError> {
-    // (where it came from, mount point) for the duplicate checks.
-    let mut all: Vec<(String, MountPoint)> = Vec::new();
+/// Sorted entries of a JSON object (Nix writes attrsets sorted, but be explicit).
+fn sorted(obj: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut v: Vec<_> = obj.iter().collect();
+    v.sort_by(|a, b| a.0.cmp(b.0));
+    v
+}
+
+fn event_name(at: &str, name: &str) -> Result<EventName, SpecError> {
+    match name {
+        "pre-start" => Ok(EventName::PreStart),
+        "post-stop" => Ok(EventName::PostStop),
+        _ => Err(SpecError::EventHandlerName { at: at.to_string(), value: name.to_string() }),
+    }
+}
+
+fn event_exec(at: &str, v: &Value) -> Result<Exec, SpecError> {
+    let args =
+        exec_from_value(v).ok_or_else(|| SpecError::EventHandlerExecShape { at: at.to_string(), value: compact(v) })?;
+    Exec::new(args).map_err(|reason| SpecError::EventHandlerExec {
+        at: at.to_string(),
+        value: compact(v),
+        reason: Box::new(reason),
+    })
+}
+
+/// The `os`, `arch` and `version` labels, then the user's, sorted by name.
+/// A user label that repeats an argument's label with the same value is
+/// dropped; with another value it is kept, and the manifest's duplicate-label
+/// rule refuses it (told as [`SpecError::LabelConflict`]).
+fn build_labels(
+    spec: &AciSpec,
+    os: &str,
+    arch: &str,
+    version: Option<&str>,
+    origins: &mut Origins,
+) -> Result<Vec<Label>, SpecError> {
+    let at = Location::keys(&["labels"]);
+    let label = |name: &str, value: &str| Label {
+        name: name.parse().expect("os, arch and version are AC Identifiers"),
+        value: value.to_string(),
+    };
+    let mut labels = vec![label("os", os), label("arch", arch)];
+    origins.record(at.index(0), if spec.os.is_some() { "os" } else { "system" });
+    origins.record(at.index(1), if spec.arch.is_some() { "arch" } else { "system" });
+    if let Some(v) = version {
+        labels.push(label("version", v));
+        origins.record(at.index(2), "version");
+    }
+    for (name, value) in &spec.labels {
+        let current = match name.as_str() {
+            "os" => Some(os),
+            "arch" => Some(arch),
+            "version" => Some(version.unwrap_or("")),
+            _ => None,
+        };
+        if current == Some(value.as_str()) {
+            continue; // the same value twice: harmless
+        }
+        if name == "version" && version.is_none() {
+            // Not a manifest rule: the file name would say "latest" while the label says otherwise.
+            return Err(SpecError::LabelConflict {
+                label: name.clone(),
+                argument: name.clone(),
+                value: value.clone(),
+                current: String::new(),
+            });
+        }
+        let id = name.parse().map_err(|reason| SpecError::LabelName { name: name.clone(), reason })?;
+        origins.record(at.index(labels.len()), format!("labels.{name}"));
+        labels.push(Label { name: id, value: value.clone() });
+    }
+    Ok(labels)
+}
+
+fn build_env(spec: &AciSpec, origins: &mut Origins) -> Result<Vec<EnvVar>, SpecError> {
+    let at = Location::keys(&["app", "environment"]);
+    let mut out = Vec::new();
+    for (name, value) in &spec.env {
+        let n = name.parse().map_err(|reason| SpecError::EnvName { name: name.clone(), reason })?;
+        origins.record(at.index(out.len()), format!("env.{name}"));
+        out.push(EnvVar { name: n, value: value.clone() });
+    }
+    Ok(out)
+}
+
+/// `mounts` (read-write), then `mountsRo` (read-only), each sorted by name, then
+/// one read-only `nix-<hash>` per thin mount.
+fn build_mounts(spec: &AciSpec, ctx: &SpecContext, origins: &mut Origins) -> Result<Vec<MountPoint>, SpecError> {
+    let at = Location::keys(&["app", "mountPoints"]);
+    let mut all = Vec::new();
     for (field, map, read_only) in [("mounts", &spec.mounts, false), ("mountsRo", &spec.mounts_ro, true)] {
         for (name, path) in map {
             let n: AcName = name.parse().map_err(|source| SpecError::MountName {
@@ -348,55 +418,27 @@ fn check_mounts(spec: &AciSpec, thin: &[ThinMount]) -> Result<Vec<MountPoint>, S
                 source,
             })?;
             let p: AbsPath =
-                path.parse().map_err(|source| SpecError::MountPath { field, name: name.clone(), source })?;
-            if p.as_str() == "/" {
-                return Err(SpecError::MountAtRoot { field, name: name.clone() });
-            }
-            all.push((format!("{field}.{name}"), MountPoint { name: n, path: p, read_only }));
+                path.parse().map_err(|reason| SpecError::MountPath { field, name: name.clone(), reason })?;
+            origins.record(at.index(all.len()), format!("{field}.{name}"));
+            all.push(MountPoint { name: n, path: p, read_only });
         }
     }
-    for tm in thin {
-        let name: AcName = format!("nix-{}", tm.hash).parse().map_err(|source| SpecError::ThinMountName {
-            hash: tm.hash.clone(),
-            path: tm.path.clone(),
-            source,
-        })?;
-        let path: AbsPath =
-            tm.path.parse().map_err(|source| SpecError::ThinMountPath { path: tm.path.clone(), source })?;
-        if path.as_str() == "/" {
-            return Err(SpecError::ThinMountAtRoot);
-        }
-        all.push((format!("the thin mount of {}", tm.path), MountPoint { name, path, read_only: true }));
+    for sp in ctx.thin_mounts {
+        let path = ctx.store.display(sp);
+        let name = format!("nix-{}", sp.hash())
+            .parse()
+            .expect("a store path hash is 32 characters of 0-9 and a-z, so nix-<hash> is an AC Name");
+        origins.record(at.index(all.len()), format!("the thin mount of {path}"));
+        let path = path.parse().expect(
+            "a store directory is absolute and normalised and a store path base name is one component \
+             without NUL that does not start with '.', so a store path is an absolute path below \"/\"",
+        );
+        all.push(MountPoint { name, path, read_only: true });
     }
-    let mut names: BTreeMap<&str, &str> = BTreeMap::new();
-    let mut paths: BTreeMap<&str, &str> = BTreeMap::new();
-    for (origin, m) in &all {
-        if let Some(first) = names.insert(m.name.as_str(), origin) {
-            return Err(SpecError::DuplicateMountName {
-                name: m.name.to_string(),
-                first: first.to_string(),
-                second: origin.clone(),
-            });
-        }
-        if let Some(first) = paths.insert(m.path.as_str(), origin) {
-            return Err(SpecError::DuplicateMountPath {
-                path: m.path.to_string(),
-                first: first.to_string(),
-                second: origin.clone(),
-            });
-        }
-    }
-    Ok(all.into_iter().map(|(_, m)| m).collect())
+    Ok(all)
 }
 
-/// Sorted entries of a JSON object (Nix writes attrsets sorted, but be explicit).
-fn sorted(obj: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
-    let mut v: Vec<_> = obj.iter().collect();
-    v.sort_by(|a, b| a.0.cmp(b.0));
-    v
-}
-
-fn check_port(at: &str, name: &str, obj: &serde_json::Map<String, Value>, skip_name: bool) -> Result<Port, SpecError> {
+fn build_port(at: &str, name: &str, obj: &serde_json::Map<String, Value>, skip_name: bool) -> Result<Port, SpecError> {
     for key in obj.keys() {
         let known =
             matches!(key.as_str(), "protocol" | "port" | "count" | "socketActivated") || (key == "name" && !skip_name);
@@ -418,72 +460,62 @@ fn check_port(at: &str, name: &str, obj: &serde_json::Map<String, Value>, skip_n
     };
     let missing = Value::Null;
     let proto_v = obj.get("protocol").unwrap_or(&missing);
-    let protocol = match proto_v.as_str() {
-        Some(p) if PORT_PROTOCOLS.contains(&p) => p.to_string(),
-        _ => return Err(field_err("protocol", proto_v, "\"tcp\" or \"udp\"")),
-    };
+    let protocol = proto_v.as_str().ok_or_else(|| field_err("protocol", proto_v, PORT_PROTOCOL))?.to_string();
     let port_v = obj.get("port").unwrap_or(&missing);
-    let port = port_v
-        .as_u64()
-        .filter(|p| (1..=65535).contains(p))
-        .ok_or_else(|| field_err("port", port_v, "an integer from 1 to 65535"))?;
+    let port =
+        port_v.as_u64().and_then(|p| u16::try_from(p).ok()).ok_or_else(|| field_err("port", port_v, PORT_NUMBER))?;
     let count = match obj.get("count") {
         None | Some(Value::Null) => 1,
-        Some(v) => v
-            .as_u64()
-            .filter(|c| *c >= 1 && *c <= 65535)
-            .ok_or_else(|| field_err("count", v, "an integer from 1 to 65535"))?,
+        Some(v) => v.as_u64().and_then(|c| u32::try_from(c).ok()).ok_or_else(|| field_err("count", v, PORT_NUMBER))?,
     };
-    if port + count > 65536 {
-        return Err(SpecError::PortRange { at: at.to_string(), port, count });
-    }
     let socket_activated = match obj.get("socketActivated") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(v) => return Err(field_err("socketActivated", v, "true or false")),
     };
-    Ok(Port { name: n, protocol, port: port as u16, count: count as u32, socket_activated })
+    Ok(Port { name: n, protocol, port, count, socket_activated })
 }
 
-fn check_ports(value: Option<&Value>) -> Result<Vec<Port>, SpecError> {
+fn build_ports(value: Option<&Value>, origins: &mut Origins) -> Result<Vec<Port>, SpecError> {
+    let at = Location::keys(&["app", "ports"]);
     let mut ports = Vec::new();
+    let mut push = |ports: &mut Vec<Port>, argument: String, port: Port| {
+        origins.record(at.index(ports.len()), argument);
+        ports.push(port);
+    };
     match value {
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                let at = format!("ports[{i}]");
+                let arg = format!("ports[{i}]");
                 let obj =
-                    item.as_object().ok_or_else(|| SpecError::PortEntry { at: at.clone(), value: compact(item) })?;
+                    item.as_object().ok_or_else(|| SpecError::PortEntry { at: arg.clone(), value: compact(item) })?;
                 let name_v = obj.get("name").unwrap_or(&Value::Null);
                 let name = name_v.as_str().ok_or_else(|| SpecError::PortField {
-                    at: at.clone(),
+                    at: arg.clone(),
                     field: "name",
                     value: compact(name_v),
                     expected: "a port name such as \"http\"",
                 })?;
-                ports.push(check_port(&at, name, obj, false)?);
+                let port = build_port(&arg, name, obj, false)?;
+                push(&mut ports, arg, port);
             }
         }
         Some(Value::Object(map)) => {
             for (name, item) in sorted(map) {
-                let at = format!("ports.{name}");
+                let arg = format!("ports.{name}");
                 let obj =
-                    item.as_object().ok_or_else(|| SpecError::PortEntry { at: at.clone(), value: compact(item) })?;
-                ports.push(check_port(&at, name, obj, true)?);
+                    item.as_object().ok_or_else(|| SpecError::PortEntry { at: arg.clone(), value: compact(item) })?;
+                let port = build_port(&arg, name, obj, true)?;
+                push(&mut ports, arg, port);
             }
         }
         Some(other) => return Err(SpecError::PortsShape { value: compact(other) }),
     }
-    let mut seen = BTreeSet::new();
-    for p in &ports {
-        if !seen.insert(p.name.as_str()) {
-            return Err(SpecError::DuplicatePort { name: p.name.to_string() });
-        }
-    }
     Ok(ports)
 }
 
-fn check_isolators(value: Option<&Value>) -> Result<Vec<Isolator>, SpecError> {
+fn build_isolators(value: Option<&Value>, origins: &mut Origins) -> Result<Vec<Isolator>, SpecError> {
     let parsed;
     let value = match value {
         None | Some(Value::Null) => return Ok(Vec::new()),
@@ -494,14 +526,13 @@ fn check_isolators(value: Option<&Value>) -> Result<Vec<Isolator>, SpecError> {
         }
         Some(v) => v,
     };
+    let loc = Location::keys(&["app", "isolators"]);
     let mut out = Vec::new();
+    let mut entries: Vec<(String, &str, Option<&Value>)> = Vec::new();
     match value {
         Value::Object(map) => {
             for (name, v) in sorted(map) {
-                let at = format!("isolators.{name}");
-                out.push(
-                    Isolator::from_name_value(name, Some(v)).map_err(|source| SpecError::Isolator { at, source })?,
-                );
+                entries.push((format!("isolators.{name}"), name, Some(v)));
             }
         }
         Value::Array(items) => {
@@ -512,56 +543,30 @@ fn check_isolators(value: Option<&Value>) -> Result<Vec<Isolator>, SpecError> {
                 let (Some(obj), Some(name)) = (entry, name) else {
                     return Err(SpecError::IsolatorEntry { at, value: compact(item) });
                 };
-                out.push(
-                    Isolator::from_name_value(name, obj.get("value"))
-                        .map_err(|source| SpecError::Isolator { at, source })?,
-                );
+                entries.push((at, name, obj.get("value")));
             }
         }
         other => return Err(SpecError::IsolatorsShape { value: compact(other) }),
     }
-    let mut seen = BTreeSet::new();
-    for i in &out {
-        if !seen.insert(i.name()) {
-            return Err(SpecError::DuplicateIsolator { name: i.name().to_string() });
-        }
-    }
-    for (first, second) in super::CONFLICTING_ISOLATORS {
-        if seen.contains(first) && seen.contains(second) {
-            return Err(SpecError::ConflictingIsolators { first: first.to_string(), second: second.to_string() });
-        }
+    for (at, name, v) in entries {
+        let iso =
+            Isolator::from_name_value(name, v).map_err(|reason| SpecError::Isolator { at: at.clone(), reason })?;
+        origins.record(loc.index(out.len()), at);
+        out.push(iso);
     }
     Ok(out)
 }
 
-fn event_name(at: &str, name: &str) -> Result<EventName, SpecError> {
-    match name {
-        "pre-start" => Ok(EventName::PreStart),
-        "post-stop" => Ok(EventName::PostStop),
-        _ => Err(SpecError::EventHandlerName { at: at.to_string(), value: name.to_string() }),
-    }
-}
-
-fn event_exec(at: &str, v: &Value) -> Result<Exec, SpecError> {
-    let args =
-        exec_from_value(v).ok_or_else(|| SpecError::EventHandlerExecShape { at: at.to_string(), value: compact(v) })?;
-    Exec::new(args).map_err(|source| SpecError::EventHandlerExec {
-        at: at.to_string(),
-        value: compact(v),
-        source: Box::new(source),
-    })
-}
-
-fn check_event_handlers(value: Option<&Value>) -> Result<Vec<EventHandler>, SpecError> {
-    let mut out = Vec::new();
+fn build_event_handlers(value: Option<&Value>, origins: &mut Origins) -> Result<Vec<EventHandler>, SpecError> {
+    let mut out: Vec<(EventHandler, String)> = Vec::new();
     match value {
         None | Some(Value::Null) => {}
         Some(Value::Object(map)) => {
             for (name, v) in sorted(map) {
                 let at = format!("eventHandlers.{name}");
-                out.push(EventHandler { name: event_name(&at, name)?, exec: event_exec(&at, v)? });
+                out.push((EventHandler { name: event_name(&at, name)?, exec: event_exec(&at, v)? }, at));
             }
-            out.sort_by_key(|h| h.name); // pre-start before post-stop
+            out.sort_by_key(|(h, _)| h.name); // pre-start before post-stop
         }
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
@@ -575,51 +580,45 @@ fn check_event_handlers(value: Option<&Value>) -> Result<Vec<EventHandler>, Spec
                     .as_str()
                     .ok_or_else(|| SpecError::EventHandlerName { at: at.clone(), value: compact(name_v) })?;
                 let exec_v = obj.get("exec").unwrap_or(&Value::Null);
-                out.push(EventHandler {
-                    name: event_name(&at, name)?,
-                    exec: event_exec(&format!("{at}.exec"), exec_v)?,
-                });
+                let handler =
+                    EventHandler { name: event_name(&at, name)?, exec: event_exec(&format!("{at}.exec"), exec_v)? };
+                out.push((handler, at));
             }
         }
         Some(other) => return Err(SpecError::EventHandlersShape { value: compact(other) }),
     }
-    let mut seen = BTreeSet::new();
-    for h in &out {
-        if !seen.insert(h.name) {
-            return Err(SpecError::DuplicateEventHandler { name: h.name.as_str().to_string() });
-        }
-    }
-    Ok(out)
+    let loc = Location::keys(&["app", "eventHandlers"]);
+    Ok(out
+        .into_iter()
+        .enumerate()
+        .map(|(i, (h, at))| {
+            origins.record(loc.index(i), at);
+            h
+        })
+        .collect())
 }
 
-fn check_annotations(spec: &AciSpec) -> Result<Vec<Annotation>, SpecError> {
+/// The user's annotations sorted by name, with `created` added if missing.
+fn build_annotations(spec: &AciSpec, origins: &mut Origins) -> Result<Vec<Annotation>, SpecError> {
     let mut map: BTreeMap<AcIdentifier, String> = BTreeMap::new();
     for (name, value) in &spec.annotations {
-        let id: AcIdentifier =
-            name.parse().map_err(|source| SpecError::AnnotationName { name: name.clone(), source })?;
-        match name.as_str() {
-            "created" => {
-                value.parse::<Timestamp>().map_err(|source| SpecError::Created { source })?;
-            }
-            "homepage" | "documentation" => {
-                value.parse::<HttpUrl>().map_err(|source| SpecError::AnnotationUrl { name: name.clone(), source })?;
-            }
-            _ => {}
-        }
+        let id = name.parse().map_err(|reason| SpecError::AnnotationName { name: name.clone(), reason })?;
         map.insert(id, value.clone());
     }
-    map.entry("created".parse().expect("valid")).or_insert_with(|| DEFAULT_CREATED.to_string());
-    Ok(map.into_iter().map(|(name, value)| Annotation { name, value }).collect())
-}
-
-/// `<last '/'-component of name>-<version>-<os>-<arch>.aci`, with [`NO_VERSION`]
-/// when there is no version: the name appc discovery and docs/result-layout.md use.
-pub fn image_file_name(name: &AcIdentifier, version: Option<&str>, os: &str, arch: &str) -> String {
-    format!("{}-{}-{os}-{arch}.aci", name.last_component(), version.unwrap_or(NO_VERSION))
+    map.entry("created".parse().expect("created is an AC Identifier")).or_insert_with(|| DEFAULT_CREATED.to_string());
+    let at = Location::keys(&["annotations"]);
+    Ok(map
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, value))| {
+            origins.record(at.index(i), format!("annotations.{name}"));
+            Annotation { name, value }
+        })
+        .collect())
 }
 
 /// Turns the user's arguments into a manifest, a file name, a compression and
-/// the signing choice, refusing anything appc.md §3 does not allow.
+/// the signing choice, refusing anything the appc rules do not allow.
 ///
 /// - Name: an explicit `name` must already be a valid AC Identifier (the error
 ///   suggests a valid form); otherwise `defaultName` (from the package's Nix name)
@@ -627,62 +626,54 @@ pub fn image_file_name(name: &AcIdentifier, version: Option<&str>, os: &str, arc
 /// - Labels: `os` and `arch` from the Nix system ([`os_arch_of_system`]) unless
 ///   the `os`/`arch` arguments override them; then `version` if given; then the
 ///   user's labels sorted by name.
-/// - File name: `<last '/'-component of name>-<version>-<os>-<arch>.aci`, with
-///   `latest` as version when none is given.
+/// - File name: [`image_file_name`], `<last '/'-component of name>-<version>-<os>-<arch>.aci`,
+///   with `latest` as version when none is given.
 /// - Mount points: `mounts` (read-write) then `mountsRo` (read-only), each sorted
 ///   by name, then one read-only `nix-<hash>` per thin mount.
 /// - Annotations: the user's, sorted by name, with `created` =
 ///   `1970-01-01T00:00:01Z` unless given.
+///
+/// The arguments' shapes are checked here; the manifest's rules by
+/// [`ImageManifest::validate`], whose error is told in terms of the argument
+/// the offending element came from.
 pub fn from_spec(spec: &AciSpec, ctx: &SpecContext) -> Result<Resolved, SpecError> {
+    let mut origins = Origins::default();
     let name = check_name(spec)?;
     let from_system = os_arch_of_system(ctx.system);
+    let unknown = || SpecError::UnknownSystem { system: ctx.system.to_string() };
     let os = match (&spec.os, from_system) {
         (Some(os), _) => os.clone(),
         (None, Some((os, _))) => os.to_string(),
-        (None, None) => return Err(SpecError::UnknownSystem { system: ctx.system.to_string() }),
+        (None, None) => return Err(unknown()),
     };
     let arch = match (&spec.arch, from_system) {
         (Some(arch), _) => arch.clone(),
         (None, Some((_, arch))) => arch.to_string(),
-        (None, None) => return Err(SpecError::UnknownSystem { system: ctx.system.to_string() }),
+        (None, None) => return Err(unknown()),
     };
-    if !is_valid_os_arch(&os, &arch) {
-        let suggestion = arch_suggestion(&os, &arch);
-        return Err(SpecError::InvalidOsArch { os, arch, suggestion });
-    }
     let version = check_version(spec.version.as_ref())?;
-    let labels = check_labels(spec, &os, &arch, version.as_deref())?;
-    let file_name = image_file_name(&name, version.as_deref(), &os, &arch);
-    if let Some(nix) = &spec.file_name {
-        if *nix != file_name {
-            return Err(SpecError::FileNameMismatch { nix: nix.clone(), ours: file_name });
-        }
-    }
+    let labels = build_labels(spec, &os, &arch, version.as_deref(), &mut origins)?;
     let exec = check_exec(spec.exec.as_ref())?;
-    let user = spec.user.clone().unwrap_or_else(|| "0".to_string());
-    let group = spec.group.clone().unwrap_or_else(|| "0".to_string());
-    for (field, v) in [("user", &user), ("group", &group)] {
-        if v.is_empty() {
-            return Err(SpecError::EmptyUserGroup { field });
-        }
-    }
+    origins.record(Location::keys(&["app", "user"]), "user");
+    origins.record(Location::keys(&["app", "group"]), "group");
+    origins.record(Location::keys(&["app", "exec"]), "exec");
     let working_directory = spec
         .working_directory
         .as_ref()
         .map(|w| w.parse::<AbsPath>())
         .transpose()
-        .map_err(|source| SpecError::WorkingDirectory { source })?;
+        .map_err(|reason| SpecError::WorkingDirectory { reason })?;
     let app = App {
         exec,
-        user,
-        group,
+        user: spec.user.clone().unwrap_or_else(|| "0".to_string()),
+        group: spec.group.clone().unwrap_or_else(|| "0".to_string()),
         supplementary_gids: check_gids(spec)?,
-        event_handlers: check_event_handlers(spec.event_handlers.as_ref())?,
+        event_handlers: build_event_handlers(spec.event_handlers.as_ref(), &mut origins)?,
         working_directory,
-        environment: check_env(spec)?,
-        isolators: check_isolators(spec.isolators.as_ref())?,
-        mount_points: check_mounts(spec, ctx.thin_mounts)?,
-        ports: check_ports(spec.ports.as_ref())?,
+        environment: build_env(spec, &mut origins)?,
+        isolators: build_isolators(spec.isolators.as_ref(), &mut origins)?,
+        mount_points: build_mounts(spec, ctx, &mut origins)?,
+        ports: build_ports(spec.ports.as_ref(), &mut origins)?,
         user_annotations: BTreeMap::new(),
         user_labels: BTreeMap::new(),
     };
@@ -694,9 +685,83 @@ pub fn from_spec(spec: &AciSpec, ctx: &SpecContext) -> Result<Resolved, SpecErro
         app: Some(app),
         dependencies: Vec::new(),
         path_whitelist: Vec::new(),
-        annotations: check_annotations(spec)?,
+        annotations: build_annotations(spec, &mut origins)?,
     };
     let compression = check_compression(spec)?;
-    manifest.validate()?;
+    manifest.validate().map_err(|rule| explain(rule, &origins, &manifest))?;
+    let file_name = image_file_name(&manifest.name, version.as_deref(), &os, &arch);
+    if let Some(nix) = &spec.file_name {
+        if *nix != file_name {
+            return Err(SpecError::FileNameMismatch { nix: nix.clone(), ours: file_name });
+        }
+    }
     Ok(Resolved { manifest, file_name, compression, sign: spec.sign })
+}
+
+/// Tells a broken manifest rule in terms of the `mkACI` arguments: the argument
+/// each element came from (`origins`), the bad value, and the fix.
+fn explain(rule: ManifestError, origins: &Origins, manifest: &ImageManifest) -> SpecError {
+    use ManifestError as M;
+    let json = serde_json::to_value(manifest).expect("ImageManifest serialises");
+    let value = |at: &Location| value_at(&json, at).unwrap_or_default();
+    let arg = |at: &Location| origins.argument(at);
+    // Index-level location of a field location such as `app.ports[0].port`.
+    let item = |at: &Location| at.parent();
+    match rule {
+        M::LabelNamedName { at } => SpecError::LabelNamedName { value: value(&item(&at).key("value")) },
+        M::DuplicateLabel { at, first, name } if ["os", "arch", "version"].contains(&name.as_str()) => {
+            SpecError::LabelConflict {
+                argument: name.clone(),
+                label: name,
+                value: value(&item(&at).key("value")),
+                current: value(&item(&first).key("value")),
+            }
+        }
+        M::InvalidOsArch { os, arch, .. } => {
+            let suggestion = names::arch_suggestion(&os, &arch);
+            SpecError::InvalidOsArch { os, arch, suggestion }
+        }
+        M::EmptyUserGroup { at } => SpecError::EmptyUserGroup { field: arg(&at) },
+        M::EnvValueNul { at, name } => SpecError::EnvValueNul { name, value: value(&at) },
+        M::DuplicateEventHandler { at, first, name } => {
+            SpecError::DuplicateEventHandler { name: name.to_string(), first: arg(&first), second: arg(&at) }
+        }
+        M::DuplicateMountName { at, first, name } => {
+            SpecError::DuplicateMountName { name, first: arg(&first), second: arg(&at) }
+        }
+        M::DuplicateMountPath { at, first, path } => {
+            SpecError::DuplicateMountPath { path, first: arg(&first), second: arg(&at) }
+        }
+        M::MountAtRoot { at, .. } => SpecError::MountAtRoot { argument: arg(&at) },
+        M::DuplicatePortName { at, first, name } => {
+            SpecError::DuplicatePort { name, first: arg(&first), second: arg(&at) }
+        }
+        M::BadProtocol { at, protocol } => SpecError::PortField {
+            at: arg(&at),
+            field: "protocol",
+            value: compact(&Value::String(protocol)),
+            expected: PORT_PROTOCOL,
+        },
+        M::PortZero { at } => {
+            SpecError::PortField { at: arg(&at), field: "port", value: "0".into(), expected: PORT_NUMBER }
+        }
+        M::PortCountZero { at } => {
+            SpecError::PortField { at: arg(&at), field: "count", value: "0".into(), expected: PORT_NUMBER }
+        }
+        M::PortRangeOverflow { at, port, count } => {
+            SpecError::PortRange { at: arg(&at), port: port.into(), count: count.into() }
+        }
+        M::DuplicateIsolator { at, first, name } => {
+            SpecError::DuplicateIsolator { name: name.to_string(), first: arg(&first), second: arg(&at) }
+        }
+        M::ConflictingIsolators { at, first_at, first, second } => SpecError::ConflictingIsolators {
+            first: first.to_string(),
+            second: second.to_string(),
+            first_argument: arg(&first_at),
+            second_argument: arg(&at),
+        },
+        M::BadCreated { reason, .. } => SpecError::Created { reason },
+        M::BadUrl { name, reason, .. } => SpecError::AnnotationUrl { name, reason },
+        rule => SpecError::Manifest { argument: arg(rule.at()), rule },
+    }
 }

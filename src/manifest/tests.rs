@@ -41,6 +41,22 @@ fn base_is_valid_and_round_trips() {
     assert_eq!(m.annotation("created"), Some("1970-01-01T00:00:01Z"));
 }
 
+/// `app.x[i].y`-style locations, written as the path text.
+fn loc(path: &str) -> Location {
+    let mut at = Location::root();
+    for part in path.split('.') {
+        let (key, rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+        if !key.is_empty() {
+            at = at.key(key);
+        }
+        for idx in rest.split('[').filter(|s| !s.is_empty()) {
+            at = at.index(idx.trim_end_matches(']').parse().unwrap());
+        }
+    }
+    assert_eq!(at.to_string(), path);
+    at
+}
+
 #[test]
 fn rule_violations_table() {
     use ManifestError::*;
@@ -49,60 +65,87 @@ fn rule_violations_table() {
     let cases: Vec<(Edit, ManifestError)> = vec![
         (
             Box::new(|v| push(&mut v["labels"], json!({"name": "name", "value": "x"}))),
-            LabelNamedName { at: s("labels") },
+            LabelNamedName { at: loc("labels[2].name") },
         ),
         (
             Box::new(|v| push(&mut v["labels"], json!({"name": "os", "value": "linux"}))),
-            DuplicateLabel { at: s("labels"), name: s("os") },
+            DuplicateLabel { at: loc("labels[2].name"), first: loc("labels[0].name"), name: s("os") },
         ),
-        (Box::new(|v| v["labels"] = json!([{"name": "os", "value": "linux"}])), MissingOsArch { missing: "arch" }),
-        (Box::new(|v| v["labels"] = json!([{"name": "arch", "value": "amd64"}])), MissingOsArch { missing: "os" }),
-        (Box::new(|v| v["labels"][1]["value"] = json!("x86_64")), InvalidOsArch { os: s("linux"), arch: s("x86_64") }),
-        (Box::new(|v| v["labels"][1]["value"] = json!("arm64")), InvalidOsArch { os: s("linux"), arch: s("arm64") }),
-        (Box::new(|v| v["app"]["user"] = json!("")), EmptyUserGroup { field: "user" }),
-        (Box::new(|v| v["app"]["group"] = json!("")), EmptyUserGroup { field: "group" }),
+        (
+            Box::new(|v| v["labels"] = json!([{"name": "os", "value": "linux"}])),
+            MissingOsArch { at: loc("labels"), missing: "arch" },
+        ),
+        (
+            Box::new(|v| v["labels"] = json!([{"name": "arch", "value": "amd64"}])),
+            MissingOsArch { at: loc("labels"), missing: "os" },
+        ),
+        (
+            Box::new(|v| v["labels"][1]["value"] = json!("x86_64")),
+            InvalidOsArch { at: loc("labels[1].value"), os: s("linux"), arch: s("x86_64") },
+        ),
+        (
+            Box::new(|v| v["labels"][1]["value"] = json!("arm64")),
+            InvalidOsArch { at: loc("labels[1].value"), os: s("linux"), arch: s("arm64") },
+        ),
+        (Box::new(|v| v["app"]["user"] = json!("")), EmptyUserGroup { at: loc("app.user") }),
+        (Box::new(|v| v["app"]["group"] = json!("")), EmptyUserGroup { at: loc("app.group") }),
         (
             Box::new(|v| v["app"]["environment"] = json!([{"name": "A", "value": "1"}, {"name": "A", "value": "2"}])),
-            DuplicateEnv { name: s("A") },
+            DuplicateEnv { at: loc("app.environment[1].name"), first: loc("app.environment[0].name"), name: s("A") },
         ),
         (
             Box::new(|v| v["app"]["environment"] = json!([{"name": "A", "value": "a\u{0}b"}])),
-            EnvValueNul { name: s("A") },
+            EnvValueNul { at: loc("app.environment[0].value"), name: s("A") },
         ),
         (
             Box::new(|v| {
                 v["app"]["eventHandlers"] =
                     json!([{"name": "pre-start", "exec": ["/bin/a"]}, {"name": "pre-start", "exec": ["/bin/b"]}])
             }),
-            DuplicateEventHandler { name: "pre-start" },
+            DuplicateEventHandler {
+                at: loc("app.eventHandlers[1].name"),
+                first: loc("app.eventHandlers[0].name"),
+                name: "pre-start",
+            },
         ),
         (
             Box::new(|v| push(&mut v["app"]["mountPoints"], json!({"name": "data", "path": "/other"}))),
-            DuplicateMountName { name: s("data") },
+            DuplicateMountName {
+                at: loc("app.mountPoints[1].name"),
+                first: loc("app.mountPoints[0].name"),
+                name: s("data"),
+            },
         ),
         (
             Box::new(|v| {
                 push(&mut v["app"]["mountPoints"], json!({"name": "other", "path": "/data", "readOnly": true}))
             }),
-            DuplicateMountPath { path: s("/data"), first: s("data"), second: s("other") },
+            DuplicateMountPath {
+                at: loc("app.mountPoints[1].path"),
+                first: loc("app.mountPoints[0].path"),
+                path: s("/data"),
+            },
         ),
-        (Box::new(|v| v["app"]["mountPoints"][0]["path"] = json!("/")), MountAtRoot { name: s("data") }),
+        (
+            Box::new(|v| v["app"]["mountPoints"][0]["path"] = json!("/")),
+            MountAtRoot { at: loc("app.mountPoints[0].path"), name: s("data") },
+        ),
         (
             Box::new(|v| push(&mut v["app"]["ports"], json!({"name": "http", "protocol": "udp", "port": 81}))),
-            DuplicatePortName { name: s("http") },
+            DuplicatePortName { at: loc("app.ports[1].name"), first: loc("app.ports[0].name"), name: s("http") },
         ),
         (
             Box::new(|v| v["app"]["ports"][0]["protocol"] = json!("sctp")),
-            BadProtocol { name: s("http"), protocol: s("sctp") },
+            BadProtocol { at: loc("app.ports[0].protocol"), protocol: s("sctp") },
         ),
-        (Box::new(|v| v["app"]["ports"][0]["port"] = json!(0)), PortZero { name: s("http") }),
-        (Box::new(|v| v["app"]["ports"][0]["count"] = json!(0)), PortCountZero { name: s("http") }),
+        (Box::new(|v| v["app"]["ports"][0]["port"] = json!(0)), PortZero { at: loc("app.ports[0].port") }),
+        (Box::new(|v| v["app"]["ports"][0]["count"] = json!(0)), PortCountZero { at: loc("app.ports[0].count") }),
         (
             Box::new(|v| {
                 v["app"]["ports"][0]["port"] = json!(65000);
                 v["app"]["ports"][0]["count"] = json!(537);
             }),
-            PortRangeOverflow { name: s("http"), port: 65000, count: 537 },
+            PortRangeOverflow { at: loc("app.ports[0]"), port: 65000, count: 537 },
         ),
         (
             Box::new(|v| {
@@ -111,7 +154,11 @@ fn rule_violations_table() {
                     {"name": "os/linux/cpu-shares", "value": 20}
                 ])
             }),
-            DuplicateIsolator { name: "os/linux/cpu-shares" },
+            DuplicateIsolator {
+                at: loc("app.isolators[1].name"),
+                first: loc("app.isolators[0].name"),
+                name: "os/linux/cpu-shares",
+            },
         ),
         (
             Box::new(|v| {
@@ -120,31 +167,54 @@ fn rule_violations_table() {
                     {"name": "os/linux/seccomp-retain-set", "value": {"set": ["read"]}}
                 ])
             }),
-            ConflictingIsolators { first: "os/linux/seccomp-retain-set", second: "os/linux/seccomp-remove-set" },
+            ConflictingIsolators {
+                at: loc("app.isolators[1].name"),
+                first_at: loc("app.isolators[0].name"),
+                first: "os/linux/seccomp-remove-set",
+                second: "os/linux/seccomp-retain-set",
+            },
         ),
         (
             Box::new(|v| push(&mut v["annotations"], json!({"name": "created", "value": "1970-01-01T00:00:02Z"}))),
-            DuplicateAnnotation { name: s("created") },
+            DuplicateAnnotation {
+                at: loc("annotations[1].name"),
+                first: loc("annotations[0].name"),
+                name: s("created"),
+            },
         ),
         (
             Box::new(|v| v["annotations"][0]["value"] = json!("1970-01-01 00:00:01")),
-            BadCreated { source: TimestampError::Syntax { value: s("1970-01-01 00:00:01") } },
+            BadCreated {
+                at: loc("annotations[0].value"),
+                reason: TimestampError::Syntax { value: s("1970-01-01 00:00:01") },
+            },
         ),
         (
             Box::new(|v| push(&mut v["annotations"], json!({"name": "homepage", "value": "ftp://x"}))),
-            BadUrl { name: s("homepage"), source: HttpUrlError::BadScheme { value: s("ftp://x") } },
+            BadUrl {
+                at: loc("annotations[1].value"),
+                name: s("homepage"),
+                reason: HttpUrlError::BadScheme { value: s("ftp://x") },
+            },
         ),
-        (Box::new(|v| v["pathWhitelist"] = json!(["/a", "/a"])), DuplicateWhitelistPath { path: s("/a") }),
+        (
+            Box::new(|v| v["pathWhitelist"] = json!(["/a", "/a"])),
+            DuplicateWhitelistPath { at: loc("pathWhitelist[1]"), first: loc("pathWhitelist[0]"), path: s("/a") },
+        ),
         (
             Box::new(|v| {
                 v["dependencies"] =
                     json!([{"imageName": "example.com/base", "labels": [{"name": "name", "value": "x"}]}])
             }),
-            LabelNamedName { at: s("dependencies[0].labels") },
+            LabelNamedName { at: loc("dependencies[0].labels[0].name") },
         ),
     ];
     for (i, (edit, want)) in cases.into_iter().enumerate() {
-        assert_eq!(with(edit), Err(want), "case {i}");
+        let got = with(edit);
+        assert_eq!(got, Err(want), "case {i}");
+        // The message starts with the location.
+        let err = got.unwrap_err();
+        assert!(err.to_string().starts_with(&format!("{}: ", err.at())), "case {i}: {err}");
     }
 }
 
@@ -191,8 +261,8 @@ fn shape_errors_name_the_path() {
     ];
     for (edit, path, needle) in cases {
         match with(edit) {
-            Err(ManifestError::Json { path: p, message }) => {
-                assert_eq!(p, path, "{message}");
+            Err(ManifestError::Json { at, message }) => {
+                assert_eq!(at.to_string(), path, "{message}");
                 assert!(message.contains(needle), "{path}: {message:?} lacks {needle:?}");
             }
             other => panic!("{path}: expected a Json error, got {other:?}"),
@@ -205,8 +275,8 @@ fn trailing_bytes_are_refused() {
     let mut bytes = with(|_| {}).unwrap().to_canonical_json();
     bytes.extend_from_slice(b" {}");
     match ImageManifest::from_json_slice(&bytes) {
-        Err(ManifestError::Json { path, message }) => {
-            assert_eq!(path, ".");
+        Err(ManifestError::Json { at, message }) => {
+            assert_eq!(at, Location::root());
             assert!(message.contains("trailing characters"), "{message}");
         }
         other => panic!("expected a Json error, got {other:?}"),

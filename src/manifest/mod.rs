@@ -276,14 +276,14 @@ mod opt_image_id {
     use super::ImageId;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(id: &Option<ImageId>, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(id: &Option<ImageId>, s: S) -> Result<S::Ok, S::Error> {
         match id {
             Some(id) => s.serialize_str(&id.to_string()),
             None => s.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ImageId>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ImageId>, D::Error> {
         let s = Option::<String>::deserialize(d)?;
         s.map(|s| s.parse().map_err(serde::de::Error::custom)).transpose()
     }

@@ -10,14 +10,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A hidden, unique sibling of `path`: `.NAME.tmp-PID-N`.
-pub fn temp_sibling(path: &Path) -> PathBuf {
+pub(super) fn temp_sibling(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
 /// Makes `link` a symlink to `target`, replacing whatever `link` was.
-pub fn replace_symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+pub(super) fn replace_symlink(target: &Path, link: &Path) -> std::io::Result<()> {
     let tmp = temp_sibling(link);
     std::os::unix::fs::symlink(target, &tmp)?;
     std::fs::rename(&tmp, link).inspect_err(|_| {
@@ -26,7 +26,7 @@ pub fn replace_symlink(target: &Path, link: &Path) -> std::io::Result<()> {
 }
 
 /// Writes `bytes` to `path` (mode 0644), replacing whatever `path` was.
-pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(super) fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = temp_sibling(path);
     let result = (|| {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp)?;
@@ -41,7 +41,7 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Copies the file `source` to `dest` (mode 0444), replacing whatever `dest` was.
-pub fn replace_with_copy(source: &Path, dest: &Path) -> std::io::Result<()> {
+pub(super) fn replace_with_copy(source: &Path, dest: &Path) -> std::io::Result<()> {
     let tmp = temp_sibling(dest);
     let result = (|| {
         let mut from = std::fs::File::open(source)?;
@@ -57,7 +57,7 @@ pub fn replace_with_copy(source: &Path, dest: &Path) -> std::io::Result<()> {
 }
 
 /// Removes `path` if it exists (a file or symlink).
-pub fn remove_if_exists(path: &Path) -> std::io::Result<()> {
+pub(super) fn remove_if_exists(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         other => other,
@@ -65,7 +65,7 @@ pub fn remove_if_exists(path: &Path) -> std::io::Result<()> {
 }
 
 /// Creates `dir` (and parents) and proves a file can be made in it.
-pub fn ensure_writable_dir(dir: &Path) -> std::io::Result<()> {
+pub(super) fn ensure_writable_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let probe = temp_sibling(&dir.join("probe"));
     std::fs::OpenOptions::new().write(true).create_new(true).open(&probe)?;

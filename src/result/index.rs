@@ -49,11 +49,11 @@ mod image_id_str {
     use super::ImageId;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(id: &ImageId, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(id: &ImageId, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(id)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ImageId, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ImageId, D::Error> {
         String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }

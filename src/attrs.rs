@@ -42,7 +42,7 @@ pub struct Outputs {
 /// What the user asked for, as typed as JSON allows. Values whose shape varies
 /// (`exec` as string or list, `isolators` as attrset, list or JSON string, ...)
 /// stay [`Value`]s here and are checked, with the field named, by
-/// [`crate::manifest::from_spec`].
+/// [`crate::spec::from_spec`].
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AciSpec {

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use crate::archive::{self, ArchiveError, ArchiveOptions, ArchiveSummary};
 use crate::attrs::Attrs;
 use crate::closure::{Closure, ClosureError};
-use crate::manifest::{self, SpecContext, SpecError};
+use crate::manifest;
 use crate::plan::{self, ImagePath, PlanError, PlanInput, StoreLayout};
 use crate::result::{AciFiles, Artifact, ArtifactKind, Digests, ImageBase, Index, ResultWriter, WriteError};
+use crate::spec::{from_spec, SpecContext, SpecError};
 use crate::store_path::{StoreDir, StorePath, StorePathError, DEFAULT_STORE_DIR};
 
 /// What a build produced.
@@ -72,7 +73,7 @@ pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<
         StoreLayout::Fat => Vec::new(),
     };
     let mut resolved =
-        manifest::from_spec(spec, &SpecContext { system: &attrs.system, store: &store, thin_mounts: &thin_paths })?;
+        from_spec(spec, &SpecContext { system: &attrs.system, store: &store, thin_mounts: &thin_paths })?;
     let app = resolved.manifest.app.as_mut().expect("from_spec always gives an app");
 
     // The user's mount points, as validated in the manifest; the plan makes
@@ -158,7 +159,10 @@ mod tests {
     fn mounts_line_lists_every_path() {
         let store = StoreDir::default();
         let (a, b) = ("a".repeat(32), "b".repeat(32));
-        let paths = [StorePath::from_base_name(&format!("{a}-x")).unwrap(), StorePath::from_base_name(&format!("{b}-y")).unwrap()];
+        let paths = [
+            StorePath::from_base_name(&format!("{a}-x")).unwrap(),
+            StorePath::from_base_name(&format!("{b}-y")).unwrap(),
+        ];
         assert_eq!(
             mounts_line(&store, &paths),
             format!(

@@ -17,5 +17,6 @@ pub mod plan;
 pub mod postprocess;
 pub mod result;
 pub mod sign;
+pub mod spec;
 pub mod store_path;
 pub mod verify;

@@ -13,8 +13,6 @@ use std::sync::LazyLock;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::manifest::AcIdentifier;
-
 /// The parsed `src/names.json`. The maps keep the file's order, so messages
 /// list the pairs as the file does (linux first).
 #[derive(Debug, Deserialize)]
@@ -165,13 +163,18 @@ pub fn no_version() -> &'static str {
     &NAMES.file_name.no_version
 }
 
-/// `<last '/'-component of name>-<version or noVersion>-<os>-<arch><aciExtension>`,
-/// e.g. `busybox-1.36.1-linux-amd64.aci`: the name appc discovery and
-/// `docs/result-layout.md` use.
-pub fn image_file_name(name: &AcIdentifier, version: Option<&str>, os: &str, arch: &str) -> String {
-    let f = &NAMES.file_name;
-    let version = version.unwrap_or(&f.no_version);
-    format!("{}-{version}-{os}-{arch}{}", name.last_component(), f.aci_extension)
+/// `<last '/'-component of the image name>-<version or noVersion>-<os>-<arch>`,
+/// e.g. `busybox-1.36.1-linux-amd64`: the base of every file name of an image
+/// (the pattern appc discovery fills in, see `docs/result-layout.md`).
+pub fn image_base_name(last_component: &str, version: Option<&str>, os: &str, arch: &str) -> String {
+    let version = version.unwrap_or(&NAMES.file_name.no_version);
+    format!("{last_component}-{version}-{os}-{arch}")
+}
+
+/// The image file for a base name: `<base><aciExtension>`, e.g.
+/// `busybox-1.36.1-linux-amd64.aci`.
+pub fn aci_file_name(base: &str) -> String {
+    format!("{base}{}", NAMES.file_name.aci_extension)
 }
 
 #[cfg(test)]
@@ -292,23 +295,22 @@ mod tests {
             assert_eq!(map_name(raw).as_deref(), want, "{raw:?}");
             // Whatever is left is a valid AC Identifier.
             if let Some(w) = want {
-                assert!(w.parse::<AcIdentifier>().is_ok(), "{w}");
+                assert!(w.parse::<crate::manifest::AcIdentifier>().is_ok(), "{w}");
             }
         }
     }
 
     #[test]
     fn image_file_name_table() {
-        let id = |s: &str| s.parse::<AcIdentifier>().unwrap();
         let cases = [
             ("busybox", Some("1.36.1"), "linux", "amd64", "busybox-1.36.1-linux-amd64.aci"),
             ("busybox", None, "linux", "amd64", "busybox-latest-linux-amd64.aci"),
-            ("example.com/tools/bb", Some("1.0"), "linux", "aarch64", "bb-1.0-linux-aarch64.aci"),
-            ("a/b/c", None, "darwin", "x86_64", "c-latest-darwin-x86_64.aci"),
-            ("example.com/app", Some("2-rc1"), "freebsd", "i386", "app-2-rc1-freebsd-i386.aci"),
+            ("bb", Some("1.0"), "linux", "aarch64", "bb-1.0-linux-aarch64.aci"),
+            ("c", None, "darwin", "x86_64", "c-latest-darwin-x86_64.aci"),
+            ("app", Some("2-rc1"), "freebsd", "i386", "app-2-rc1-freebsd-i386.aci"),
         ];
         for (name, version, os, arch, want) in cases {
-            assert_eq!(image_file_name(&id(name), version, os, arch), want);
+            assert_eq!(aci_file_name(&image_base_name(name, version, os, arch)), want);
         }
         assert_eq!(no_version(), "latest");
     }

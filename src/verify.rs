@@ -113,7 +113,9 @@ pub fn check_report(image: &Path, report: &ImageReport) -> Result<(ImageManifest
         })?;
         let index_file = r.dir.join(INDEX_FILE);
         let id_file = r.dir.join(&artifact.files.id);
-        for (recorded, expected) in [(index_file, artifact.digests.image_id), (id_file.clone(), read_id_file(&id_file)?)] {
+        for (recorded, expected) in
+            [(index_file, artifact.digests.image_id), (id_file.clone(), read_id_file(&id_file)?)]
+        {
             if expected != report.image_id {
                 return Err(VerifyError::IdMismatch {
                     image: image.into(),
@@ -177,7 +179,7 @@ pub fn verify_signature(gpg: &Gpg, image: &Path) -> Result<GoodSignature, Verify
     }
     match gpg.verify_detached(&signature, image) {
         Err(GpgError::NoPublicKey { signature, key_id }) => {
-            let keyfile = image.with_file_name(crate::postprocess::PUBKEY_FILE);
+            let keyfile = image.with_file_name(crate::result::files::PUBKEY_FILE);
             Err(VerifyError::UnknownSigner { signature, key_id, keyfile: keyfile.display().to_string() })
         }
         other => Ok(other?),

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mkaci::attrs::AciSpec;
-use mkaci::manifest::{from_spec, ImageManifest, Resolved, SpecContext};
+use mkaci::manifest::ImageManifest;
+use mkaci::spec::{from_spec, Resolved, SpecContext};
 use mkaci::store_path::{StoreDir, StorePath};
 
 fn data(name: &str) -> PathBuf {

@@ -5,7 +5,8 @@ use mkaci::archive::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_XZ_LEVEL};
 use mkaci::attrs::AciSpec;
 use std::sync::LazyLock;
 
-use mkaci::manifest::{from_spec, ImageManifest, SpecContext, SpecError};
+use mkaci::manifest::ImageManifest;
+use mkaci::spec::{from_spec, SpecContext, SpecError};
 use mkaci::store_path::{StoreDir, StorePath};
 use serde_json::{json, Value};
 
@@ -30,7 +31,7 @@ fn store_path(hash: &str, name: &str) -> StorePath {
     StorePath::from_base_name(&format!("{hash}-{name}")).unwrap()
 }
 
-fn resolve(v: Value) -> Result<mkaci::manifest::Resolved, SpecError> {
+fn resolve(v: Value) -> Result<mkaci::spec::Resolved, SpecError> {
     from_spec(&spec(v), &ctx("x86_64-linux", &[]))
 }
 

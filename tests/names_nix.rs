@@ -152,12 +152,13 @@ fn nix_and_rust_agree_on_names() {
     }
     for (f, got) in input["files"].as_array().unwrap().iter().zip(nix["files"].as_array().unwrap()) {
         let name: AcIdentifier = f["name"].as_str().unwrap().parse().unwrap();
-        let rust = names::image_file_name(
+        let base = mkaci::result::ImageBase::new(
             &name,
             f["version"].as_str(),
             f["os"].as_str().unwrap(),
             f["arch"].as_str().unwrap(),
         );
+        let rust = base.aci().to_string();
         check("fileName", f, got, json!(rust));
     }
     for key in ["systems", "names", "arches", "files"] {

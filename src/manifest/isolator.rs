@@ -273,7 +273,7 @@ impl Isolator {
 
     /// Parses and checks one isolator from its name and JSON value: looks the
     /// name up in [`KNOWN_ISOLATORS`] and runs its kind's parser. This is the one
-    /// validator behind both `Deserialize` and [`crate::manifest::from_spec`].
+    /// validator behind both `Deserialize` and [`crate::spec::from_spec`].
     pub fn from_name_value(name: &str, value: Option<&Value>) -> Result<Isolator, IsolatorError> {
         let known = known_isolator(name).ok_or_else(|| IsolatorError::UnknownName { name: name.to_string() })?;
         let value = match value {

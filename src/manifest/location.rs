@@ -1,6 +1,6 @@
 //! [`Location`]: where in a manifest a value sits, as a JSON path such as
 //! `app.mountPoints[2].path`. Every rule error of [`super::ManifestError`]
-//! carries one, and [`super::spec::from_spec`] maps it back to the `mkACI`
+//! carries one, and [`crate::spec::from_spec`] maps it back to the `mkACI`
 //! argument the value came from.
 
 use std::fmt;

@@ -2,27 +2,28 @@
 //!
 //! The types mirror the appc image manifest schema
 //! (<https://github.com/appc/spec/blob/master/spec/aci.md#image-manifest-schema>)
-//! one to one, with keys in their exact canonical case: Go's JSON reader ignores
-//! key case and unknown keys, so a miscased key is silently dropped by actool and
-//! rkt. We refuse unknown keys instead. The rules are stricter than actool's
+//! one to one, with keys in their exact canonical case. Go's JSON reader (actool,
+//! rkt) matches keys without regard to case and drops unknown keys, so a
+//! misspelt key vanishes silently there; we write canonical keys and refuse
+//! unknown ones. The rules are stricter than actool's
 //! (`docs/appc.md` lists them); each is named on the field it guards.
 //!
 //! - [`ident`]: the validated string newtypes ([`AcIdentifier`], [`AcName`], ...);
 //! - [`isolator`]: the 14 known isolators with typed values;
-//! - [`location`]: [`Location`], the JSON path every rule error points at;
-//! - [`spec`]: [`from_spec`], the conversion from the user's `mkACI` arguments.
+//! - [`location`]: [`Location`], the JSON path every rule error points at.
+//!
+//! The conversion from the user's `mkACI` arguments is [`crate::spec`].
 //!
 //! Every value is a newtype that is valid by construction; the rules that span
 //! several fields (uniqueness, os/arch pairs, port ranges, well-known
 //! annotations) are checked in one place, [`ImageManifest::validate`], which
-//! [`ImageManifest::from_json_slice`] and [`from_spec`] both run. Each
-//! [`ManifestError`] says where ([`Location`]); [`from_spec`] maps that back to
-//! the `mkACI` argument.
+//! [`ImageManifest::from_json_slice`] and [`crate::spec::from_spec`] both run.
+//! Each [`ManifestError`] says where ([`Location`]); `from_spec` maps that back
+//! to the `mkACI` argument.
 
 pub mod ident;
 pub mod isolator;
 pub mod location;
-pub mod spec;
 
 use std::collections::BTreeMap;
 
@@ -34,7 +35,6 @@ pub use ident::{
 };
 pub use isolator::{Isolator, IsolatorError, Quantity, QuantityError, KNOWN_ISOLATORS};
 pub use location::{Location, Step};
-pub use spec::{from_spec, Resolved, SpecContext, SpecError};
 
 use crate::image_id::ImageId;
 
@@ -61,7 +61,7 @@ impl<'de> Deserialize<'de> for ImageManifestKind {
     }
 }
 
-/// An appc ImageManifest. Build it with [`from_spec`] or
+/// An appc ImageManifest. Build it with [`crate::spec::from_spec`] or
 /// [`ImageManifest::from_json_slice`], which both check every rule; if you change
 /// fields, call [`ImageManifest::validate`] again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -49,8 +49,7 @@ use crate::result::{signature_name, AciFiles, Artifact, FileName, ImageBase, Ind
 use crate::sign::{DetachedSignature, Fingerprint, Gpg, GpgError, PubkeyAlgo};
 use crate::store_path::DEFAULT_STORE_DIR;
 
-/// The public key file written into DIR.
-pub const PUBKEY_FILE: &str = "pubkeys.gpg";
+pub use crate::result::files::PUBKEY_FILE;
 
 /// Why postprocess failed. Each message names the cause and the fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -75,9 +75,7 @@ impl ImageBase {
     /// The base of an image with this name and these labels; `latest` stands
     /// in for a missing version.
     pub fn new(name: &AcIdentifier, version: Option<&str>, os: &str, arch: &str) -> ImageBase {
-        let file = crate::manifest::spec::image_file_name(name, version, os, arch);
-        let base = file.strip_suffix(ACI_EXTENSION).expect("image_file_name ends in .aci");
-        ImageBase(base.to_string())
+        ImageBase(crate::names::image_base_name(name.last_component(), version, os, arch))
     }
 
     /// The base of the image this manifest describes; `None` without os and
@@ -87,17 +85,25 @@ impl ImageBase {
     }
 
     fn with(&self, ext: &str) -> FileName {
-        FileName::try_from(format!("{}{ext}", self.0)).expect("a base name with an extension is a plain name")
+        plain(format!("{}{ext}", self.0))
     }
 
     /// `<base>.aci`
     pub fn aci(&self) -> FileName {
-        self.with(ACI_EXTENSION)
+        plain(crate::names::aci_file_name(&self.0))
     }
 }
 
-/// The extension of image files.
-pub const ACI_EXTENSION: &str = ".aci";
+/// A name made from a base name: plain, since the base is made of an AC
+/// Identifier's last component (no `/`, not starting with `.`), a version
+/// without `/` or control characters, and an os and arch.
+fn plain(name: String) -> FileName {
+    FileName::try_from(name).expect("a name made from an image's base name is a plain name")
+}
+
+/// The file postprocess exports the signing keys to, in a publishing
+/// directory: the name appc meta discovery serves (`ac-discovery-pubkeys`).
+pub const PUBKEY_FILE: &str = "pubkeys.gpg";
 
 /// The files of one ACI artifact in a result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,7 +152,12 @@ mod tests {
         for v in ok {
             assert_eq!(FileName::try_from(v.to_string()).unwrap().as_str(), v);
         }
-        let bad = [("", "it is empty"), ("a/b", "it contains '/'"), (".x", "it starts with '.'"), ("a\nb", "it contains a control character")];
+        let bad = [
+            ("", "it is empty"),
+            ("a/b", "it contains '/'"),
+            (".x", "it starts with '.'"),
+            ("a\nb", "it contains a control character"),
+        ];
         for (v, problem) in bad {
             assert_eq!(
                 FileName::try_from(v.to_string()),

@@ -110,7 +110,9 @@ pub enum IndexError {
          its .mounts file and a fat one has none; rebuild the image with mkACI"
     )]
     MountsMismatch { path: PathBuf, index: usize, layout: &'static str, mounts: Option<String> },
-    #[error("{path:?}: artifacts[{index}] and artifacts[{first}] both use the file {file:?}; rebuild the image with mkACI")]
+    #[error(
+        "{path:?}: artifacts[{index}] and artifacts[{first}] both use the file {file:?}; rebuild the image with mkACI"
+    )]
     DuplicateFile { path: PathBuf, index: usize, first: usize, file: String },
     #[error("{result:?} lists {file:?} but it is not a regular file there; rebuild the image")]
     MissingFile { result: PathBuf, file: String },
@@ -131,7 +133,8 @@ impl Index {
 
     /// Parses and checks the bytes of a `nix2aci.json`; `path` is for messages.
     pub fn parse(bytes: &[u8], path: &Path) -> Result<Index, IndexError> {
-        let malformed = |field: String, message: String| IndexError::Malformed { path: path.to_path_buf(), field, message };
+        let malformed =
+            |field: String, message: String| IndexError::Malformed { path: path.to_path_buf(), field, message };
         // The version first, so an index of another format gets the version
         // message rather than a complaint about its fields.
         #[derive(Deserialize)]
@@ -143,8 +146,8 @@ impl Index {
             return Err(IndexError::UnsupportedVersion { path: path.to_path_buf(), found: version.nix2aci });
         }
         let de = &mut serde_json::Deserializer::from_slice(bytes);
-        let index: Index = serde_path_to_error::deserialize(de)
-            .map_err(|e| malformed(e.path().to_string(), e.inner().to_string()))?;
+        let index: Index =
+            serde_path_to_error::deserialize(de).map_err(|e| malformed(e.path().to_string(), e.inner().to_string()))?;
         if index.artifacts.is_empty() {
             return Err(IndexError::NoArtifacts { path: path.to_path_buf() });
         }
@@ -275,10 +278,7 @@ mod tests {
     fn bad_indexes() {
         let p = || PathBuf::from("r/nix2aci.json");
         let cases: Vec<(Value, IndexError)> = vec![
-            (
-                json!({"nix2aci": 1, "images": []}),
-                IndexError::UnsupportedVersion { path: p(), found: 1 },
-            ),
+            (json!({"nix2aci": 1, "images": []}), IndexError::UnsupportedVersion { path: p(), found: 1 }),
             (json!({"nix2aci": 2, "artifacts": []}), IndexError::NoArtifacts { path: p() }),
             (
                 json!({"nix2aci": 2, "artifacts": [artifact(&[("storeLayout", "thin".into())])]}),
@@ -290,7 +290,12 @@ mod tests {
             ),
             (
                 json!({"nix2aci": 2, "artifacts": [artifact(&[]), artifact(&[])]}),
-                IndexError::DuplicateFile { path: p(), index: 1, first: 0, file: "busybox-1.36.1-linux-amd64.aci".into() },
+                IndexError::DuplicateFile {
+                    path: p(),
+                    index: 1,
+                    first: 0,
+                    file: "busybox-1.36.1-linux-amd64.aci".into(),
+                },
             ),
         ];
         for (input, want) in cases {

@@ -18,9 +18,8 @@ pub const MKACI: &str = env!("CARGO_BIN_EXE_mkaci");
 /// installs every tool and sets `NIX2ACI_REQUIRE_TOOLS=1`, a missing tool
 /// fails the test instead.
 pub fn need(program: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-        .unwrap_or(false);
+    let found =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file())).unwrap_or(false);
     if !found {
         if std::env::var("NIX2ACI_REQUIRE_TOOLS").as_deref() == Ok("1") {
             panic!("{program} is not on PATH, and NIX2ACI_REQUIRE_TOOLS=1 requires it (run ./scripts/setup)");

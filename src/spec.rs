@@ -24,22 +24,20 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::ident::{
+use crate::archive::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_XZ_LEVEL};
+use crate::attrs::AciSpec;
+use crate::manifest::ident::{
     AbsPath, AbsPathError, AcIdentifier, AcIdentifierError, AcName, AcNameError, AcVersion, EnvNameError, HttpUrlError,
     TimestampError,
 };
-use super::isolator::{compact, Isolator, IsolatorError};
-use super::location::{Location, Step};
-use super::{
+use crate::manifest::isolator::{compact, Isolator, IsolatorError};
+use crate::manifest::location::{Location, Step};
+use crate::manifest::{
     valid_os_arch_list, Annotation, App, EnvVar, EventHandler, EventName, Exec, ExecError, ImageManifest,
     ImageManifestKind, Label, ManifestError, MountPoint, Port,
 };
-use crate::archive::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_XZ_LEVEL};
-use crate::attrs::AciSpec;
 use crate::names;
 use crate::store_path::{StoreDir, StorePath};
-
-pub use crate::names::{image_file_name, os_arch_of_system};
 
 /// The `created` annotation when the user gives none: fixed, so builds are reproducible.
 pub const DEFAULT_CREATED: &str = "1970-01-01T00:00:01Z";
@@ -626,7 +624,7 @@ fn build_annotations(spec: &AciSpec, origins: &mut Origins) -> Result<Vec<Annota
 /// - Labels: `os` and `arch` from the Nix system ([`os_arch_of_system`]) unless
 ///   the `os`/`arch` arguments override them; then `version` if given; then the
 ///   user's labels sorted by name.
-/// - File name: [`image_file_name`], `<last '/'-component of name>-<version>-<os>-<arch>.aci`,
+/// - File name: [`names::image_base_name`] + [`names::aci_file_name`], `<last '/'-component of name>-<version>-<os>-<arch>.aci`,
 ///   with `latest` as version when none is given.
 /// - Mount points: `mounts` (read-write) then `mountsRo` (read-only), each sorted
 ///   by name, then one read-only `nix-<hash>` per thin mount.
@@ -639,7 +637,7 @@ fn build_annotations(spec: &AciSpec, origins: &mut Origins) -> Result<Vec<Annota
 pub fn from_spec(spec: &AciSpec, ctx: &SpecContext) -> Result<Resolved, SpecError> {
     let mut origins = Origins::default();
     let name = check_name(spec)?;
-    let from_system = os_arch_of_system(ctx.system);
+    let from_system = names::os_arch_of_system(ctx.system);
     let unknown = || SpecError::UnknownSystem { system: ctx.system.to_string() };
     let os = match (&spec.os, from_system) {
         (Some(os), _) => os.clone(),
@@ -689,7 +687,8 @@ pub fn from_spec(spec: &AciSpec, ctx: &SpecContext) -> Result<Resolved, SpecErro
     };
     let compression = check_compression(spec)?;
     manifest.validate().map_err(|rule| explain(rule, &origins, &manifest))?;
-    let file_name = image_file_name(&manifest.name, version.as_deref(), &os, &arch);
+    let file_name =
+        names::aci_file_name(&names::image_base_name(manifest.name.last_component(), version.as_deref(), &os, &arch));
     if let Some(nix) = &spec.file_name {
         if *nix != file_name {
             return Err(SpecError::FileNameMismatch { nix: nix.clone(), ours: file_name });

@@ -15,6 +15,9 @@ fn postprocess(home: &GpgHome, dir: &Path, results: &[&Path]) -> std::process::O
 
 #[test]
 fn signatures_verify_with_gpg_and_next_commands_are_printed() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let img = Img::fat("example.com/busybox");
@@ -38,6 +41,9 @@ fn signatures_verify_with_gpg_and_next_commands_are_printed() {
 
 #[test]
 fn second_run_relinks_and_resigns() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let img = Img::fat("busybox");
@@ -67,6 +73,9 @@ fn second_run_relinks_and_resigns() {
 
 #[test]
 fn generated_script_publishes_into_a_custom_dir() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let imgs = [Img::fat("busybox"), Img::thin("busybox-thin")];
@@ -90,6 +99,9 @@ fn generated_script_publishes_into_a_custom_dir() {
 
 #[test]
 fn no_secret_key_fails_clearly_and_writes_nothing() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::None);
     let t = tempfile::tempdir().unwrap();
     let img = Img::fat("busybox");
@@ -115,6 +127,9 @@ fn no_secret_key_fails_clearly_and_writes_nothing() {
 
 #[test]
 fn unknown_key_fails_clearly() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let result = make_result(t.path(), "result", &[Img::fat("busybox")]);
@@ -133,6 +148,9 @@ fn unknown_key_fails_clearly() {
 
 #[test]
 fn sign_false_writes_no_signature_and_needs_no_gpg() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let signed = Img::fat("busybox");
@@ -155,6 +173,9 @@ fn sign_false_writes_no_signature_and_needs_no_gpg() {
 
 #[test]
 fn thin_images_publish_their_mounts() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let img = Img::thin("busybox-thin");
@@ -174,6 +195,9 @@ fn thin_images_publish_their_mounts() {
 
 #[test]
 fn exported_public_key_verifies_in_a_fresh_keyring() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let img = Img::fat("busybox");
@@ -196,6 +220,9 @@ fn exported_public_key_verifies_in_a_fresh_keyring() {
 
 #[test]
 fn no_gpg_on_path_fails_clearly_and_override_wins() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let img = Img::fat("busybox");
@@ -239,6 +266,9 @@ fn no_gpg_on_path_fails_clearly_and_override_wins() {
 
 #[test]
 fn locked_key_fails_clearly_and_leaves_earlier_files() {
+    if !need("gpg") {
+        return;
+    }
     let t = tempfile::tempdir().unwrap();
     let img = Img::fat("busybox");
     let dir = t.path().join("ACIs");
@@ -261,6 +291,9 @@ fn locked_key_fails_clearly_and_leaves_earlier_files() {
 
 #[test]
 fn unwritable_dir_fails_clearly() {
+    if !need("gpg") || !need("bwrap") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let result = make_result(t.path(), "result", &[Img::fat("busybox")]);
@@ -291,6 +324,9 @@ fn unwritable_dir_fails_clearly() {
 
 #[test]
 fn not_a_result_fails_clearly() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let dir = t.path().join("ACIs");
@@ -318,6 +354,9 @@ fn not_a_result_fails_clearly() {
 
 #[test]
 fn eddsa_key_signs_with_a_warning() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Ed25519);
     let t = tempfile::tempdir().unwrap();
     let img = Img::fat("busybox");
@@ -333,6 +372,9 @@ fn eddsa_key_signs_with_a_warning() {
 
 #[test]
 fn several_results_and_images_in_one_run() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let a = [Img::fat("busybox"), Img { sign: false, ..Img::fat("other") }];
@@ -365,6 +407,9 @@ fn several_results_and_images_in_one_run() {
 
 #[test]
 fn key_option_picks_the_signer_and_only_its_public_key_is_exported() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let first = home.fingerprint();
     let gen = home
@@ -412,6 +457,9 @@ fn key_option_picks_the_signer_and_only_its_public_key_is_exported() {
 
 #[test]
 fn a_fat_rebuild_of_a_thin_image_drops_the_stale_mounts_link() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let thin = Img::thin("busybox");

@@ -51,6 +51,9 @@ fn index(result: &Path) -> Value {
 
 #[test]
 fn built_fat_and_thin_results_publish_sign_and_verify() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let fat = build(t.path(), "fat", json!({"version": "1.35.0"}));
@@ -77,6 +80,9 @@ fn built_fat_and_thin_results_publish_sign_and_verify() {
 
 #[test]
 fn built_result_without_version_and_with_sign_false() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::None);
     let t = tempfile::tempdir().unwrap();
     let result = build(t.path(), "r", json!({"sign": false}));

@@ -35,6 +35,9 @@ fn copy_published(aci: &Path, to: &Path) -> PathBuf {
 
 #[test]
 fn a_published_image_verifies() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let (result, aci) = published(&home, t.path(), &Img::fat("busybox"));
@@ -52,6 +55,9 @@ fn a_published_image_verifies() {
 
 #[test]
 fn a_tampered_copy_is_caught() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let (_, aci) = published(&home, t.path(), &Img::fat("busybox"));
@@ -70,6 +76,9 @@ fn a_tampered_copy_is_caught() {
 
 #[test]
 fn a_missing_signature_is_reported() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let img = Img { sign: false, ..Img::fat("busybox") };
@@ -82,6 +91,9 @@ fn a_missing_signature_is_reported() {
 
 #[test]
 fn an_unknown_signer_names_the_key_file_to_import() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let (_, aci) = published(&home, t.path(), &Img::fat("busybox"));
@@ -97,6 +109,9 @@ fn an_unknown_signer_names_the_key_file_to_import() {
 
 #[test]
 fn an_eddsa_signature_verifies_with_a_warning() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Ed25519);
     let t = tempfile::tempdir().unwrap();
     let (_, aci) = published(&home, t.path(), &Img::fat("busybox"));
@@ -130,6 +145,9 @@ fn manifest_json(name: &str) -> Vec<u8> {
 
 #[test]
 fn a_signed_image_with_a_bad_layout_is_caught() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let aci = t.path().join("busybox-1.0-linux-amd64.aci");
@@ -141,6 +159,9 @@ fn a_signed_image_with_a_bad_layout_is_caught() {
 
 #[test]
 fn a_signed_image_with_a_bad_manifest_is_caught() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let aci = t.path().join("busybox-1.0-linux-amd64.aci");
@@ -152,6 +173,9 @@ fn a_signed_image_with_a_bad_manifest_is_caught() {
 
 #[test]
 fn a_recorded_id_that_does_not_match_is_caught() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let (result, aci) = published(&home, t.path(), &Img::fat("busybox"));
@@ -175,6 +199,9 @@ fn a_recorded_id_that_does_not_match_is_caught() {
 
 #[test]
 fn a_dangling_link_is_named_as_such() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let (result, aci) = published(&home, t.path(), &Img::fat("busybox"));
@@ -187,6 +214,9 @@ fn a_dangling_link_is_named_as_such() {
 
 #[test]
 fn a_copy_published_with_copy_verifies() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let img = Img::thin("busybox");
@@ -209,6 +239,9 @@ fn a_copy_published_with_copy_verifies() {
 
 #[test]
 fn a_renamed_image_verifies_with_a_warning() {
+    if !need("gpg") {
+        return;
+    }
     let home = GpgHome::new(KeyKind::Rsa);
     let t = tempfile::tempdir().unwrap();
     let aci = t.path().join("renamed.aci");

@@ -425,3 +425,47 @@ fn concurrent_writers_to_one_destination_leave_one_whole_image() {
     let digest: [u8; 64] = Sha512::digest(decompressed(&dest)).into();
     assert!(ids.iter().any(|id| id.digest() == &digest), "the image is one writer's whole output");
 }
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bytes of existing images must never change: any change to framing,
+/// chunking, compression settings or headers alters image IDs. SHA-256 of the
+/// whole `.aci` file written from [`make_store`], per compression and thread
+/// count.
+#[test]
+fn golden_image_bytes() {
+    const GOLDEN: [(&str, &str); 3] = [
+        ("gz", "0b97d4494a1ce9981252275310ce4f169042a34d2c63875026a26284266c22b2"),
+        ("xz", "36e924c22ae0f02f3b1ee33ec91a1c75c46a6b62a9c7aa0f4d3f7e2a709013ae"),
+        ("none", "48612616bce4cb23867e1dca3a70ec677efc27753690dc57d8f93a373b22927b"),
+    ];
+    // The image ID of all of them (SHA-512 of the uncompressed tar).
+    const GOLDEN_ID: &str = "sha512-20ef96c7598a32e56e0caf458cc614c9816dc2dfec7d95f534dec700cf16340f1f75338c6384b271ad76b11874b31cd073055ba09717f50d2a9d54c16583b360";
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, names) = make_store(tmp.path());
+    let plan = store_plan(&store, &names);
+    let mut got = Vec::new();
+    for (tag, want) in GOLDEN {
+        let c = match tag {
+            "gz" => Compression::Gzip { level: 6 },
+            "xz" => Compression::Xz { level: 1 },
+            _ => Compression::None,
+        };
+        for threads in [1, 2, 5] {
+            let image = tmp.path().join(format!("golden-{tag}-{threads}.aci"));
+            let sum = write_aci(MANIFEST, &plan, &image, &opts(c, threads)).unwrap();
+            if sum.image_id.to_string() != GOLDEN_ID {
+                got.push(format!("{tag} threads={threads}: image ID {}", sum.image_id));
+                got.push("  ^ differs from the golden image ID".to_string());
+            }
+            let h = hex(&sha2::Sha256::digest(std::fs::read(&image).unwrap()));
+            got.push(format!("{tag} threads={threads}: {h}"));
+            if h != want {
+                got.push("  ^ differs from the golden hash".to_string());
+            }
+        }
+    }
+    assert!(!got.iter().any(|l| l.starts_with("  ^")), "image bytes changed:\n{}", got.join("\n"));
+}

@@ -1,6 +1,8 @@
-//! The ACI writer against real tools: GNU tar extracts the image, `nix-store
-//! --dump` of source and copy must be byte-identical, actool must accept it, and
-//! the bytes must not depend on the run or the thread count.
+//! The ACI and OCI layer writers against real tools: GNU tar extracts the
+//! archive, `nix-store --dump` of source and copy must be byte-identical, actool
+//! must accept the image, `sha256sum` must agree with the layer digests, and the
+//! bytes must not depend on the run or the thread count (nor change at all: a
+//! golden test holds the bytes of a fixed image).
 
 use std::ffi::OsStr;
 use std::io::Read;

@@ -1,5 +1,5 @@
 //! Tar framing: what entries the archive holds, under which names, in which
-//! order, with which headers. It writes into any [`TarSink`] and knows nothing
+//! order, with which headers. It writes into any `TarSink` and knows nothing
 //! of compression, digests or files on the output side (the output stage,
 //! [`super::output`], does).
 //!

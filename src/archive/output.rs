@@ -1,6 +1,6 @@
 //! The output stage: where the tar bytes go once the framing has produced them.
 //!
-//! [`Output`] buffers the tar stream into fixed [`CHUNK_SIZE`] chunks, hashes
+//! `Output` buffers the tar stream into fixed [`CHUNK_SIZE`] chunks, hashes
 //! every uncompressed byte with the digests asked for up front ([`DigestSet`]),
 //! compresses (parallel multi-member gzip, multi-threaded xz, or nothing) and
 //! writes the result to any [`Write`] in order, hashing the compressed bytes
@@ -76,7 +76,7 @@ impl fmt::Display for Sha256Digest {
     }
 }
 
-/// What an [`Output`] wrote: sizes, and the digests that were asked for
+/// What the output stage wrote: sizes, and the digests that were asked for
 /// (`None` for the others).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
@@ -190,8 +190,7 @@ impl<W: Write> Output<W> {
         let mut out = match self.backend {
             Backend::Plain(out) => out,
             Backend::Xz(enc) => {
-                // `finish` leaves the inner writer in place; take it back to
-                // learn the path of a failure.
+                // `finish` consumes the encoder: keep the path for its error.
                 let path = enc.get_ref().path.clone();
                 enc.finish().map_err(|source| ArchiveError::Write { path, source })?
             }

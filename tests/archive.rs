@@ -11,7 +11,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mkaci::archive::{write_aci, write_layer, ArchiveError, ArchiveOptions, Compression, Sha256Digest};
+use mkaci::archive::{
+    write_aci, write_archive, write_layer, ArchiveError, ArchiveOptions, Compression, DigestSet, Framing, Sha256Digest,
+};
 use mkaci::plan::{mode, Entry, FileSource, ImagePath, Node, Plan};
 use sha2::{Digest, Sha512};
 
@@ -631,5 +633,38 @@ fn layer_errors_are_typed_and_leave_nothing() {
         let err = write_layer(&plan, dest, &opts(c, 2)).unwrap_err();
         assert_eq!(classify(&err, &missing, &src), want, "{name}: {err}");
         assert_eq!(only_file(&out), Vec::<String>::new(), "{name}: file left behind");
+    }
+}
+
+#[test]
+fn asking_for_more_digests_changes_no_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, names) = make_store(tmp.path());
+    let plan = store_plan(&store, &names);
+    let every = DigestSet { sha512_tar: true, sha256_tar: true, sha256_compressed: true };
+    for (tag, c) in
+        [("gz", Compression::Gzip { level: 6 }), ("xz", Compression::Xz { level: 1 }), ("none", Compression::None)]
+    {
+        let aci = tmp.path().join(format!("{tag}.aci"));
+        let sum = write_aci(MANIFEST, &plan, &aci, &opts(c, 2)).unwrap();
+        let all = tmp.path().join(format!("{tag}-all.aci"));
+        let a = write_archive(Framing::Aci { manifest: MANIFEST }, &plan, &all, &opts(c, 2), every).unwrap();
+        assert!(std::fs::read(&aci).unwrap() == std::fs::read(&all).unwrap(), "{tag}: bytes differ");
+        assert_eq!(a.written.sha512_tar.as_ref(), Some(sum.image_id.digest()), "{tag}");
+        assert_eq!(
+            (a.written.tar_size, a.written.compressed_size, a.entries),
+            (sum.tar_size, sum.compressed_size, sum.entries)
+        );
+        let sha256_tar = format!("sha256:{}", hex(&sha2::Sha256::digest(decompressed(&all))));
+        assert_eq!(a.written.sha256_tar.map(|d| d.to_string()), Some(sha256_tar), "{tag}");
+        let sha256_file = sha256_of_command(r#"sha256sum "$1""#, &all);
+        assert_eq!(a.written.sha256_compressed.map(|d| d.to_string()), Some(sha256_file), "{tag}");
+
+        // Nothing asked, nothing computed; the bytes are still the same.
+        let none = tmp.path().join(format!("{tag}-none.aci"));
+        let a = write_archive(Framing::Aci { manifest: MANIFEST }, &plan, &none, &opts(c, 2), DigestSet::default())
+            .unwrap();
+        assert_eq!((a.written.sha512_tar, a.written.sha256_tar, a.written.sha256_compressed), (None, None, None));
+        assert!(std::fs::read(&aci).unwrap() == std::fs::read(&none).unwrap(), "{tag}: bytes differ");
     }
 }

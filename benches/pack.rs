@@ -1,18 +1,20 @@
-//! Packs host trees into an ACI with `mkaci::archive::write_aci` and prints
+//! Packs host trees into an ACI with `mkaci::archive::write_aci` (or, with
+//! `--layer`, into an OCI layer with `mkaci::archive::write_layer`) and prints
 //! time and throughput. Used by `scripts/bench` and for choosing defaults.
 //!
-//! cargo bench --bench pack -- [--gzip N | --xz N | --none] [--threads N] OUT.aci DIR...
+//! cargo bench --bench pack -- [--gzip N | --xz N | --none] [--threads N] [--layer] OUT DIR...
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use mkaci::archive::{write_aci, ArchiveOptions, Compression};
+use mkaci::archive::{write_aci, write_layer, ArchiveOptions, Compression};
 use mkaci::plan::{mode, Entry, ImagePath, Node, Plan};
 
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let mut compression = Compression::Gzip { level: mkaci::archive::DEFAULT_GZIP_LEVEL };
     let mut threads = 0;
+    let mut layer = false;
     let mut rest = Vec::new();
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -20,11 +22,12 @@ fn main() {
             "--xz" => compression = Compression::Xz { level: args.next().unwrap().parse().unwrap() },
             "--none" => compression = Compression::None,
             "--threads" => threads = args.next().unwrap().parse().unwrap(),
+            "--layer" => layer = true,
             _ => rest.push(a),
         }
     }
     if rest.len() < 2 {
-        eprintln!("usage: pack [--gzip N | --xz N | --none] [--threads N] OUT.aci DIR...");
+        eprintln!("usage: pack [--gzip N | --xz N | --none] [--threads N] [--layer] OUT DIR...");
         std::process::exit(2);
     }
     let out = PathBuf::from(&rest[0]);
@@ -42,16 +45,20 @@ fn main() {
         });
     }
     let manifest = br#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/bench","labels":[{"name":"os","value":"linux"},{"name":"arch","value":"amd64"}]}"#;
+    let plan = Plan { entries };
+    let opts = ArchiveOptions { compression, threads };
     let t = Instant::now();
-    let sum = write_aci(manifest, &Plan { entries }, &out, &ArchiveOptions { compression, threads }).unwrap();
+    let (tar_size, out_size, entries, id) = if layer {
+        let sum = write_layer(&plan, &out, &opts).unwrap();
+        (sum.tar_size, sum.compressed_size, sum.entries, format!("diff_id={} digest={}", sum.diff_id, sum.digest))
+    } else {
+        let sum = write_aci(manifest, &plan, &out, &opts).unwrap();
+        (sum.tar_size, sum.compressed_size, sum.entries, format!("id={}", sum.image_id))
+    };
     let secs = t.elapsed().as_secs_f64();
     println!(
-        "{compression:?} threads={threads} time={secs:.3}s tar={} out={} ratio={:.4} MB/s={:.1} entries={} id={}",
-        sum.tar_size,
-        sum.compressed_size,
-        sum.compressed_size as f64 / sum.tar_size as f64,
-        sum.tar_size as f64 / 1e6 / secs,
-        sum.entries,
-        sum.image_id
+        "{compression:?} threads={threads} layer={layer} time={secs:.3}s tar={tar_size} out={out_size} ratio={:.4} MB/s={:.1} entries={entries} {id}",
+        out_size as f64 / tar_size as f64,
+        tar_size as f64 / 1e6 / secs,
     );
 }

@@ -1,6 +1,8 @@
-//! The ACI writer against real tools: GNU tar extracts the image, `nix-store
-//! --dump` of source and copy must be byte-identical, actool must accept it, and
-//! the bytes must not depend on the run or the thread count.
+//! The ACI and OCI layer writers against real tools: GNU tar extracts the
+//! archive, `nix-store --dump` of source and copy must be byte-identical, actool
+//! must accept the image, `sha256sum` must agree with the layer digests, and the
+//! bytes must not depend on the run or the thread count (nor change at all: a
+//! golden test holds the bytes of a fixed image).
 
 use std::ffi::OsStr;
 use std::io::Read;
@@ -9,7 +11,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mkaci::archive::{write_aci, ArchiveError, ArchiveOptions, Compression};
+use mkaci::archive::{
+    write_aci, write_archive, write_layer, ArchiveError, ArchiveOptions, Compression, DigestSet, Framing, Sha256Digest,
+};
 use mkaci::plan::{mode, Entry, FileSource, ImagePath, Node, Plan};
 use sha2::{Digest, Sha512};
 
@@ -424,4 +428,243 @@ fn concurrent_writers_to_one_destination_leave_one_whole_image() {
     assert_eq!(only_file(&out), vec!["i.aci".to_string()]);
     let digest: [u8; 64] = Sha512::digest(decompressed(&dest)).into();
     assert!(ids.iter().any(|id| id.digest() == &digest), "the image is one writer's whole output");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bytes of existing images must never change: any change to framing,
+/// chunking, compression settings or headers alters image IDs. SHA-256 of the
+/// whole `.aci` file written from [`make_store`], per compression and thread
+/// count.
+#[test]
+fn golden_image_bytes() {
+    const GOLDEN: [(&str, &str); 3] = [
+        ("gz", "0b97d4494a1ce9981252275310ce4f169042a34d2c63875026a26284266c22b2"),
+        ("xz", "36e924c22ae0f02f3b1ee33ec91a1c75c46a6b62a9c7aa0f4d3f7e2a709013ae"),
+        ("none", "48612616bce4cb23867e1dca3a70ec677efc27753690dc57d8f93a373b22927b"),
+    ];
+    // The image ID of all of them (SHA-512 of the uncompressed tar).
+    const GOLDEN_ID: &str = "sha512-20ef96c7598a32e56e0caf458cc614c9816dc2dfec7d95f534dec700cf16340f1f75338c6384b271ad76b11874b31cd073055ba09717f50d2a9d54c16583b360";
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, names) = make_store(tmp.path());
+    let plan = store_plan(&store, &names);
+    let mut got = Vec::new();
+    for (tag, want) in GOLDEN {
+        let c = match tag {
+            "gz" => Compression::Gzip { level: 6 },
+            "xz" => Compression::Xz { level: 1 },
+            _ => Compression::None,
+        };
+        for threads in [1, 2, 5] {
+            let image = tmp.path().join(format!("golden-{tag}-{threads}.aci"));
+            let sum = write_aci(MANIFEST, &plan, &image, &opts(c, threads)).unwrap();
+            if sum.image_id.to_string() != GOLDEN_ID {
+                got.push(format!("{tag} threads={threads}: image ID {}", sum.image_id));
+                got.push("  ^ differs from the golden image ID".to_string());
+            }
+            let h = hex(&sha2::Sha256::digest(std::fs::read(&image).unwrap()));
+            got.push(format!("{tag} threads={threads}: {h}"));
+            if h != want {
+                got.push("  ^ differs from the golden hash".to_string());
+            }
+        }
+    }
+    assert!(!got.iter().any(|l| l.starts_with("  ^")), "image bytes changed:\n{}", got.join("\n"));
+}
+
+/// Names in a tar, as GNU tar lists them (C locale, raw bytes).
+fn tar_names(file: &Path) -> Vec<Vec<u8>> {
+    let out = Command::new("tar").arg("-tf").arg(file).env("LC_ALL", "C").output().unwrap();
+    assert!(out.status.success(), "tar -tf: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect()
+}
+
+/// `sha256:` and the hex SHA-256 of what a shell pipeline prints.
+fn sha256_of_command(script: &str, file: &Path) -> String {
+    let out = Command::new("sh").arg("-c").arg(script).arg("sh").arg(file).output().unwrap();
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    let hex = String::from_utf8(out.stdout).unwrap();
+    format!("sha256:{}", hex.split_whitespace().next().unwrap())
+}
+
+#[test]
+fn layer_has_the_plan_at_the_top_level_and_its_digests_match_the_tools() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, names) = make_store(tmp.path());
+    let plan = store_plan(&store, &names);
+    // The ACI's rootfs, as names under rootfs/: the layer must hold exactly these.
+    let aci = tmp.path().join("ref.aci");
+    write_aci(MANIFEST, &plan, &aci, &opts(Compression::None, 1)).unwrap();
+    let want: Vec<Vec<u8>> =
+        tar_names(&aci).into_iter().skip(2).map(|n| n.strip_prefix(b"rootfs/").unwrap().to_vec()).collect();
+    assert_eq!(want[0], b"etc/");
+
+    for (tag, c) in [("gz", Compression::Gzip { level: 6 }), ("none", Compression::None)] {
+        let layer = tmp.path().join(format!("layer-{tag}.tar"));
+        let sum = write_layer(&plan, &layer, &opts(c, 2)).unwrap();
+        assert_eq!(sum.compressed_size, std::fs::metadata(&layer).unwrap().len(), "{tag}");
+        let got = tar_names(&layer);
+        assert!(got == want, "{tag}: layer names differ from the ACI rootfs");
+        assert!(!got.iter().any(|n| n.starts_with(b"rootfs") || n == b"manifest"), "{tag}");
+        assert_eq!(sum.entries, want.len() as u64, "{tag}");
+
+        // diff_id: SHA-256 of the uncompressed stream; digest: of the file.
+        let diff_id = sha256_of_command(r#"gzip -dcf "$1" | sha256sum"#, &layer);
+        let digest = sha256_of_command(r#"sha256sum "$1""#, &layer);
+        assert_eq!(sum.diff_id.to_string(), diff_id, "{tag}: diff_id");
+        assert_eq!(sum.digest.to_string(), digest, "{tag}: blob digest");
+        if tag == "none" {
+            assert_eq!(sum.diff_id, sum.digest);
+            assert_eq!(sum.tar_size, sum.compressed_size);
+        } else {
+            assert_ne!(sum.diff_id, sum.digest);
+        }
+        let tar = decompressed(&layer);
+        assert_eq!(tar.len() as u64, sum.tar_size, "{tag}");
+
+        // Extracted, every store path is byte-identical (as a NAR) to its source.
+        let out = tmp.path().join(format!("lx-{tag}"));
+        extract(&layer, &out, "C");
+        assert_eq!(std::fs::read(out.join("etc/hosts")).unwrap(), b"127.0.0.1 localhost\n");
+        assert!(!out.join("manifest").exists() && !out.join("rootfs").exists(), "{tag}");
+        for n in &names {
+            assert!(nar(&store.join(n)) == nar(&out.join("nix/store").join(n)), "{tag}: {n} differs");
+        }
+    }
+}
+
+#[test]
+fn layer_bytes_do_not_depend_on_the_thread_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, names) = make_store(tmp.path());
+    let plan = store_plan(&store, &names);
+    for (tag, c) in [("gz", Compression::Gzip { level: 6 }), ("none", Compression::None)] {
+        let mut outputs = Vec::new();
+        for t in [1, 4] {
+            let layer = tmp.path().join(format!("{tag}-{t}.tar"));
+            let sum = write_layer(&plan, &layer, &opts(c, t)).unwrap();
+            outputs.push((sum, std::fs::read(&layer).unwrap()));
+        }
+        assert_eq!(outputs[0].0, outputs[1].0, "{tag}");
+        assert!(outputs[0].1 == outputs[1].1, "{tag}: layer bytes differ between 1 and 4 threads");
+        if tag == "gz" {
+            assert!(count_gzip_members(&outputs[0].1) >= 5);
+        }
+    }
+}
+
+#[test]
+fn digests_display_as_oci_writes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("empty.tar");
+    let sum = write_layer(&Plan::default(), &dest, &opts(Compression::None, 1)).unwrap();
+    // An empty layer is the two end-of-archive blocks: 1024 zero bytes.
+    assert_eq!((sum.tar_size, sum.entries), (1024, 0));
+    assert_eq!(std::fs::read(&dest).unwrap(), vec![0u8; 1024]);
+    assert_eq!(
+        sum.diff_id.to_string(),
+        "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef",
+        "SHA-256 of 1024 zero bytes"
+    );
+    assert_eq!(sum.digest, Sha256Digest::from_bytes(*sum.diff_id.as_bytes()));
+    assert!(tar_names(&dest).is_empty());
+}
+
+/// What went wrong, for the table below.
+#[derive(Debug, PartialEq)]
+enum Want {
+    InvalidGzipLevel(u32),
+    InvalidXzLevel(u32),
+    UnsupportedLayerCompression,
+    ReadMissing,
+    SizeChanged { planned: u64, actual: u64 },
+    Create,
+}
+
+fn classify(err: &ArchiveError, missing: &Path, src: &Path) -> Want {
+    match err {
+        ArchiveError::InvalidGzipLevel { level } => Want::InvalidGzipLevel(*level),
+        ArchiveError::InvalidXzLevel { level } => Want::InvalidXzLevel(*level),
+        ArchiveError::UnsupportedLayerCompression { compression: Compression::Xz { .. } } => {
+            Want::UnsupportedLayerCompression
+        }
+        ArchiveError::Read { path, .. } if path == missing => Want::ReadMissing,
+        ArchiveError::SizeChanged { path, planned, actual } if path == src => {
+            Want::SizeChanged { planned: *planned, actual: *actual }
+        }
+        ArchiveError::Create { .. } => Want::Create,
+        e => panic!("unexpected error {e:?}"),
+    }
+}
+
+#[test]
+fn layer_errors_are_typed_and_leave_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let missing = tmp.path().join("missing");
+    let src = tmp.path().join("f");
+    std::fs::write(&src, b"12345").unwrap();
+    let host_file = |planned| Plan {
+        entries: vec![Entry {
+            path: ip("f"),
+            node: Node::File { mode: mode::ETC_FILE, source: FileSource::Host { path: src.clone(), size: planned } },
+        }],
+    };
+    let missing_tree =
+        Plan { entries: vec![Entry { path: ip("t"), node: Node::HostTree { source: missing.clone() } }] };
+    let gz = Compression::Gzip { level: 6 };
+    let dest = out.join("l.tar");
+    let nowhere = tmp.path().join("no/such/dir/l.tar");
+    let table: Vec<(&str, Plan, Compression, &Path, Want)> = vec![
+        ("gzip level 0", Plan::default(), Compression::Gzip { level: 0 }, &dest, Want::InvalidGzipLevel(0)),
+        ("gzip level 13", Plan::default(), Compression::Gzip { level: 13 }, &dest, Want::InvalidGzipLevel(13)),
+        ("xz", Plan::default(), Compression::Xz { level: 6 }, &dest, Want::UnsupportedLayerCompression),
+        ("xz, bad level", Plan::default(), Compression::Xz { level: 10 }, &dest, Want::UnsupportedLayerCompression),
+        ("missing source", missing_tree, gz, &dest, Want::ReadMissing),
+        ("file shrank", host_file(6), gz, &dest, Want::SizeChanged { planned: 6, actual: 5 }),
+        ("file grew", host_file(4), Compression::None, &dest, Want::SizeChanged { planned: 4, actual: 5 }),
+        ("grew past a chunk", host_file(5 << 20), gz, &dest, Want::SizeChanged { planned: 5 << 20, actual: 5 }),
+        ("no directory", Plan::default(), Compression::None, &nowhere, Want::Create),
+    ];
+    for (name, plan, c, dest, want) in table {
+        let err = write_layer(&plan, dest, &opts(c, 2)).unwrap_err();
+        assert_eq!(classify(&err, &missing, &src), want, "{name}: {err}");
+        assert_eq!(only_file(&out), Vec::<String>::new(), "{name}: file left behind");
+    }
+}
+
+#[test]
+fn asking_for_more_digests_changes_no_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, names) = make_store(tmp.path());
+    let plan = store_plan(&store, &names);
+    let every = DigestSet { sha512_tar: true, sha256_tar: true, sha256_compressed: true };
+    for (tag, c) in
+        [("gz", Compression::Gzip { level: 6 }), ("xz", Compression::Xz { level: 1 }), ("none", Compression::None)]
+    {
+        let aci = tmp.path().join(format!("{tag}.aci"));
+        let sum = write_aci(MANIFEST, &plan, &aci, &opts(c, 2)).unwrap();
+        let all = tmp.path().join(format!("{tag}-all.aci"));
+        let a = write_archive(Framing::Aci { manifest: MANIFEST }, &plan, &all, &opts(c, 2), every).unwrap();
+        assert!(std::fs::read(&aci).unwrap() == std::fs::read(&all).unwrap(), "{tag}: bytes differ");
+        assert_eq!(a.written.sha512_tar.as_ref(), Some(sum.image_id.digest()), "{tag}");
+        assert_eq!(
+            (a.written.tar_size, a.written.compressed_size, a.entries),
+            (sum.tar_size, sum.compressed_size, sum.entries)
+        );
+        let sha256_tar = format!("sha256:{}", hex(&sha2::Sha256::digest(decompressed(&all))));
+        assert_eq!(a.written.sha256_tar.map(|d| d.to_string()), Some(sha256_tar), "{tag}");
+        let sha256_file = sha256_of_command(r#"sha256sum "$1""#, &all);
+        assert_eq!(a.written.sha256_compressed.map(|d| d.to_string()), Some(sha256_file), "{tag}");
+
+        // Nothing asked, nothing computed; the bytes are still the same.
+        let none = tmp.path().join(format!("{tag}-none.aci"));
+        let a = write_archive(Framing::Aci { manifest: MANIFEST }, &plan, &none, &opts(c, 2), DigestSet::default())
+            .unwrap();
+        assert_eq!((a.written.sha512_tar, a.written.sha256_tar, a.written.sha256_compressed), (None, None, None));
+        assert!(std::fs::read(&aci).unwrap() == std::fs::read(&none).unwrap(), "{tag}: bytes differ");
+    }
 }

@@ -1,5 +1,24 @@
-//! Tar framing: explicit ustar headers, per-file PAX headers when needed, and the
-//! lazy, sorted, link-preserving walk of host trees.
+//! Tar framing: what entries the archive holds, under which names, in which
+//! order, with which headers. It writes into any `TarSink` and knows nothing
+//! of compression, digests or files on the output side (the output stage,
+//! [`super::output`], does).
+//!
+//! Two framings ([`Framing`]):
+//! - [`Framing::Aci`]: an App Container Image
+//!   (<https://github.com/appc/spec/blob/master/spec/aci.md>): the `manifest`
+//!   file first (0644), then the `rootfs/` directory (0755), then the [`Plan`]
+//!   entries under `rootfs/`.
+//! - [`Framing::Layer`]: an OCI image layer
+//!   (<https://github.com/opencontainers/image-spec/blob/main/layer.md>): the
+//!   [`Plan`] entries at the top level (`bin/`, `nix/store/...`), with no
+//!   manifest and no prefix.
+//!
+//! Either way: plan entries in plan order; a [`Node::HostTree`] expanded lazily,
+//! depth-first, siblings in raw byte order, links never followed. Headers are
+//! built by hand: ustar, mtime 1, uid/gid 0, empty user/group names, modes from
+//! one rule. Names or link targets over 100 bytes and sizes of 8 GiB or more
+//! get a per-file PAX header, never a global one. The archive ends with two
+//! zero blocks.
 
 use std::fs::File;
 use std::io::Read;
@@ -9,7 +28,6 @@ use std::path::{Path, PathBuf};
 
 use tar::{EntryType, Header};
 
-use super::sink::{CopyError, Sink};
 use super::ArchiveError;
 use crate::plan::{mode, FileSource, Node, Plan};
 
@@ -22,18 +40,80 @@ const USTAR_MAX_SIZE: u64 = 0o77777777777;
 /// show their names; a fixed name keeps the bytes deterministic.
 const PAX_HEADER_NAME: &[u8] = b"././@PaxHeader";
 
-/// Writes the whole tar (manifest, rootfs, plan, end-of-archive blocks) and
-/// returns the number of entries.
-pub(super) fn write_tar(sink: &mut Sink, manifest_json: &[u8], plan: &Plan) -> Result<u64, ArchiveError> {
+/// What surrounds the plan entries in the tar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing<'a> {
+    /// An ACI: `manifest` (these bytes), `rootfs/`, then the plan under
+    /// `rootfs/`.
+    Aci { manifest: &'a [u8] },
+    /// An OCI layer: the plan entries at the top level, nothing else.
+    Layer,
+}
+
+/// Where the framing puts the tar stream: a byte sink that can also take a
+/// file's contents directly (so an output stage can read into its own buffer).
+pub(super) trait TarSink {
+    /// Appends bytes to the tar stream.
+    fn write(&mut self, data: &[u8]) -> Result<(), ArchiveError>;
+
+    /// Appends up to `len` bytes read from `r`. Returns how many bytes were
+    /// read: fewer than `len` only at end of file.
+    fn copy_from<R: Read>(&mut self, r: &mut R, len: u64) -> Result<u64, CopyError>;
+
+    /// Appends `n` zero bytes.
+    fn zeros(&mut self, n: usize) -> Result<(), ArchiveError> {
+        const Z: [u8; 1024] = [0; 1024];
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(Z.len());
+            self.write(&Z[..k])?;
+            left -= k;
+        }
+        Ok(())
+    }
+}
+
+/// Why [`TarSink::copy_from`] stopped: the source could not be read, or the
+/// sink failed.
+#[derive(Debug)]
+pub(super) enum CopyError {
+    Read(std::io::Error),
+    Sink(ArchiveError),
+}
+
+/// An in-memory sink, for tests and small archives.
+impl TarSink for Vec<u8> {
+    fn write(&mut self, data: &[u8]) -> Result<(), ArchiveError> {
+        self.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn copy_from<R: Read>(&mut self, r: &mut R, len: u64) -> Result<u64, CopyError> {
+        let before = self.len();
+        r.take(len).read_to_end(self).map_err(CopyError::Read)?;
+        Ok((self.len() - before) as u64)
+    }
+}
+
+/// Writes the whole tar (the framing's own entries, the plan, the
+/// end-of-archive blocks) and returns the number of entries, not counting PAX
+/// extension headers.
+pub(super) fn write_tar<S: TarSink>(sink: &mut S, framing: Framing<'_>, plan: &Plan) -> Result<u64, ArchiveError> {
     let mut w = TarWriter { sink, entries: 0 };
-    w.header(b"manifest", Kind::File { size: manifest_json.len() as u64 }, 0o644)?;
-    w.sink.write(manifest_json)?;
-    w.pad(manifest_json.len() as u64)?;
-    w.header(b"rootfs/", Kind::Dir, mode::DIR)?;
+    let prefix: &[u8] = match framing {
+        Framing::Aci { manifest } => {
+            w.header(b"manifest", Kind::File { size: manifest.len() as u64 }, 0o644)?;
+            w.sink.write(manifest)?;
+            w.pad(manifest.len() as u64)?;
+            w.header(b"rootfs/", Kind::Dir, mode::DIR)?;
+            b"rootfs/"
+        }
+        Framing::Layer => b"",
+    };
     let mut name = Vec::with_capacity(4096);
     for e in &plan.entries {
         name.clear();
-        name.extend_from_slice(b"rootfs/");
+        name.extend_from_slice(prefix);
         name.extend_from_slice(e.path.as_bytes());
         match &e.node {
             Node::Dir { mode } => {
@@ -53,7 +133,7 @@ pub(super) fn write_tar(sink: &mut Sink, manifest_json: &[u8], plan: &Plan) -> R
         }
     }
     // End of archive: two zero blocks. No padding to a 10 KiB record: nothing
-    // requires it and every byte is part of the image ID.
+    // requires it and every byte is part of the digests.
     w.sink.zeros(1024)?;
     Ok(w.entries)
 }
@@ -64,12 +144,12 @@ enum Kind<'a> {
     Symlink { target: &'a [u8] },
 }
 
-struct TarWriter<'s> {
-    sink: &'s mut Sink,
+struct TarWriter<'s, S> {
+    sink: &'s mut S,
     entries: u64,
 }
 
-impl TarWriter<'_> {
+impl<S: TarSink> TarWriter<'_, S> {
     /// One entry's header: a PAX header first when the name or link target does
     /// not fit the ustar fields (100 bytes; we never split into the prefix field)
     /// or the size needs more than 11 octal digits.
@@ -243,6 +323,70 @@ fn pax_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{Entry, ImagePath};
+
+    fn names(tar: &[u8]) -> Vec<Vec<u8>> {
+        let mut ar = tar::Archive::new(tar);
+        ar.entries().unwrap().map(|e| e.unwrap().path_bytes().into_owned()).collect()
+    }
+
+    fn plan(tree: &Path) -> Plan {
+        let ip = |s: &str| ImagePath::new(s).unwrap();
+        let inline = |b: &[u8]| Node::File { mode: mode::ETC_FILE, source: FileSource::Inline(b.to_vec()) };
+        Plan {
+            entries: vec![
+                Entry { path: ip("bin"), node: Node::Symlink { target: b"nix/store/t/bin".to_vec() } },
+                Entry { path: ip("etc"), node: Node::Dir { mode: mode::DIR } },
+                Entry { path: ip("etc/hosts"), node: inline(b"127.0.0.1 localhost\n") },
+                Entry { path: ip("nix"), node: Node::Dir { mode: mode::DIR } },
+                Entry { path: ip("nix/store"), node: Node::Dir { mode: mode::DIR } },
+                Entry { path: ip("nix/store/t"), node: Node::HostTree { source: tree.to_path_buf() } },
+            ],
+        }
+    }
+
+    #[test]
+    fn aci_and_layer_frame_the_same_entries_under_different_prefixes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = tmp.path().join("t");
+        std::fs::create_dir_all(tree.join("bin")).unwrap();
+        std::fs::write(tree.join("bin/x"), b"#!/bin/sh\n").unwrap();
+        std::fs::write(tree.join("n".repeat(120)), b"long").unwrap();
+        let plan = plan(&tree);
+        let (mut aci, mut layer) = (Vec::new(), Vec::new());
+        let n_aci = write_tar(&mut aci, Framing::Aci { manifest: b"{}" }, &plan).unwrap();
+        let n_layer = write_tar(&mut layer, Framing::Layer, &plan).unwrap();
+        let long = format!("nix/store/t/{}", "n".repeat(120));
+        let want: Vec<&[u8]> = vec![
+            b"bin",
+            b"etc/",
+            b"etc/hosts",
+            b"nix/",
+            b"nix/store/",
+            b"nix/store/t/",
+            b"nix/store/t/bin/",
+            b"nix/store/t/bin/x",
+            long.as_bytes(),
+        ];
+        assert_eq!(names(&layer), want);
+        assert_eq!(n_layer, want.len() as u64);
+        let mut want_aci: Vec<Vec<u8>> = vec![b"manifest".to_vec(), b"rootfs/".to_vec()];
+        want_aci.extend(want.iter().map(|n| [&b"rootfs/"[..], n].concat()));
+        assert_eq!(names(&aci), want_aci);
+        assert_eq!(n_aci, n_layer + 2);
+        // Blocks of 512 bytes, two zero blocks at the end.
+        for tar in [&aci, &layer] {
+            assert_eq!(tar.len() % 512, 0);
+            assert!(tar[tar.len() - 1024..].iter().all(|&b| b == 0));
+        }
+    }
+
+    #[test]
+    fn layer_of_an_empty_plan_is_the_end_blocks() {
+        let mut v = Vec::new();
+        assert_eq!(write_tar(&mut v, Framing::Layer, &Plan::default()).unwrap(), 0);
+        assert_eq!(v, vec![0u8; 1024]);
+    }
 
     #[test]
     fn pax_record_lengths() {

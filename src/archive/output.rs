@@ -114,7 +114,7 @@ enum Backend<W: Write> {
 
 impl<W: Write> Output<W> {
     /// An output writing to `out`; `path` names the destination in errors.
-    pub fn new(
+    pub(super) fn new(
         out: W,
         path: &Path,
         compression: Compression,
@@ -183,7 +183,7 @@ impl<W: Write> Output<W> {
 
     /// Flushes the last chunk, finishes the compressed stream and returns the
     /// sizes and digests, and the destination (flushed, not synced).
-    pub fn finish(mut self) -> Result<(Written, W), ArchiveError> {
+    pub(super) fn finish(mut self) -> Result<(Written, W), ArchiveError> {
         if self.fill > 0 {
             self.flush_chunk()?;
         }

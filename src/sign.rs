@@ -81,6 +81,26 @@ pub enum GpgError {
     NoPublicKey { signature: PathBuf, key_id: String },
     #[error("gpg could not verify {signature:?} over {file:?} ({gpg_message}); run `gpg --verify` on them by hand to see why")]
     VerifyFailed { signature: PathBuf, file: PathBuf, gpg_message: String },
+    #[error(
+        "gpg signed {file:?}, but mkaci cannot read the RSA signature it made ({problem}), so \
+         cannot check that rkt will accept it; sign with another key (--key or MKACI_SIGN_KEY) \
+         or another GnuPG 2 (--gpg or MKACI_GPG), and look at what this one makes with \
+         `gpg --detach-sign -o - FILE | gpg --list-packets`"
+    )]
+    UnreadableSignature { file: PathBuf, problem: SignatureFormatError },
+    #[error(
+        "gpg signed with the RSA key {signer}, but does not list its length ({gpg_message}); \
+         mkaci needs it to check the signature's length: check `gpg --with-colons --list-keys {signer}`"
+    )]
+    KeyLengthUnknown { signer: Fingerprint, gpg_message: String },
+    #[error(
+        "gpg signed {file:?} {attempts} times with the RSA key {signer}, and every signature value \
+         was shorter than the key's {key_bits}-bit modulus, which rkt 1.30 rejects (\"openpgp: \
+         invalid signature: RSA verification failure\"); only about 1 signature in 256 is that \
+         short, so {attempts} in a row are not bad luck: check that `gpg --with-colons --list-keys \
+         {signer}` shows the key that signs, or sign with another key (--key or MKACI_SIGN_KEY)"
+    )]
+    ShortRsaSignature { file: PathBuf, signer: Fingerprint, attempts: u32, key_bits: u32 },
 }
 
 /// An OpenPGP fingerprint: 40 (v4) or 64 (v5) uppercase hex digits.
@@ -274,6 +294,331 @@ fn unescape_colons(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// How many signatures [`Gpg::sign_detached`] makes of one file, at most,
+/// while the RSA signatures it gets are shorter than the key (see
+/// [`SignaturePacket::is_short_for`]). One try in about 256 gives a short
+/// signature, so 16 in a row means something else is wrong.
+pub const MAX_SIGN_ATTEMPTS: u32 = 16;
+
+/// The notation [`Gpg::sign_detached`] adds on a second and later try, with
+/// the try's number as its value, so that the new signature differs from the
+/// short one without waiting for the next second (see [`Gpg::sign_detached`]).
+pub const RETRY_NOTATION: &str = "nix2aci-attempt@nix2aci.invalid";
+
+/// Why an ASCII-armored signature from gpg cannot be read by
+/// [`SignaturePacket::from_armored`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureFormatError {
+    #[error("no \"-----BEGIN PGP SIGNATURE-----\" line")]
+    NotArmored,
+    #[error("no \"-----END PGP SIGNATURE-----\" line after the BEGIN line")]
+    UnterminatedArmor,
+    #[error("line {line} is neither an armor header nor the empty line that ends them")]
+    MissingBlankLine { line: usize },
+    #[error("line {line} of the armor is not base64")]
+    InvalidBase64 { line: usize },
+    #[error("the armor checksum is {expected:06X}, but the data's CRC-24 is {actual:06X}")]
+    ChecksumMismatch { expected: u32, actual: u32 },
+    #[error("the first octet {octet:#04x} is not an OpenPGP packet header (bit 7 is clear)")]
+    NotAPacket { octet: u8 },
+    #[error("the first packet has tag {tag}, not 2 (a signature packet)")]
+    NotASignaturePacket { tag: u8 },
+    #[error("the signature packet header {header:#04x} has an indeterminate or partial length")]
+    UnsupportedLength { header: u8 },
+    #[error("the data ends inside the {field}")]
+    Truncated { field: &'static str },
+    #[error("the signature packet has version {version}; only version 4 signatures are supported")]
+    UnsupportedVersion { version: u8 },
+    #[error("the signature MPI says {bits} bits, but its first octet is {first_octet:#04x}")]
+    BadMpiBitCount { bits: u16, first_octet: u8 },
+}
+
+/// The fields of an OpenPGP v4 signature packet (RFC 4880 §5.2.3) up to and
+/// including the bit count of its first MPI, which for RSA is the whole
+/// signature value m^d mod n (RFC 4880 §5.2.2, "Algorithm-Specific Fields for
+/// RSA signatures").
+///
+/// An MPI (RFC 4880 §3.2,
+/// <https://www.rfc-editor.org/rfc/rfc4880#section-3.2>) is a two-octet count
+/// of bits followed by the value in big-endian order *without* leading zero
+/// octets. So when an RSA signature value happens to begin with a zero octet
+/// (between 1 in 256 and 1 in 128 signatures, by the modulus) gpg writes it one
+/// octet (or more) shorter than the modulus. That is correct OpenPGP, and
+/// `gpg --verify` accepts it, but rkt 1.30 does not: its vendored
+/// `golang.org/x/crypto/openpgp` hands the MPI's octets as they are to Go's
+/// `rsa.VerifyPKCS1v15`, which since Go 1.16 requires exactly as many octets as
+/// the modulus (RFC 8017 §8.2.2 step 1), so rkt fails with "openpgp: invalid
+/// signature: RSA verification failure". (Later versions of that Go package
+/// left-pad the value first, in `padToKeySize`.) [`Gpg::sign_detached`]
+/// therefore checks every RSA signature with [`SignaturePacket::is_short_for`].
+///
+/// Layout read, after the packet header (RFC 4880 §4.2, old or new format):
+/// version (4), signature type, public-key algorithm, hash algorithm, hashed
+/// subpackets (two-octet length, then data), unhashed subpackets (the same),
+/// the two leftmost octets of the hash, then the MPIs (RFC 4880 §5.2.3,
+/// <https://www.rfc-editor.org/rfc/rfc4880#section-5.2.3>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignaturePacket {
+    /// 0x00 for a signature of a binary document.
+    pub sig_type: u8,
+    /// Public-key algorithm ID (RFC 4880 §9.1): 1 and 3 are RSA.
+    pub pubkey_algo: u8,
+    /// Hash algorithm ID (RFC 4880 §9.4): 8 is SHA-256, 10 SHA-512.
+    pub hash_algo: u8,
+    /// The two leftmost octets of the signed hash.
+    pub hash_prefix: [u8; 2],
+    /// The first MPI's bit count: for RSA, the signature value's bit length.
+    pub mpi_bits: u16,
+}
+
+impl SignaturePacket {
+    /// Reads the first packet of an ASCII-armored signature (RFC 4880 §6.2):
+    /// `-----BEGIN PGP SIGNATURE-----`, armor headers up to an empty line,
+    /// base64 lines, an optional `=` line with the CRC-24 of the data, then
+    /// `-----END PGP SIGNATURE-----`.
+    pub fn from_armored(armored: &[u8]) -> Result<SignaturePacket, SignatureFormatError> {
+        parse_signature_packet(&dearmor(armored)?)
+    }
+
+    /// RSA: public-key algorithm 1 (RSA) or 3 (RSA sign-only).
+    pub fn is_rsa(&self) -> bool {
+        matches!(self.pubkey_algo, 1 | 3)
+    }
+
+    /// Length in octets of the first MPI's value as written.
+    pub fn mpi_len(&self) -> usize {
+        usize::from(self.mpi_bits).div_ceil(8)
+    }
+
+    /// Whether this RSA signature is written with fewer octets than a modulus of
+    /// `modulus_bits` bits has, which rkt rejects (see [`SignaturePacket`]).
+    /// Always false for other algorithms, whose MPIs rkt's verifier reads as
+    /// numbers, whatever their length.
+    pub fn is_short_for(&self, modulus_bits: u32) -> bool {
+        let modulus_len = u64::from(modulus_bits).div_ceil(8);
+        self.is_rsa() && (self.mpi_len() as u64) < modulus_len
+    }
+}
+
+/// The binary data of an ASCII-armored signature: see
+/// [`SignaturePacket::from_armored`]. The CRC-24 line is checked when there.
+pub fn dearmor(armored: &[u8]) -> Result<Vec<u8>, SignatureFormatError> {
+    use SignatureFormatError as E;
+    let text = String::from_utf8_lossy(armored);
+    let mut lines = text.lines().map(|l| l.trim_end()).enumerate().map(|(i, l)| (i + 1, l));
+    lines.by_ref().find(|(_, l)| *l == "-----BEGIN PGP SIGNATURE-----").ok_or(E::NotArmored)?;
+    // Armor headers ("Version: ...", "Comment: ..."), then an empty line.
+    loop {
+        match lines.next() {
+            None => return Err(E::UnterminatedArmor),
+            Some((_, "")) => break,
+            Some((_, line)) if line.contains(": ") => {}
+            Some((line, _)) => return Err(E::MissingBlankLine { line }),
+        }
+    }
+    let mut data = String::new();
+    let mut last_line = 0;
+    let mut checksum = None;
+    let mut ended = false;
+    for (n, line) in lines {
+        if line == "-----END PGP SIGNATURE-----" {
+            ended = true;
+            break;
+        }
+        if checksum.is_some() {
+            // Nothing but the END line may follow the checksum.
+            return Err(E::InvalidBase64 { line: n });
+        }
+        if let Some(crc) = line.strip_prefix('=') {
+            let bytes = base64_decode(crc).filter(|b| b.len() == 3).ok_or(E::InvalidBase64 { line: n })?;
+            checksum = Some(u32::from(bytes[0]) << 16 | u32::from(bytes[1]) << 8 | u32::from(bytes[2]));
+            continue;
+        }
+        if !line.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=')) {
+            return Err(E::InvalidBase64 { line: n });
+        }
+        data.push_str(line);
+        last_line = n;
+    }
+    if !ended {
+        return Err(E::UnterminatedArmor);
+    }
+    let binary = base64_decode(&data).ok_or(E::InvalidBase64 { line: last_line })?;
+    if let Some(expected) = checksum {
+        let actual = crc24(&binary);
+        if actual != expected {
+            return Err(E::ChecksumMismatch { expected, actual });
+        }
+    }
+    Ok(binary)
+}
+
+/// Standard base64 (RFC 4648 §4) with optional `=` padding; `None` when
+/// `text` has another character, data after padding, or a dangling sextet.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 2);
+    let (mut acc, mut sextets, mut padding) = (0u32, 0u32, 0u32);
+    for c in text.bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => {
+                padding += 1;
+                continue;
+            }
+            _ => return None,
+        };
+        if padding > 0 {
+            return None;
+        }
+        acc = acc << 6 | u32::from(value);
+        sextets += 1;
+        if sextets == 4 {
+            out.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]);
+            (acc, sextets) = (0, 0);
+        }
+    }
+    match (sextets, padding) {
+        (0, 0) => {}
+        (2, 0 | 2) => out.push((acc >> 4) as u8),
+        (3, 0 | 1) => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
+        _ => return None,
+    }
+    Some(out)
+}
+
+/// The armor checksum (RFC 4880 §6.1).
+fn crc24(data: &[u8]) -> u32 {
+    let mut crc: u32 = 0xB7_04CE;
+    for &b in data {
+        crc ^= u32::from(b) << 16;
+        for _ in 0..8 {
+            crc <<= 1;
+            if crc & 0x100_0000 != 0 {
+                crc ^= 0x186_4CFB;
+            }
+        }
+    }
+    crc & 0xFF_FFFF
+}
+
+/// A cursor over packet data whose reads name what they read, for
+/// [`SignatureFormatError::Truncated`].
+struct Octets<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Octets<'a> {
+    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], SignatureFormatError> {
+        if self.data.len() < n {
+            return Err(SignatureFormatError::Truncated { field });
+        }
+        let (head, rest) = self.data.split_at(n);
+        self.data = rest;
+        Ok(head)
+    }
+
+    fn u8(&mut self, field: &'static str) -> Result<u8, SignatureFormatError> {
+        Ok(self.take(1, field)?[0])
+    }
+
+    fn u16(&mut self, field: &'static str) -> Result<u16, SignatureFormatError> {
+        let b = self.take(2, field)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self, field: &'static str) -> Result<u32, SignatureFormatError> {
+        let b = self.take(4, field)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+/// Reads the first packet of binary OpenPGP data as a v4 signature packet:
+/// see [`SignaturePacket`]. Data after the first MPI (a DSA or ECDSA
+/// signature's second MPI, further packets) is not looked at.
+pub fn parse_signature_packet(data: &[u8]) -> Result<SignaturePacket, SignatureFormatError> {
+    use SignatureFormatError as E;
+    let mut r = Octets { data };
+    let header = r.u8("packet header")?;
+    if header & 0x80 == 0 {
+        return Err(E::NotAPacket { octet: header });
+    }
+    // RFC 4880 §4.2: bit 6 set is the new format (tag in bits 5-0, then a
+    // one-, two- or five-octet length, §4.2.2); clear is the old format (tag
+    // in bits 5-2, length type in bits 1-0: a one-, two- or four-octet
+    // length, or indeterminate, §4.2.1).
+    let new_format = header & 0x40 != 0;
+    let tag = if new_format { header & 0x3f } else { (header >> 2) & 0x0f };
+    if tag != 2 {
+        return Err(E::NotASignaturePacket { tag });
+    }
+    let len = if new_format {
+        match r.u8("packet length")? {
+            first @ 0..=191 => usize::from(first),
+            first @ 192..=223 => ((usize::from(first) - 192) << 8) + usize::from(r.u8("packet length")?) + 192,
+            255 => r.u32("packet length")? as usize,
+            // 224..=254: a partial body length, only allowed for data packets.
+            _ => return Err(E::UnsupportedLength { header }),
+        }
+    } else {
+        match header & 0x03 {
+            0 => usize::from(r.u8("packet length")?),
+            1 => usize::from(r.u16("packet length")?),
+            2 => r.u32("packet length")? as usize,
+            _ => return Err(E::UnsupportedLength { header }),
+        }
+    };
+    let mut r = Octets { data: r.take(len, "signature packet")? };
+    let version = r.u8("signature version")?;
+    if version != 4 {
+        return Err(E::UnsupportedVersion { version });
+    }
+    let sig_type = r.u8("signature type")?;
+    let pubkey_algo = r.u8("public-key algorithm")?;
+    let hash_algo = r.u8("hash algorithm")?;
+    let hashed = r.u16("hashed subpacket length")?;
+    r.take(usize::from(hashed), "hashed subpackets")?;
+    let unhashed = r.u16("unhashed subpacket length")?;
+    r.take(usize::from(unhashed), "unhashed subpackets")?;
+    let prefix = r.take(2, "hash prefix")?;
+    let mpi_bits = r.u16("MPI bit count")?;
+    let value = r.take(usize::from(mpi_bits).div_ceil(8), "MPI value")?;
+    // RFC 4880 §3.2: the bit count starts at the value's most significant
+    // set bit, so the first octet is non-zero and has exactly the bits left over.
+    if let Some(&first_octet) = value.first() {
+        let bits_in_first = 8 - first_octet.leading_zeros() as u16;
+        if bits_in_first != (mpi_bits - 1) % 8 + 1 {
+            return Err(E::BadMpiBitCount { bits: mpi_bits, first_octet });
+        }
+    }
+    Ok(SignaturePacket { sig_type, pubkey_algo, hash_algo, hash_prefix: [prefix[0], prefix[1]], mpi_bits })
+}
+
+/// The length in bits of the key or subkey with this fingerprint, from
+/// `gpg --with-colons --list-keys` output (GnuPG `doc/DETAILS`): field 3 of
+/// the `pub` or `sub` record that the matching `fpr` record follows.
+pub fn parse_key_bits(listing: &str, fingerprint: &Fingerprint) -> Option<u32> {
+    let mut bits = None;
+    for line in listing.lines() {
+        let fields: Vec<&str> = line.split(':').collect();
+        match fields[0] {
+            "pub" | "sub" | "sec" | "ssb" => bits = fields.get(2).and_then(|b| b.parse::<u32>().ok()),
+            "fpr" => {
+                let matches = fields.get(9).is_some_and(|f| f.eq_ignore_ascii_case(fingerprint.as_str()));
+                match bits.take() {
+                    Some(b) if matches => return Some(b),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// A detached signature made by [`Gpg::sign_detached`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DetachedSignature {
@@ -431,12 +776,69 @@ impl Gpg {
 
     /// `gpg --armor --detach-sign` over `file`, with `--local-user key` when
     /// given. The signature comes back in memory; nothing is written to disk.
+    ///
+    /// An RSA signature whose value gpg writes shorter than the key's modulus
+    /// (a leading zero octet, about 1 signature in 256; rkt rejects it, see
+    /// [`SignaturePacket`]) is thrown away and the file signed again, up to
+    /// [`MAX_SIGN_ATTEMPTS`] signatures in all, then
+    /// [`GpgError::ShortRsaSignature`]. The key length comes from
+    /// [`Gpg::key_bits`]. DSA, ECDSA and EdDSA signatures are returned as gpg
+    /// makes them.
+    ///
+    /// A signature of the same file by the same key in the same second would
+    /// be the same signature (PKCS #1 v1.5 is deterministic, and the creation
+    /// time, in seconds, is the only varying data hashed in), so the second
+    /// and later tries add a non-critical notation, [`RETRY_NOTATION`]`=<try>`
+    /// (`--sig-notation`, RFC 4880 §5.2.3.16), to the hashed subpackets
+    /// instead of waiting a second. Verifiers ignore a non-critical subpacket
+    /// they do not know (RFC 4880 §5.2.3.1); rkt's `x/crypto/openpgp`
+    /// (`parseSignatureSubpacket`) has no case for notations and fails only on
+    /// unknown *critical* ones, as it already skips the issuer fingerprint
+    /// subpacket gpg puts in every signature. `gpg --verify --verify-options
+    /// show-notations` shows it ("Signature notation:
+    /// nix2aci-attempt@nix2aci.invalid=2").
     pub fn sign_detached(&self, file: &Path, key: Option<&str>) -> Result<DetachedSignature, GpgError> {
+        let mut modulus_bits = None;
+        let mut attempt = 1;
+        loop {
+            let sig = self.sign_once(file, key, attempt)?;
+            if sig.algo != PubkeyAlgo::Rsa {
+                return Ok(sig);
+            }
+            let packet = SignaturePacket::from_armored(&sig.armored)
+                .map_err(|problem| GpgError::UnreadableSignature { file: file.into(), problem })?;
+            let bits = match modulus_bits {
+                Some(bits) => bits,
+                None => *modulus_bits.insert(self.key_bits(&sig.signer)?),
+            };
+            if !packet.is_short_for(bits) {
+                return Ok(sig);
+            }
+            if attempt == MAX_SIGN_ATTEMPTS {
+                return Err(GpgError::ShortRsaSignature {
+                    file: file.into(),
+                    signer: sig.signer,
+                    attempts: attempt,
+                    key_bits: bits,
+                });
+            }
+            attempt += 1;
+        }
+    }
+
+    /// One `gpg --armor --detach-sign`; `attempt` 2 and later add the
+    /// [`RETRY_NOTATION`].
+    fn sign_once(&self, file: &Path, key: Option<&str>, attempt: u32) -> Result<DetachedSignature, GpgError> {
+        let notation = format!("{RETRY_NOTATION}={attempt}");
         let mut args: Vec<&OsStr> =
             vec!["--yes".as_ref(), "--armor".as_ref(), "--detach-sign".as_ref(), "--output".as_ref(), "-".as_ref()];
         if let Some(k) = key {
             args.push("--local-user".as_ref());
             args.push(k.as_ref());
+        }
+        if attempt > 1 {
+            args.push("--sig-notation".as_ref());
+            args.push(notation.as_ref());
         }
         args.push("--".as_ref());
         args.push(file.as_os_str());
@@ -454,6 +856,20 @@ impl Gpg {
             }
             _ => Err(GpgError::NoSignatureStatus { file: file.into() }),
         }
+    }
+
+    /// The length in bits of the (sub)key with this fingerprint, from
+    /// `gpg --with-colons --list-keys` (see [`parse_key_bits`]); for RSA, the
+    /// modulus length.
+    pub fn key_bits(&self, fingerprint: &Fingerprint) -> Result<u32, GpgError> {
+        let args: Vec<&OsStr> =
+            vec!["--with-colons".as_ref(), "--list-keys".as_ref(), "--".as_ref(), fingerprint.as_str().as_ref()];
+        let run = self.run(&args)?;
+        let bits = if run.success { parse_key_bits(&String::from_utf8_lossy(&run.stdout), fingerprint) } else { None };
+        bits.ok_or_else(|| GpgError::KeyLengthUnknown {
+            signer: fingerprint.clone(),
+            gpg_message: if run.success { "no key record for that fingerprint".into() } else { run.message() },
+        })
     }
 
     /// The ASCII-armored public keys with these fingerprints (a subkey's
@@ -594,6 +1010,271 @@ fpr:::::::::CCE9DFD2A397C982A223EB8DB0549DA0197C87F3:
 ssb:e:3072:1:1111111111111111:1795356757::::::s:::+::::
 fpr:::::::::1111111111111111111111111111111111111111:
 ";
+
+    // Two real detached signatures of "nix2aci\n" by a throwaway RSA 1024 key
+    // (fingerprint C8F901926EDA92FBD105BD476D0A161AE7227D09), made by gpg
+    // 2.2.40: one full length (1024 bits), and one whose value begins with a
+    // zero octet, written as a 1016-bit MPI (found by signing with changing
+    // notations; gpg --verify accepts it, rkt 1.30 does not).
+    const FULL_SIG: &str = "-----BEGIN PGP SIGNATURE-----
+
+iLMEAAEKAB0WIQTI+QGSbtqS+9EFvUdtChYa5yJ9CQUCawOuhwAKCRBtChYa5yJ9
+CVhEBACWUlBRAYwThmp4m2cAZCx5JilEq9vZEH8XUMf02CAEFFWQD1tpc/DahtXy
+bDZRvrsu6vzYjwOTL9gX7yU05u3AGhywanKYKdXhTY7WJQpoKgFYHnJ8R/8AFQkj
+EjcHvzb/ocEQvL+UnPuIrKOE74MhQGyCK8EUQ78rd+xZXaykRw==
+=MiPZ
+-----END PGP SIGNATURE-----
+";
+    const SHORT_SIG: &str = "-----BEGIN PGP SIGNATURE-----
+
+iNAEAAEKADsWIQTI+QGSbtqS+9EFvUdtChYa5yJ9CQUCawOuhB0UgAAAAAARAANu
+QGZpeHR1cmUuaW52YWxpZDE0OQAKCRBtChYa5yJ9Ca5NA/i2tsi/MsBwo/Hhsiuf
+XhgPLu3Q7+kF31+wyx6sR/LWET6dTkLaBdZaWI4hEcP3FTQ9leydODkAQwq5vj1S
+kBN3+XXIwn6uHkmqclxrHQtrfFL6r+vzv2VdOqHOpGrKBnGmk72XeAOoQAWaAfap
+ZA6f3nwXOgdSVsTulEq7fbNh
+=GXK9
+-----END PGP SIGNATURE-----
+";
+
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    fn base64_encode(data: &[u8]) -> String {
+        let mut out = String::new();
+        for chunk in data.chunks(3) {
+            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    /// Armors `data` as gpg does: 64-column lines and a CRC-24 line.
+    fn armor(data: &[u8]) -> String {
+        let b64 = base64_encode(data);
+        let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|l| std::str::from_utf8(l).unwrap()).collect();
+        let crc = crc24(data);
+        let crc = base64_encode(&[(crc >> 16) as u8, (crc >> 8) as u8, crc as u8]);
+        format!("-----BEGIN PGP SIGNATURE-----\n\n{}\n={crc}\n-----END PGP SIGNATURE-----\n", lines.join("\n"))
+    }
+
+    /// The body of the first packet of `data`, whose header is old-format with
+    /// a one-octet length (as gpg writes short packets).
+    fn body_of(data: &[u8]) -> &[u8] {
+        assert_eq!(data[0] & 0xc3, 0x80, "old format, one-octet length");
+        &data[2..2 + usize::from(data[1])]
+    }
+
+    fn packet(header: &[u8], body: &[u8]) -> Vec<u8> {
+        [header, body].concat()
+    }
+
+    /// A v4 RSA signature packet body whose MPI is `bits` long, with `value`.
+    fn crafted_body(bits: u16, value: &[u8]) -> Vec<u8> {
+        let mut body = vec![4, 0x00, 1, 10, 0, 0, 0, 0, 0xab, 0xcd];
+        body.extend_from_slice(&bits.to_be_bytes());
+        body.extend_from_slice(value);
+        body
+    }
+
+    #[test]
+    fn reads_real_rsa_signatures() {
+        let full = SignaturePacket::from_armored(FULL_SIG.as_bytes()).unwrap();
+        assert_eq!(
+            full,
+            SignaturePacket { sig_type: 0, pubkey_algo: 1, hash_algo: 10, hash_prefix: [0x58, 0x44], mpi_bits: 1024 }
+        );
+        assert!(full.is_rsa());
+        assert_eq!(full.mpi_len(), 128);
+        assert!(!full.is_short_for(1024));
+        let short = SignaturePacket::from_armored(SHORT_SIG.as_bytes()).unwrap();
+        assert_eq!(
+            short,
+            SignaturePacket { sig_type: 0, pubkey_algo: 1, hash_algo: 10, hash_prefix: [0xae, 0x4d], mpi_bits: 1016 }
+        );
+        assert_eq!(short.mpi_len(), 127);
+        assert!(short.is_short_for(1024));
+        assert!(!short.is_short_for(1016));
+        // CRLF line ends and armor headers are fine too.
+        let crlf = SHORT_SIG.replace('\n', "\r\n").replacen("\r\n\r\n", "\r\nComment: x: y\r\n\r\n", 1);
+        assert_eq!(SignaturePacket::from_armored(crlf.as_bytes()).unwrap(), short);
+    }
+
+    #[test]
+    fn old_and_new_packet_headers() {
+        let full = dearmor(FULL_SIG.as_bytes()).unwrap();
+        let body = body_of(&full);
+        assert_eq!(body.len(), 179);
+        let want = parse_signature_packet(&full).unwrap();
+        let len = body.len() as u32;
+        let headers: Vec<Vec<u8>> = vec![
+            vec![0x88, len as u8],                               // old, one-octet length (as gpg writes it)
+            [&[0x89][..], &(len as u16).to_be_bytes()].concat(), // old, two-octet length
+            [&[0x8a][..], &len.to_be_bytes()].concat(),          // old, four-octet length
+            vec![0xc2, len as u8],                               // new, one-octet length (< 192)
+            [&[0xc2, 0xff][..], &len.to_be_bytes()].concat(),    // new, five-octet length
+        ];
+        for header in headers {
+            let data = packet(&header, body);
+            assert_eq!(parse_signature_packet(&data), Ok(want), "{header:02x?}");
+            // The same through the armor.
+            assert_eq!(SignaturePacket::from_armored(armor(&data).as_bytes()), Ok(want), "{header:02x?}");
+        }
+        // New format, two-octet length (192..=8383): the 208-octet short signature.
+        let short = dearmor(SHORT_SIG.as_bytes()).unwrap();
+        let body = body_of(&short);
+        let l = body.len() - 192;
+        let data = packet(&[0xc2, (l >> 8) as u8 + 192, l as u8], body);
+        assert_eq!(parse_signature_packet(&data).unwrap().mpi_bits, 1016);
+        // Bytes after the packet are not looked at.
+        let mut trailing = full.clone();
+        trailing.extend_from_slice(&[0xff; 7]);
+        assert_eq!(parse_signature_packet(&trailing), Ok(want));
+    }
+
+    #[test]
+    fn crafted_short_mpi_is_short() {
+        // 3072-bit key, value with a leading zero octet: 3064 bits, 383 octets.
+        let mut value = vec![0x80];
+        value.resize(383, 0x5a);
+        let data = packet(&[0x89, 0x01, 0x8b], &crafted_body(3064, &value));
+        assert_eq!(data.len(), 3 + 0x18b);
+        let sig = SignaturePacket::from_armored(armor(&data).as_bytes()).unwrap();
+        assert_eq!(sig.mpi_bits, 3064);
+        assert!(sig.is_short_for(3072));
+        assert!(!sig.is_short_for(3064));
+        // Two leading zero octets (1 in 65536).
+        let data = packet(&[0x88, 10 + 2 + 126], &crafted_body(1001, &[&[0x01][..], &[0x77; 125]].concat()));
+        let sig = parse_signature_packet(&data).unwrap();
+        assert_eq!(sig.mpi_len(), 126);
+        assert!(sig.is_short_for(1024));
+        // Only RSA (1, and 3: sign-only) is ever short; DSA's MPI is not the key length.
+        for (algo, rsa) in [(1, true), (3, true), (2, false), (17, false), (19, false), (22, false)] {
+            let s = SignaturePacket { pubkey_algo: algo, ..sig };
+            assert_eq!(s.is_rsa(), rsa);
+            assert_eq!(s.is_short_for(1024), rsa, "algorithm {algo}");
+        }
+    }
+
+    #[test]
+    fn malformed_armor_gives_the_exact_error() {
+        use SignatureFormatError as E;
+        let begin = "-----BEGIN PGP SIGNATURE-----";
+        let end = "-----END PGP SIGNATURE-----";
+        let (body, crc) = {
+            let lines: Vec<&str> = FULL_SIG.lines().collect();
+            (lines[2..lines.len() - 2].join("\n"), lines[lines.len() - 2].to_string())
+        };
+        let cases: Vec<(String, E)> = vec![
+            (String::new(), E::NotArmored),
+            ("-----BEGIN PGP MESSAGE-----\n\nAAAA\n-----END PGP MESSAGE-----\n".into(), E::NotArmored),
+            (format!("{begin}\n"), E::UnterminatedArmor),
+            (format!("{begin}\nVersion: x\n"), E::UnterminatedArmor),
+            (format!("{begin}\n\n{body}\n{crc}\n"), E::UnterminatedArmor),
+            (format!("{begin}\nVersion: GnuPG\n{body}\n{end}\n"), E::MissingBlankLine { line: 3 }),
+            (format!("{begin}\n\niLME*AEK\n{end}\n"), E::InvalidBase64 { line: 3 }),
+            (format!("{begin}\n\n{body}\n=MiP\n{end}\n"), E::InvalidBase64 { line: 7 }),
+            (format!("{begin}\n\n{body}\n{crc}\nAAAA\n{end}\n"), E::InvalidBase64 { line: 8 }),
+            // 179 + 2 octets are 242 characters: drop one, a dangling sextet remains.
+            (format!("{begin}\n\n{}\n{end}\n", &body[..body.len() - 1]), E::InvalidBase64 { line: 6 }),
+            (format!("{begin}\n\nAA=A\n{end}\n"), E::InvalidBase64 { line: 3 }),
+            (format!("{begin}\n\n{body}\n=AAAA\n{end}\n"), E::ChecksumMismatch { expected: 0, actual: 0x3223D9 }),
+        ];
+        for (input, want) in cases {
+            assert_eq!(dearmor(input.as_bytes()), Err(want.clone()), "{input}");
+            assert_eq!(SignaturePacket::from_armored(input.as_bytes()), Err(want), "{input}");
+        }
+        // Without the checksum line (optional in RFC 9580 §6.1) it reads.
+        assert_eq!(dearmor(format!("{begin}\n\n{body}\n{end}\n").as_bytes()), dearmor(FULL_SIG.as_bytes()));
+        assert_eq!(crc24(&dearmor(FULL_SIG.as_bytes()).unwrap()), 0x3223D9);
+    }
+
+    #[test]
+    fn malformed_packets_give_the_exact_error() {
+        use SignatureFormatError as E;
+        let full = dearmor(FULL_SIG.as_bytes()).unwrap();
+        let mut v3 = full.clone();
+        v3[2] = 3;
+        let mut v5 = full.clone();
+        v5[2] = 5;
+        let mut bad_bits = full.clone();
+        let mpi = full.len() - 128 - 2;
+        assert_eq!(&bad_bits[mpi..mpi + 2], &1024u16.to_be_bytes());
+        bad_bits[mpi..mpi + 2].copy_from_slice(&1023u16.to_be_bytes()); // first octet has 8 bits, not 7
+        let first_octet = full[mpi + 2];
+        let cases: Vec<(Vec<u8>, E)> = vec![
+            (vec![], E::Truncated { field: "packet header" }),
+            (vec![0x08, 0x00], E::NotAPacket { octet: 0x08 }),
+            (vec![0x84, 0x00], E::NotASignaturePacket { tag: 1 }),
+            (vec![0xc1, 0x00], E::NotASignaturePacket { tag: 1 }),
+            (vec![0x98, 0x00], E::NotASignaturePacket { tag: 6 }),
+            (vec![0x8b, 4], E::UnsupportedLength { header: 0x8b }),
+            (vec![0xc2, 0xe0, 4], E::UnsupportedLength { header: 0xc2 }),
+            (vec![0x88], E::Truncated { field: "packet length" }),
+            (vec![0x89, 0x01], E::Truncated { field: "packet length" }),
+            (vec![0xc2, 0xc0], E::Truncated { field: "packet length" }),
+            (vec![0xc2, 0xff, 0, 0], E::Truncated { field: "packet length" }),
+            (full[..full.len() - 1].to_vec(), E::Truncated { field: "signature packet" }),
+            (vec![0x88, 0], E::Truncated { field: "signature version" }),
+            (v3, E::UnsupportedVersion { version: 3 }),
+            (v5, E::UnsupportedVersion { version: 5 }),
+            (vec![0x88, 4, 4, 0, 1, 10], E::Truncated { field: "hashed subpacket length" }),
+            (vec![0x88, 7, 4, 0, 1, 10, 0, 2, 0], E::Truncated { field: "hashed subpackets" }),
+            (vec![0x88, 8, 4, 0, 1, 10, 0, 0, 0, 1], E::Truncated { field: "unhashed subpackets" }),
+            (vec![0x88, 9, 4, 0, 1, 10, 0, 0, 0, 0, 0xab], E::Truncated { field: "hash prefix" }),
+            (vec![0x88, 11, 4, 0, 1, 10, 0, 0, 0, 0, 0xab, 0xcd, 0x04], E::Truncated { field: "MPI bit count" }),
+            (packet(&[0x88, 13], &crafted_body(9, &[0x01])), E::Truncated { field: "MPI value" }),
+            (bad_bits, E::BadMpiBitCount { bits: 1023, first_octet }),
+            (packet(&[0x88, 13], &crafted_body(3, &[0x80])), E::BadMpiBitCount { bits: 3, first_octet: 0x80 }),
+            (packet(&[0x88, 13], &crafted_body(8, &[0x00])), E::BadMpiBitCount { bits: 8, first_octet: 0 }),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_signature_packet(&input), Err(want), "{input:02x?}");
+        }
+        // A zero-bit MPI has no octets: as short as it gets.
+        let empty = parse_signature_packet(&packet(&[0x88, 12], &crafted_body(0, &[]))).unwrap();
+        assert!(empty.is_short_for(8));
+    }
+
+    #[test]
+    fn base64_round_trips_and_rejects_garbage() {
+        for len in 0..10 {
+            let data: Vec<u8> = (0..len).map(|i| (i * 37 + 200) as u8).collect();
+            let text = base64_encode(&data);
+            assert_eq!(base64_decode(&text), Some(data.clone()), "{text}");
+            assert_eq!(base64_decode(text.trim_end_matches('=')), Some(data), "{text} unpadded");
+        }
+        for bad in ["A", "AAAAA", "A===", "AA=A", "=AAA", "AA-A", "AA A", "AAA=="] {
+            assert_eq!(base64_decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn key_bits_from_listing() {
+        let listing = "tru:o:1:1795403394:1:3:1:5
+pub:u:1024:1:6D0A161AE7227D09:1795403394:::u:::scSC::::::::0:
+fpr:::::::::C8F901926EDA92FBD105BD476D0A161AE7227D09:
+uid:u::::1795403394::544CC9AB8D772832C319DA119C076DB9A6E32EBC::fixture <fixture@test.invalid>::::::::::0:
+sub:u:3072:1:B0549DA0197C87F3:1795356757::::::s:::+::::
+fpr:::::::::CCE9DFD2A397C982A223EB8DB0549DA0197C87F3:
+sub:u:255:22:1111111111111111:1795356757::::::s:::+::ed25519::
+fpr:::::::::1111111111111111111111111111111111111111:
+";
+        let fpr = |s: &str| s.parse::<Fingerprint>().unwrap();
+        assert_eq!(parse_key_bits(listing, &fpr("C8F901926EDA92FBD105BD476D0A161AE7227D09")), Some(1024));
+        assert_eq!(parse_key_bits(listing, &fpr("cce9dfd2a397c982a223eb8db0549da0197c87f3")), Some(3072));
+        assert_eq!(parse_key_bits(listing, &fpr("1111111111111111111111111111111111111111")), Some(255));
+        assert_eq!(parse_key_bits(listing, &fpr("2222222222222222222222222222222222222222")), None);
+        // An fpr record not right after a key record (a uid's, say) is not used.
+        let odd = "pub:u:1024:1:X:1:::u:::scSC:\nfpr:::::::::AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA:\nfpr:::::::::C8F901926EDA92FBD105BD476D0A161AE7227D09:\n";
+        assert_eq!(parse_key_bits(odd, &fpr("C8F901926EDA92FBD105BD476D0A161AE7227D09")), None);
+        assert_eq!(parse_key_bits("", &fpr("C8F901926EDA92FBD105BD476D0A161AE7227D09")), None);
+    }
 
     #[test]
     fn parses_rsa_key() {

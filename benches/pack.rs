@@ -12,14 +12,14 @@ use mkaci::plan::{mode, Entry, ImagePath, Node, Plan};
 
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
-    let mut compression = Compression::Gzip { level: mkaci::archive::DEFAULT_GZIP_LEVEL };
+    let mut compression = Compression::gzip(mkaci::archive::DEFAULT_GZIP_LEVEL).unwrap();
     let mut threads = 0;
     let mut layer = false;
     let mut rest = Vec::new();
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--gzip" => compression = Compression::Gzip { level: args.next().unwrap().parse().unwrap() },
-            "--xz" => compression = Compression::Xz { level: args.next().unwrap().parse().unwrap() },
+            "--gzip" => compression = Compression::gzip(args.next().unwrap().parse().unwrap()).unwrap(),
+            "--xz" => compression = Compression::xz(args.next().unwrap().parse().unwrap()).unwrap(),
             "--none" => compression = Compression::None,
             "--threads" => threads = args.next().unwrap().parse().unwrap(),
             "--layer" => layer = true,

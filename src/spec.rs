@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::archive::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_XZ_LEVEL};
+use crate::archive::{Compression, GzipLevel, LevelError, XzLevel, DEFAULT_GZIP_LEVEL, DEFAULT_XZ_LEVEL};
 use crate::attrs::AciSpec;
 use crate::manifest::ident::{
     AbsPath, AbsPathError, AcIdentifier, AcIdentifierError, AcName, AcNameError, AcVersion, EnvNameError, HttpUrlError,
@@ -287,16 +287,23 @@ fn check_version(version: Option<&String>) -> Result<Option<String>, SpecError> 
 
 fn check_compression(spec: &AciSpec) -> Result<Compression, SpecError> {
     let level = spec.compression_level;
-    let range = |compression: &'static str, min: u32, max: u32, default: u32| -> Result<u32, SpecError> {
-        match level {
-            None => Ok(default),
-            Some(l) if (min..=max).contains(&l) => Ok(l),
-            Some(level) => Err(SpecError::CompressionLevel { compression, level, min, max, default }),
-        }
+    // The ranges are the archive's own (`GzipLevel::RANGE`, `XzLevel::RANGE`);
+    // here an out-of-range level becomes a message naming the argument.
+    let make = |compression: &'static str,
+                range: std::ops::RangeInclusive<u32>,
+                default: u32,
+                new: fn(u32) -> Result<Compression, LevelError>| {
+        new(level.unwrap_or(default)).map_err(|_| SpecError::CompressionLevel {
+            compression,
+            level: level.unwrap_or(default),
+            min: *range.start(),
+            max: *range.end(),
+            default,
+        })
     };
     match spec.compression.as_deref().unwrap_or("gzip") {
-        "gzip" => Ok(Compression::Gzip { level: range("gzip", 1, 12, DEFAULT_GZIP_LEVEL)? }),
-        "xz" => Ok(Compression::Xz { level: range("xz", 0, 9, DEFAULT_XZ_LEVEL)? }),
+        "gzip" => make("gzip", GzipLevel::RANGE, DEFAULT_GZIP_LEVEL, Compression::gzip),
+        "xz" => make("xz", XzLevel::RANGE, DEFAULT_XZ_LEVEL, Compression::xz),
         "none" => match level {
             Some(level) => Err(SpecError::LevelWithoutCompression { level }),
             None => Ok(Compression::None),

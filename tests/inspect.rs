@@ -143,7 +143,7 @@ fn reads_what_the_writer_wrote_with_the_same_id() {
             Entry { path: ImagePath::new("s").unwrap(), node: Node::HostTree { source: src.clone() } },
         ],
     };
-    for c in [Compression::Gzip { level: 6 }, Compression::Xz { level: 0 }, Compression::None] {
+    for c in [Compression::gzip(6).unwrap(), Compression::xz(0).unwrap(), Compression::None] {
         let p = tmp.path().join("w.aci");
         let sum = write_aci(MANIFEST, &plan, &p, &ArchiveOptions { compression: c, threads: 2 }).unwrap();
         let r = read_image(&p).unwrap();

@@ -55,7 +55,7 @@ fn minimal_spec_gets_defaults() {
     assert_eq!(m.label("arch"), Some("amd64"));
     assert_eq!(m.label("version"), None);
     assert_eq!(r.file_name, "busybox-latest-linux-amd64.aci");
-    assert_eq!(r.compression, Compression::Gzip { level: DEFAULT_GZIP_LEVEL });
+    assert_eq!(r.compression, Compression::gzip(DEFAULT_GZIP_LEVEL).unwrap());
     assert!(r.sign);
     let app = m.app.as_ref().unwrap();
     assert_eq!(app.exec.args(), ["/bin/sh"]);
@@ -188,9 +188,9 @@ fn mounts_and_thin_mounts() {
 #[test]
 fn compression_choices() {
     let c = |extra: Value| resolve(merge(minimal(), extra)).map(|r| r.compression);
-    assert_eq!(c(json!({"compression": "xz"})), Ok(Compression::Xz { level: DEFAULT_XZ_LEVEL }));
-    assert_eq!(c(json!({"compression": "xz", "compressionLevel": 0})), Ok(Compression::Xz { level: 0 }));
-    assert_eq!(c(json!({"compression": "gzip", "compressionLevel": 12})), Ok(Compression::Gzip { level: 12 }));
+    assert_eq!(c(json!({"compression": "xz"})), Ok(Compression::xz(DEFAULT_XZ_LEVEL).unwrap()));
+    assert_eq!(c(json!({"compression": "xz", "compressionLevel": 0})), Ok(Compression::xz(0).unwrap()));
+    assert_eq!(c(json!({"compression": "gzip", "compressionLevel": 12})), Ok(Compression::gzip(12).unwrap()));
     assert_eq!(c(json!({"compression": "none"})), Ok(Compression::None));
     assert!(!resolve(merge(minimal(), json!({"sign": false}))).unwrap().sign);
 }

@@ -38,12 +38,77 @@ pub use framing::Framing;
 pub use output::{DigestSet, Sha256Digest, Written};
 
 /// How the tar stream is compressed. appc allows gzip, bzip2, xz or none; we write
-/// gzip, xz or none.
+/// gzip, xz or none. The levels are valid by construction, so the writer never
+/// checks them again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
-    Gzip { level: u32 },
-    Xz { level: u32 },
+    Gzip { level: GzipLevel },
+    Xz { level: XzLevel },
     None,
+}
+
+impl Compression {
+    /// Gzip at `level` (libdeflate, 1..=12).
+    pub fn gzip(level: u32) -> Result<Compression, LevelError> {
+        GzipLevel::new(level).map(|level| Compression::Gzip { level })
+    }
+
+    /// Xz at preset `level` (0..=9).
+    pub fn xz(level: u32) -> Result<Compression, LevelError> {
+        XzLevel::new(level).map(|level| Compression::Xz { level })
+    }
+}
+
+/// A libdeflate gzip level. libdeflate also has level 0 (stored blocks), which
+/// is no compression; use [`Compression::None`] for that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GzipLevel(u32);
+
+impl GzipLevel {
+    /// The levels allowed.
+    pub const RANGE: std::ops::RangeInclusive<u32> = 1..=12;
+
+    pub fn new(level: u32) -> Result<GzipLevel, LevelError> {
+        if Self::RANGE.contains(&level) {
+            Ok(GzipLevel(level))
+        } else {
+            Err(LevelError::Gzip { level })
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+/// An xz (liblzma) preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XzLevel(u32);
+
+impl XzLevel {
+    /// The presets allowed.
+    pub const RANGE: std::ops::RangeInclusive<u32> = 0..=9;
+
+    pub fn new(level: u32) -> Result<XzLevel, LevelError> {
+        if Self::RANGE.contains(&level) {
+            Ok(XzLevel(level))
+        } else {
+            Err(LevelError::Xz { level })
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+/// A compression level out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LevelError {
+    #[error("gzip level {level} is not allowed; use 1..=12 (libdeflate levels)")]
+    Gzip { level: u32 },
+    #[error("xz level {level} is not allowed; use 0..=9")]
+    Xz { level: u32 },
 }
 
 /// Default gzip level (libdeflate levels 1..=12). Measured on the 1.38 GB Rust
@@ -72,7 +137,7 @@ pub struct ArchiveOptions {
 
 impl Default for ArchiveOptions {
     fn default() -> Self {
-        ArchiveOptions { compression: Compression::Gzip { level: DEFAULT_GZIP_LEVEL }, threads: 0 }
+        ArchiveOptions { compression: Compression::Gzip { level: GzipLevel(DEFAULT_GZIP_LEVEL) }, threads: 0 }
     }
 }
 
@@ -90,10 +155,6 @@ pub struct ArchiveSummary {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("gzip level {level} is not allowed; use 1..=12 (libdeflate levels)")]
-    InvalidGzipLevel { level: u32 },
-    #[error("xz level {level} is not allowed; use 0..=9")]
-    InvalidXzLevel { level: u32 },
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{} changed size while the image was written: {planned} bytes when planned, {actual} now; do not modify the inputs during the build", path.display())]
@@ -186,13 +247,6 @@ pub fn write_archive(
     digests: DigestSet,
 ) -> Result<Archived, ArchiveError> {
     debug_assert!(plan.is_ordered(), "plan entries must be in archive order");
-    match opts.compression {
-        Compression::Gzip { level } if !(1..=12).contains(&level) => {
-            return Err(ArchiveError::InvalidGzipLevel { level })
-        }
-        Compression::Xz { level } if level > 9 => return Err(ArchiveError::InvalidXzLevel { level }),
-        _ => {}
-    }
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         n => n,

@@ -30,7 +30,7 @@ use std::thread::JoinHandle;
 use sha2::{Digest, Sha256, Sha512};
 
 use super::framing::{CopyError, TarSink};
-use super::{ArchiveError, Compression, CHUNK_SIZE};
+use super::{ArchiveError, Compression, GzipLevel, CHUNK_SIZE};
 
 /// The digests an output computes, chosen before the first byte is written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -127,9 +127,7 @@ impl<W: Write> Output<W> {
         let backend = match compression {
             Compression::None => Backend::Plain(out),
             Compression::Xz { level } => {
-                if level > 9 {
-                    return Err(ArchiveError::InvalidXzLevel { level });
-                }
+                let level = level.get();
                 // Independent blocks of a fixed size (liblzma's own default for the
                 // preset, 3 x dictionary, written out so it never changes under us):
                 // the multi-threaded encoder's output then does not depend on the
@@ -323,14 +321,10 @@ struct GzipPool<W> {
 }
 
 impl<W: Write> GzipPool<W> {
-    fn new(out: Hashing<W>, level: u32, threads: usize) -> Result<GzipPool<W>, ArchiveError> {
+    fn new(out: Hashing<W>, level: GzipLevel, threads: usize) -> Result<GzipPool<W>, ArchiveError> {
         let threads = threads.max(1);
-        // libdeflate also has level 0 (stored blocks), which is no compression.
-        if !(1..=12).contains(&level) {
-            return Err(ArchiveError::InvalidGzipLevel { level });
-        }
         let lvl =
-            libdeflater::CompressionLvl::new(level as i32).map_err(|_| ArchiveError::InvalidGzipLevel { level })?;
+            libdeflater::CompressionLvl::new(level.get() as i32).expect("a GzipLevel is within libdeflate's levels");
         // Queue depth: enough chunks ahead that the workers keep busy while the
         // tar thread waits to be scheduled (a shared machine wakes threads late),
         // small enough to bound memory: at most MAX_IN_FLIGHT_PER_THREAD x
@@ -477,7 +471,9 @@ mod tests {
         v
     }
 
-    const ALL: [Compression; 3] = [Compression::None, Compression::Gzip { level: 1 }, Compression::Xz { level: 0 }];
+    fn compressions() -> [Compression; 3] {
+        [Compression::None, Compression::gzip(1).unwrap(), Compression::xz(0).unwrap()]
+    }
 
     #[test]
     fn only_requested_digests_are_computed() {
@@ -490,7 +486,7 @@ mod tests {
             DigestSet { sha512_tar: true, sha256_tar: true, sha256_compressed: true },
         ];
         for digests in sets {
-            for c in ALL {
+            for c in compressions() {
                 let (w, _) = run(c, 2, digests, &data);
                 assert_eq!(w.tar_size, data.len() as u64);
                 assert_eq!(w.sha512_tar.is_some(), digests.sha512_tar, "{c:?} {digests:?}");
@@ -505,7 +501,7 @@ mod tests {
         let all = DigestSet { sha512_tar: true, sha256_tar: true, sha256_compressed: true };
         for len in [0, 1, CHUNK_SIZE, 3 * CHUNK_SIZE + 1] {
             let data = tar_like(len);
-            for c in ALL {
+            for c in compressions() {
                 let (w, bytes) = run(c, 3, all, &data);
                 assert!(decompress(c, &bytes) == data, "{c:?} {len}: round trip");
                 assert_eq!(w.compressed_size, bytes.len() as u64, "{c:?} {len}");
@@ -523,7 +519,7 @@ mod tests {
     #[test]
     fn bytes_and_digests_do_not_depend_on_threads() {
         let data = tar_like(5 * CHUNK_SIZE + 123);
-        for c in ALL {
+        for c in compressions() {
             let first = run(c, 1, DigestSet::LAYER, &data);
             for threads in [2, 4, 7] {
                 let other = run(c, threads, DigestSet::LAYER, &data);
@@ -534,21 +530,19 @@ mod tests {
     }
 
     #[test]
-    fn bad_levels_are_errors_not_panics() {
-        for (c, want) in [
-            (Compression::Gzip { level: 0 }, "gzip 0"),
-            (Compression::Gzip { level: 13 }, "gzip 13"),
-            (Compression::Xz { level: 10 }, "xz 10"),
-            (Compression::Xz { level: u32::MAX }, "xz max"),
-        ] {
-            let r = Output::new(Vec::new(), Path::new("mem"), c, 2, DigestSet::ACI);
-            let got = match r.err() {
-                Some(ArchiveError::InvalidGzipLevel { level }) => format!("gzip {level}"),
-                Some(ArchiveError::InvalidXzLevel { level: u32::MAX }) => "xz max".to_string(),
-                Some(ArchiveError::InvalidXzLevel { level }) => format!("xz {level}"),
-                other => panic!("{want}: {other:?}"),
-            };
-            assert_eq!(got, want);
+    fn bad_levels_cannot_be_made() {
+        use super::super::{GzipLevel, LevelError, XzLevel};
+        assert_eq!(GzipLevel::new(0), Err(LevelError::Gzip { level: 0 }));
+        assert_eq!(GzipLevel::new(13), Err(LevelError::Gzip { level: 13 }));
+        assert_eq!(XzLevel::new(10), Err(LevelError::Xz { level: 10 }));
+        assert_eq!(XzLevel::new(u32::MAX), Err(LevelError::Xz { level: u32::MAX }));
+        for l in GzipLevel::RANGE {
+            assert_eq!(GzipLevel::new(l).unwrap().get(), l);
+            // Every level we accept, libdeflate accepts too.
+            assert!(libdeflater::CompressionLvl::new(l as i32).is_ok(), "{l}");
+        }
+        for l in XzLevel::RANGE {
+            assert_eq!(XzLevel::new(l).unwrap().get(), l);
         }
     }
 
@@ -574,7 +568,7 @@ mod tests {
     #[test]
     fn write_failures_name_the_destination() {
         let data = tar_like(3 * CHUNK_SIZE);
-        for c in ALL {
+        for c in compressions() {
             let mut out = Output::new(Failing { left: 1000 }, Path::new("/out/x"), c, 2, DigestSet::ACI).unwrap();
             let r = out.write(&data).and_then(|()| out.finish().map(|_| ()));
             match r {

@@ -2,7 +2,7 @@
 //! throwaway GnuPG homes with real keys, and hand-made nix2aci results laid
 //! out as docs/result-layout.md says, holding small real ACIs made with GNU
 //! tar + gzip.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -4,6 +4,9 @@
 //! bytes must not depend on the run or the thread count (nor change at all: a
 //! golden test holds the bytes of a fixed image).
 
+mod common;
+use common::need;
+
 use std::ffi::OsStr;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -143,7 +146,11 @@ fn extract(image: &Path, dir: &Path, locale: &str) {
     assert!(out.status.success(), "tar -xf: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// actool accepts the image; skipped (with a message) where actool is missing.
 fn actool_validate(image: &Path) {
+    if !need("actool") {
+        return;
+    }
     let out = Command::new("actool").arg("validate").arg(image).output().unwrap();
     assert!(
         out.status.success(),
@@ -184,7 +191,9 @@ fn every_shape_round_trips_through_gnu_tar_for_each_compression() {
         assert_eq!(tmp_mode & 0o7777, 0o1777, "{tag}: /tmp mode");
         for n in &names {
             let copy = out.join("rootfs/nix/store").join(n);
-            assert!(nar(&store.join(n)) == nar(&copy), "{tag}: nix-store --dump differs for {n}");
+            if need("nix-store") {
+                assert!(nar(&store.join(n)) == nar(&copy), "{tag}: nix-store --dump differs for {n}");
+            }
         }
         // The hard link came out as an independent regular file.
         let hl = std::fs::symlink_metadata(out.join("rootfs/nix/store/aaaa-tree/lib/data-hardlink")).unwrap();
@@ -528,7 +537,9 @@ fn layer_has_the_plan_at_the_top_level_and_its_digests_match_the_tools() {
         assert_eq!(std::fs::read(out.join("etc/hosts")).unwrap(), b"127.0.0.1 localhost\n");
         assert!(!out.join("manifest").exists() && !out.join("rootfs").exists(), "{tag}");
         for n in &names {
-            assert!(nar(&store.join(n)) == nar(&out.join("nix/store").join(n)), "{tag}: {n} differs");
+            if need("nix-store") {
+                assert!(nar(&store.join(n)) == nar(&out.join("nix/store").join(n)), "{tag}: {n} differs");
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The user's GnuPG, driven from outside the sandbox: find the program, check
 //! that a secret key exists, make ASCII-armored detached signatures, export the
-//! signer's public key and verify signatures (appc.md §5: `NAME.aci.asc` is
+//! signer's public key and verify signatures (`docs/appc.md`, signatures: `NAME.aci.asc` is
 //! `gpg --armor --detach-sign` over the `.aci` exactly as shipped).
 //!
 //! gpg is always run through [`Command`] with an argument vector, never a shell,
@@ -169,7 +169,7 @@ impl PubkeyAlgo {
     }
 
     /// rkt's verifier (Go's `x/crypto/openpgp`) knows only RSA, DSA and ECDSA
-    /// (appc.md §5).
+    /// (`docs/appc.md`, signatures).
     pub fn rkt_can_verify(self) -> bool {
         matches!(self, PubkeyAlgo::Rsa | PubkeyAlgo::Dsa | PubkeyAlgo::Ecdsa)
     }

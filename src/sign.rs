@@ -1025,16 +1025,9 @@ EjcHvzb/ocEQvL+UnPuIrKOE74MhQGyCK8EUQ78rd+xZXaykRw==
 =MiPZ
 -----END PGP SIGNATURE-----
 ";
-    const SHORT_SIG: &str = "-----BEGIN PGP SIGNATURE-----
-
-iNAEAAEKADsWIQTI+QGSbtqS+9EFvUdtChYa5yJ9CQUCawOuhB0UgAAAAAARAANu
-QGZpeHR1cmUuaW52YWxpZDE0OQAKCRBtChYa5yJ9Ca5NA/i2tsi/MsBwo/Hhsiuf
-XhgPLu3Q7+kF31+wyx6sR/LWET6dTkLaBdZaWI4hEcP3FTQ9leydODkAQwq5vj1S
-kBN3+XXIwn6uHkmqclxrHQtrfFL6r+vzv2VdOqHOpGrKBnGmk72XeAOoQAWaAfap
-ZA6f3nwXOgdSVsTulEq7fbNh
-=GXK9
------END PGP SIGNATURE-----
-";
+    /// A real signature whose value begins with a zero octet (a 1016-bit MPI
+    /// for an RSA 1024 key); shared with `tests/sign_rkt.rs`.
+    const SHORT_SIG: &str = include_str!("testdata/short-rsa1024.asc");
 
     const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

@@ -17,16 +17,7 @@ use mkaci::sign::{Fingerprint, Gpg, GpgError, PubkeyAlgo, SignaturePacket, MAX_S
 /// whose value begins with a zero octet, so gpg wrote it as a 1016-bit MPI:
 /// valid OpenPGP, accepted by `gpg --verify`, rejected by rkt 1.30. Found by
 /// signing with changing notations.
-const SHORT_SIG: &str = "-----BEGIN PGP SIGNATURE-----
-
-iNAEAAEKADsWIQTI+QGSbtqS+9EFvUdtChYa5yJ9CQUCawOuhB0UgAAAAAARAANu
-QGZpeHR1cmUuaW52YWxpZDE0OQAKCRBtChYa5yJ9Ca5NA/i2tsi/MsBwo/Hhsiuf
-XhgPLu3Q7+kF31+wyx6sR/LWET6dTkLaBdZaWI4hEcP3FTQ9leydODkAQwq5vj1S
-kBN3+XXIwn6uHkmqclxrHQtrfFL6r+vzv2VdOqHOpGrKBnGmk72XeAOoQAWaAfap
-ZA6f3nwXOgdSVsTulEq7fbNh
-=GXK9
------END PGP SIGNATURE-----
-";
+const SHORT_SIG: &str = include_str!("../src/testdata/short-rsa1024.asc");
 const FIXTURE_DATA: &str = "nix2aci\n";
 /// The public part of the throwaway key that made `SHORT_SIG`
 /// (C8F901926EDA92FBD105BD476D0A161AE7227D09).

@@ -78,7 +78,6 @@ pub struct Verified {
 
 /// Runs every check of the module docs on `image` (`DIR/<image>.aci`).
 pub fn verify(gpg: &Gpg, image: &Path) -> Result<Verified, VerifyError> {
-    check_present(image)?;
     let signature = verify_signature(gpg, image)?;
     let report =
         read_image(image).map_err(|error| VerifyError::Layout { image: image.into(), error: Box::new(error) })?;
@@ -170,7 +169,7 @@ pub fn read_id_file(path: &Path) -> Result<ImageId, VerifyError> {
     value.parse::<ImageId>().map_err(|error| VerifyError::BadIdFile { path: path.into(), error })
 }
 
-/// Checks the signature of `image` with `gpg`.
+/// Steps 0 and 1: the image is there, and its signature is good.
 pub fn verify_signature(gpg: &Gpg, image: &Path) -> Result<GoodSignature, VerifyError> {
     check_present(image)?;
     let signature = signature_path(image);

@@ -21,6 +21,10 @@ use std::str::FromStr;
 /// Names looked up on `PATH`, in order, when no gpg is given explicitly.
 pub const GPG_NAMES: [&str; 2] = ["gpg2", "gpg"];
 
+/// The command that makes a signing key rkt can verify, runnable anywhere
+/// (what `scripts/ensure-signing-key` runs, with a passphrase prompt).
+pub const CREATE_KEY_COMMAND: &str = "gpg --quick-generate-key 'Your Name <you@example.com>' rsa3072 sign never";
+
 /// Errors from finding or running gpg. Each message names the cause and the fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GpgError {
@@ -32,8 +36,8 @@ pub enum GpgError {
     #[error("cannot run gpg {program:?}: {message}; check the path given with --gpg or MKACI_GPG")]
     CannotRun { program: PathBuf, message: String },
     #[error(
-        "gpg has no secret key to sign with (GNUPGHOME={gnupghome:?}); create one with \
-         scripts/ensure-signing-key (or `gpg --quick-gen-key`), import yours with \
+        "gpg has no secret key to sign with (GNUPGHOME={gnupghome:?}); create an RSA signing \
+         key (rkt verifies RSA, not Ed25519) with `{CREATE_KEY_COMMAND}`, import yours with \
          `gpg --import`, or publish without signatures (mkACI sign = false)"
     )]
     NoSecretKey { gnupghome: String },
@@ -46,7 +50,7 @@ pub enum GpgError {
     #[error(
         "gpg has secret keys, but none can sign now ({keys}: expired, revoked, disabled or \
          without signing capability); pick a usable key with --key, or make one with \
-         scripts/ensure-signing-key"
+         `{CREATE_KEY_COMMAND}`"
     )]
     NoUsableSigningKey { keys: String },
     #[error(

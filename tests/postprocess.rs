@@ -108,8 +108,19 @@ fn no_secret_key_fails_clearly_and_writes_nothing() {
     let result = make_result(t.path(), "result", std::slice::from_ref(&img));
     let dir = t.path().join("ACIs");
     let out = postprocess(&home, &dir, &[&result]);
-    assert_fails_with(&out, &["no secret key", "scripts/ensure-signing-key"]);
-    assert_eq!(listing(&dir), Vec::<String>::new(), "no .asc, no link");
+    // The fix is a command that works wherever the user is, not a path in this repository.
+    assert_fails_with(&out, &["no secret key", "gpg --quick-generate-key", "rsa3072 sign never"]);
+    assert!(!stderr(&out).contains("scripts/"), "{}", stderr(&out));
+    assert!(!dir.exists(), "a failed run leaves no empty {}", dir.display());
+    // A nested DIR: none of the directories it made is left.
+    let nested = t.path().join("pub/lic/ACIs");
+    assert_fails_with(&postprocess(&home, &nested, &[&result]), &["no secret key"]);
+    assert!(!t.path().join("pub").exists());
+    // An existing empty DIR stays.
+    let existing = t.path().join("existing");
+    std::fs::create_dir(&existing).unwrap();
+    assert_fails_with(&postprocess(&home, &existing, &[&result]), &["no secret key"]);
+    assert!(existing.is_dir());
 
     // With earlier good files, they are left alone.
     let keyed = GpgHome::new(KeyKind::Rsa);
@@ -123,6 +134,18 @@ fn no_secret_key_fails_clearly_and_writes_nothing() {
     assert_eq!(before, after);
     assert_eq!(std::fs::read_link(dir.join(img.file())).unwrap(), result.join(img.file()));
     assert!(keyed.verifies(&dir.join(format!("{}.asc", img.file())), &dir.join(img.file())));
+
+    // The command the message gives makes a key that signs (run without a
+    // prompt here: --batch and an empty passphrase).
+    let fresh = GpgHome::new(KeyKind::None);
+    let err = stderr(&postprocess(&fresh, &t.path().join("fresh"), &[&result]));
+    let cmd = err.split('`').find(|c| c.contains("--quick-generate-key")).unwrap();
+    let cmd = cmd.replacen("gpg ", "gpg --batch --passphrase '' ", 1);
+    let made = fresh.command("sh").arg("-c").arg(&cmd).output().unwrap();
+    assert!(made.status.success(), "{cmd}: {}", stderr(&made));
+    let out = postprocess(&fresh, &t.path().join("fresh"), &[&result]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(fresh.verifies(&t.path().join("fresh").join(format!("{}.asc", img.file())), &result.join(img.file())));
 }
 
 #[test]
@@ -143,7 +166,7 @@ fn unknown_key_fails_clearly() {
         .output()
         .unwrap();
     assert_fails_with(&out, &["no secret key matching \"nobody@nowhere.invalid\"", "--list-secret-keys"]);
-    assert_eq!(listing(&dir), Vec::<String>::new());
+    assert!(!dir.exists(), "left {}", dir.display());
 }
 
 #[test]
@@ -230,7 +253,7 @@ fn no_gpg_on_path_fails_clearly_and_override_wins() {
     let dir = t.path().join("ACIs");
     let out = home.mkaci().env("PATH", "/nonexistent").arg("postprocess").arg(&dir).arg(&result).output().unwrap();
     assert_fails_with(&out, &["no gpg found on PATH", "apt install gnupg", "MKACI_GPG"]);
-    assert_eq!(listing(&dir), Vec::<String>::new());
+    assert!(!dir.exists(), "left {}", dir.display());
 
     // A wrapper named by MKACI_GPG (and one by --gpg) is the one used, even
     // with no gpg on PATH.

@@ -64,12 +64,40 @@ pub(super) fn remove_if_exists(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Creates `dir` (and parents) and proves a file can be made in it.
-pub(super) fn ensure_writable_dir(dir: &Path) -> std::io::Result<()> {
+/// Creates `dir` (and parents) and proves a file can be made in it. The
+/// directories it created are removed again, when still empty, as the
+/// returned guard is dropped: a run that fails before it writes anything
+/// leaves no empty DIR behind.
+pub(super) fn ensure_writable_dir(dir: &Path) -> std::io::Result<CreatedDirs> {
+    let mut created = Vec::new();
+    let mut d = dir;
+    while !d.as_os_str().is_empty() && d.symlink_metadata().is_err() {
+        created.push(d.to_path_buf());
+        match d.parent() {
+            Some(p) => d = p,
+            None => break,
+        }
+    }
+    let guard = CreatedDirs(created);
     std::fs::create_dir_all(dir)?;
     let probe = temp_sibling(&dir.join("probe"));
     std::fs::OpenOptions::new().write(true).create_new(true).open(&probe)?;
-    std::fs::remove_file(&probe)
+    std::fs::remove_file(&probe)?;
+    Ok(guard)
+}
+
+/// Directories [`ensure_writable_dir`] created, deepest first; on drop, each
+/// that is empty is removed.
+#[must_use = "dropping it at once removes the directories it created"]
+pub(super) struct CreatedDirs(Vec<PathBuf>);
+
+impl Drop for CreatedDirs {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            // Fails, and keeps the directory, unless it is empty.
+            let _ = std::fs::remove_dir(d);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -101,7 +129,17 @@ mod tests {
         let file = d.path().join("file");
         std::fs::write(&file, "").unwrap();
         assert!(ensure_writable_dir(&file.join("sub")).is_err());
-        ensure_writable_dir(&d.path().join("a/b")).unwrap();
+        let created = ensure_writable_dir(&d.path().join("a/b")).unwrap();
         assert_eq!(std::fs::read_dir(d.path().join("a/b")).unwrap().count(), 0);
+        drop(created);
+        assert!(!d.path().join("a").exists(), "the empty directories it made are removed");
+        // A directory that was there stays; one that got a file stays.
+        let created = ensure_writable_dir(d.path()).unwrap();
+        drop(created);
+        assert!(d.path().is_dir());
+        let created = ensure_writable_dir(&d.path().join("a/b")).unwrap();
+        std::fs::write(d.path().join("a/b/x.aci"), "").unwrap();
+        drop(created);
+        assert!(d.path().join("a/b/x.aci").is_file());
     }
 }

@@ -29,8 +29,9 @@
 //!    link to the file).
 //!
 //! So any gpg failure (no gpg, no key, agent cannot unlock it) exits before
-//! DIR is touched: no partial or stale `.asc` appears, and the files of
-//! earlier runs stay as they were. An earlier `.asc` of an image that is not
+//! DIR is touched: no partial or stale `.asc` appears, the files of earlier
+//! runs stay as they were, and a DIR this run created is removed again (a
+//! directory it created is only ever left behind with something in it). An earlier `.asc` of an image that is not
 //! re-linked still belongs to the image its `.aci` points to. When the `.aci`
 //! link is about to point at a different image (or the image is
 //! `sign = false`), the old `.asc` is deleted *before* the link is replaced
@@ -174,7 +175,8 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
             }
         }
     }
-    fsops::ensure_writable_dir(dir)
+    // Removes DIR again on the way out if this run made it and wrote nothing into it.
+    let _created = fsops::ensure_writable_dir(dir)
         .map_err(|e| PostprocessError::DirNotWritable { dir: dir.to_path_buf(), message: e.to_string() })?;
     let store_dir = std::env::var_os("NIX_STORE_DIR").map(PathBuf::from).unwrap_or_else(|| DEFAULT_STORE_DIR.into());
 

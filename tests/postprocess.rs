@@ -37,6 +37,57 @@ fn signatures_verify_with_gpg_and_next_commands_are_printed() {
     assert!(text.contains(&format!("sudo rkt run {}", aci.display())), "{text}");
     assert!(text.contains(&home.fingerprint()), "{text}");
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    // rkt trust asks for a fingerprint review on a terminal; the line says
+    // how to do without one, as a comment that keeps it runnable.
+    let trust = text.lines().find(|l| l.contains("rkt trust")).unwrap();
+    assert!(trust.contains("# without a terminal (a script): add --skip-fingerprint-review"), "{trust}");
+    // The verify line names the mkaci that ran, by its full path, and works as printed.
+    let verify = format!("{} verify {}", std::fs::canonicalize(MKACI).unwrap().display(), aci.display());
+    assert!(text.lines().any(|l| l.trim() == verify), "{verify:?} not in {text}");
+    let ran = home.command("sh").arg("-c").arg(&verify).output().unwrap();
+    assert!(ran.status.success(), "{verify}: {}{}", stdout(&ran), stderr(&ran));
+}
+
+/// `rkt run` fails without a volume for each of the image's own mount points
+/// ("missing volume for mountpoint"), so the printed command has a
+/// placeholder for each; a thin image's store mounts come from its `.mounts`.
+#[test]
+fn next_commands_have_volume_placeholders_for_own_mounts() {
+    if !need("gpg") {
+        return;
+    }
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let fat = Img { mount_points: &[("data", "/var/lib/data", false), ("www", "/var/www", true)], ..Img::fat("httpd") };
+    let thin = Img {
+        mount_points: &[
+            ("www", "/var/www", true),
+            (
+                "nix-0c8y8p5ymhm3mha0mzqhcq7cx9ffpwzw",
+                "/nix/store/0c8y8p5ymhm3mha0mzqhcq7cx9ffpwzw-busybox-1.36.1",
+                true,
+            ),
+        ],
+        ..Img::thin("httpd-thin")
+    };
+    let result = make_result(t.path(), "result", &[fat.clone(), thin.clone()]);
+    let dir = t.path().join("ACIs");
+    let out = postprocess(&home, &dir, &[&result]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let want = format!(
+        "sudo rkt run --volume=data,kind=host,source=<HOST_PATH> --volume=www,kind=host,source=<HOST_PATH>,readOnly=true {}",
+        dir.join(fat.file()).display()
+    );
+    assert!(text.lines().any(|l| l.trim() == want), "{want:?} not in {text}");
+    let mounts = dir.join(format!("{}.mounts", thin.base()));
+    let want = format!(
+        "sudo rkt run $(cat {}) --volume=www,kind=host,source=<HOST_PATH>,readOnly=true {}",
+        mounts.display(),
+        dir.join(thin.file()).display()
+    );
+    assert!(text.lines().any(|l| l.trim() == want), "{want:?} not in {text}");
+    assert!(!text.contains("--volume=nix-"), "the thin store mounts come from .mounts: {text}");
 }
 
 #[test]

@@ -60,8 +60,10 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
         let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
         println!("Exported public key {} to {}", keys.join(", "), path.display());
     }
+    // The verify command names this very mkaci, which need not be on PATH.
+    let mkaci = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("mkaci"));
     println!("Next:");
-    for cmd in report.next_commands() {
+    for cmd in report.next_commands(&mkaci) {
         println!("  {cmd}");
     }
     Ok(())

@@ -19,8 +19,9 @@
 //!   be served as a discovery site as is.
 //!
 //! Order, and what a failure leaves behind:
-//! 1. Every RESULT is read and checked, DIR is created and probed, and (when an
-//!    image is to be signed) gpg and a secret key are found.
+//! 1. Every RESULT is read and checked (its index and each image's manifest),
+//!    DIR is created and probed, and (when an image is to be signed) gpg and
+//!    a secret key are found.
 //! 2. Every signature is made, in memory, and the public key exported.
 //! 3. Only then is DIR written: per image the `.mounts` link, the `.aci` link
 //!    and the `.asc`, each under a hidden temporary name renamed into place
@@ -46,6 +47,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::manifest::{ImageManifest, ManifestError, MountPoint};
 use crate::result::{signature_name, AciFiles, Artifact, FileName, ImageBase, IndexError, ResultDir};
 use crate::sign::{DetachedSignature, Fingerprint, Gpg, GpgError, PubkeyAlgo};
 use crate::store_path::DEFAULT_STORE_DIR;
@@ -59,6 +61,15 @@ pub enum PostprocessError {
     Index(#[from] IndexError),
     #[error(transparent)]
     Gpg(#[from] GpgError),
+    #[error(
+        "cannot read the manifest {path:?} of the result: {reason}; rebuild the image with \
+         nix-build and run the new result's postprocess.sh"
+    )]
+    Manifest { path: PathBuf, reason: ManifestError },
+    #[error(
+        "cannot read the manifest {path:?} of the result: {message}; check the result, or rebuild it with nix-build"
+    )]
+    ManifestUnreadable { path: PathBuf, message: String },
     #[error(
         "two results publish the same file {file:?}: {first:?} and {second:?}; publish them \
          into different directories (the first argument of postprocess.sh)"
@@ -126,6 +137,9 @@ pub struct Published {
     pub mounts: Option<PathBuf>,
     /// `DIR/<image>.aci.asc` and the key that made it.
     pub signature: Option<(PathBuf, Fingerprint)>,
+    /// The image's own mount points (its `mounts` and `mountsRo`, not the
+    /// thin `nix-<hash>` ones): `rkt run` needs a `--volume` for each.
+    pub own_mounts: Vec<MountPoint>,
 }
 
 /// What a run did.
@@ -154,7 +168,7 @@ pub struct Options {
 /// Publishes the ACI artifacts of `results` into `dir`; see the module docs.
 pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result<Report, PostprocessError> {
     // 1. Read everything, check everything.
-    let mut images: Vec<(PathBuf, Artifact)> = Vec::new();
+    let mut images: Vec<(PathBuf, Artifact, Vec<MountPoint>)> = Vec::new();
     let mut seen: BTreeMap<FileName, PathBuf> = BTreeMap::new();
     for result in results {
         let r = ResultDir::read(result)?;
@@ -170,7 +184,8 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
                 }
                 None => {
                     seen.insert(artifact.files.image.clone(), r.dir.clone());
-                    images.push((r.dir.clone(), artifact));
+                    let own_mounts = own_mount_points(&r.dir.join(&artifact.files.manifest))?;
+                    images.push((r.dir.clone(), artifact, own_mounts));
                 }
             }
         }
@@ -186,10 +201,10 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
     let mut warnings = Vec::new();
     let mut signers: Vec<Fingerprint> = Vec::new();
     let mut pubkeys: Vec<u8> = Vec::new();
-    if images.iter().any(|(_, a)| a.sign) {
+    if images.iter().any(|(_, a, _)| a.sign) {
         let gpg = Gpg::locate(options.gpg.as_deref())?;
         gpg.check_signing_key(key)?;
-        for (result_dir, artifact) in &images {
+        for (result_dir, artifact, _) in &images {
             if !artifact.sign {
                 signatures.push(None);
                 continue;
@@ -215,7 +230,7 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
     };
     let nix_store = options.nix_store.clone().unwrap_or_else(|| PathBuf::from("nix-store"));
     let mut published = Vec::with_capacity(images.len());
-    for ((result_dir, artifact), sig) in images.into_iter().zip(signatures) {
+    for ((result_dir, artifact, own_mounts), sig) in images.into_iter().zip(signatures) {
         let placement = if options.copy {
             Placement::Copy
         } else {
@@ -266,7 +281,7 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
             }
             None => None,
         };
-        published.push(Published { artifact, aci, target, placement, mounts, signature });
+        published.push(Published { artifact, aci, target, placement, mounts, signature, own_mounts });
     }
     let pubkey = if signers.is_empty() {
         None
@@ -305,10 +320,31 @@ fn add_indirect_root(nix_store: &Path, link: &Path, result: &Path) -> Result<(),
     Ok(())
 }
 
+/// The mount points of the image whose manifest is the file `path` (the
+/// result's pretty-printed copy), less a thin image's `nix-<hash>` store mounts,
+/// whose volumes the `.mounts` file gives.
+fn own_mount_points(path: &Path) -> Result<Vec<MountPoint>, PostprocessError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| PostprocessError::ManifestUnreadable { path: path.to_path_buf(), message: e.to_string() })?;
+    let manifest = ImageManifest::from_json_slice(&bytes)
+        .map_err(|reason| PostprocessError::Manifest { path: path.to_path_buf(), reason })?;
+    let mounts = manifest.app.map(|app| app.mount_points).unwrap_or_default();
+    Ok(mounts.into_iter().filter(|m| !is_thin_store_mount(m)).collect())
+}
+
+/// A thin image's mount of a store path: `nix-<hash>` at `<store>/<hash>-<name>`.
+fn is_thin_store_mount(m: &MountPoint) -> bool {
+    let Some(hash) = m.name.as_str().strip_prefix("nix-") else { return false };
+    let base = Path::new(m.path.as_str()).file_name().map(|b| b.to_string_lossy().into_owned()).unwrap_or_default();
+    hash.len() == 32 && base.strip_prefix(hash).is_some_and(|rest| rest.starts_with('-'))
+}
+
 impl Report {
     /// The commands to run next: one `rkt trust` per image name, one `rkt run`
-    /// per image (with the volumes of a thin image).
-    pub fn next_commands(&self) -> Vec<String> {
+    /// per image (with the volumes of a thin image, and a `--volume`
+    /// placeholder for each of the image's own mount points), and one
+    /// `verify` per image with `mkaci`, the program that ran.
+    pub fn next_commands(&self, mkaci: &Path) -> Vec<String> {
         use crate::result::{shell_quote, shell_quote_path};
         let mut cmds = Vec::new();
         if let Some((keyfile, _)) = &self.pubkey {
@@ -317,7 +353,11 @@ impl Report {
             names.sort();
             names.dedup();
             for name in names {
-                cmds.push(format!("sudo rkt trust --prefix={} {}", shell_quote(name), shell_quote_path(keyfile)));
+                cmds.push(format!(
+                    "sudo rkt trust --prefix={} {}   # without a terminal (a script): add --skip-fingerprint-review",
+                    shell_quote(name),
+                    shell_quote_path(keyfile)
+                ));
             }
         }
         for p in &self.published {
@@ -328,9 +368,20 @@ impl Report {
             if let Some(m) = &p.mounts {
                 cmd.push_str(&format!(" $(cat {})", shell_quote_path(m)));
             }
+            for m in &p.own_mounts {
+                // <HOST_PATH> is left for the user to fill in: the shell
+                // refuses the line as it is.
+                cmd.push_str(&format!(" --volume={},kind=host,source=<HOST_PATH>", m.name.as_str()));
+                if m.read_only {
+                    cmd.push_str(",readOnly=true");
+                }
+            }
             cmd.push(' ');
             cmd.push_str(&shell_quote_path(&p.aci));
             cmds.push(cmd);
+        }
+        for p in &self.published {
+            cmds.push(format!("{} verify {}", shell_quote_path(mkaci), shell_quote_path(&p.aci)));
         }
         cmds
     }

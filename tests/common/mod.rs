@@ -167,11 +167,13 @@ pub struct Img {
     pub sign: bool,
     /// Different contents give a different image.
     pub content: &'static str,
+    /// The manifest's `app.mountPoints`: (name, path, readOnly).
+    pub mount_points: &'static [(&'static str, &'static str, bool)],
 }
 
 impl Img {
     pub fn fat(name: &'static str) -> Img {
-        Img { name, version: "1.0", thin: false, sign: true, content: "hello" }
+        Img { name, version: "1.0", thin: false, sign: true, content: "hello", mount_points: &[] }
     }
     pub fn thin(name: &'static str) -> Img {
         Img { thin: true, ..Img::fat(name) }
@@ -202,7 +204,12 @@ pub fn make_result(parent: &Path, name: &str, images: &[Img]) -> PathBuf {
     std::fs::create_dir_all(&out).unwrap();
     let mut artifacts = Vec::new();
     for img in images {
-        let manifest = serde_json::json!({
+        let mount_points: Vec<serde_json::Value> = img
+            .mount_points
+            .iter()
+            .map(|(name, path, ro)| serde_json::json!({"name": name, "path": path, "readOnly": ro}))
+            .collect();
+        let mut manifest = serde_json::json!({
             "acKind": "ImageManifest",
             "acVersion": "0.8.11",
             "name": img.name,
@@ -213,6 +220,9 @@ pub fn make_result(parent: &Path, name: &str, images: &[Img]) -> PathBuf {
             ],
             "app": {"exec": ["/bin/sh"], "user": "0", "group": "0"}
         });
+        if !mount_points.is_empty() {
+            manifest["app"]["mountPoints"] = mount_points.into();
+        }
         let name: mkaci::manifest::AcIdentifier = img.name.parse().unwrap();
         let files = AciFiles::new(&ImageBase::new(&name, Some(img.version), "linux", "amd64"), img.thin);
         assert_eq!(files.image.as_str(), img.file());

@@ -265,7 +265,7 @@ let
       if words == [ ] then fail "`exec` is required: ${show exec0} has no words" else head words;
   exec' =
     if isAbsolute execProgram then exec0
-    else fail "`exec`'s program must be an absolute path in the image, got ${show execProgram}; e.g. \"/bin/${execProgram}\"";
+    else fail "`exec`'s program must be an absolute path in the image, got ${show execProgram}; e.g. \"/bin/${baseNameOf execProgram}\"";
 
   userGroup = what: v:
     let s = str what v; in

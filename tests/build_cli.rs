@@ -255,6 +255,36 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
     }
 }
 
+/// The mistakes evaluation catches, given to mkaci directly (as `--attrs`
+/// does, bypassing Nix): one error line that names the field, shows the
+/// value and says the reason once, not repeated by its causes.
+#[test]
+fn each_reason_is_said_once() {
+    let s = store();
+    let reason = "\"bin/busybox\" is not absolute; it must start with '/'";
+    let cases: Vec<(Value, Vec<&str>, &str)> = vec![
+        (json!({"exec": ["bin/busybox"]}), vec!["exec: [\"bin/busybox\"]: exec[0]: ", "e.g. \"/bin/busybox\""], reason),
+        (
+            json!({"mounts": {"data": "var/lib/data"}}),
+            vec!["mounts.data: \"var/lib/data\""],
+            "\"var/lib/data\" is not absolute; it must start with '/'",
+        ),
+    ];
+    let out = s.tmp.path().join("bad-result");
+    for (aci, needles, reason) in cases {
+        let o = run_build(&s, &attrs(&s, aci.clone()), &out);
+        assert!(!o.status.success(), "{aci}: succeeded");
+        let err = String::from_utf8_lossy(&o.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("mkaci: error:")).collect();
+        assert_eq!(lines.len(), 1, "{aci}: {err}");
+        assert_eq!(err.matches(reason).count(), 1, "{aci}: {reason:?} not exactly once in {err}");
+        assert_eq!(err.matches("absolute").count(), 1, "{aci}: the reason said more than once: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{aci}: message lacks {n:?}: {err}");
+        }
+    }
+}
+
 /// rkt resolves exec[0] before it mounts volumes, so a thin image names the store
 /// path, keeping the link's own name (busybox dispatches on it).
 #[test]

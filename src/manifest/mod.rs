@@ -115,7 +115,7 @@ pub struct Annotation {
 pub enum ExecError {
     #[error("exec is empty; give the program to run as an absolute path, e.g. [\"/bin/sh\"]")]
     Empty,
-    #[error("exec[0] {value:?} is not a usable absolute path ({reason}); rkt resolves a relative exec before volumes are mounted, so give the full path, e.g. \"/bin/{hint}\"")]
+    #[error("exec[0]: {reason}; rkt resolves a relative exec before volumes are mounted, so give the full path, e.g. \"/bin/{hint}\"")]
     NotAbsolute { value: String, hint: String, reason: AbsPathError },
     #[error("exec[{index}] {value:?} contains a NUL byte, which cannot be passed to a program")]
     Nul { index: usize, value: String },

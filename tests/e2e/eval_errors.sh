@@ -54,6 +54,21 @@ refuses '{ packages = [ bb ]; ports = [ "80/tcp" ]; }' '`ports[0]` must be an at
 refuses '{ packages = [ bb ]; ports.http = { protocol = "tcp"; port = 80; count = 0; }; }' '`ports.http.count` must be a positive integer'
 say "bad arguments fail at evaluation time with the argument named"
 
+# once ARGS REASON HINT: mkACI ARGS fails with REASON exactly once in the whole
+# output (an error said once, not repeated by its causes) and HINT in it.
+once() {
+    local err n
+    err=$(nix-instantiate --eval --strict -E "$(expr "(mkACI $1).drvPath")" 2>&1) && fail "mkACI $1 was accepted"
+    n=$(printf '%s' "$err" | grep -o -F -- "$2" | wc -l)
+    [ "$n" = 1 ] || fail "mkACI $1: '$2' appears $n times: $err"
+    case $err in *"$3"*) ;; *) fail "mkACI $1: error lacks '$3': $err" ;; esac
+}
+once '{ packages = [ bb ]; exec = [ "bin/busybox" ]; }' 'must be an absolute path' \
+    '`exec`'"'"'s program must be an absolute path in the image, got "bin/busybox"; e.g. "/bin/busybox"'
+once '{ packages = [ bb ]; mounts.data = "var/lib/data"; }' 'must be an absolute path' \
+    '`mounts.data` must be an absolute path, got "var/lib/data"'
+say "each evaluation error says its reason once"
+
 # Without a system (mkaci a plain store path, which has none), mkACI says how to give one.
 err=$(nix-instantiate --eval --strict -E "(import $repo/nix/mkACI.nix { mkaci = \"/nix/store/00000000000000000000000000000000-mkaci\"; }
     { packages = [ \"/nix/store/11111111111111111111111111111111-hello-2.12\" ]; exec = \"/bin/hello\"; }).drvPath" 2>&1) \

@@ -79,14 +79,16 @@ in
   # `rkt run $(cat result/*.mounts) result/*.aci`.
   thin ? false,
 
-  # Extra labels, attrset name -> string. `name` is not allowed; `os`, `arch`
-  # and `version` are set by the arguments above.
+  # Extra labels, attrset name -> string (an integer, path or derivation is
+  # converted with toString, as for `env`). `name` is not allowed; `os`,
+  # `arch` and `version` are set by the arguments above.
   labels ? { },
   # The original's spelling of `labels`; merged with `labels`.
   acLabels ? { },
 
   # Image annotations, attrset name -> string (e.g. `authors`, `homepage`,
   # `created`; `created` defaults to 1970-01-01T00:00:01Z for reproducibility).
+  # An integer, path or derivation is converted with toString, as for `env`.
   annotations ? { },
 
   # Read-write mount points, attrset AC Name -> absolute path in the image.
@@ -98,8 +100,10 @@ in
   # or an attrset name -> { protocol, port, ... }.
   ports ? [ ],
 
-  # Environment of the app, attrset name -> string (numbers and paths are
-  # converted with toString).
+  # Environment of the app, attrset name -> string. An integer, path or
+  # derivation is converted with toString (env.PORT = 8080 gives "8080"), as
+  # for `labels` and `annotations`; a float, boolean, list or attrset is
+  # refused (write it as the string the program expects).
   env ? { },
 
   # The command: a string (split on whitespace) or a list of strings. Its
@@ -232,10 +236,13 @@ let
   # --- small checks and conversions ---
   checkBool = what: v: if isBool v then v else fail "`${what}` must be true or false, got ${show v}";
   checkAttrs = what: v: if isAttrs v && !(v ? outPath) then v else fail "`${what}` must be an attrset, got ${show v}";
-  # Converts values that have one obvious string form; throws for the rest.
+  # Converts values that have one obvious string form (integers: 8080 ->
+  # "8080"; paths and derivations: their store path); throws for the rest.
+  # Floats are refused: toString 1.5 is "1.500000".
   str = what: v:
     if isString v then v
-    else if isInt v || isPath v || (isAttrs v && v ? outPath) || builtins.isFloat v then toString v
+    else if isInt v || isPath v || (isAttrs v && v ? outPath) then toString v
+    else if builtins.isFloat v then fail "`${what}` must be a string, got the float ${show v}; write it as a string, e.g. \"${show v}\""
     else fail "`${what}` must be a string, got ${show v}";
   strAttrs = what: v: mapAttrs (k: x: str "${what}.${k}" x) (checkAttrs what v);
 

@@ -31,6 +31,10 @@ refuses '{ packages = [ bb ]; exec = [ "/bin/busybox" { } ]; }' '`exec` must be 
 refuses '{ packages = [ bb ]; thin = "yes"; }' '`thin` must be true or false'
 refuses '{ packages = [ bb ]; compression = "zstd"; }' '`compression` must be "gzip", "xz" or "none"'
 refuses '{ packages = [ bb ]; env.X = [ ]; }' '`env.X` must be a string'
+refuses '{ packages = [ bb ]; env.DEBUG = true; }' '`env.DEBUG` must be a string, got true'
+refuses '{ packages = [ bb ]; env.RATIO = 1.5; }' '`env.RATIO` must be a string, got the float 1.5; write it as a string, e.g. "1.5"'
+refuses '{ packages = [ bb ]; labels.ratio = 0.5; }' '`labels.ratio` must be a string, got the float 0.5'
+refuses '{ packages = [ bb ]; annotations.ratio = 0.5; }' '`annotations.ratio` must be a string, got the float 0.5'
 refuses '{ packages = [ bb ]; labels.name = "x"; }' '`labels` must not contain `name`'
 refuses '{ packages = [ bb ]; name = "a"; acName = "b"; }' 'both `name`'
 refuses '{ packages = [ bb ]; user = ""; }' '`user` must not be empty'
@@ -99,6 +103,10 @@ accepts '{ packages = [ bb ]; pkg = { pname = "Py._Lib"; version = "3"; }; }' '.
 # exec may be left out when the first package has meta.mainProgram.
 accepts '{ packages = [ (bb // { meta.mainProgram = "busybox"; }) ]; exec = null; }' '.exec == ["/bin/busybox"]'
 accepts '{ packages = [ (bb // { meta.mainProgram = "busybox"; }) ]; exec = "/bin/sh"; }' '.exec == "/bin/sh"'
+# Integers become strings, the same way in env, labels and annotations (as
+# the README's argument table says).
+accepts '{ packages = [ bb ]; env.PORT = 8080; labels.build = 42; annotations.revision = 7; env.DIR = /tmp; }' \
+    '.env.PORT == "8080" and .labels.build == "42" and .annotations.revision == "7" and .env.DIR == "/tmp"'
 say "good arguments give the expected structured attrs"
 
 # The image derivation hands mkaci the closure and the attrs the contract names.

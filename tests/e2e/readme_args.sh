@@ -1,7 +1,8 @@
 #!/bin/bash
 # README.md's "mkACI arguments" table names exactly the arguments mkACI
 # takes: the backticked names in its first column are builtins.functionArgs
-# of the function nix/mkACI.nix gives.
+# of the function nix/mkACI.nix gives; and its rows for env, labels and
+# annotations say how integers are converted.
 . "$(dirname "$0")/lib.sh"
 need jq
 
@@ -18,3 +19,12 @@ if [ "$documented" != "$actual" ]; then
 $(diff <(printf '%s\n' "$documented") <(printf '%s\n' "$actual") | grep '^[<>]')"
 fi
 say "README.md documents exactly mkACI's $(printf '%s\n' "$actual" | wc -l) arguments"
+
+# env, labels and annotations convert integers (and paths, derivations) to
+# strings alike; the table says so (eval_errors checks that they do).
+for arg in env labels annotations; do
+    row=$(printf '%s\n' "$table" | grep "^| \`$arg\`") || fail "no row for $arg"
+    case $row in *converted*) ;; *) fail "README.md's row for $arg does not say integers are converted: $row" ;; esac
+done
+case $table in *'`env.PORT = 8080` gives `"8080"`'*) ;; *) fail "README.md's env row lacks the env.PORT = 8080 example" ;; esac
+say "README.md's table says that env, labels and annotations convert integers"

@@ -1,7 +1,7 @@
 {
   description = "nix2aci: App Container Images (appc ACIs) built by Nix, with mkaci as the builder";
 
-  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixpkgs-unstable";
 
   # Every output evaluates in pure mode: the system is always passed
   # explicitly, and nothing reads builtins.currentSystem, the environment or

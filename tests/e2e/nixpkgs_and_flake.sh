@@ -55,6 +55,30 @@ nix build "${fl[@]}" "$flake#packages.x86_64-linux.bash" -o "$work/result-flake-
 validate "$(image "$work/result-flake-bash")"
 say "flake.nix, pure: packages.x86_64-linux = $attrs; #busybox (the same store path as default.nix's) and #packages.x86_64-linux.bash build"
 
+# flake.lock pins nixpkgs, and its original matches flake.nix's input (else
+# Nix would lock again, which needs the network); an overridden input is not fetched.
+jq -e '.version == 7 and .nodes.nixpkgs.locked.type == "github" and (.nodes.nixpkgs.locked.rev | test("^[0-9a-f]{40}$"))
+       and (.nodes.nixpkgs.locked.narHash | startswith("sha256-"))' "$repo/flake.lock" >/dev/null \
+    || fail "flake.lock does not pin nixpkgs to a GitHub revision with a narHash"
+nix flake metadata --json --no-write-lock-file "$flake" 2>"$work/meta.log" >"$work/meta.json" \
+    || { cat "$work/meta.log" >&2; fail "nix flake metadata fails offline: flake.lock does not match flake.nix"; }
+jq -e --slurpfile lock "$repo/flake.lock" '.locks.nodes.nixpkgs.locked == $lock[0].nodes.nixpkgs.locked' "$work/meta.json" >/dev/null \
+    || fail "Nix does not use flake.lock's nixpkgs as it is: $(cat "$work/meta.json")"
+# The README's offline recipes, as written, run from the repository: a
+# nixpkgs by path, and the nixpkgs of NIX_PATH (here both the stand-in).
+recipes=$(grep -- '^nix build .#busybox --no-write-lock-file --override-input nixpkgs ' "$repo/README.md")
+[ "$(printf '%s\n' "$recipes" | wc -l)" = 2 ] || fail "README.md lacks the two offline flake recipes: $recipes"
+i=0
+while IFS= read -r recipe; do
+    i=$((i + 1))
+    (cd "$repo" && NIX_PATH=nixpkgs=$work/standin eval "${recipe//\/path\/to\/nixpkgs/$work/standin}" -o "$work/result-recipe-$i") \
+        >"$work/recipe.log" 2>&1 || { cat "$work/recipe.log" >&2; fail "the README's recipe fails offline: $recipe"; }
+    [ "$(readlink -f "$work/result-recipe-$i")" = "$(readlink -f "$work/result-flake")" ] \
+        || fail "the README's recipe built another busybox: $recipe"
+done <<<"$recipes"
+git -C "$repo" diff --quiet -- flake.lock || fail "a recipe changed flake.lock"
+say "flake.lock pins nixpkgs; the README's offline recipes build #busybox with nothing fetched"
+
 # Every output evaluates in pure mode.
 nix flake show "${fl[@]}" "$flake" >"$work/show.log" 2>&1 || { cat "$work/show.log" >&2; fail "nix flake show fails in pure mode"; }
 for p in $(printf '%s' "$attrs" | jq -r '.[]'); do

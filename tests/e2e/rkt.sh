@@ -2,8 +2,10 @@
 # The real rkt (1.30, fly stage1) trusts the key postprocess.sh exports,
 # fetches our signed images (verifying the .asc), sees the same manifest and
 # image ID as the result, and runs them: fat busybox, thin busybox with its
-# .mounts volumes, and the dynamically linked bash. A tampered image, a missing
-# .asc and a key trusted for another prefix are refused.
+# .mounts volumes, the dynamically linked bash, and an image with a read-only
+# mount point of its own, with the --volume postprocess.sh prints for it. A
+# tampered image, a missing .asc and a key trusted for another prefix are
+# refused.
 #
 # rkt is found through NIX2ACI_RKT and NIX2ACI_RKT_STAGE1 (default: rkt and
 # stage1-fly.aci in ../shared/tools/rkt/ beside the repository). Without them
@@ -236,3 +238,34 @@ rk_refuses "busyboxThin: rkt run without its volumes" 'missing volume for mountp
 publish bash
 fetch_checked bash
 expect_output "bash: rkt run" 42 "$aci" --exec /bin/bash -- -c 'echo $((6*7))'
+
+# 5. An image with a mount point of its own (mountsRo.www): postprocess.sh
+# prints a run line with a --volume placeholder for it; with a host directory
+# in place of <HOST_PATH> that line's volume works, and without it rkt refuses.
+cat >"$work/www.nix" <<NIX
+let nix2aci = import $repo { }; in
+nix2aci.mkACI {
+  packages = [ nix2aci.pkgs.busybox ];
+  name = "example.com/www";
+  version = "1";
+  exec = [ "/bin/busybox" "cat" "/var/www/index.html" ];
+  mountsRo.www = "/var/www";
+}
+NIX
+nix-build "$work/www.nix" -o "$work/result-www" >/dev/null || fail "www: nix-build failed"
+out=$(readlink -f "$work/result-www")
+aci=$ACIS/$(basename "$(image "$out")")
+(cd "$work" && "$out/postprocess.sh" "$ACIS") >"$work/pp.log" 2>&1 ||
+    fail "www: postprocess.sh failed: $(tail -n 5 "$work/pp.log")"
+placeholder="--volume=www,kind=host,source=<HOST_PATH>,readOnly=true"
+line=$(grep -F -- "sudo rkt run $placeholder $aci" "$work/pp.log") ||
+    fail "www: postprocess.sh printed no run line with $placeholder: $(cat "$work/pp.log")"
+mkdir -p "$work/www" && echo served-from-the-host >"$work/www/index.html"
+# The printed line's options, the placeholder filled in.
+read -r -a printed <<<"${line//<HOST_PATH>/$work/www}"
+[ "${printed[0]} ${printed[1]} ${printed[2]}" = "sudo rkt run" ] && [ "${printed[-1]}" = "$aci" ] ||
+    fail "www: unexpected run line: $line"
+rk_ok "www: trust" trust --prefix=example.com/www --skip-fingerprint-review "$ACIS/pubkeys.gpg"
+expect_output "www: rkt run as printed, <HOST_PATH> filled in" served-from-the-host "${printed[@]:3}"
+rk_refuses "www: rkt run without the volume" 'missing volume for mountpoint "www"' "$state" \
+    run "${run_opts[@]}" "$aci"

@@ -22,7 +22,7 @@ use std::str::FromStr;
 pub const GPG_NAMES: [&str; 2] = ["gpg2", "gpg"];
 
 /// The command that makes a signing key rkt can verify, runnable anywhere
-/// (what `scripts/ensure-signing-key` runs, with a passphrase prompt).
+/// (the kind of key `scripts/ensure-signing-key` makes; gpg asks for a passphrase).
 pub const CREATE_KEY_COMMAND: &str = "gpg --quick-generate-key 'Your Name <you@example.com>' rsa3072 sign never";
 
 /// Errors from finding or running gpg. Each message names the cause and the fix.

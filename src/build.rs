@@ -177,6 +177,7 @@ fn build_oci(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<
     let resolved = from_spec(spec, &SpecContext { system: &attrs.system, store: &store, thin_mounts: &[] })?;
     let compression = oci::config::layer_compression(resolved.compression)?;
     let m = &resolved.manifest;
+    oci::config::check_manifest(m)?;
     let app = m.app.as_ref().expect("from_spec always gives an app");
     let mount_targets: Vec<(String, ImagePath)> = app
         .mount_points

@@ -38,6 +38,8 @@ pub enum OciSpecError {
     MissingOciAttrs,
     #[error("{argument}: {value} has no meaning in an OCI image ({why}); remove `{argument}` from the mkOCI call, or build an ACI with mkACI")]
     NoOciMeaning { argument: &'static str, value: String, why: &'static str },
+    #[error("ports: the port {name:?} is socket-activated, which has no OCI equivalent; drop socketActivated from it")]
+    SocketActivated { name: String },
     #[error("compression: {value:?} is not an OCI layer compression; use \"gzip\" (the default) or \"none\"")]
     Compression { value: String },
     #[error("tag: {value:?} is not a valid OCI tag ([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}); pass tag = {suggestion:?}")]
@@ -99,6 +101,15 @@ pub fn check_spec(spec: &AciSpec, oci: &OciSpec) -> Result<(), OciSpecError> {
         return Err(OciSpecError::NameNotAReference { value: name.to_string(), suggestion: name.replace('~', "-") });
     }
     Ok(())
+}
+
+/// Checks what only the validated manifest shows: a socket-activated port.
+pub fn check_manifest(m: &AppcManifest) -> Result<(), OciSpecError> {
+    let app = m.app.as_ref().expect("from_spec always gives an app");
+    match app.ports.iter().find(|p| p.socket_activated) {
+        Some(p) => Err(OciSpecError::SocketActivated { name: p.name.to_string() }),
+        None => Ok(()),
+    }
 }
 
 /// Whether the compression the spec resolved to is one OCI layers have
@@ -332,6 +343,10 @@ mod tests {
                 suggestion: "example.com/my-tool".into()
             })
         );
+        let s = spec(json!({"ports": [{"name": "http", "protocol": "tcp", "port": 80, "socketActivated": true}]}));
+        let store = StoreDir::default();
+        let r = from_spec(&s, &SpecContext { system: "x86_64-linux", store: &store, thin_mounts: &[] }).unwrap();
+        assert_eq!(check_manifest(&r.manifest), Err(OciSpecError::SocketActivated { name: "http".into() }));
         let msg = check_spec(&spec(json!({"thin": true})), &oci()).unwrap_err().to_string();
         assert!(msg.starts_with("thin: true has no meaning in an OCI image"), "{msg}");
         assert!(msg.contains("remove `thin`"), "{msg}");

@@ -1,7 +1,8 @@
 #!/bin/bash
 # README.md's "mkACI arguments" table names exactly the arguments mkACI
 # takes: the backticked names in its first column are builtins.functionArgs
-# of the function nix/mkACI.nix gives.
+# of the function nix/mkACI.nix gives. The same for the mkOCI table and
+# nix/mkOCI.nix.
 . "$(dirname "$0")/lib.sh"
 need jq
 
@@ -18,3 +19,17 @@ if [ "$documented" != "$actual" ]; then
 $(diff <(printf '%s\n' "$documented") <(printf '%s\n' "$actual") | grep '^[<>]')"
 fi
 say "README.md documents exactly mkACI's $(printf '%s\n' "$actual" | wc -l) arguments"
+
+# The same for the "mkOCI: OCI images" section's table and nix/mkOCI.nix.
+table=$(awk '/^## mkOCI/ { on = 1; next } on && /^## / { exit } on && /^\| `/' "$readme")
+[ -n "$table" ] || fail "README.md has no mkOCI argument table"
+documented=$(printf '%s\n' "$table" | cut -d'|' -f2 | grep -o '`[^`]*`' | tr -d '`' | sort)
+actual=$(nix-instantiate --eval --strict --json -E "builtins.attrNames (builtins.functionArgs
+    (import $repo/nix/mkOCI.nix { mkaci = \"/nix/store/00000000000000000000000000000000-mkaci\"; system = \"x86_64-linux\"; }))" \
+    | jq -r '.[]' | sort)
+[ -n "$actual" ] || fail "cannot read mkOCI's arguments"
+if [ "$documented" != "$actual" ]; then
+    fail "README.md's mkOCI table and mkOCI differ (< README only, > mkOCI only):
+$(diff <(printf '%s\n' "$documented") <(printf '%s\n' "$actual") | grep '^[<>]')"
+fi
+say "README.md documents exactly mkOCI's $(printf '%s\n' "$actual" | wc -l) arguments"

@@ -33,6 +33,8 @@ pub enum LayoutError {
     Malformed { path: PathBuf, what: &'static str, message: String },
     #[error("{} lists no manifest tagged {tag:?} (tags: {found}); use one of those tags", path.display())]
     NoSuchTag { path: PathBuf, tag: String, found: String },
+    #[error("{} is {actual} bytes where the manifest says {expected}; the layout is damaged, rebuild the image with mkOCI", path.display())]
+    SizeMismatch { path: PathBuf, expected: u64, actual: u64 },
     #[error("{} has {actual} (size {actual_size}) where {expected} (size {expected_size}) was expected; the layout is damaged, rebuild the image with mkOCI", path.display())]
     DigestMismatch { path: PathBuf, expected: Sha256Digest, expected_size: u64, actual: Sha256Digest, actual_size: u64 },
 }

@@ -38,16 +38,17 @@ let
     else pkgs'.callPackage ./nix/mkaci.nix { };
 
   mkACI = import ./nix/mkACI.nix { mkaci = mkaci'; inherit system; };
+  mkOCI = import ./nix/mkOCI.nix { mkaci = mkaci'; inherit system; };
 
   # What every image file under pkgs/ is called with.
-  stdArgs = { inherit mkACI; pkgs = pkgs'; };
+  stdArgs = { inherit mkACI mkOCI; pkgs = pkgs'; };
   generic = import ./pkgs/linux/generic.nix stdArgs;
 
   # Images that need a nixpkgs package; present when the package set has it.
   ifHas = attr: image: if !useOffline && pkgs' ? ${attr} then image else { };
 in
 {
-  inherit mkACI;
+  inherit mkACI mkOCI;
   mkaci = mkaci';
   # The package set the images take their packages from: nixpkgs, or the
   # offline package set (mkaci, busybox, busyboxStatic, glibc, ncurses, bash).
@@ -59,6 +60,9 @@ in
   busyboxThin = import ./pkgs/linux/busyboxThin.nix stdArgs;
   busyboxStatic = import ./pkgs/linux/busyboxStatic.nix stdArgs;
   bash = import ./pkgs/linux/bash.nix stdArgs;
+  # OCI images of the same arguments (nix/mkOCI.nix).
+  busyboxOCI = import ./pkgs/linux/busyboxOCI.nix stdArgs;
+  bashOCI = import ./pkgs/linux/bashOCI.nix stdArgs;
 }
 // ifHas "dnsmasq" { dnsmasq = import ./pkgs/linux/dnsmasq.nix stdArgs; }
 // ifHas "docker" { docker = import ./pkgs/linux/docker.nix stdArgs; }

@@ -22,6 +22,9 @@
   # derivation. Nothing here reads builtins.currentSystem, so mkACI works in
   # pure evaluation (flakes).
   system ? null,
+  # The function name error messages start with (nix/mkOCI.nix reuses
+  # mkACI's checks and says "mkOCI").
+  caller ? "mkACI",
 }@outer:
 let
   defaultSystem =
@@ -160,7 +163,7 @@ let
   # shared with mkaci through src/names.json.
   names = import ./names.nix;
 
-  fail = msg: throw "mkACI: ${msg}";
+  fail = msg: throw "${caller}: ${msg}";
   show = v:
     if isAttrs v && v ? outPath then "<derivation ${v.name or v.outPath}>"
     else if isFunction v then "<function>"

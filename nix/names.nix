@@ -8,6 +8,9 @@
 #   names.normaliseArch "linux" "x86_64"  # "amd64"
 #   names.fileName { name = "example.com/app"; version = null; os = "linux"; arch = "amd64"; }
 #                                         # "app-latest-linux-amd64.aci"
+#   names.ociPlatformOfSystem "aarch64-linux" # { os = "linux"; architecture = "arm64"; }, or null
+#   names.ociLayoutName { name = "example.com/app"; version = "1"; os = "linux"; arch = "arm64"; }
+#                                         # "app-1-linux-arm64.oci"
 let
   table = builtins.fromJSON (builtins.readFile ../src/names.json);
 
@@ -85,6 +88,20 @@ in
     else
       let alias = table.archAliases.${os}.${arch} or null; in
       if alias != null && validPair os alias then alias else arch;
+
+  # The Nix system -> the OCI platform { os, architecture, variant ? }
+  # (Go's spelling: amd64, arm64, 386), or null for a system the table lacks.
+  ociPlatformOfSystem = system: table.ociPlatforms.${system} or null;
+
+  # The OCI image layout directory name, <last /-component of
+  # name>-<version>-<os>-<arch>.oci, with `latest` for a null version (os and
+  # arch of the OCI platform).
+  ociLayoutName = { name, version, os, arch }:
+    let
+      parts = filter isString (split "/" name);
+      last = elemAt parts (length parts - 1);
+    in
+    "${last}-${if version == null then table.fileName.noVersion else version}-${os}-${arch}${table.fileName.ociExtension}";
 
   # The image file name, <last /-component of name>-<version>-<os>-<arch>.aci,
   # with `latest` for a null version.

@@ -8,7 +8,10 @@
 //! - `storeDir`: the store directory (optional, `/nix/store` by default);
 //! - `closure`: what `exportReferencesGraph.closure` became, see [`crate::closure`];
 //! - `mkaci`: the store path of mkaci itself, for `postprocess.sh`;
-//! - `aci`: the image description, [`AciSpec`].
+//! - `aci`: the image description, [`AciSpec`];
+//! - `format`: what to build from it, [`ImageFormat`]: an ACI (the default,
+//!   what `mkACI` builds) or an OCI image layout (what `mkOCI` builds);
+//! - `oci`: the OCI-only arguments, [`OciSpec`], with `format = "oci"`.
 //!
 //! This is the one contract between the Nix side and the Rust side. Field names
 //! are the `mkACI` argument names after `nix/mkACI.nix` has normalised them.
@@ -32,6 +35,36 @@ pub struct Attrs {
     #[serde(default)]
     pub mkaci: Option<String>,
     pub aci: AciSpec,
+    #[serde(default)]
+    pub format: ImageFormat,
+    #[serde(default)]
+    pub oci: Option<OciSpec>,
+}
+
+/// What a build makes of the image description.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    /// An App Container Image (`mkACI`).
+    #[default]
+    Aci,
+    /// An OCI image layout directory (`mkOCI`); needs `oci`.
+    Oci,
+}
+
+/// The arguments only `mkOCI` has. The rest of its arguments are mkACI's,
+/// under `aci`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OciSpec {
+    /// The tag: `org.opencontainers.image.ref.name` in `index.json` and the
+    /// tag of the docker-archive. Default (in Nix): the version, else `latest`.
+    pub tag: String,
+    /// Most layers the image may have, the top-level tree's included.
+    pub max_layers: u32,
+    /// The layout directory name `nix/mkOCI.nix` computed; must agree with mkaci's own.
+    #[serde(default)]
+    pub dir_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -187,6 +220,35 @@ mod tests {
         .unwrap();
         assert!(a.aci.sign);
         assert!(!a.aci.thin);
+        assert_eq!(a.format, ImageFormat::Aci);
+        assert_eq!(a.oci, None);
+    }
+
+    #[test]
+    fn oci_attrs() {
+        let a = Attrs::from_slice(
+            br#"{"outputs":{"out":"/nix/store/x"},"system":"x86_64-linux","closure":[],"format":"oci",
+                "oci":{"tag":"1.0","maxLayers":100,"dirName":"p-1.0-linux-amd64.oci"},
+                "aci":{"packages":["/nix/store/p"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(a.format, ImageFormat::Oci);
+        assert_eq!(
+            a.oci,
+            Some(OciSpec { tag: "1.0".into(), max_layers: 100, dir_name: Some("p-1.0-linux-amd64.oci".into()) })
+        );
+        let (field, msg) = Attrs::from_slice(
+            br#"{"outputs":{"out":"/x"},"system":"x86_64-linux","closure":[],"format":"oci",
+                "oci":{"tag":"1","maxLayers":2,"layers":3},"aci":{"packages":[]}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(field, "oci.layers");
+        assert!(msg.contains("layers"), "{msg}");
+        let (field, _) = Attrs::from_slice(
+            br#"{"outputs":{"out":"/x"},"system":"x86_64-linux","closure":[],"format":"docker","aci":{"packages":[]}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(field, "format");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::archive::{self, ArchiveError, ArchiveOptions, ArchiveSummary};
-use crate::attrs::Attrs;
+use crate::attrs::{Attrs, ImageFormat};
 use crate::closure::{Closure, ClosureError};
 use crate::manifest;
 use crate::plan::{self, ImagePath, PlanError, PlanInput, StoreLayout};
@@ -25,6 +25,8 @@ pub struct BuildOutcome {
     pub index: Index,
     /// The archive written for each artifact, in index order.
     pub archives: Vec<ArchiveSummary>,
+    /// The OCI layout written for each OCI artifact, in index order.
+    pub layouts: Vec<crate::oci::LayoutSummary>,
 }
 
 /// Why a build failed. Each message names the mkACI argument or the input at fault.
@@ -46,12 +48,19 @@ pub enum BuildError {
     Archive(#[from] ArchiveError),
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error(transparent)]
+    OciSpec(#[from] crate::oci::OciSpecError),
+    #[error(transparent)]
+    Layout(#[from] crate::oci::LayoutError),
 }
 
 /// Builds the artifacts `attrs` describes into the directory `out`. The
 /// directory appears whole or not at all (see [`ResultWriter`]). `mkaci` is
 /// the program `postprocess.sh` runs.
 pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<BuildOutcome, BuildError> {
+    if attrs.format == ImageFormat::Oci {
+        return build_oci(attrs, out, mkaci, threads);
+    }
     let spec = &attrs.aci;
     let store = StoreDir::new(attrs.store_dir.as_deref().unwrap_or(DEFAULT_STORE_DIR))
         .map_err(|error| BuildError::StoreDir { error })?;
@@ -137,7 +146,94 @@ pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<
         digests: Digests { image_id: summary.image_id },
     });
     let index = result.commit(mkaci)?;
-    Ok(BuildOutcome { out: out.to_path_buf(), index, archives: vec![summary] })
+    Ok(BuildOutcome { out: out.to_path_buf(), index, archives: vec![summary], layouts: Vec::new() })
+}
+
+/// Builds an OCI image layout (`format = "oci"`, what `mkOCI` asks for):
+/// the same arguments, closure, manifest checks and rootfs plan as an ACI,
+/// written as one layer per store path (grouped by popularity past
+/// `maxLayers`) and a top-level layer; see [`crate::oci`].
+fn build_oci(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<BuildOutcome, BuildError> {
+    use crate::oci::{self, layers, layout::LayerInput, ConfigInput, OciSpecError};
+    use crate::result::{OciArtifact, OciDigests, OciFiles};
+
+    let spec = &attrs.aci;
+    let oci_spec = attrs.oci.as_ref().ok_or(OciSpecError::MissingOciAttrs)?;
+    oci::config::check_spec(spec, oci_spec)?;
+    let platform = crate::names::oci_platform_of_system(&attrs.system)
+        .ok_or_else(|| OciSpecError::UnknownPlatform { system: attrs.system.clone() })?;
+    let store = StoreDir::new(attrs.store_dir.as_deref().unwrap_or(DEFAULT_STORE_DIR))
+        .map_err(|error| BuildError::StoreDir { error })?;
+    let closure = Closure::from_raw(&store, &attrs.closure).map_err(|error| BuildError::Closure { error })?;
+    if spec.packages.is_empty() {
+        return Err(BuildError::NoPackages);
+    }
+    let packages = spec
+        .packages
+        .iter()
+        .enumerate()
+        .map(|(index, p)| store.parse_path(p).map_err(|error| BuildError::Package { index, value: p.clone(), error }))
+        .collect::<Result<Vec<StorePath>, _>>()?;
+    let resolved = from_spec(spec, &SpecContext { system: &attrs.system, store: &store, thin_mounts: &[] })?;
+    let compression = oci::config::layer_compression(resolved.compression)?;
+    let m = &resolved.manifest;
+    oci::config::check_manifest(m)?;
+    let app = m.app.as_ref().expect("from_spec always gives an app");
+    let mount_targets: Vec<(String, ImagePath)> = app
+        .mount_points
+        .iter()
+        .map(|m| (m.name.to_string(), ImagePath::from_abs_path(&m.path).expect("a mount point is never \"/\"")))
+        .collect();
+    let planned = plan::plan_rootfs(&PlanInput {
+        store: &store,
+        closure: &closure,
+        packages: &packages,
+        layout: StoreLayout::Fat,
+        dnsquirks: spec.dnsquirks,
+        mount_targets: &mount_targets,
+    })?;
+    planned.check_exec(app.exec.program())?;
+    if let Some(wd) = &app.working_directory {
+        planned.check_working_directory(wd.as_str())?;
+    }
+
+    let base = ImageBase::new(&m.name, m.label("version"), &platform.os, &platform.architecture);
+    let dir_name = base.oci_layout();
+    if let Some(nix) = &oci_spec.dir_name {
+        if nix != dir_name.as_str() {
+            return Err(OciSpecError::DirNameMismatch { nix: nix.clone(), ours: dir_name.to_string() }.into());
+        }
+    }
+    let mut layer_inputs: Vec<LayerInput> = layers::group_by_popularity(&closure, oci_spec.max_layers)
+        .iter()
+        .map(|l| LayerInput { plan: layers::store_layer_plan(&store, l), created_by: layers::describe(&store, l) })
+        .collect();
+    layer_inputs.push(LayerInput {
+        plan: layers::top_layer_plan(&store, &planned.plan),
+        created_by: "mkaci: the top-level tree (merged packages, /etc, /tmp, mount targets)".into(),
+    });
+    let input = ConfigInput { manifest: m, labels: &spec.labels, platform };
+    let mut result = ResultWriter::new(out)?;
+    let summary = oci::write_layout(
+        &result.path(&dir_name),
+        &layer_inputs,
+        &input,
+        &oci_spec.tag,
+        &ArchiveOptions { compression, threads },
+    )?;
+    result.add_oci(OciArtifact {
+        kind: ArtifactKind::OciLayout,
+        name: m.name.clone(),
+        version: m.label("version").map(str::to_string),
+        os: platform.os.clone(),
+        arch: platform.architecture.clone(),
+        tag: oci_spec.tag.clone(),
+        layers: summary.layers.len() as u32,
+        files: OciFiles { layout: dir_name },
+        digests: OciDigests { manifest: summary.manifest.digest, config: summary.config.digest },
+    });
+    let index = result.commit(mkaci)?;
+    Ok(BuildOutcome { out: out.to_path_buf(), index, archives: Vec::new(), layouts: vec![summary] })
 }
 
 /// The `.mounts` line: one rkt `--volume` per closure path, in store order.

@@ -2,7 +2,8 @@
 //!
 //! The modules follow the pipeline: [`closure`] -> [`manifest`] and [`plan`] ->
 //! [`archive`] -> [`result`] -> [`postprocess`] / [`sign`] / [`verify`];
-//! [`build`] runs the first four. `docs/architecture.md` draws it. The command
+//! [`build`] runs the first four. [`oci`] writes the same plan as an OCI
+//! image layout. `docs/architecture.md` draws it. The command
 //! line lives in the binary (`src/main.rs`, `src/cli/`), not here.
 
 pub mod archive;
@@ -13,6 +14,7 @@ pub mod image_id;
 pub mod inspect;
 pub mod manifest;
 pub mod names;
+pub mod oci;
 pub mod plan;
 pub mod postprocess;
 pub mod result;

@@ -21,6 +21,7 @@ struct Names {
     #[allow(dead_code)]
     about: String,
     systems: Ordered<OsArch>,
+    oci_platforms: Ordered<OciPlatform>,
     valid_os_arch: Ordered<Vec<String>>,
     arch_aliases: Ordered<Ordered<String>>,
     name_mapping: NameMapping,
@@ -32,6 +33,17 @@ struct Names {
 struct OsArch {
     os: String,
     arch: String,
+}
+
+/// An OCI platform as the image config and index spell it (Go's `GOOS` and
+/// `GOARCH`: `amd64`, `arm64`, `386`, ...; not appc's `aarch64`, `i386`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OciPlatform {
+    pub os: String,
+    pub architecture: String,
+    #[serde(default)]
+    pub variant: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,6 +61,7 @@ struct NameMapping {
 struct FileName {
     no_version: String,
     aci_extension: String,
+    oci_extension: String,
 }
 
 /// A JSON object as its entries in file order.
@@ -91,6 +104,13 @@ static NAMES: LazyLock<Names> =
 pub fn os_arch_of_system(system: &str) -> Option<(&'static str, &'static str)> {
     let names: &'static Names = &NAMES;
     names.systems.get(system).map(|oa| (oa.os.as_str(), oa.arch.as_str()))
+}
+
+/// The OCI platform of a Nix system, e.g. `aarch64-linux` -> `linux`/`arm64`;
+/// `None` for a system the table does not know.
+pub fn oci_platform_of_system(system: &str) -> Option<&'static OciPlatform> {
+    let names: &'static Names = &NAMES;
+    names.oci_platforms.get(system)
 }
 
 /// Whether `os`/`arch` is an allowed appc pair.
@@ -175,6 +195,13 @@ pub fn image_base_name(last_component: &str, version: Option<&str>, os: &str, ar
 /// `busybox-1.36.1-linux-amd64.aci`.
 pub fn aci_file_name(base: &str) -> String {
     format!("{base}{}", NAMES.file_name.aci_extension)
+}
+
+/// The OCI image layout directory for a base name: `<base><ociExtension>`,
+/// e.g. `busybox-1.36.1-linux-amd64.oci` (the base made with the OCI
+/// platform's os and architecture).
+pub fn oci_layout_name(base: &str) -> String {
+    format!("{base}{}", NAMES.file_name.oci_extension)
 }
 
 #[cfg(test)]
@@ -311,5 +338,22 @@ mod tests {
             assert_eq!(aci_file_name(&image_base_name(name, version, os, arch)), want);
         }
         assert_eq!(no_version(), "latest");
+        assert_eq!(oci_layout_name(&image_base_name("bb", None, "linux", "arm64")), "bb-latest-linux-arm64.oci");
+    }
+
+    #[test]
+    fn oci_platform_table() {
+        let p =
+            |s: &str| oci_platform_of_system(s).map(|p| (p.os.as_str(), p.architecture.as_str(), p.variant.as_deref()));
+        assert_eq!(p("x86_64-linux"), Some(("linux", "amd64", None)));
+        assert_eq!(p("aarch64-linux"), Some(("linux", "arm64", None)));
+        assert_eq!(p("i686-linux"), Some(("linux", "386", None)));
+        assert_eq!(p("armv7l-linux"), Some(("linux", "arm", Some("v7"))));
+        assert_eq!(p("x86_64-darwin"), Some(("darwin", "amd64", None)));
+        assert_eq!(p("mips-linux"), None);
+        // Every appc system has an OCI platform with the same os.
+        for (system, oa) in &NAMES.systems.0 {
+            assert_eq!(oci_platform_of_system(system).map(|p| p.os.as_str()), Some(oa.os.as_str()), "{system}");
+        }
     }
 }

@@ -119,6 +119,8 @@ fn nix_and_rust_agree_on_names() {
   names = map n.mapName i.names;
   arches = map (p: n.normaliseArch p.os p.arch) i.arches;
   files = map n.fileName i.files;
+  ociPlatforms = map n.ociPlatformOfSystem i.systems;
+  ociLayouts = map n.ociLayoutName i.files;
 }}"#,
         path = nix_string(&names_nix.display().to_string()),
         json = nix_string(&input.to_string()),
@@ -160,6 +162,26 @@ fn nix_and_rust_agree_on_names() {
         );
         let rust = base.aci().to_string();
         check("fileName", f, got, json!(rust));
+    }
+    for (system, got) in input["systems"].as_array().unwrap().iter().zip(nix["ociPlatforms"].as_array().unwrap()) {
+        let rust = match names::oci_platform_of_system(system.as_str().unwrap()) {
+            Some(p) => match &p.variant {
+                Some(v) => json!({"os": p.os, "architecture": p.architecture, "variant": v}),
+                None => json!({"os": p.os, "architecture": p.architecture}),
+            },
+            None => Value::Null,
+        };
+        check("ociPlatformOfSystem", system, got, rust);
+    }
+    for (f, got) in input["files"].as_array().unwrap().iter().zip(nix["ociLayouts"].as_array().unwrap()) {
+        let name: AcIdentifier = f["name"].as_str().unwrap().parse().unwrap();
+        let base = mkaci::result::ImageBase::new(
+            &name,
+            f["version"].as_str(),
+            f["os"].as_str().unwrap(),
+            f["arch"].as_str().unwrap(),
+        );
+        check("ociLayoutName", f, got, json!(base.oci_layout().to_string()));
     }
     for key in ["systems", "names", "arches", "files"] {
         assert_eq!(input[key].as_array().unwrap().len(), nix[key].as_array().unwrap().len(), "{key}");

@@ -48,6 +48,20 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<()> {
         compressed += a.compressed_size;
         entries += a.entries;
     }
+    for (artifact, l) in outcome.index.oci_layouts.iter().zip(&outcome.layouts) {
+        eprintln!(
+            "mkaci: wrote {} ({} layers, config {}, {} entries, {} bytes of tar, {} bytes compressed)",
+            outcome.out.join(&artifact.files.layout).display(),
+            l.layers.len(),
+            l.config.digest,
+            l.entries(),
+            l.tar_size(),
+            l.compressed_size()
+        );
+        tar += l.tar_size();
+        compressed += l.compressed_size();
+        entries += l.entries();
+    }
     // One machine-readable line for scripts/bench, which reads the Nix build log.
     eprintln!(
         "mkaci: stats seconds={:.3} tar_bytes={tar} compressed_bytes={compressed} entries={entries} peak_rss_kib={}",

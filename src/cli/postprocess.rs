@@ -56,6 +56,21 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
             None => println!("Not signed (sign = false): {}", p.aci.display()),
         }
     }
+    for p in &report.oci {
+        match p.placement {
+            Placement::Copy => println!("Copied {} to {}", p.target.display(), p.layout.display()),
+            Placement::Link { gc_root: true } => {
+                println!("Linked {} -> {} (a GC root)", p.layout.display(), p.target.display())
+            }
+            Placement::Link { gc_root: false } => println!("Linked {} -> {}", p.layout.display(), p.target.display()),
+        }
+        println!(
+            "Wrote {} ({}, image ID {}; OCI images are not signed)",
+            p.docker_archive.display(),
+            p.reference(),
+            p.image_id
+        );
+    }
     if let Some((path, keys)) = &report.pubkey {
         let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
         println!("Exported public key {} to {}", keys.join(", "), path.display());
@@ -63,7 +78,7 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
     // The verify command names this very mkaci, which need not be on PATH.
     let mkaci = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("mkaci"));
     println!("Next:");
-    for cmd in report.next_commands(&mkaci) {
+    for cmd in report.next_commands(&mkaci).into_iter().chain(report.oci_next_commands()) {
         println!("  {cmd}");
     }
     Ok(())

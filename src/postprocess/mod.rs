@@ -18,6 +18,10 @@
 //!   is the one appc meta discovery serves (`ac-discovery-pubkeys`), so DIR can
 //!   be served as a discovery site as is.
 //!
+//! For each OCI image layout artifact (from `mkOCI`) it makes, in DIR, a
+//! `<base>.docker.tar` for `podman load` / `docker load` and a GC-rooted
+//! `<base>.oci` link to the layout; see [`oci`]. OCI images are not signed.
+//!
 //! Order, and what a failure leaves behind:
 //! 1. Every RESULT is read and checked (its index and each image's manifest),
 //!    DIR is created and probed, and (when an image is to be signed) gpg and
@@ -42,6 +46,7 @@
 //! Re-running is idempotent: links are replaced and images signed again.
 
 mod fsops;
+pub mod oci;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -93,6 +98,8 @@ pub enum PostprocessError {
          publish copies with --copy instead"
     )]
     GcRootFailed { link: PathBuf, message: String },
+    #[error("cannot write the docker-archive of the OCI image at {path:?}: {message}")]
+    DockerArchive { path: PathBuf, message: String },
 }
 
 /// Something worth telling the user that does not stop the run.
@@ -150,6 +157,8 @@ pub struct Report {
     /// `DIR/pubkeys.gpg` and the keys in it, when anything was signed.
     pub pubkey: Option<(PathBuf, Vec<Fingerprint>)>,
     pub warnings: Vec<Warning>,
+    /// The OCI images published (never signed).
+    pub oci: Vec<oci::PublishedOci>,
 }
 
 /// Options of [`postprocess`].
@@ -169,9 +178,26 @@ pub struct Options {
 pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result<Report, PostprocessError> {
     // 1. Read everything, check everything.
     let mut images: Vec<(PathBuf, Artifact, Vec<MountPoint>)> = Vec::new();
+    let mut layouts: Vec<(PathBuf, crate::result::OciArtifact)> = Vec::new();
     let mut seen: BTreeMap<FileName, PathBuf> = BTreeMap::new();
     for result in results {
         let r = ResultDir::read(result)?;
+        for layout in r.index.oci_layouts {
+            match seen.get(&layout.files.layout) {
+                Some(first) if *first == r.dir => continue, // the same result given twice
+                Some(first) => {
+                    return Err(PostprocessError::DuplicateImage {
+                        file: layout.files.layout.to_string(),
+                        first: first.clone(),
+                        second: r.dir.clone(),
+                    })
+                }
+                None => {
+                    seen.insert(layout.files.layout.clone(), r.dir.clone());
+                    layouts.push((r.dir.clone(), layout));
+                }
+            }
+        }
         for artifact in r.index.artifacts {
             match seen.get(&artifact.files.image) {
                 Some(first) if *first == r.dir => continue, // the same result given twice
@@ -283,6 +309,15 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
         };
         published.push(Published { artifact, aci, target, placement, mounts, signature, own_mounts });
     }
+    let mut oci_published = Vec::with_capacity(layouts.len());
+    for (result_dir, layout) in layouts {
+        let placement = if options.copy {
+            Placement::Copy
+        } else {
+            Placement::Link { gc_root: result_dir.parent() == Some(store_dir.as_path()) }
+        };
+        oci_published.push(oci::publish(dir, &result_dir, layout, placement, &nix_store)?);
+    }
     let pubkey = if signers.is_empty() {
         None
     } else {
@@ -290,7 +325,7 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
         fsops::replace_file(&path, &pubkeys).map_err(write_err(&path))?;
         Some((path, signers))
     };
-    Ok(Report { dir: dir.to_path_buf(), published, pubkey, warnings })
+    Ok(Report { dir: dir.to_path_buf(), published, pubkey, warnings, oci: oci_published })
 }
 
 /// Registers `link` as an indirect GC root of the store path `result`: Nix
@@ -340,6 +375,21 @@ fn is_thin_store_mount(m: &MountPoint) -> bool {
 }
 
 impl Report {
+    /// The commands to load each published OCI image into an engine.
+    pub fn oci_next_commands(&self) -> Vec<String> {
+        use crate::result::shell_quote_path;
+        let mut cmds = Vec::new();
+        for p in &self.oci {
+            cmds.push(format!("podman load -i {}", shell_quote_path(&p.docker_archive)));
+            cmds.push(format!(
+                "skopeo inspect oci:{}:{}",
+                shell_quote_path(&p.layout),
+                crate::result::shell_quote(&p.artifact.tag)
+            ));
+        }
+        cmds
+    }
+
     /// The commands to run next: one `rkt trust` per image name, one `rkt run`
     /// per image (with the volumes of a thin image, and a `--volume`
     /// placeholder for each of the image's own mount points), and one

@@ -92,6 +92,18 @@ impl ImageBase {
     pub fn aci(&self) -> FileName {
         plain(crate::names::aci_file_name(&self.0))
     }
+
+    /// `<base>.oci`: an OCI image layout directory (the base made with the
+    /// OCI platform's os and architecture).
+    pub fn oci_layout(&self) -> FileName {
+        plain(crate::names::oci_layout_name(&self.0))
+    }
+
+    /// `<base>.docker.tar`: the docker-archive postprocess writes for an OCI
+    /// image.
+    pub fn docker_archive(&self) -> FileName {
+        self.with(".docker.tar")
+    }
 }
 
 /// A name made from a base name: plain, since the base is made of an AC

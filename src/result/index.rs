@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::files::{AciFiles, FileName};
 use crate::image_id::ImageId;
 use crate::manifest::AcIdentifier;
+use crate::oci::digest::{self, Sha256Digest};
 use crate::plan::StoreLayout;
 
 /// The file name of the index inside a result.
@@ -25,6 +26,8 @@ pub enum ArtifactKind {
     Aci,
     /// An image that another image lists under `dependencies`.
     DependencyAci,
+    /// An OCI image layout directory ([`OciArtifact`]).
+    OciLayout,
 }
 
 impl ArtifactKind {
@@ -32,6 +35,7 @@ impl ArtifactKind {
         match self {
             ArtifactKind::Aci => "aci",
             ArtifactKind::DependencyAci => "dependency-aci",
+            ArtifactKind::OciLayout => "oci-layout",
         }
     }
 }
@@ -77,13 +81,76 @@ pub struct Artifact {
     pub digests: Digests,
 }
 
-/// `nix2aci.json`.
+/// The files of an OCI image layout artifact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OciFiles {
+    /// The image layout directory, `<base>.oci`.
+    pub layout: FileName,
+}
+
+/// The digests of an OCI image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OciDigests {
+    /// The manifest's digest (what `index.json` points at).
+    #[serde(with = "digest::serde_str")]
+    pub manifest: Sha256Digest,
+    /// The config's digest: the image ID engines show.
+    #[serde(with = "digest::serde_str")]
+    pub config: Sha256Digest,
+}
+
+/// One OCI image layout of a result (kind `oci-layout`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OciArtifact {
+    /// Always [`ArtifactKind::OciLayout`].
+    pub kind: ArtifactKind,
+    /// The image name (the repository of the docker-archive's tag).
+    pub name: AcIdentifier,
+    /// The version; null when the image has none.
+    pub version: Option<String>,
+    /// The OCI os and architecture (Go's names: `amd64`, `arm64`).
+    pub os: String,
+    pub arch: String,
+    /// The tag: `org.opencontainers.image.ref.name` in `index.json`.
+    pub tag: String,
+    /// How many layers the image has.
+    pub layers: u32,
+    pub files: OciFiles,
+    pub digests: OciDigests,
+}
+
+/// `nix2aci.json`. In the file, `artifacts` is one list whose entries say
+/// their `kind`; here the ACI kinds and the OCI layouts are kept apart,
+/// since they have different files and digests.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Index {
     /// The format version, [`INDEX_VERSION`].
     pub nix2aci: u64,
+    /// The entries of kind `aci` and `dependency-aci`.
     pub artifacts: Vec<Artifact>,
+    /// The entries of kind `oci-layout`.
+    pub oci_layouts: Vec<OciArtifact>,
+}
+
+impl Serialize for Index {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(untagged)]
+        enum Entry<'a> {
+            Aci(&'a Artifact),
+            Oci(&'a OciArtifact),
+        }
+        #[derive(Serialize)]
+        struct Raw<'a> {
+            nix2aci: u64,
+            artifacts: Vec<Entry<'a>>,
+        }
+        let artifacts = self.artifacts.iter().map(Entry::Aci).chain(self.oci_layouts.iter().map(Entry::Oci)).collect();
+        Raw { nix2aci: self.nix2aci, artifacts }.serialize(s)
+    }
 }
 
 /// Why a path is not a usable nix2aci result.
@@ -116,12 +183,19 @@ pub enum IndexError {
     DuplicateFile { path: PathBuf, index: usize, first: usize, file: String },
     #[error("{result:?} lists {file:?} but it is not a regular file there; rebuild the image")]
     MissingFile { result: PathBuf, file: String },
+    #[error("{result:?} lists the OCI image layout {file:?} but it is not a directory with an index.json there; rebuild the image")]
+    MissingLayout { result: PathBuf, file: String },
 }
 
 impl Index {
     /// The index of a result holding these artifacts.
     pub fn new(artifacts: Vec<Artifact>) -> Index {
-        Index { nix2aci: INDEX_VERSION, artifacts }
+        Index { nix2aci: INDEX_VERSION, artifacts, oci_layouts: Vec::new() }
+    }
+
+    /// The index of a result holding these ACIs and OCI layouts.
+    pub fn with_oci(artifacts: Vec<Artifact>, oci_layouts: Vec<OciArtifact>) -> Index {
+        Index { nix2aci: INDEX_VERSION, artifacts, oci_layouts }
     }
 
     /// The bytes of `nix2aci.json`: pretty JSON and a newline.
@@ -145,14 +219,59 @@ impl Index {
         if version.nix2aci != INDEX_VERSION {
             return Err(IndexError::UnsupportedVersion { path: path.to_path_buf(), found: version.nix2aci });
         }
+        // Each entry is read as the type its `kind` names, with errors at
+        // their place in the file (`artifacts[2].files.image`).
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            #[allow(dead_code)]
+            nix2aci: u64,
+            artifacts: Vec<serde_json::Value>,
+        }
         let de = &mut serde_json::Deserializer::from_slice(bytes);
-        let index: Index =
+        let raw: Raw =
             serde_path_to_error::deserialize(de).map_err(|e| malformed(e.path().to_string(), e.inner().to_string()))?;
-        if index.artifacts.is_empty() {
+        fn entry<T: serde::de::DeserializeOwned>(i: usize, v: &serde_json::Value) -> Result<T, (String, String)> {
+            serde_path_to_error::deserialize(v).map_err(|e| {
+                let at = e.path().to_string();
+                let field = if at == "." { format!("artifacts[{i}]") } else { format!("artifacts[{i}].{at}") };
+                (field, e.inner().to_string())
+            })
+        }
+        let mut index = Index::new(Vec::new());
+        // The position in the file of each entry, for messages.
+        let mut acis: Vec<usize> = Vec::new();
+        let mut ocis: Vec<usize> = Vec::new();
+        for (i, v) in raw.artifacts.iter().enumerate() {
+            if v.get("kind").and_then(|k| k.as_str()) == Some(ArtifactKind::OciLayout.as_str()) {
+                index.oci_layouts.push(entry(i, v).map_err(|(f, m)| malformed(f, m))?);
+                ocis.push(i);
+            } else {
+                index.artifacts.push(entry(i, v).map_err(|(f, m)| malformed(f, m))?);
+                acis.push(i);
+            }
+        }
+        if index.artifacts.is_empty() && index.oci_layouts.is_empty() {
             return Err(IndexError::NoArtifacts { path: path.to_path_buf() });
         }
         let mut seen: std::collections::BTreeMap<&FileName, usize> = Default::default();
-        for (index_no, a) in index.artifacts.iter().enumerate() {
+        for (o, &index_no) in index.oci_layouts.iter().zip(&ocis) {
+            if let Some(first) = seen.insert(&o.files.layout, index_no) {
+                return Err(IndexError::DuplicateFile {
+                    path: path.to_path_buf(),
+                    index: index_no,
+                    first,
+                    file: o.files.layout.to_string(),
+                });
+            }
+        }
+        for (a, &index_no) in index.artifacts.iter().zip(&acis) {
+            if a.kind == ArtifactKind::OciLayout {
+                return Err(malformed(
+                    format!("artifacts[{index_no}].kind"),
+                    "an ACI entry cannot be oci-layout".into(),
+                ));
+            }
             let thin = a.store_layout == StoreLayout::Thin;
             if thin != a.files.mounts.is_some() {
                 return Err(IndexError::MountsMismatch {
@@ -201,6 +320,14 @@ impl ResultDir {
             Err(e) => return Err(IndexError::Unreadable { path, message: e.to_string() }),
         };
         let index = Index::parse(&bytes, &path)?;
+        for o in &index.oci_layouts {
+            if !dir.join(&o.files.layout).join("index.json").is_file() {
+                return Err(IndexError::MissingLayout {
+                    result: result.to_path_buf(),
+                    file: o.files.layout.to_string(),
+                });
+            }
+        }
         for a in &index.artifacts {
             for f in a.files.all() {
                 let ok = std::fs::metadata(dir.join(f)).map(|m| m.is_file()).unwrap_or(false);
@@ -272,6 +399,69 @@ mod tests {
         assert_eq!(index.artifacts[0].files.mounts.as_ref().map(FileName::as_str), Some("b.mounts"));
         let unversioned = artifact(&[("version", Value::Null)]);
         assert_eq!(parse(json!({"nix2aci": 2, "artifacts": [unversioned]})).unwrap().artifacts[0].version, None);
+    }
+
+    fn oci(over: &[(&str, Value)]) -> Value {
+        let mut v = json!({
+            "kind": "oci-layout",
+            "name": "busybox",
+            "version": "1.36.1",
+            "os": "linux",
+            "arch": "arm64",
+            "tag": "1.36.1",
+            "layers": 3,
+            "files": { "layout": "busybox-1.36.1-linux-arm64.oci" },
+            "digests": { "manifest": format!("sha256:{}", "ab".repeat(32)), "config": format!("sha256:{}", "cd".repeat(32)) }
+        });
+        for (k, val) in over {
+            let (a, b) = k.split_once('.').map(|(a, b)| (a, Some(b))).unwrap_or((k, None));
+            match b {
+                Some(b) => v[a][b] = val.clone(),
+                None => v[a] = val.clone(),
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn oci_layouts_round_trip_beside_acis() {
+        let index = parse(json!({"nix2aci": 2, "artifacts": [oci(&[]), artifact(&[])]})).unwrap();
+        assert_eq!(index.artifacts.len(), 1);
+        assert_eq!(index.oci_layouts.len(), 1);
+        let o = &index.oci_layouts[0];
+        assert_eq!(o.kind, ArtifactKind::OciLayout);
+        assert_eq!(o.files.layout.as_str(), "busybox-1.36.1-linux-arm64.oci");
+        assert_eq!(o.digests.config.to_string(), format!("sha256:{}", "cd".repeat(32)));
+        let json: Value = serde_json::from_slice(&index.to_json()).unwrap();
+        // Written ACIs first, then the layouts; read back the same.
+        assert_eq!(json["artifacts"][1]["kind"], "oci-layout");
+        assert_eq!(Index::parse(&index.to_json(), Path::new("x")).unwrap(), index);
+        let only = parse(json!({"nix2aci": 2, "artifacts": [oci(&[])]})).unwrap();
+        assert!(only.artifacts.is_empty());
+        let cases = [
+            (oci(&[("digests.manifest", "sha256:00".into())]), "artifacts[0].digests.manifest", "not a digest"),
+            (oci(&[("files.layout", "a/b.oci".into())]), "artifacts[0].files.layout", "contains '/'"),
+            (oci(&[("sign", true.into())]), "artifacts[0].sign", "sign"),
+            (oci(&[("storeLayout", "fat".into())]), "artifacts[0].storeLayout", "storeLayout"),
+        ];
+        for (a, field, text) in cases {
+            match parse(json!({"nix2aci": 2, "artifacts": [a]})) {
+                Err(IndexError::Malformed { field: f, message, .. }) => {
+                    assert_eq!(f, field);
+                    assert!(message.contains(text), "{message}");
+                }
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            parse(json!({"nix2aci": 2, "artifacts": [oci(&[]), oci(&[])]})),
+            Err(IndexError::DuplicateFile {
+                path: PathBuf::from("r/nix2aci.json"),
+                index: 1,
+                first: 0,
+                file: "busybox-1.36.1-linux-arm64.oci".into()
+            })
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::files::FileName;
-use super::index::{Artifact, Index, INDEX_FILE};
-use super::script::postprocess_script;
+use super::index::{Artifact, Index, OciArtifact, INDEX_FILE};
+use super::script::postprocess_script_into;
 
 /// Why a result directory could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,7 @@ pub struct ResultWriter {
     staging: PathBuf,
     out: PathBuf,
     artifacts: Vec<Artifact>,
+    oci_layouts: Vec<OciArtifact>,
     committed: bool,
 }
 
@@ -51,7 +52,13 @@ impl ResultWriter {
         let staging = parent.join(format!(".{}.mkaci-partial-{}", name.to_string_lossy(), std::process::id()));
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging).map_err(io("create", &staging))?;
-        Ok(ResultWriter { staging, out: out.to_path_buf(), artifacts: Vec::new(), committed: false })
+        Ok(ResultWriter {
+            staging,
+            out: out.to_path_buf(),
+            artifacts: Vec::new(),
+            oci_layouts: Vec::new(),
+            committed: false,
+        })
     }
 
     /// Where a writer puts the file `name` (in the staging directory).
@@ -69,12 +76,24 @@ impl ResultWriter {
         self.artifacts.push(artifact);
     }
 
+    /// Lists an OCI image layout in the index; its directory (at
+    /// [`ResultWriter::path`] of its name) must have been written.
+    pub fn add_oci(&mut self, artifact: OciArtifact) {
+        self.oci_layouts.push(artifact);
+    }
+
     /// Writes `nix2aci.json` and `postprocess.sh` (which runs `mkaci`), and
     /// renames the result into place. Returns the index.
     pub fn commit(mut self, mkaci: &Path) -> Result<Index, WriteError> {
-        let index = Index::new(std::mem::take(&mut self.artifacts));
+        let index = Index::with_oci(std::mem::take(&mut self.artifacts), std::mem::take(&mut self.oci_layouts));
         write_new(&self.staging.join(INDEX_FILE), &index.to_json(), 0o444)?;
-        write_new(&self.staging.join(POSTPROCESS_SCRIPT), &postprocess_script(mkaci, &self.out), 0o555)?;
+        // A result of OCI images only publishes into OCI/ by default.
+        let default_dir = if index.artifacts.is_empty() { "OCI" } else { "ACIs" };
+        write_new(
+            &self.staging.join(POSTPROCESS_SCRIPT),
+            &postprocess_script_into(mkaci, &self.out, default_dir),
+            0o555,
+        )?;
         if self.out.exists() {
             let old = self.staging.with_extension("old");
             std::fs::rename(&self.out, &old).map_err(io("move the earlier result aside", &self.out))?;

@@ -1,0 +1,65 @@
+#!/bin/bash
+# mkOCI refuses, at evaluation time and with a message naming the argument,
+# every mkACI argument that has no OCI meaning, and its own arguments'
+# mistakes; good arguments give the expected structured attrs.
+. "$(dirname "$0")/lib.sh"
+need jq
+
+# mkOCI is evaluated with a stand-in mkaci path: nothing is built here.
+expr() {
+    printf 'let mkOCI0 = import %s/nix/mkOCI.nix { mkaci = "/nix/store/00000000000000000000000000000000-mkaci"; system = "x86_64-linux"; };
+  mkOCI = args: mkOCI0 ({ exec = "/bin/busybox"; } // args);
+  bb = (import %s/nix/offline.nix { }).busybox; in %s' "$repo" "$repo" "$1"
+}
+# refuses ARGS MESSAGE: mkOCI ARGS must fail with MESSAGE in the error.
+refuses() {
+    local err
+    if err=$(nix-instantiate --eval --strict -E "$(expr "(mkOCI $1).drvPath")" 2>&1); then
+        fail "mkOCI $1 was accepted"
+    fi
+    case $err in *"$2"*) ;; *) fail "mkOCI $1: error lacks '$2': $err" ;; esac
+}
+# One per mkACI argument with no OCI meaning; each names the argument, shows
+# the value and says to remove it.
+refuses '{ packages = [ bb ]; thin = true; }' 'mkOCI: `thin` (true) has no meaning in an OCI image'
+refuses '{ packages = [ bb ]; isolators."os/linux/no-new-privileges" = true; }' '`isolators` ({"os/linux/no-new-privileges":true}) has no meaning in an OCI image'
+refuses '{ packages = [ bb ]; eventHandlers.pre-start = [ "/bin/true" ]; }' '`eventHandlers` ({"pre-start":["/bin/true"]}) has no meaning'
+refuses '{ packages = [ bb ]; supplementaryGIDs = [ 10 ]; }' '`supplementaryGIDs` ([10]) has no meaning'
+refuses '{ packages = [ bb ]; os = "linux"; }' '`os` ("linux") has no meaning in an OCI image: the OCI os comes from `system`'
+refuses '{ packages = [ bb ]; arch = "arm64"; }' '`arch` ("arm64") has no meaning in an OCI image: the OCI architecture comes from `system`'
+refuses '{ packages = [ bb ]; sign = true; }' '`sign` (true) has no meaning in an OCI image: OCI images are not signed'
+refuses '{ packages = [ bb ]; ports.http = { protocol = "tcp"; port = 80; socketActivated = true; }; }' 'socketActivated has no OCI equivalent'
+refuses '{ packages = [ bb ]; thin = true; }' 'remove `thin`, or build an ACI with mkACI'
+# mkOCI's own arguments, and a compression OCI layers do not have.
+refuses '{ packages = [ bb ]; compression = "xz"; }' '`compression` ("xz") is not an OCI layer compression; use "gzip"'
+refuses '{ packages = [ bb ]; maxLayers = 1; }' '`maxLayers` must be an integer of at least 2'
+refuses '{ packages = [ bb ]; maxLayers = "9"; }' '`maxLayers` must be an integer of at least 2'
+refuses '{ packages = [ bb ]; tag = "1.0+git"; }' '`tag` ("1.0+git") is not a valid OCI tag'
+refuses '{ packages = [ bb ]; version = "1.0+git"; }' 'the version "1.0+git" is not a valid OCI tag'
+refuses '{ packages = [ bb ]; tag = 3; }' '`tag` must be a string'
+refuses '{ packages = [ bb ]; system = "mips64-linux"; }' 'no appc os and arch known for system'
+# mkACI's checks apply, under mkOCI's name.
+refuses '{ packages = [ ]; }' 'mkOCI: `packages` is empty'
+refuses '{ packages = [ bb ]; mounts.data = "var/lib"; }' 'mkOCI: `mounts.data` must be an absolute path'
+say "arguments without OCI meaning and bad mkOCI arguments fail at evaluation time, named"
+
+# accepts ARGS JQ: the attrs of mkOCI ARGS ({ aci, oci, ... }) satisfy the jq filter.
+accepts() {
+    local json
+    json=$(nix-instantiate --eval --strict --json -E "$(expr "let i = mkOCI $1; in { inherit (i) ociLayoutName tag platform; aci = i.aciSpec; oci = i.ociSpec; }")") \
+        || fail "mkOCI $1 was refused"
+    printf '%s' "$json" | jq -e "$2" >/dev/null || fail "mkOCI $1: $json does not satisfy $2"
+}
+accepts '{ packages = [ bb ]; }' '.tag == "1.35.0" and .oci.maxLayers == 100 and .ociLayoutName == "busybox-1.35.0-linux-amd64.oci"
+    and .oci.dirName == .ociLayoutName and (.aci | has("sign") | not) and .platform == {os: "linux", architecture: "amd64"}'
+accepts '{ packages = [ bb ]; system = "aarch64-linux"; version = ""; maxLayers = 5; }' \
+    '.tag == "latest" and .ociLayoutName == "busybox-latest-linux-arm64.oci" and .oci.maxLayers == 5'
+accepts '{ packages = [ bb ]; tag = "stable"; thin = false; sign = false; isolators = null; supplementaryGIDs = [ ]; compression = "none"; }' \
+    '.tag == "stable" and .aci.compression == "none" and (.aci.thin | not)'
+say "good arguments give the expected attrs (tag from the version, OCI platform from system)"
+
+drv=$(nix-instantiate "$repo" -A busyboxOCI 2>/dev/null) || fail "cannot instantiate busyboxOCI"
+nix show-derivation "$drv" | jq -e '.[].env.__json | fromjson | .format == "oci" and .oci.tag == "1.35.0"
+    and .exportReferencesGraph.closure == .aci.packages and (.mkaci | endswith("/bin/mkaci"))' >/dev/null \
+    || fail "busyboxOCI's derivation lacks the structured attrs mkaci reads"
+say "the derivation is mkaci build with format = \"oci\""

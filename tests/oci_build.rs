@@ -1,0 +1,292 @@
+//! `mkaci build` with `format = "oci"` end to end, standing in for the
+//! sandbox (a store in a temporary directory, real busybox-static): the
+//! layout's blobs match their digests, the config's diff_ids match the
+//! uncompressed layers, one layer per store path in popularity order plus the
+//! top-level layer, bytes independent of the thread count, refusals named;
+//! and `mkaci postprocess` writes a docker-archive and a link to the layout.
+
+use std::io::Read;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use mkaci::oci::{digest, read_layout};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+const MKACI: &str = env!("CARGO_BIN_EXE_mkaci");
+const H_BUSYBOX: &str = "0c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4";
+const H_CONF: &str = "1c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4";
+const H_FILE: &str = "2c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4";
+const H_LIB: &str = "3c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4";
+
+struct Store {
+    tmp: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl Store {
+    fn path(&self, hash: &str, name: &str) -> String {
+        format!("{}/{hash}-{name}", self.dir.display())
+    }
+}
+
+/// busybox (references lib), conf (etc/motd; references busybox, file, lib),
+/// file (a single file; references lib), lib (referenced by all).
+fn store() -> Store {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nix/store");
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = Store { tmp, dir };
+    let bb = PathBuf::from(s.path(H_BUSYBOX, "busybox"));
+    std::fs::create_dir_all(bb.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", bb.join("bin/busybox")).unwrap();
+    std::fs::set_permissions(bb.join("bin/busybox"), std::fs::Permissions::from_mode(0o555)).unwrap();
+    symlink("busybox", bb.join("bin/sh")).unwrap();
+    let conf = PathBuf::from(s.path(H_CONF, "conf"));
+    std::fs::create_dir_all(conf.join("etc")).unwrap();
+    std::fs::write(conf.join("etc/motd"), "welcome\n").unwrap();
+    std::fs::write(s.path(H_FILE, "file"), "single file\n").unwrap();
+    let lib = PathBuf::from(s.path(H_LIB, "lib"));
+    std::fs::create_dir_all(lib.join("lib")).unwrap();
+    std::fs::write(lib.join("lib/libx.so"), vec![7u8; 3 << 20]).unwrap();
+    s
+}
+
+fn attrs(s: &Store, aci: Value, oci: Value) -> Value {
+    let (bb, conf, file, lib) =
+        (s.path(H_BUSYBOX, "busybox"), s.path(H_CONF, "conf"), s.path(H_FILE, "file"), s.path(H_LIB, "lib"));
+    let mut spec = json!({
+        "defaultName": "busybox",
+        "version": "1.35.0",
+        "packages": [bb, conf],
+        "exec": ["/bin/sh", "-c", "echo hi"],
+        "dnsquirks": true,
+        "mounts": {"data": "/var/lib/data"},
+        "env": {"PATH": "/bin"},
+    });
+    for (k, v) in aci.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    let mut o = json!({"tag": "1.35.0", "maxLayers": 100});
+    for (k, v) in oci.as_object().unwrap() {
+        o[k] = v.clone();
+    }
+    json!({
+        "outputs": {"out": "/unused"},
+        "system": "x86_64-linux",
+        "storeDir": s.dir.to_str().unwrap(),
+        "closure": [
+            {"path": bb, "references": [lib]},
+            {"path": conf, "references": [bb, file, lib]},
+            {"path": file, "references": [lib]},
+            {"path": lib, "references": [lib]},
+        ],
+        "mkaci": "/nix/store/00000000000000000000000000000000-mkaci/bin/mkaci",
+        "format": "oci",
+        "oci": o,
+        "aci": spec,
+    })
+}
+
+fn run_build(s: &Store, attrs: &Value, out: &Path, threads: &str) -> Output {
+    let file = s.tmp.path().join("attrs.json");
+    std::fs::write(&file, serde_json::to_vec(attrs).unwrap()).unwrap();
+    Command::new(MKACI)
+        .args(["build", "--threads", threads, "--attrs"])
+        .arg(&file)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+fn build_ok(s: &Store, aci: Value, oci: Value, name: &str) -> PathBuf {
+    let out = s.tmp.path().join(name);
+    let o = run_build(s, &attrs(s, aci, oci), &out, "0");
+    assert!(o.status.success(), "build failed: {}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+/// The paths in a layer blob (gzip or plain tar), and the SHA-256 of its tar.
+fn layer_entries(blob: &Path) -> (Vec<String>, String) {
+    let bytes = std::fs::read(blob).unwrap();
+    let tar_bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(bytes.as_slice()).read_to_end(&mut out).unwrap();
+        out
+    } else {
+        bytes
+    };
+    let diff_id = format!("sha256:{}", common_hex(&Sha256::digest(&tar_bytes)));
+    let mut a = tar::Archive::new(tar_bytes.as_slice());
+    let names = a.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+    (names, diff_id)
+}
+
+fn common_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn oci_layout_has_a_layer_per_store_path_and_a_top_layer() {
+    let s = store();
+    let out = build_ok(&s, json!({}), json!({}), "result");
+    let index: Value = serde_json::from_slice(&std::fs::read(out.join("nix2aci.json")).unwrap()).unwrap();
+    let a = &index["artifacts"][0];
+    assert_eq!(a["kind"], "oci-layout");
+    assert_eq!(a["files"]["layout"], "busybox-1.35.0-linux-amd64.oci");
+    assert_eq!(a["layers"], 5);
+    let lay = out.join("busybox-1.35.0-linux-amd64.oci");
+    let r = read_layout(&lay, "1.35.0").unwrap();
+    assert_eq!(r.manifest_descriptor.digest.to_string(), a["digests"]["manifest"]);
+    assert_eq!(r.manifest.config.digest.to_string(), a["digests"]["config"]);
+    assert_eq!(r.manifest.layers.len(), 5);
+    let rel = s.dir.strip_prefix("/").unwrap().to_string_lossy().into_owned();
+    let mut tops = Vec::new();
+    for (i, (l, diff_id)) in r.manifest.layers.iter().zip(&r.config.rootfs.diff_ids).enumerate() {
+        let blob = r.blob_path(&l.digest);
+        let bytes = std::fs::read(&blob).unwrap();
+        assert_eq!(digest::of_bytes(&bytes), l.digest, "layer {i}");
+        assert_eq!(bytes.len() as u64, l.size);
+        assert_eq!(l.media_type, "application/vnd.oci.image.layer.v1.tar+gzip");
+        let (names, computed) = layer_entries(&blob);
+        assert_eq!(computed, diff_id.to_string(), "layer {i}'s diff_id");
+        // The store paths in it, by their last component.
+        tops.push(
+            names
+                .iter()
+                .filter_map(|n| n.trim_end_matches('/').strip_prefix(&format!("{rel}/")))
+                .filter(|n| !n.contains('/'))
+                .map(str::to_string)
+                .collect::<Vec<_>>(),
+        );
+        if i == 4 {
+            for want in ["bin/sh", "etc/motd", "etc/hosts", "tmp/", "var/lib/data/"] {
+                assert!(names.iter().any(|n| n == want), "top layer lacks {want}: {names:?}");
+            }
+        }
+    }
+    // lib (referenced by all four) first, then busybox and file (two each,
+    // in hash order), then conf; the top layer has no store path.
+    let base = |h: &str, n: &str| vec![format!("{h}-{n}")];
+    assert_eq!(
+        tops,
+        vec![base(H_LIB, "lib"), base(H_BUSYBOX, "busybox"), base(H_FILE, "file"), base(H_CONF, "conf"), vec![]]
+    );
+    let c = &r.config;
+    assert_eq!((c.os.as_str(), c.architecture.as_str()), ("linux", "amd64"));
+    assert_eq!(c.config.entrypoint, ["/bin/sh"]);
+    assert_eq!(c.config.cmd, ["-c", "echo hi"]);
+    assert_eq!(c.config.env, ["PATH=/bin"]);
+    assert!(c.config.volumes.contains_key("/var/lib/data"));
+    assert_eq!(c.history.len(), 5);
+
+    // The same bytes with one thread.
+    let again = s.tmp.path().join("again");
+    let o = run_build(&s, &attrs(&s, json!({}), json!({})), &again, "1");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(tree(&out), tree(&again));
+
+    // maxLayers = 3: lib and busybox alone, file and conf together.
+    let grouped = build_ok(&s, json!({"compression": "none"}), json!({"maxLayers": 3}), "grouped");
+    let r = read_layout(&grouped.join("busybox-1.35.0-linux-amd64.oci"), "1.35.0").unwrap();
+    assert_eq!(r.manifest.layers.len(), 3);
+    assert_eq!(r.manifest.layers[0].media_type, "application/vnd.oci.image.layer.v1.tar");
+    assert_eq!(r.manifest.layers[0].digest, r.config.rootfs.diff_ids[0]);
+    let (names, _) = layer_entries(&r.blob_path(&r.manifest.layers[1].digest));
+    assert!(names.iter().any(|n| n.ends_with(&format!("{H_CONF}-conf/"))), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with(&format!("{H_FILE}-file"))), "{names:?}");
+}
+
+/// Every file under `dir` with its bytes.
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().unwrap() != "postprocess.sh" {
+                out.push((p.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn oci_refusals_name_the_argument() {
+    let s = store();
+    let cases = [
+        (json!({"thin": true}), json!({}), "thin: true has no meaning in an OCI image"),
+        (json!({"isolators": {"os/linux/no-new-privileges": true}}), json!({}), "isolators: "),
+        (json!({"compression": "xz"}), json!({}), "compression: \"xz\" is not an OCI layer compression"),
+        (json!({}), json!({"tag": "a+b"}), "tag: \"a+b\" is not a valid OCI tag"),
+        (json!({}), json!({"maxLayers": 1}), "maxLayers: 1 is too small"),
+        (json!({"exec": ["/bin/nope"]}), json!({}), "exec[0] = \"/bin/nope\""),
+        (
+            json!({"ports": [{"name": "http", "protocol": "tcp", "port": 80, "socketActivated": true}]}),
+            json!({}),
+            "ports: the port \"http\" is socket-activated",
+        ),
+        (json!({}), json!({"dirName": "x.oci"}), "computed the layout name \"x.oci\""),
+    ];
+    for (aci, oci, needle) in cases {
+        let out = s.tmp.path().join("refused");
+        let o = run_build(&s, &attrs(&s, aci.clone(), oci.clone()), &out, "0");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{aci} {oci} was accepted");
+        assert!(err.contains(needle), "{aci} {oci}: {err}");
+        assert!(!out.exists(), "a refused build left {out:?}");
+    }
+}
+
+#[test]
+fn postprocess_writes_a_docker_archive_and_links_the_layout() {
+    let s = store();
+    let out = build_ok(&s, json!({}), json!({}), "result");
+    let dir = s.tmp.path().join("OCI");
+    let o = Command::new(MKACI).arg("postprocess").arg("--").arg(&dir).arg(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "postprocess failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("OCI images are not signed"), "{stdout}");
+    assert!(stdout.contains("podman load -i"), "{stdout}");
+    let lay = dir.join("busybox-1.35.0-linux-amd64.oci");
+    assert_eq!(
+        std::fs::read_link(&lay).unwrap(),
+        std::fs::canonicalize(&out).unwrap().join("busybox-1.35.0-linux-amd64.oci")
+    );
+    assert!(!dir.join("pubkeys.gpg").exists());
+    let archive = std::fs::read(dir.join("busybox-1.35.0-linux-amd64.docker.tar")).unwrap();
+    let mut a = tar::Archive::new(archive.as_slice());
+    let mut files = std::collections::BTreeMap::new();
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        let mut b = Vec::new();
+        e.read_to_end(&mut b).unwrap();
+        files.insert(e.path().unwrap().to_string_lossy().into_owned(), b);
+    }
+    let r = read_layout(&lay, "1.35.0").unwrap();
+    let manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let config = format!("{}.json", digest::hex(&r.manifest.config.digest));
+    assert_eq!(manifest[0]["Config"], config);
+    assert_eq!(manifest[0]["RepoTags"], json!(["busybox:1.35.0"]));
+    assert_eq!(files[&config], r.config_bytes);
+    let layers = manifest[0]["Layers"].as_array().unwrap();
+    assert_eq!(layers.len(), r.manifest.layers.len());
+    for (name, l) in layers.iter().zip(&r.manifest.layers) {
+        assert_eq!(digest::of_bytes(&files[name.as_str().unwrap()]), l.digest);
+    }
+    // Again, with --copy: a directory replaces the link.
+    let o = Command::new(MKACI).args(["postprocess", "--copy", "--"]).arg(&dir).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::symlink_metadata(&lay).unwrap().is_dir());
+    assert_eq!(read_layout(&lay, "1.35.0").unwrap().manifest_descriptor, r.manifest_descriptor);
+    // And back to a link.
+    let o = Command::new(MKACI).arg("postprocess").arg("--").arg(&dir).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::symlink_metadata(&lay).unwrap().file_type().is_symlink());
+}

@@ -48,10 +48,34 @@ pub enum BuildError {
     Write(#[from] WriteError),
 }
 
-/// Builds the artifacts `attrs` describes into the directory `out`. The
-/// directory appears whole or not at all (see [`ResultWriter`]). `mkaci` is
-/// the program `postprocess.sh` runs.
+/// How [`build_with`] builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// Compression threads; 0 means one per core. The output does not depend
+    /// on it.
+    pub threads: usize,
+    /// Check every store path packed against the NAR hash in the closure,
+    /// while packing (a mismatch fails the build). On by default.
+    pub verify_store: bool,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions { threads: 0, verify_store: true }
+    }
+}
+
+/// Builds the artifacts `attrs` describes into the directory `out`, with
+/// `threads` compression threads and store verification on. The directory
+/// appears whole or not at all (see [`ResultWriter`]). `mkaci` is the program
+/// `postprocess.sh` runs.
 pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<BuildOutcome, BuildError> {
+    build_with(attrs, out, mkaci, &BuildOptions { threads, ..BuildOptions::default() })
+}
+
+/// [`build`] with every option.
+pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
+    let threads = opts.threads;
     let spec = &attrs.aci;
     let store = StoreDir::new(attrs.store_dir.as_deref().unwrap_or(DEFAULT_STORE_DIR))
         .map_err(|error| BuildError::StoreDir { error })?;
@@ -85,7 +109,7 @@ pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<
         .filter(|m| !thin_targets.contains(m.path.as_str()))
         .map(|m| (m.name.to_string(), ImagePath::from_abs_path(&m.path).expect("a mount point is never \"/\"")))
         .collect();
-    let planned = plan::plan_rootfs(&PlanInput {
+    let mut planned = plan::plan_rootfs(&PlanInput {
         store: &store,
         closure: &closure,
         packages: &packages,
@@ -109,6 +133,9 @@ pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<
         }
     }
     let m = &resolved.manifest;
+    if !opts.verify_store {
+        planned.plan = std::mem::take(&mut planned.plan).without_verification();
+    }
 
     let base = ImageBase::of_manifest(m).expect("from_spec always sets the os and arch labels");
     let files = AciFiles::new(&base, layout == StoreLayout::Thin);

@@ -13,6 +13,7 @@ pub mod image_id;
 pub mod inspect;
 pub mod manifest;
 pub mod names;
+pub mod nar;
 pub mod plan;
 pub mod postprocess;
 pub mod result;

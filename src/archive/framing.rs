@@ -19,6 +19,10 @@
 //! one rule. Names or link targets over 100 bytes and sizes of 8 GiB or more
 //! get a per-file PAX header, never a global one. The archive ends with two
 //! zero blocks.
+//!
+//! A [`Node::VerifiedTree`] is written like a host tree and, during the same
+//! walk, serialised into a [`NarHasher`] (the NAR's entry order is the tar's);
+//! when the tree ends, its NAR hash must be the one the plan expects.
 
 use std::fs::File;
 use std::io::Read;
@@ -29,6 +33,7 @@ use std::path::{Path, PathBuf};
 use tar::{EntryType, Header};
 
 use super::ArchiveError;
+use crate::nar::NarHasher;
 use crate::plan::{mode, FileSource, Node, Plan};
 
 /// The fixed mtime of every entry: 1, as in the Nix store.
@@ -56,9 +61,10 @@ pub(super) trait TarSink {
     /// Appends bytes to the tar stream.
     fn write(&mut self, data: &[u8]) -> Result<(), ArchiveError>;
 
-    /// Appends up to `len` bytes read from `r`. Returns how many bytes were
-    /// read: fewer than `len` only at end of file.
-    fn copy_from<R: Read>(&mut self, r: &mut R, len: u64) -> Result<u64, CopyError>;
+    /// Appends up to `len` bytes read from `r`, showing each piece to `tap`
+    /// as it is appended. Returns how many bytes were read: fewer than `len`
+    /// only at end of file.
+    fn copy_from<R: Read>(&mut self, r: &mut R, len: u64, tap: &mut dyn FnMut(&[u8])) -> Result<u64, CopyError>;
 
     /// Appends `n` zero bytes.
     fn zeros(&mut self, n: usize) -> Result<(), ArchiveError> {
@@ -88,9 +94,10 @@ impl TarSink for Vec<u8> {
         Ok(())
     }
 
-    fn copy_from<R: Read>(&mut self, r: &mut R, len: u64) -> Result<u64, CopyError> {
+    fn copy_from<R: Read>(&mut self, r: &mut R, len: u64, tap: &mut dyn FnMut(&[u8])) -> Result<u64, CopyError> {
         let before = self.len();
         r.take(len).read_to_end(self).map_err(CopyError::Read)?;
+        tap(&self[before..]);
         Ok((self.len() - before) as u64)
     }
 }
@@ -99,7 +106,7 @@ impl TarSink for Vec<u8> {
 /// end-of-archive blocks) and returns the number of entries, not counting PAX
 /// extension headers.
 pub(super) fn write_tar<S: TarSink>(sink: &mut S, framing: Framing<'_>, plan: &Plan) -> Result<u64, ArchiveError> {
-    let mut w = TarWriter { sink, entries: 0 };
+    let mut w = TarWriter { sink, entries: 0, nar: None };
     let prefix: &[u8] = match framing {
         Framing::Aci { manifest } => {
             w.header(b"manifest", Kind::File { size: manifest.len() as u64 }, 0o644)?;
@@ -126,10 +133,18 @@ pub(super) fn write_tar<S: TarSink>(sink: &mut S, framing: Framing<'_>, plan: &P
                 w.pad(bytes.len() as u64)?;
             }
             Node::File { mode, source: FileSource::Host { path, size } } => {
-                w.host_file(&name, path, *size, *mode)?;
+                w.host_file(&name, path, *size, *mode, None)?;
             }
             Node::Symlink { target } => w.header(&name, Kind::Symlink { target }, mode::SYMLINK)?,
             Node::HostTree { source } => w.tree(&mut name, &mut source.clone())?,
+            Node::VerifiedTree { source, nar_hash } => {
+                w.nar = Some(NarHasher::new());
+                w.tree(&mut name, &mut source.clone())?;
+                let actual = w.nar.take().expect("set above").finish();
+                if actual != *nar_hash {
+                    return Err(ArchiveError::NarHashMismatch { path: source.clone(), expected: *nar_hash, actual });
+                }
+            }
         }
     }
     // End of archive: two zero blocks. No padding to a 10 KiB record: nothing
@@ -147,6 +162,9 @@ enum Kind<'a> {
 struct TarWriter<'s, S> {
     sink: &'s mut S,
     entries: u64,
+    /// The NAR serialisation of the store path being written, when it is
+    /// verified.
+    nar: Option<NarHasher>,
 }
 
 impl<S: TarSink> TarWriter<'_, S> {
@@ -185,6 +203,7 @@ impl<S: TarSink> TarWriter<'_, S> {
         let h = ustar(name, ty, mode, size, target);
         self.sink.write(h.as_bytes())?;
         self.entries += 1;
+        super::PROGRESS_ENTRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -197,11 +216,32 @@ impl<S: TarSink> TarWriter<'_, S> {
     }
 
     /// A host file streamed into the archive; its size must still be `planned`.
-    fn host_file(&mut self, name: &[u8], path: &Path, planned: u64, mode: u32) -> Result<(), ArchiveError> {
+    /// `nar_exec`: the file is in a verified tree and executable by its owner
+    /// (what a NAR records); `None` outside a verified tree.
+    fn host_file(
+        &mut self,
+        name: &[u8],
+        path: &Path,
+        planned: u64,
+        mode: u32,
+        nar_exec: Option<bool>,
+    ) -> Result<(), ArchiveError> {
         let read_err = |source| ArchiveError::Read { path: path.to_path_buf(), source };
         let mut f = File::open(path).map_err(read_err)?;
         self.header(name, Kind::File { size: planned }, mode)?;
-        let n = self.sink.copy_from(&mut f, planned).map_err(|e| match e {
+        let mut nar = match nar_exec {
+            Some(exec) => self.nar.as_mut().map(|h| {
+                h.file_begin(exec, planned);
+                h
+            }),
+            None => None,
+        };
+        let mut tap = |data: &[u8]| {
+            if let Some(h) = nar.as_mut() {
+                h.file_data(data)
+            }
+        };
+        let n = self.sink.copy_from(&mut f, planned, &mut tap).map_err(|e| match e {
             CopyError::Read(source) => ArchiveError::Read { path: path.to_path_buf(), source },
             CopyError::Sink(e) => e,
         })?;
@@ -218,6 +258,9 @@ impl<S: TarSink> TarWriter<'_, S> {
         if n < planned || grew {
             let actual = f.metadata().map(|m| m.len()).unwrap_or(n);
             return Err(ArchiveError::SizeChanged { path: path.to_path_buf(), planned, actual });
+        }
+        if let Some(h) = nar {
+            h.file_end();
         }
         self.pad(planned)
     }
@@ -236,11 +279,17 @@ impl<S: TarSink> TarWriter<'_, S> {
             name.push(b'/');
             self.header(name, Kind::Dir, mode::STORE_DIR)?;
             name.pop();
+            if let Some(h) = &mut self.nar {
+                h.dir_begin();
+            }
             let mut children: Vec<std::ffi::OsString> = std::fs::read_dir(&*src)
                 .and_then(|rd| rd.map(|e| e.map(|e| e.file_name())).collect())
                 .map_err(|source| ArchiveError::Read { path: src.clone(), source })?;
             children.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
             for child in children {
+                if let Some(h) = &mut self.nar {
+                    h.entry_begin(child.as_bytes());
+                }
                 let len = name.len();
                 name.push(b'/');
                 name.extend_from_slice(child.as_bytes());
@@ -249,14 +298,25 @@ impl<S: TarSink> TarWriter<'_, S> {
                 src.pop();
                 name.truncate(len);
                 r?;
+                if let Some(h) = &mut self.nar {
+                    h.entry_end();
+                }
+            }
+            if let Some(h) = &mut self.nar {
+                h.dir_end();
             }
             Ok(())
         } else if ft.is_file() {
-            let m = if meta.permissions().mode() & 0o111 != 0 { mode::STORE_EXEC } else { mode::STORE_FILE };
-            self.host_file(name, src, meta.len(), m)
+            let perm = meta.permissions().mode();
+            let m = if perm & 0o111 != 0 { mode::STORE_EXEC } else { mode::STORE_FILE };
+            let nar_exec = self.nar.is_some().then_some(perm & 0o100 != 0);
+            self.host_file(name, src, meta.len(), m, nar_exec)
         } else if ft.is_symlink() {
             let target =
                 std::fs::read_link(&*src).map_err(|source| ArchiveError::Read { path: src.clone(), source })?;
+            if let Some(h) = &mut self.nar {
+                h.symlink(target.as_os_str().as_bytes());
+            }
             self.header(name, Kind::Symlink { target: target.as_os_str().as_bytes() }, mode::SYMLINK)
         } else {
             let kind = if ft.is_fifo() {

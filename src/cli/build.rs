@@ -19,6 +19,10 @@ pub(crate) struct BuildArgs {
     /// Compression threads; 0 means one per core. The output does not depend on it.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Do not check the store paths against the NAR hashes of the closure
+    /// while packing them (checked by default).
+    #[arg(long)]
+    no_verify_store: bool,
 }
 
 pub(crate) fn run(args: BuildArgs) -> anyhow::Result<()> {
@@ -33,7 +37,8 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<()> {
         None => std::env::current_exe().context("cannot find mkaci's own path for postprocess.sh")?,
     };
     let started = std::time::Instant::now();
-    let outcome = mkaci::build::build(&attrs, &out, &mkaci, args.threads)?;
+    let opts = mkaci::build::BuildOptions { threads: args.threads, verify_store: !args.no_verify_store };
+    let outcome = mkaci::build::build_with(&attrs, &out, &mkaci, &opts)?;
     let (mut tar, mut compressed, mut entries) = (0, 0, 0);
     for (artifact, a) in outcome.index.artifacts.iter().zip(&outcome.archives) {
         eprintln!(

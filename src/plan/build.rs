@@ -340,7 +340,10 @@ pub fn plan_rootfs<'a>(input: &PlanInput<'a>) -> Result<PlannedRootfs<'a>, PlanE
                 Node::File { mode: mode::STORE_FILE, source: FileSource::Inline(Vec::new()) }
             }
         } else {
-            Node::HostTree { source: host }
+            match info.nar_hash {
+                Some(nar_hash) => Node::VerifiedTree { source: host, nar_hash },
+                None => Node::HostTree { source: host },
+            }
         };
         let leaf = match node {
             Node::Dir { mode } => Tree::Dir { mode, children: BTreeMap::new() },
@@ -426,7 +429,7 @@ impl<'a> PlannedRootfs<'a> {
             Tree::Leaf { node: Node::Symlink { target }, .. } => Kind::Symlink(target.clone()),
             Tree::Leaf { node: Node::File { mode, .. }, .. } => Kind::File { mode: *mode },
             Tree::Leaf { node: Node::Dir { .. }, .. } => Kind::Dir,
-            Tree::Leaf { node: Node::HostTree { source }, .. } => match std::fs::metadata(source) {
+            Tree::Leaf { node: Node::HostTree { source } | Node::VerifiedTree { source, .. }, .. } => match std::fs::metadata(source) {
                 Ok(m) if m.is_dir() => Kind::Dir,
                 Ok(m) => Kind::File { mode: m.permissions().mode() & 0o7777 },
                 Err(_) => return Ok(None),
@@ -611,6 +614,7 @@ mod tests {
                     Node::File { mode, source } => format!("f{mode:o}:{}", source.size()),
                     Node::Symlink { target } => format!("l->{}", String::from_utf8_lossy(target)),
                     Node::HostTree { .. } => "tree".into(),
+                    Node::VerifiedTree { .. } => "verified tree".into(),
                 };
                 format!("{} {kind}", e.path)
             })

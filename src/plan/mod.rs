@@ -11,6 +11,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::nar::NarHash;
+
 mod build;
 pub use build::*;
 
@@ -154,6 +156,14 @@ pub enum Node {
     HostTree {
         source: PathBuf,
     },
+    /// A host tree written exactly as [`Node::HostTree`], whose NAR
+    /// serialisation must hash to `nar_hash` (what Nix recorded for the store
+    /// path). The writer hashes it while it reads the files and fails on a
+    /// mismatch.
+    VerifiedTree {
+        source: PathBuf,
+        nar_hash: NarHash,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +179,18 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The same plan with every [`Node::VerifiedTree`] turned into a plain
+    /// [`Node::HostTree`]: the store contents are packed without checking
+    /// them against their NAR hashes.
+    pub fn without_verification(mut self) -> Plan {
+        for e in &mut self.entries {
+            if let Node::VerifiedTree { source, .. } = &mut e.node {
+                e.node = Node::HostTree { source: std::mem::take(source) };
+            }
+        }
+        self
+    }
+
     /// True when entries are in archive order: depth-first, siblings in byte order,
     /// every parent present before its children. The writer debug-asserts this.
     pub fn is_ordered(&self) -> bool {

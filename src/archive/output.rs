@@ -27,7 +27,7 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use sha2::{Digest, Sha256, Sha512};
+use sha2::{Digest, Sha256};
 
 use super::framing::{CopyError, TarSink};
 use super::{ArchiveError, Compression, GzipLevel, CHUNK_SIZE};
@@ -97,7 +97,9 @@ pub struct Written {
 pub(super) struct Output<W: Write> {
     buf: Vec<u8>,
     fill: usize,
-    sha512: Option<Sha512>,
+    /// ring's SHA-512 (assembly): the fastest measured here, and the one
+    /// serial step (docs/performance.md).
+    sha512: Option<ring::digest::Context>,
     sha256: Option<Sha256>,
     total: u64,
     backend: Backend<W>,
@@ -149,7 +151,7 @@ impl<W: Write> Output<W> {
             // chunks to `chunk` and never uses it.
             buf: Vec::new(),
             fill: 0,
-            sha512: digests.sha512_tar.then(Sha512::new),
+            sha512: digests.sha512_tar.then(|| ring::digest::Context::new(&ring::digest::SHA512)),
             sha256: digests.sha256_tar.then(Sha256::new),
             total: 0,
             backend,
@@ -218,7 +220,7 @@ impl<W: Write> Output<W> {
         let written = Written {
             tar_size: self.total,
             compressed_size: out.written,
-            sha512_tar: self.sha512.map(|h| h.finalize().into()),
+            sha512_tar: self.sha512.map(|h| h.finish().as_ref().try_into().expect("SHA-512 has 64 bytes")),
             sha256_tar,
             sha256_compressed,
         };
@@ -592,7 +594,7 @@ mod tests {
                 let (w, bytes) = run(c, 3, all, &data);
                 assert!(decompress(c, &bytes) == data, "{c:?} {len}: round trip");
                 assert_eq!(w.compressed_size, bytes.len() as u64, "{c:?} {len}");
-                assert_eq!(w.sha512_tar, Some(Sha512::digest(&data).into()), "{c:?} {len}");
+                assert_eq!(w.sha512_tar, Some(sha2::Sha512::digest(&data).into()), "{c:?} {len}");
                 assert_eq!(w.sha256_tar, Some(Sha256Digest(Sha256::digest(&data).into())), "{c:?} {len}");
                 assert_eq!(w.sha256_compressed, Some(Sha256Digest(Sha256::digest(&bytes).into())), "{c:?} {len}");
             }

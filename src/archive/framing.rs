@@ -137,6 +137,9 @@ pub(super) fn write_tar<S: TarSink>(sink: &mut S, framing: Framing<'_>, plan: &P
             }
             Node::Symlink { target } => w.header(&name, Kind::Symlink { target }, mode::SYMLINK)?,
             Node::HostTree { source } => w.tree(&mut name, &mut source.clone())?,
+            Node::LinkForest { source, link_base } => {
+                w.link_forest(&mut name, &mut source.clone(), &mut link_base.clone())?
+            }
             Node::VerifiedTree { source, nar_hash } => {
                 w.nar = Some(NarHasher::new());
                 w.tree(&mut name, &mut source.clone())?;
@@ -263,6 +266,37 @@ impl<S: TarSink> TarWriter<'_, S> {
             h.file_end();
         }
         self.pad(planned)
+    }
+
+    /// A package's directory as the merge makes it (see
+    /// [`Node::LinkForest`]): directories of mode [`mode::DIR`], and a link to
+    /// `link/<path>` for anything else.
+    fn link_forest(&mut self, name: &mut Vec<u8>, src: &mut PathBuf, link: &mut Vec<u8>) -> Result<(), ArchiveError> {
+        name.push(b'/');
+        self.header(name, Kind::Dir, mode::DIR)?;
+        name.pop();
+        let mut children: Vec<std::ffi::OsString> = std::fs::read_dir(&*src)
+            .and_then(|rd| rd.map(|e| e.map(|e| e.file_name())).collect())
+            .map_err(|source| ArchiveError::Read { path: src.clone(), source })?;
+        children.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        for child in children {
+            let (len, link_len) = (name.len(), link.len());
+            name.push(b'/');
+            name.extend_from_slice(child.as_bytes());
+            link.push(b'/');
+            link.extend_from_slice(child.as_bytes());
+            src.push(&child);
+            let r = match std::fs::symlink_metadata(&*src) {
+                Err(source) => Err(ArchiveError::Read { path: src.clone(), source }),
+                Ok(m) if m.is_dir() => self.link_forest(name, src, link),
+                Ok(_) => self.header(name, Kind::Symlink { target: link }, mode::SYMLINK),
+            };
+            src.pop();
+            name.truncate(len);
+            link.truncate(link_len);
+            r?;
+        }
+        Ok(())
     }
 
     /// A host tree, copied faithfully: depth-first, siblings in raw byte order,

@@ -164,6 +164,16 @@ pub enum Node {
         source: PathBuf,
         nar_hash: NarHash,
     },
+    /// A directory mkaci makes (mode [`mode::DIR`]) mirroring the host
+    /// directory `source` of one package, as a package merge makes it:
+    /// each subdirectory is such a directory again, anything else a symlink
+    /// to `link_base/<its path below source>`. The writer expands it lazily,
+    /// depth-first, siblings in byte order, so a package's big tree never
+    /// has to be planned entry by entry.
+    LinkForest {
+        source: PathBuf,
+        link_base: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -158,9 +158,14 @@ fn from_base64(s: &str) -> Option<[u8; 32]> {
 /// holding any of it. The caller walks the tree in NAR order (entries sorted
 /// by name bytes) and calls the methods in the order of the grammar above;
 /// file contents may come in any number of pieces.
+///
+/// [`NarHasher::counting`] only counts the bytes (the NAR size), for progress
+/// over store paths that are not verified.
 #[derive(Clone)]
 pub struct NarHasher {
-    h: Sha256,
+    h: Option<Sha256>,
+    /// Bytes of serialisation so far.
+    size: u64,
     /// Bytes of the current file's contents still to come.
     left: u64,
     /// Padding owed after the current file's contents.
@@ -175,21 +180,45 @@ impl Default for NarHasher {
 
 impl NarHasher {
     pub fn new() -> NarHasher {
-        let mut n = NarHasher { h: Sha256::new(), left: 0, pad: 0 };
+        Self::with(Some(Sha256::new()))
+    }
+
+    /// Counts the serialisation's bytes without hashing them: [`finish`]
+    /// then gives `None`.
+    ///
+    /// [`finish`]: NarHasher::finish
+    pub fn counting() -> NarHasher {
+        Self::with(None)
+    }
+
+    fn with(h: Option<Sha256>) -> NarHasher {
+        let mut n = NarHasher { h, size: 0, left: 0, pad: 0 };
         n.str(b"nix-archive-1");
         n
     }
 
+    /// Bytes of NAR serialisation so far; at the end, the path's `narSize`.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        self.size += data.len() as u64;
+        if let Some(h) = &mut self.h {
+            h.update(data);
+        }
+    }
+
     fn str(&mut self, s: &[u8]) {
-        self.h.update((s.len() as u64).to_le_bytes());
-        self.h.update(s);
+        self.update(&(s.len() as u64).to_le_bytes());
+        self.update(s);
         self.zeros(s.len());
     }
 
     fn zeros(&mut self, len: usize) {
         let rem = len % 8;
         if rem != 0 {
-            self.h.update(&[0u8; 8][..8 - rem]);
+            self.update(&[0u8; 8][..8 - rem]);
         }
     }
 
@@ -235,14 +264,14 @@ impl NarHasher {
             self.str(b"");
         }
         self.str(b"contents");
-        self.h.update(size.to_le_bytes());
+        self.update(&size.to_le_bytes());
         self.left = size;
         self.pad = (size % 8) as usize;
     }
 
     /// The next piece of the current file's contents.
     pub fn file_data(&mut self, data: &[u8]) {
-        self.h.update(data);
+        self.update(data);
         self.left = self.left.saturating_sub(data.len() as u64);
     }
 
@@ -255,8 +284,9 @@ impl NarHasher {
         self.str(b")");
     }
 
-    pub fn finish(self) -> NarHash {
-        NarHash(self.h.finalize().into())
+    /// The hash; `None` for a [`NarHasher::counting`] one.
+    pub fn finish(self) -> Option<NarHash> {
+        self.h.map(|h| NarHash(h.finalize().into()))
     }
 }
 
@@ -277,7 +307,7 @@ pub enum NarError {
 pub fn nar_hash_of(path: &Path) -> Result<NarHash, NarError> {
     let mut h = NarHasher::new();
     walk(&mut h, path)?;
-    Ok(h.finish())
+    Ok(h.finish().expect("a hashing NarHasher"))
 }
 
 fn walk(h: &mut NarHasher, path: &Path) -> Result<(), NarError> {
@@ -379,7 +409,8 @@ mod tests {
         h.symlink(b"a");
         h.entry_end();
         h.dir_end();
-        assert_eq!(h.finish(), NarHash(Sha256::digest(&want).into()));
+        assert_eq!(h.size(), want.len() as u64);
+        assert_eq!(h.finish(), Some(NarHash(Sha256::digest(&want).into())));
 
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path().join("d");

@@ -106,7 +106,7 @@ impl TarSink for Vec<u8> {
 /// end-of-archive blocks) and returns the number of entries, not counting PAX
 /// extension headers.
 pub(super) fn write_tar<S: TarSink>(sink: &mut S, framing: Framing<'_>, plan: &Plan) -> Result<u64, ArchiveError> {
-    let mut w = TarWriter { sink, entries: 0, nar: None };
+    let mut w = TarWriter { sink, entries: 0, nar: None, reported: 0 };
     let prefix: &[u8] = match framing {
         Framing::Aci { manifest } => {
             w.header(b"manifest", Kind::File { size: manifest.len() as u64 }, 0o644)?;
@@ -136,14 +136,20 @@ pub(super) fn write_tar<S: TarSink>(sink: &mut S, framing: Framing<'_>, plan: &P
                 w.host_file(&name, path, *size, *mode, None)?;
             }
             Node::Symlink { target } => w.header(&name, Kind::Symlink { target }, mode::SYMLINK)?,
-            Node::HostTree { source } => w.tree(&mut name, &mut source.clone())?,
+            Node::HostTree { source } => {
+                w.start_nar(NarHasher::counting());
+                w.tree(&mut name, &mut source.clone())?;
+                w.sync_progress();
+                w.nar = None;
+            }
             Node::LinkForest { source, link_base } => {
                 w.link_forest(&mut name, &mut source.clone(), &mut link_base.clone())?
             }
             Node::VerifiedTree { source, nar_hash } => {
-                w.nar = Some(NarHasher::new());
+                w.start_nar(NarHasher::new());
                 w.tree(&mut name, &mut source.clone())?;
-                let actual = w.nar.take().expect("set above").finish();
+                w.sync_progress();
+                let actual = w.nar.take().and_then(NarHasher::finish).expect("a hashing NarHasher, set above");
                 if actual != *nar_hash {
                     return Err(ArchiveError::NarHashMismatch { path: source.clone(), expected: *nar_hash, actual });
                 }
@@ -165,12 +171,29 @@ enum Kind<'a> {
 struct TarWriter<'s, S> {
     sink: &'s mut S,
     entries: u64,
-    /// The NAR serialisation of the store path being written, when it is
-    /// verified.
+    /// The NAR serialisation of the store path being written: hashed when
+    /// it is verified, counted otherwise (for [`super::progress`]).
     nar: Option<NarHasher>,
+    /// NAR bytes of `nar` already added to the progress counter.
+    reported: u64,
 }
 
 impl<S: TarSink> TarWriter<'_, S> {
+    fn start_nar(&mut self, h: NarHasher) {
+        self.reported = 0;
+        self.nar = Some(h);
+        self.sync_progress();
+    }
+
+    /// Adds the NAR bytes serialised since the last call to the progress
+    /// counter.
+    fn sync_progress(&mut self) {
+        if let Some(h) = &self.nar {
+            super::PROGRESS_STORE_BYTES.fetch_add(h.size() - self.reported, std::sync::atomic::Ordering::Relaxed);
+            self.reported = h.size();
+        }
+    }
+
     /// One entry's header: a PAX header first when the name or link target does
     /// not fit the ustar fields (100 bytes; we never split into the prefix field)
     /// or the size needs more than 11 octal digits.
@@ -239,9 +262,12 @@ impl<S: TarSink> TarWriter<'_, S> {
             }),
             None => None,
         };
+        let reported = &mut self.reported;
         let mut tap = |data: &[u8]| {
             if let Some(h) = nar.as_mut() {
-                h.file_data(data)
+                h.file_data(data);
+                super::PROGRESS_STORE_BYTES.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                *reported += data.len() as u64;
             }
         };
         let n = self.sink.copy_from(&mut f, planned, &mut tap).map_err(|e| match e {
@@ -335,6 +361,7 @@ impl<S: TarSink> TarWriter<'_, S> {
                 if let Some(h) = &mut self.nar {
                     h.entry_end();
                 }
+                self.sync_progress();
             }
             if let Some(h) = &mut self.nar {
                 h.dir_end();

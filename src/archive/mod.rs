@@ -307,6 +307,7 @@ const READ_AHEAD_CHUNKS: usize = 4;
 /// [`progress`].
 static PROGRESS_TAR_BYTES: AtomicU64 = AtomicU64::new(0);
 static PROGRESS_ENTRIES: AtomicU64 = AtomicU64::new(0);
+static PROGRESS_STORE_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// How far the archives of this process have got, summed over every archive
 /// written so far and in progress. Only ever grows.
@@ -316,14 +317,18 @@ pub struct Progress {
     pub tar_bytes: u64,
     /// Tar entries framed, not counting PAX extension headers.
     pub entries: u64,
+    /// Store contents read, in bytes of their NAR serialisation: comparable
+    /// with the closure's `narSize`.
+    pub store_nar_bytes: u64,
 }
 
 /// A snapshot of the progress counters, for a progress display on another
-/// thread. Cheap: two atomic loads.
+/// thread. Cheap: three atomic loads.
 pub fn progress() -> Progress {
     Progress {
         tar_bytes: PROGRESS_TAR_BYTES.load(Ordering::Relaxed),
         entries: PROGRESS_ENTRIES.load(Ordering::Relaxed),
+        store_nar_bytes: PROGRESS_STORE_BYTES.load(Ordering::Relaxed),
     }
 }
 

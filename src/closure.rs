@@ -70,12 +70,7 @@ impl Closure {
                         .map_err(|_| ClosureError::BadNarHash { path: r.path.clone(), value: value.clone() })?,
                 ),
             };
-            paths.push(PathInfo {
-                path: parse(index, &r.path)?,
-                nar_hash,
-                nar_size: r.nar_size,
-                references,
-            });
+            paths.push(PathInfo { path: parse(index, &r.path)?, nar_hash, nar_size: r.nar_size, references });
         }
         paths.sort_by(|a, b| a.path.cmp(&b.path));
         for w in paths.windows(2) {

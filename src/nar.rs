@@ -386,7 +386,8 @@ mod tests {
         for x in [&b"nix-archive-1"[..], b"(", b"type", b"directory"] {
             s(&mut want, x);
         }
-        for x in [&b"entry"[..], b"(", b"name", b"a", b"node", b"(", b"type", b"regular", b"executable", b"", b"contents"]
+        for x in
+            [&b"entry"[..], b"(", b"name", b"a", b"node", b"(", b"type", b"regular", b"executable", b"", b"contents"]
         {
             s(&mut want, x);
         }

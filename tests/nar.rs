@@ -42,7 +42,13 @@ fn nar_hash_matches_nix_on_real_store_paths() {
         let dump = nix_store(&["--dump", p]);
         assert_eq!(ours.as_bytes()[..], Sha256::digest(&dump)[..], "{p}: nix-store --dump");
         let m = std::fs::symlink_metadata(p).unwrap();
-        kinds[if m.is_dir() { 0 } else if m.is_file() { 1 } else { 2 }] = true;
+        kinds[if m.is_dir() {
+            0
+        } else if m.is_file() {
+            1
+        } else {
+            2
+        }] = true;
         checked += 1;
         if checked == 40 {
             break;

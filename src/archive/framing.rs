@@ -256,10 +256,15 @@ impl<S: TarSink> TarWriter<'_, S> {
         let mut f = File::open(path).map_err(read_err)?;
         self.header(name, Kind::File { size: planned }, mode)?;
         let mut nar = match nar_exec {
-            Some(exec) => self.nar.as_mut().map(|h| {
-                h.file_begin(exec, planned);
-                h
-            }),
+            Some(exec) => {
+                let h = self.nar.as_mut();
+                if let Some(h) = h {
+                    h.file_begin(exec, planned);
+                    Some(h)
+                } else {
+                    None
+                }
+            }
             None => None,
         };
         let reported = &mut self.reported;

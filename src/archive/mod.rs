@@ -22,7 +22,9 @@
 //! chunk becomes an independent gzip member compressed by libdeflate on a
 //! worker pool, and the members are written in order. Chunk size and level
 //! never depend on the thread count, so the bytes are the same for any thread
-//! count.
+//! count. A reader thread does the framing (walking the plan, reading files,
+//! NAR hashes of verified store paths); the calling thread only hashes the
+//! tar and feeds the compressors, so SHA-512 is the one serial step.
 //!
 //! [`Plan`]: crate::plan::Plan
 

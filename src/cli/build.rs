@@ -91,7 +91,11 @@ fn report_progress(started: std::time::Instant, expected: Option<u64>, stop: std
         if let Some(total) = expected.filter(|&t| t > 0) {
             // The store contents read, against the closure's NAR size.
             let done = p.store_nar_bytes.min(total);
-            line.push_str(&format!(", store {:.0}% of {:.1} MB", 100.0 * done as f64 / total as f64, total as f64 / MB));
+            line.push_str(&format!(
+                ", store {:.0}% of {:.1} MB",
+                100.0 * done as f64 / total as f64,
+                total as f64 / MB
+            ));
             if done > 0 {
                 let left = (total - done) as f64 * secs / done as f64;
                 line.push_str(&format!(", about {left:.0} s left"));

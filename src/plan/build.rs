@@ -89,14 +89,25 @@ impl Origin {
 
 #[derive(Debug)]
 enum Tree {
-    Dir { mode: u32, children: BTreeMap<Vec<u8>, Tree> },
-    Leaf { node: Node, origin: Origin, /* for collision checks */ host: Option<PathBuf> },
+    Dir {
+        mode: u32,
+        children: BTreeMap<Vec<u8>, Tree>,
+    },
+    Leaf {
+        node: Node,
+        origin: Origin,
+        /* for collision checks */ host: Option<PathBuf>,
+    },
     /// A directory that only one package provides (so far): its merged form
     /// mirrors the package's directory `src`, real directories and links to
     /// `link/...`, and is not read until another package or mkaci needs to
     /// put something inside it ([`expand`]). Never under `/etc`, whose files
     /// are copies. Keeps the plan as small as the overlap of the packages.
-    Lazy { src: PathBuf, link: Vec<u8>, origin: Origin },
+    Lazy {
+        src: PathBuf,
+        link: Vec<u8>,
+        origin: Origin,
+    },
 }
 
 impl Tree {
@@ -517,11 +528,13 @@ impl<'a> PlannedRootfs<'a> {
             Tree::Leaf { node: Node::Symlink { target }, .. } => Kind::Symlink(target.clone()),
             Tree::Leaf { node: Node::File { mode, .. }, .. } => Kind::File { mode: *mode },
             Tree::Leaf { node: Node::Dir { .. } | Node::LinkForest { .. }, .. } => Kind::Dir,
-            Tree::Leaf { node: Node::HostTree { source } | Node::VerifiedTree { source, .. }, .. } => match std::fs::metadata(source) {
-                Ok(m) if m.is_dir() => Kind::Dir,
-                Ok(m) => Kind::File { mode: m.permissions().mode() & 0o7777 },
-                Err(_) => return Ok(None),
-            },
+            Tree::Leaf { node: Node::HostTree { source } | Node::VerifiedTree { source, .. }, .. } => {
+                match std::fs::metadata(source) {
+                    Ok(m) if m.is_dir() => Kind::Dir,
+                    Ok(m) => Kind::File { mode: m.permissions().mode() & 0o7777 },
+                    Err(_) => return Ok(None),
+                }
+            }
         }))
     }
 

@@ -54,13 +54,37 @@ pub enum BuildError {
     Layout(#[from] crate::oci::LayoutError),
 }
 
-/// Builds the artifacts `attrs` describes into the directory `out`. The
-/// directory appears whole or not at all (see [`ResultWriter`]). `mkaci` is
-/// the program `postprocess.sh` runs.
-pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<BuildOutcome, BuildError> {
-    if attrs.format == ImageFormat::Oci {
-        return build_oci(attrs, out, mkaci, threads);
+/// How [`build_with`] builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// Compression threads; 0 means one per core. The output does not depend
+    /// on it.
+    pub threads: usize,
+    /// Check every store path packed against the NAR hash in the closure,
+    /// while packing (a mismatch fails the build). On by default.
+    pub verify_store: bool,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions { threads: 0, verify_store: true }
     }
+}
+
+/// Builds the artifacts `attrs` describes into the directory `out`, with
+/// `threads` compression threads and store verification on. The directory
+/// appears whole or not at all (see [`ResultWriter`]). `mkaci` is the program
+/// `postprocess.sh` runs.
+pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<BuildOutcome, BuildError> {
+    build_with(attrs, out, mkaci, &BuildOptions { threads, ..BuildOptions::default() })
+}
+
+/// [`build`] with every option.
+pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
+    if attrs.format == ImageFormat::Oci {
+        return build_oci(attrs, out, mkaci, opts);
+    }
+    let threads = opts.threads;
     let spec = &attrs.aci;
     let store = StoreDir::new(attrs.store_dir.as_deref().unwrap_or(DEFAULT_STORE_DIR))
         .map_err(|error| BuildError::StoreDir { error })?;
@@ -94,7 +118,7 @@ pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<
         .filter(|m| !thin_targets.contains(m.path.as_str()))
         .map(|m| (m.name.to_string(), ImagePath::from_abs_path(&m.path).expect("a mount point is never \"/\"")))
         .collect();
-    let planned = plan::plan_rootfs(&PlanInput {
+    let mut planned = plan::plan_rootfs(&PlanInput {
         store: &store,
         closure: &closure,
         packages: &packages,
@@ -118,6 +142,9 @@ pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<
         }
     }
     let m = &resolved.manifest;
+    if !opts.verify_store {
+        planned.plan = std::mem::take(&mut planned.plan).without_verification();
+    }
 
     let base = ImageBase::of_manifest(m).expect("from_spec always sets the os and arch labels");
     let files = AciFiles::new(&base, layout == StoreLayout::Thin);
@@ -153,7 +180,8 @@ pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<
 /// the same arguments, closure, manifest checks and rootfs plan as an ACI,
 /// written as one layer per store path (grouped by popularity past
 /// `maxLayers`) and a top-level layer; see [`crate::oci`].
-fn build_oci(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<BuildOutcome, BuildError> {
+fn build_oci(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
+    let threads = opts.threads;
     use crate::oci::{self, layers, layout::LayerInput, ConfigInput, OciSpecError};
     use crate::result::{OciArtifact, OciDigests, OciFiles};
 
@@ -184,7 +212,7 @@ fn build_oci(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<
         .iter()
         .map(|m| (m.name.to_string(), ImagePath::from_abs_path(&m.path).expect("a mount point is never \"/\"")))
         .collect();
-    let planned = plan::plan_rootfs(&PlanInput {
+    let mut planned = plan::plan_rootfs(&PlanInput {
         store: &store,
         closure: &closure,
         packages: &packages,
@@ -196,6 +224,9 @@ fn build_oci(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<
     if let Some(wd) = &app.working_directory {
         planned.check_working_directory(wd.as_str())?;
     }
+    if !opts.verify_store {
+        planned.plan = std::mem::take(&mut planned.plan).without_verification();
+    }
 
     let base = ImageBase::new(&m.name, m.label("version"), &platform.os, &platform.architecture);
     let dir_name = base.oci_layout();
@@ -206,7 +237,10 @@ fn build_oci(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<
     }
     let mut layer_inputs: Vec<LayerInput> = layers::group_by_popularity(&closure, oci_spec.max_layers)
         .iter()
-        .map(|l| LayerInput { plan: layers::store_layer_plan(&store, l), created_by: layers::describe(&store, l) })
+        .map(|l| LayerInput {
+            plan: layers::store_layer_plan(&store, l, &planned.plan),
+            created_by: layers::describe(&store, l),
+        })
         .collect();
     layer_inputs.push(LayerInput {
         plan: layers::top_layer_plan(&store, &planned.plan),

@@ -7,6 +7,7 @@
 
 use serde::Deserialize;
 
+use crate::nar::NarHash;
 use crate::store_path::{StoreDir, StorePath, StorePathError};
 
 /// One entry of Nix's `exportReferencesGraph` output, before validation.
@@ -26,7 +27,8 @@ pub struct RawPathInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathInfo {
     pub path: StorePath,
-    pub nar_hash: Option<String>,
+    /// What Nix recorded; the archive checks the store contents against it.
+    pub nar_hash: Option<NarHash>,
     pub nar_size: Option<u64>,
     pub references: Vec<StorePath>,
 }
@@ -39,6 +41,8 @@ pub enum ClosureError {
     Duplicate { path: String },
     #[error("{path:?} refers to {reference:?}, which is missing from the closure; exportReferencesGraph output is incomplete")]
     NotClosed { path: String, reference: String },
+    #[error("closure entry {path:?}: narHash {value:?} is not a SHA-256 hash in a form Nix writes (sha256:<base-32>, sha256:<hex>, sha256-<base64>)")]
+    BadNarHash { path: String, value: String },
     #[error("the closure is empty; mkACI needs at least one package")]
     Empty,
 }
@@ -59,12 +63,14 @@ impl Closure {
         let mut paths = Vec::with_capacity(raw.len());
         for (index, r) in raw.iter().enumerate() {
             let references = r.references.iter().map(|p| parse(index, p)).collect::<Result<Vec<_>, _>>()?;
-            paths.push(PathInfo {
-                path: parse(index, &r.path)?,
-                nar_hash: r.nar_hash.clone(),
-                nar_size: r.nar_size,
-                references,
-            });
+            let nar_hash = match &r.nar_hash {
+                None => None,
+                Some(value) => Some(
+                    NarHash::parse(value)
+                        .map_err(|_| ClosureError::BadNarHash { path: r.path.clone(), value: value.clone() })?,
+                ),
+            };
+            paths.push(PathInfo { path: parse(index, &r.path)?, nar_hash, nar_size: r.nar_size, references });
         }
         paths.sort_by(|a, b| a.path.cmp(&b.path));
         for w in paths.windows(2) {
@@ -137,5 +143,10 @@ mod tests {
             Err(ClosureError::NotClosed { path: A.into(), reference: B.into() })
         );
         assert!(matches!(Closure::from_raw(&sd, &[raw("/tmp/x", &[])]), Err(ClosureError::BadPath { index: 0, .. })));
+        let bad = RawPathInfo { nar_hash: Some("sha256:x".into()), ..raw(A, &[]) };
+        assert_eq!(
+            Closure::from_raw(&sd, &[bad]),
+            Err(ClosureError::BadNarHash { path: A.into(), value: "sha256:x".into() })
+        );
     }
 }

@@ -14,6 +14,7 @@ pub mod image_id;
 pub mod inspect;
 pub mod manifest;
 pub mod names;
+pub mod nar;
 pub mod oci;
 pub mod plan;
 pub mod postprocess;

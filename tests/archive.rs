@@ -265,9 +265,9 @@ fn same_input_same_bytes_whatever_the_thread_count() {
     let (store, names) = make_store(tmp.path());
     let plan = store_plan(&store, &names);
     for (tag, c, threads) in [
-        ("gz", Compression::gzip(6).unwrap(), [1usize, 1, 2, 5]),
-        ("xz", Compression::xz(0).unwrap(), [1, 1, 2, 3]),
-        ("none", Compression::None, [1, 1, 2, 2]),
+        ("gz", Compression::gzip(6).unwrap(), [1usize, 1, 2, 7, 16]),
+        ("xz", Compression::xz(0).unwrap(), [1, 1, 2, 7, 16]),
+        ("none", Compression::None, [1, 1, 2, 7, 16]),
     ] {
         let mut outputs = Vec::new();
         for (i, t) in threads.iter().enumerate() {

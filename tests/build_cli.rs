@@ -67,13 +67,18 @@ fn attrs(s: &Store, aci: Value) -> Value {
         "system": "x86_64-linux",
         "storeDir": s.dir.to_str().unwrap(),
         "closure": [
-            {"path": bb, "narHash": "sha256:x", "narSize": 1, "references": []},
-            {"path": conf, "narHash": "sha256:x", "narSize": 1, "references": [bb, file]},
-            {"path": file, "narHash": "sha256:x", "narSize": 1, "references": []},
+            {"path": bb, "narHash": nar_hash(&bb), "narSize": 1, "references": []},
+            {"path": conf, "narHash": nar_hash(&conf), "narSize": 1, "references": [bb, file]},
+            {"path": file, "narHash": nar_hash(&file), "narSize": 1, "references": []},
         ],
         "mkaci": "/nix/store/00000000000000000000000000000000-mkaci/bin/mkaci",
         "aci": spec,
     })
+}
+
+/// The NAR hash Nix would record for a store path of the fake store.
+fn nar_hash(path: &str) -> String {
+    mkaci::nar::nar_hash_of(Path::new(path)).unwrap().to_string()
 }
 
 fn run_build(s: &Store, attrs: &Value, out: &Path) -> Output {
@@ -301,4 +306,68 @@ fn thin_exec_points_into_the_store() {
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(out.join("busybox-1.35.0-linux-amd64.manifest")).unwrap()).unwrap();
     assert_eq!(manifest["app"]["exec"], json!(["/bin/echo", "hi"]), "fat images keep exec as given");
+}
+
+/// A store path whose contents differ from the narHash of the closure fails
+/// the build, naming the path, the expected hash and the actual one, and
+/// leaves nothing behind. `--no-verify-store` packs it anyway.
+#[test]
+fn store_contents_must_match_their_nar_hash() {
+    let s = store();
+    let a = attrs(&s, json!({}));
+    let conf = s.path(H_CONF, "conf");
+    let expected = nar_hash(&conf);
+    // One byte changed, same size: only the hash can tell.
+    let motd = PathBuf::from(&conf).join("share/doc/motd");
+    std::fs::write(&motd, "welcomE\n").unwrap();
+    let actual = nar_hash(&conf);
+    assert_ne!(expected, actual);
+    let out = s.tmp.path().join("corrupt-result");
+    let o = run_build(&s, &a, &out);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a corrupted store path was packed");
+    for needle in [&conf, &expected, &actual] {
+        assert!(err.contains(needle.as_str()), "message lacks {needle}: {err}");
+    }
+    assert!(!out.exists(), "left {}", out.display());
+
+    let file = s.tmp.path().join("attrs.json");
+    let o = Command::new(MKACI)
+        .args(["build", "--no-verify-store", "--attrs"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "--no-verify-store: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// The image does not depend on the number of compression threads.
+#[test]
+fn same_bytes_for_any_thread_count() {
+    let s = store();
+    // Enough tar for several chunks, so that the threads have work to share.
+    let big = PathBuf::from(s.path(H_CONF, "conf")).join("share/doc/big");
+    let data: Vec<u8> = (0..5_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8 & 0x3f).collect();
+    std::fs::write(&big, data).unwrap();
+    let a = attrs(&s, json!({}));
+    let file = s.tmp.path().join("attrs.json");
+    std::fs::write(&file, serde_json::to_vec(&a).unwrap()).unwrap();
+    let mut first: Option<Vec<u8>> = None;
+    for threads in ["1", "2", "7", "16"] {
+        let out = s.tmp.path().join(format!("result-{threads}"));
+        let o = Command::new(MKACI)
+            .args(["build", "--threads", threads, "--attrs"])
+            .arg(&file)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{threads} threads: {}", String::from_utf8_lossy(&o.stderr));
+        let bytes = std::fs::read(out.join("busybox-1.35.0-linux-amd64.aci")).unwrap();
+        match &first {
+            None => first = Some(bytes),
+            Some(f) => assert!(*f == bytes, "{threads} threads: different bytes"),
+        }
+    }
 }

@@ -33,7 +33,7 @@ fn build(t: &Path, name: &str, spec: Value) -> PathBuf {
         "outputs": {"out": "/unused"},
         "system": "x86_64-linux",
         "storeDir": store.to_str().unwrap(),
-        "closure": [{"path": bb, "narHash": "sha256:x", "narSize": 1, "references": []}],
+        "closure": [{"path": bb, "narHash": nar_hash(&bb), "narSize": 1, "references": []}],
         "mkaci": MKACI,
         "aci": aci,
     });
@@ -43,6 +43,11 @@ fn build(t: &Path, name: &str, spec: Value) -> PathBuf {
     let o = Command::new(MKACI).arg("build").arg("--attrs").arg(&file).arg("--out").arg(&out).output().unwrap();
     assert!(o.status.success(), "mkaci build: {}", stderr(&o));
     out
+}
+
+/// The NAR hash Nix would record for a store path of the fake store.
+fn nar_hash(path: &str) -> String {
+    mkaci::nar::nar_hash_of(Path::new(path)).unwrap().to_string()
 }
 
 fn index(result: &Path) -> Value {

@@ -19,6 +19,10 @@
 //! one rule. Names or link targets over 100 bytes and sizes of 8 GiB or more
 //! get a per-file PAX header, never a global one. The archive ends with two
 //! zero blocks.
+//!
+//! A [`Node::VerifiedTree`] is written like a host tree and, during the same
+//! walk, serialised into a [`NarHasher`] (the NAR's entry order is the tar's);
+//! when the tree ends, its NAR hash must be the one the plan expects.
 
 use std::fs::File;
 use std::io::Read;
@@ -29,6 +33,7 @@ use std::path::{Path, PathBuf};
 use tar::{EntryType, Header};
 
 use super::ArchiveError;
+use crate::nar::NarHasher;
 use crate::plan::{mode, FileSource, Node, Plan};
 
 /// The fixed mtime of every entry: 1, as in the Nix store.
@@ -56,9 +61,10 @@ pub(super) trait TarSink {
     /// Appends bytes to the tar stream.
     fn write(&mut self, data: &[u8]) -> Result<(), ArchiveError>;
 
-    /// Appends up to `len` bytes read from `r`. Returns how many bytes were
-    /// read: fewer than `len` only at end of file.
-    fn copy_from<R: Read>(&mut self, r: &mut R, len: u64) -> Result<u64, CopyError>;
+    /// Appends up to `len` bytes read from `r`, showing each piece to `tap`
+    /// as it is appended. Returns how many bytes were read: fewer than `len`
+    /// only at end of file.
+    fn copy_from<R: Read>(&mut self, r: &mut R, len: u64, tap: &mut dyn FnMut(&[u8])) -> Result<u64, CopyError>;
 
     /// Appends `n` zero bytes.
     fn zeros(&mut self, n: usize) -> Result<(), ArchiveError> {
@@ -88,9 +94,10 @@ impl TarSink for Vec<u8> {
         Ok(())
     }
 
-    fn copy_from<R: Read>(&mut self, r: &mut R, len: u64) -> Result<u64, CopyError> {
+    fn copy_from<R: Read>(&mut self, r: &mut R, len: u64, tap: &mut dyn FnMut(&[u8])) -> Result<u64, CopyError> {
         let before = self.len();
         r.take(len).read_to_end(self).map_err(CopyError::Read)?;
+        tap(&self[before..]);
         Ok((self.len() - before) as u64)
     }
 }
@@ -99,7 +106,7 @@ impl TarSink for Vec<u8> {
 /// end-of-archive blocks) and returns the number of entries, not counting PAX
 /// extension headers.
 pub(super) fn write_tar<S: TarSink>(sink: &mut S, framing: Framing<'_>, plan: &Plan) -> Result<u64, ArchiveError> {
-    let mut w = TarWriter { sink, entries: 0 };
+    let mut w = TarWriter { sink, entries: 0, nar: None, reported: 0 };
     let prefix: &[u8] = match framing {
         Framing::Aci { manifest } => {
             w.header(b"manifest", Kind::File { size: manifest.len() as u64 }, 0o644)?;
@@ -126,10 +133,27 @@ pub(super) fn write_tar<S: TarSink>(sink: &mut S, framing: Framing<'_>, plan: &P
                 w.pad(bytes.len() as u64)?;
             }
             Node::File { mode, source: FileSource::Host { path, size } } => {
-                w.host_file(&name, path, *size, *mode)?;
+                w.host_file(&name, path, *size, *mode, None)?;
             }
             Node::Symlink { target } => w.header(&name, Kind::Symlink { target }, mode::SYMLINK)?,
-            Node::HostTree { source } => w.tree(&mut name, &mut source.clone())?,
+            Node::HostTree { source } => {
+                w.start_nar(NarHasher::counting());
+                w.tree(&mut name, &mut source.clone())?;
+                w.sync_progress();
+                w.nar = None;
+            }
+            Node::LinkForest { source, link_base } => {
+                w.link_forest(&mut name, &mut source.clone(), &mut link_base.clone())?
+            }
+            Node::VerifiedTree { source, nar_hash } => {
+                w.start_nar(NarHasher::new());
+                w.tree(&mut name, &mut source.clone())?;
+                w.sync_progress();
+                let actual = w.nar.take().and_then(NarHasher::finish).expect("a hashing NarHasher, set above");
+                if actual != *nar_hash {
+                    return Err(ArchiveError::NarHashMismatch { path: source.clone(), expected: *nar_hash, actual });
+                }
+            }
         }
     }
     // End of archive: two zero blocks. No padding to a 10 KiB record: nothing
@@ -147,9 +171,29 @@ enum Kind<'a> {
 struct TarWriter<'s, S> {
     sink: &'s mut S,
     entries: u64,
+    /// The NAR serialisation of the store path being written: hashed when
+    /// it is verified, counted otherwise (for [`super::progress`]).
+    nar: Option<NarHasher>,
+    /// NAR bytes of `nar` already added to the progress counter.
+    reported: u64,
 }
 
 impl<S: TarSink> TarWriter<'_, S> {
+    fn start_nar(&mut self, h: NarHasher) {
+        self.reported = 0;
+        self.nar = Some(h);
+        self.sync_progress();
+    }
+
+    /// Adds the NAR bytes serialised since the last call to the progress
+    /// counter.
+    fn sync_progress(&mut self) {
+        if let Some(h) = &self.nar {
+            super::PROGRESS_STORE_BYTES.fetch_add(h.size() - self.reported, std::sync::atomic::Ordering::Relaxed);
+            self.reported = h.size();
+        }
+    }
+
     /// One entry's header: a PAX header first when the name or link target does
     /// not fit the ustar fields (100 bytes; we never split into the prefix field)
     /// or the size needs more than 11 octal digits.
@@ -185,6 +229,7 @@ impl<S: TarSink> TarWriter<'_, S> {
         let h = ustar(name, ty, mode, size, target);
         self.sink.write(h.as_bytes())?;
         self.entries += 1;
+        super::PROGRESS_ENTRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -197,11 +242,40 @@ impl<S: TarSink> TarWriter<'_, S> {
     }
 
     /// A host file streamed into the archive; its size must still be `planned`.
-    fn host_file(&mut self, name: &[u8], path: &Path, planned: u64, mode: u32) -> Result<(), ArchiveError> {
+    /// `nar_exec`: the file is in a verified tree and executable by its owner
+    /// (what a NAR records); `None` outside a verified tree.
+    fn host_file(
+        &mut self,
+        name: &[u8],
+        path: &Path,
+        planned: u64,
+        mode: u32,
+        nar_exec: Option<bool>,
+    ) -> Result<(), ArchiveError> {
         let read_err = |source| ArchiveError::Read { path: path.to_path_buf(), source };
         let mut f = File::open(path).map_err(read_err)?;
         self.header(name, Kind::File { size: planned }, mode)?;
-        let n = self.sink.copy_from(&mut f, planned).map_err(|e| match e {
+        let mut nar = match nar_exec {
+            Some(exec) => {
+                let h = self.nar.as_mut();
+                if let Some(h) = h {
+                    h.file_begin(exec, planned);
+                    Some(h)
+                } else {
+                    None
+                }
+            }
+            None => None,
+        };
+        let reported = &mut self.reported;
+        let mut tap = |data: &[u8]| {
+            if let Some(h) = nar.as_mut() {
+                h.file_data(data);
+                super::PROGRESS_STORE_BYTES.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                *reported += data.len() as u64;
+            }
+        };
+        let n = self.sink.copy_from(&mut f, planned, &mut tap).map_err(|e| match e {
             CopyError::Read(source) => ArchiveError::Read { path: path.to_path_buf(), source },
             CopyError::Sink(e) => e,
         })?;
@@ -219,7 +293,41 @@ impl<S: TarSink> TarWriter<'_, S> {
             let actual = f.metadata().map(|m| m.len()).unwrap_or(n);
             return Err(ArchiveError::SizeChanged { path: path.to_path_buf(), planned, actual });
         }
+        if let Some(h) = nar {
+            h.file_end();
+        }
         self.pad(planned)
+    }
+
+    /// A package's directory as the merge makes it (see
+    /// [`Node::LinkForest`]): directories of mode [`mode::DIR`], and a link to
+    /// `link/<path>` for anything else.
+    fn link_forest(&mut self, name: &mut Vec<u8>, src: &mut PathBuf, link: &mut Vec<u8>) -> Result<(), ArchiveError> {
+        name.push(b'/');
+        self.header(name, Kind::Dir, mode::DIR)?;
+        name.pop();
+        let mut children: Vec<std::ffi::OsString> = std::fs::read_dir(&*src)
+            .and_then(|rd| rd.map(|e| e.map(|e| e.file_name())).collect())
+            .map_err(|source| ArchiveError::Read { path: src.clone(), source })?;
+        children.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        for child in children {
+            let (len, link_len) = (name.len(), link.len());
+            name.push(b'/');
+            name.extend_from_slice(child.as_bytes());
+            link.push(b'/');
+            link.extend_from_slice(child.as_bytes());
+            src.push(&child);
+            let r = match std::fs::symlink_metadata(&*src) {
+                Err(source) => Err(ArchiveError::Read { path: src.clone(), source }),
+                Ok(m) if m.is_dir() => self.link_forest(name, src, link),
+                Ok(_) => self.header(name, Kind::Symlink { target: link }, mode::SYMLINK),
+            };
+            src.pop();
+            name.truncate(len);
+            link.truncate(link_len);
+            r?;
+        }
+        Ok(())
     }
 
     /// A host tree, copied faithfully: depth-first, siblings in raw byte order,
@@ -236,11 +344,17 @@ impl<S: TarSink> TarWriter<'_, S> {
             name.push(b'/');
             self.header(name, Kind::Dir, mode::STORE_DIR)?;
             name.pop();
+            if let Some(h) = &mut self.nar {
+                h.dir_begin();
+            }
             let mut children: Vec<std::ffi::OsString> = std::fs::read_dir(&*src)
                 .and_then(|rd| rd.map(|e| e.map(|e| e.file_name())).collect())
                 .map_err(|source| ArchiveError::Read { path: src.clone(), source })?;
             children.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
             for child in children {
+                if let Some(h) = &mut self.nar {
+                    h.entry_begin(child.as_bytes());
+                }
                 let len = name.len();
                 name.push(b'/');
                 name.extend_from_slice(child.as_bytes());
@@ -249,14 +363,26 @@ impl<S: TarSink> TarWriter<'_, S> {
                 src.pop();
                 name.truncate(len);
                 r?;
+                if let Some(h) = &mut self.nar {
+                    h.entry_end();
+                }
+                self.sync_progress();
+            }
+            if let Some(h) = &mut self.nar {
+                h.dir_end();
             }
             Ok(())
         } else if ft.is_file() {
-            let m = if meta.permissions().mode() & 0o111 != 0 { mode::STORE_EXEC } else { mode::STORE_FILE };
-            self.host_file(name, src, meta.len(), m)
+            let perm = meta.permissions().mode();
+            let m = if perm & 0o111 != 0 { mode::STORE_EXEC } else { mode::STORE_FILE };
+            let nar_exec = self.nar.is_some().then_some(perm & 0o100 != 0);
+            self.host_file(name, src, meta.len(), m, nar_exec)
         } else if ft.is_symlink() {
             let target =
                 std::fs::read_link(&*src).map_err(|source| ArchiveError::Read { path: src.clone(), source })?;
+            if let Some(h) = &mut self.nar {
+                h.symlink(target.as_os_str().as_bytes());
+            }
             self.header(name, Kind::Symlink { target: target.as_os_str().as_bytes() }, mode::SYMLINK)
         } else {
             let kind = if ft.is_fifo() {

@@ -22,13 +22,18 @@
 //! chunk becomes an independent gzip member compressed by libdeflate on a
 //! worker pool, and the members are written in order. Chunk size and level
 //! never depend on the thread count, so the bytes are the same for any thread
-//! count.
+//! count. A reader thread does the framing (walking the plan, reading files,
+//! NAR hashes of verified store paths); the calling thread only hashes the
+//! tar and feeds the compressors, so SHA-512 is the one serial step.
 //!
 //! [`Plan`]: crate::plan::Plan
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{channel, sync_channel};
 
 use crate::image_id::ImageId;
+use crate::nar::NarHash;
 use crate::plan::Plan;
 
 pub mod framing;
@@ -173,6 +178,8 @@ pub enum ArchiveError {
     UnsupportedLayerCompression { compression: Compression },
     #[error("a compression worker thread stopped unexpectedly")]
     WorkerFailed,
+    #[error("store path {} does not match the NAR hash Nix recorded for it: expected {expected}, found {actual}; the store is corrupted there (check with `nix-store --verify-path`, fix with `nix-store --repair-path`)", path.display())]
+    NarHashMismatch { path: PathBuf, expected: NarHash, actual: NarHash },
     #[error("internal error: the {digest} was asked for but not computed")]
     DigestMissing { digest: &'static str },
 }
@@ -254,10 +261,77 @@ pub fn write_archive(
     let tmp = TempFile::create(dest)?;
     let file = tmp.file.try_clone().map_err(|source| ArchiveError::Create { path: tmp.path.clone(), source })?;
     let mut out = output::Output::new(file, &tmp.path, opts.compression, threads, digests)?;
-    let entries = framing::write_tar(&mut out, framing, plan)?;
+    // Two threads in a pipeline: this one only hashes the tar stream (the
+    // part that cannot be split), hands chunks to the compressors and writes
+    // their output in order; a reader thread does everything else (walking
+    // the plan, reading files, tar framing, NAR hashes for verification).
+    let (full_tx, full_rx) = sync_channel::<(Vec<u8>, usize)>(READ_AHEAD_CHUNKS);
+    let (spare_tx, spare_rx) = channel::<Vec<u8>>();
+    let (entries, out_result) = std::thread::scope(|s| {
+        let reader = s.spawn(move || {
+            let mut sink = output::Chunker::new(full_tx, spare_rx);
+            let entries = framing::write_tar(&mut sink, framing, plan)?;
+            sink.finish()?;
+            Ok::<u64, ArchiveError>(entries)
+        });
+        let mut out_result = Ok(());
+        while let Ok((buf, len)) = full_rx.recv() {
+            match out.chunk(buf, len) {
+                Ok(spare) => {
+                    PROGRESS_TAR_BYTES.fetch_add(len as u64, Ordering::Relaxed);
+                    if let Some(b) = spare {
+                        // The reader may have finished; the buffer is then dropped.
+                        let _ = spare_tx.send(b);
+                    }
+                }
+                Err(e) => {
+                    out_result = Err(e);
+                    break;
+                }
+            }
+        }
+        // Unblocks a reader still sending after an output failure.
+        drop(full_rx);
+        (reader.join().map_err(|_| ArchiveError::WorkerFailed), out_result)
+    });
+    // The output's own failure explains a reader stopped by it.
+    out_result?;
+    let entries = entries??;
     let (written, _file) = out.finish()?;
     tmp.commit(dest)?;
     Ok(Archived { written, entries })
+}
+
+/// Chunks the reader may be ahead of the hashing thread.
+const READ_AHEAD_CHUNKS: usize = 4;
+
+/// Process-wide counters of the archives being written, read by
+/// [`progress`].
+static PROGRESS_TAR_BYTES: AtomicU64 = AtomicU64::new(0);
+static PROGRESS_ENTRIES: AtomicU64 = AtomicU64::new(0);
+static PROGRESS_STORE_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// How far the archives of this process have got, summed over every archive
+/// written so far and in progress. Only ever grows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes of uncompressed tar hashed and handed to compression.
+    pub tar_bytes: u64,
+    /// Tar entries framed, not counting PAX extension headers.
+    pub entries: u64,
+    /// Store contents read, in bytes of their NAR serialisation: comparable
+    /// with the closure's `narSize`.
+    pub store_nar_bytes: u64,
+}
+
+/// A snapshot of the progress counters, for a progress display on another
+/// thread. Cheap: three atomic loads.
+pub fn progress() -> Progress {
+    Progress {
+        tar_bytes: PROGRESS_TAR_BYTES.load(Ordering::Relaxed),
+        entries: PROGRESS_ENTRIES.load(Ordering::Relaxed),
+        store_nar_bytes: PROGRESS_STORE_BYTES.load(Ordering::Relaxed),
+    }
 }
 
 /// The output file under a temporary name in dest's directory; removed when

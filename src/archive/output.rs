@@ -27,7 +27,7 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use sha2::{Digest, Sha256, Sha512};
+use sha2::{Digest, Sha256};
 
 use super::framing::{CopyError, TarSink};
 use super::{ArchiveError, Compression, GzipLevel, CHUNK_SIZE};
@@ -97,7 +97,9 @@ pub struct Written {
 pub(super) struct Output<W: Write> {
     buf: Vec<u8>,
     fill: usize,
-    sha512: Option<Sha512>,
+    /// ring's SHA-512 (assembly): the fastest measured here, and the one
+    /// serial step (docs/performance.md).
+    sha512: Option<ring::digest::Context>,
     sha256: Option<Sha256>,
     total: u64,
     backend: Backend<W>,
@@ -145,9 +147,11 @@ impl<W: Write> Output<W> {
             Compression::Gzip { level } => Backend::Gzip(GzipPool::new(out, level, threads)?),
         };
         Ok(Output {
-            buf: vec![0; CHUNK_SIZE],
+            // Allocated on the first `write`: the archive writer hands whole
+            // chunks to `chunk` and never uses it.
+            buf: Vec::new(),
             fill: 0,
-            sha512: digests.sha512_tar.then(Sha512::new),
+            sha512: digests.sha512_tar.then(|| ring::digest::Context::new(&ring::digest::SHA512)),
             sha256: digests.sha256_tar.then(Sha256::new),
             total: 0,
             backend,
@@ -156,7 +160,21 @@ impl<W: Write> Output<W> {
     }
 
     fn flush_chunk(&mut self) -> Result<(), ArchiveError> {
-        let chunk = &self.buf[..self.fill];
+        let full = std::mem::take(&mut self.buf);
+        let fill = std::mem::replace(&mut self.fill, 0);
+        self.buf = match self.chunk(full, fill)? {
+            Some(spare) => spare,
+            None => vec![0; CHUNK_SIZE],
+        };
+        Ok(())
+    }
+
+    /// Takes the next chunk of the tar stream, `buf[..len]`: hashes it,
+    /// compresses and writes it. Every chunk but the last must be
+    /// [`CHUNK_SIZE`] bytes long. Returns a buffer of [`CHUNK_SIZE`] bytes
+    /// the caller may fill next, when one is free.
+    pub(super) fn chunk(&mut self, buf: Vec<u8>, len: usize) -> Result<Option<Vec<u8>>, ArchiveError> {
+        let chunk = &buf[..len];
         if let Some(h) = &mut self.sha512 {
             h.update(chunk);
         }
@@ -170,13 +188,11 @@ impl<W: Write> Output<W> {
                 .write_all(chunk)
                 .map_err(|source| ArchiveError::Write { path: enc.get_ref().path.clone(), source })?,
             Backend::Gzip(pool) => {
-                let next = pool.take_buffer();
-                let full = std::mem::replace(&mut self.buf, next);
-                pool.submit(full, self.fill)?;
+                pool.submit(buf, len)?;
+                return Ok(pool.free.pop());
             }
         }
-        self.fill = 0;
-        Ok(())
+        Ok(Some(buf))
     }
 
     /// Flushes the last chunk, finishes the compressed stream and returns the
@@ -204,7 +220,7 @@ impl<W: Write> Output<W> {
         let written = Written {
             tar_size: self.total,
             compressed_size: out.written,
-            sha512_tar: self.sha512.map(|h| h.finalize().into()),
+            sha512_tar: self.sha512.map(|h| h.finish().as_ref().try_into().expect("SHA-512 has 64 bytes")),
             sha256_tar,
             sha256_compressed,
         };
@@ -214,6 +230,9 @@ impl<W: Write> Output<W> {
 
 impl<W: Write> TarSink for Output<W> {
     fn write(&mut self, mut data: &[u8]) -> Result<(), ArchiveError> {
+        if self.buf.is_empty() {
+            self.buf = vec![0; CHUNK_SIZE];
+        }
         while !data.is_empty() {
             let n = data.len().min(CHUNK_SIZE - self.fill);
             self.buf[self.fill..self.fill + n].copy_from_slice(&data[..n]);
@@ -228,7 +247,10 @@ impl<W: Write> TarSink for Output<W> {
 
     /// Reads straight into the chunk buffer (no extra copy, large sequential
     /// reads).
-    fn copy_from<R: Read>(&mut self, r: &mut R, len: u64) -> Result<u64, CopyError> {
+    fn copy_from<R: Read>(&mut self, r: &mut R, len: u64, tap: &mut dyn FnMut(&[u8])) -> Result<u64, CopyError> {
+        if self.buf.is_empty() {
+            self.buf = vec![0; CHUNK_SIZE];
+        }
         let mut done = 0u64;
         while done < len {
             let want = ((len - done).min((CHUNK_SIZE - self.fill) as u64)) as usize;
@@ -238,10 +260,81 @@ impl<W: Write> TarSink for Output<W> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(CopyError::Read(e)),
             };
+            tap(&self.buf[self.fill..self.fill + n]);
             self.fill += n;
             done += n as u64;
             if self.fill == CHUNK_SIZE {
                 self.flush_chunk().map_err(CopyError::Sink)?;
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// The reading side of the pipeline: the framing writes the tar stream into
+/// it, and it hands [`CHUNK_SIZE`] chunks, in order, to the thread that owns
+/// the [`Output`] (through `full`), taking back the buffers that thread has
+/// done with (through `spare`). Chunk boundaries depend only on offsets in
+/// the stream, never on how the framing writes or how fast either side runs.
+pub(super) struct Chunker {
+    buf: Vec<u8>,
+    fill: usize,
+    full: SyncSender<(Vec<u8>, usize)>,
+    spare: Receiver<Vec<u8>>,
+}
+
+impl Chunker {
+    pub(super) fn new(full: SyncSender<(Vec<u8>, usize)>, spare: Receiver<Vec<u8>>) -> Chunker {
+        Chunker { buf: vec![0; CHUNK_SIZE], fill: 0, full, spare }
+    }
+
+    fn send(&mut self) -> Result<(), ArchiveError> {
+        let next = self.spare.try_recv().unwrap_or_else(|_| vec![0; CHUNK_SIZE]);
+        let full = std::mem::replace(&mut self.buf, next);
+        let len = std::mem::replace(&mut self.fill, 0);
+        // The receiver is gone only when the output side failed; it reports
+        // its own error.
+        self.full.send((full, len)).map_err(|_| ArchiveError::WorkerFailed)
+    }
+
+    /// Hands over the last, partial chunk.
+    pub(super) fn finish(mut self) -> Result<(), ArchiveError> {
+        if self.fill > 0 {
+            self.send()?;
+        }
+        Ok(())
+    }
+}
+
+impl TarSink for Chunker {
+    fn write(&mut self, mut data: &[u8]) -> Result<(), ArchiveError> {
+        while !data.is_empty() {
+            let n = data.len().min(CHUNK_SIZE - self.fill);
+            self.buf[self.fill..self.fill + n].copy_from_slice(&data[..n]);
+            self.fill += n;
+            data = &data[n..];
+            if self.fill == CHUNK_SIZE {
+                self.send()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn copy_from<R: Read>(&mut self, r: &mut R, len: u64, tap: &mut dyn FnMut(&[u8])) -> Result<u64, CopyError> {
+        let mut done = 0u64;
+        while done < len {
+            let want = ((len - done).min((CHUNK_SIZE - self.fill) as u64)) as usize;
+            let n = match r.read(&mut self.buf[self.fill..self.fill + want]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(CopyError::Read(e)),
+            };
+            tap(&self.buf[self.fill..self.fill + n]);
+            self.fill += n;
+            done += n as u64;
+            if self.fill == CHUNK_SIZE {
+                self.send().map_err(CopyError::Sink)?;
             }
         }
         Ok(done)
@@ -352,10 +445,6 @@ impl<W: Write> GzipPool<W> {
             pending: BTreeMap::new(),
             free: Vec::new(),
         })
-    }
-
-    fn take_buffer(&mut self) -> Vec<u8> {
-        self.free.pop().unwrap_or_else(|| vec![0; CHUNK_SIZE])
     }
 
     fn submit(&mut self, data: Vec<u8>, len: usize) -> Result<(), ArchiveError> {
@@ -505,7 +594,7 @@ mod tests {
                 let (w, bytes) = run(c, 3, all, &data);
                 assert!(decompress(c, &bytes) == data, "{c:?} {len}: round trip");
                 assert_eq!(w.compressed_size, bytes.len() as u64, "{c:?} {len}");
-                assert_eq!(w.sha512_tar, Some(Sha512::digest(&data).into()), "{c:?} {len}");
+                assert_eq!(w.sha512_tar, Some(sha2::Sha512::digest(&data).into()), "{c:?} {len}");
                 assert_eq!(w.sha256_tar, Some(Sha256Digest(Sha256::digest(&data).into())), "{c:?} {len}");
                 assert_eq!(w.sha256_compressed, Some(Sha256Digest(Sha256::digest(&bytes).into())), "{c:?} {len}");
             }

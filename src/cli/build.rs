@@ -19,6 +19,10 @@ pub(crate) struct BuildArgs {
     /// Compression threads; 0 means one per core. The output does not depend on it.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Do not check the store paths against the NAR hashes of the closure
+    /// while packing them (checked by default).
+    #[arg(long)]
+    no_verify_store: bool,
 }
 
 pub(crate) fn run(args: BuildArgs) -> anyhow::Result<()> {
@@ -33,7 +37,16 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<()> {
         None => std::env::current_exe().context("cannot find mkaci's own path for postprocess.sh")?,
     };
     let started = std::time::Instant::now();
-    let outcome = mkaci::build::build(&attrs, &out, &mkaci, args.threads)?;
+    let opts = mkaci::build::BuildOptions { threads: args.threads, verify_store: !args.no_verify_store };
+    // A fat image packs about the closure's NAR size of tar; a thin one
+    // packs no store contents, so it has no estimate.
+    let expected = (!attrs.aci.thin).then(|| attrs.closure.iter().map(|p| p.nar_size).sum::<Option<u64>>()).flatten();
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let reporter = std::thread::spawn(move || report_progress(started, expected, stopped));
+    let outcome = mkaci::build::build_with(&attrs, &out, &mkaci, &opts);
+    drop(stop);
+    let _ = reporter.join();
+    let outcome = outcome?;
     let (mut tar, mut compressed, mut entries) = (0, 0, 0);
     for (artifact, a) in outcome.index.artifacts.iter().zip(&outcome.archives) {
         eprintln!(
@@ -69,6 +82,41 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<()> {
         peak_rss_kib().map(|k| k.to_string()).unwrap_or_else(|| "unknown".into())
     );
     Ok(())
+}
+
+/// How often a long build says how far it has got.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Prints a progress line to stderr (so into the Nix build log) every
+/// [`PROGRESS_EVERY`] until `stop` is dropped: tar bytes and entries so far,
+/// the rate, and with `expected` bytes the share done and the time left.
+/// A build that ends sooner prints none.
+fn report_progress(started: std::time::Instant, expected: Option<u64>, stop: std::sync::mpsc::Receiver<()>) {
+    const MB: f64 = 1e6;
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(PROGRESS_EVERY) {
+        let p = mkaci::archive::progress();
+        let secs = started.elapsed().as_secs_f64();
+        let mut line = format!(
+            "mkaci: progress {:.1} MB of tar, {} entries, {:.1} MB/s",
+            p.tar_bytes as f64 / MB,
+            p.entries,
+            p.tar_bytes as f64 / MB / secs
+        );
+        if let Some(total) = expected.filter(|&t| t > 0) {
+            // The store contents read, against the closure's NAR size.
+            let done = p.store_nar_bytes.min(total);
+            line.push_str(&format!(
+                ", store {:.0}% of {:.1} MB",
+                100.0 * done as f64 / total as f64,
+                total as f64 / MB
+            ));
+            if done > 0 {
+                let left = (total - done) as f64 * secs / done as f64;
+                line.push_str(&format!(", about {left:.0} s left"));
+            }
+        }
+        eprintln!("{line}");
+    }
 }
 
 /// The process's peak resident set size (`VmHWM`), all threads included.

@@ -94,15 +94,19 @@ fn store_dirs(store: &StoreDir) -> Vec<Entry> {
 }
 
 /// The plan of one store layer: the store directory's parents and each path,
-/// whole.
-pub fn store_layer_plan(store: &StoreDir, layer: &LayerContent) -> Plan {
+/// whole. Each path's node is taken from `rootfs` (the image's own plan, where
+/// a store path is checked against its NAR hash while it is packed) when it is
+/// there, else it is a plain host tree.
+pub fn store_layer_plan(store: &StoreDir, layer: &LayerContent, rootfs: &Plan) -> Plan {
     let mut entries = store_dirs(store);
     let dir = entries.last().expect("the store directory has a component").path.clone();
     for p in &layer.paths {
-        entries.push(Entry {
-            path: dir.join(p.base_name().as_bytes()).expect("a store path's base name is a valid name"),
-            node: Node::HostTree { source: store.host_path(p) },
-        });
+        let path = dir.join(p.base_name().as_bytes()).expect("a store path's base name is a valid name");
+        let node = match rootfs.entries.binary_search_by(|e| crate::plan::archive_order(&e.path, &path)) {
+            Ok(i) => rootfs.entries[i].node.clone(),
+            Err(_) => Node::HostTree { source: store.host_path(p) },
+        };
+        entries.push(Entry { path, node });
     }
     let plan = Plan { entries };
     debug_assert!(plan.is_ordered());
@@ -182,7 +186,7 @@ mod tests {
     fn layer_plans() {
         let store = StoreDir::default();
         let (_, p) = closure(&store, &[&[], &[]]);
-        let plan = store_layer_plan(&store, &LayerContent { paths: p.clone(), popularity: 1 });
+        let plan = store_layer_plan(&store, &LayerContent { paths: p.clone(), popularity: 1 }, &Plan::default());
         let names: Vec<String> = plan.entries.iter().map(|e| e.path.to_string()).collect();
         assert_eq!(
             names,

@@ -89,8 +89,25 @@ impl Origin {
 
 #[derive(Debug)]
 enum Tree {
-    Dir { mode: u32, children: BTreeMap<Vec<u8>, Tree> },
-    Leaf { node: Node, origin: Origin, /* for collision checks */ host: Option<PathBuf> },
+    Dir {
+        mode: u32,
+        children: BTreeMap<Vec<u8>, Tree>,
+    },
+    Leaf {
+        node: Node,
+        origin: Origin,
+        /* for collision checks */ host: Option<PathBuf>,
+    },
+    /// A directory that only one package provides (so far): its merged form
+    /// mirrors the package's directory `src`, real directories and links to
+    /// `link/...`, and is not read until another package or mkaci needs to
+    /// put something inside it ([`expand`]). Never under `/etc`, whose files
+    /// are copies. Keeps the plan as small as the overlap of the packages.
+    Lazy {
+        src: PathBuf,
+        link: Vec<u8>,
+        origin: Origin,
+    },
 }
 
 impl Tree {
@@ -115,6 +132,52 @@ fn components(p: &ImagePath) -> Vec<Vec<u8>> {
     p.components().map(|c| c.to_vec()).collect()
 }
 
+/// One level of a [`Tree::Lazy`]: its subdirectories lazy again, everything
+/// else a link to the package's file (what [`merge_dir`] makes outside `/etc`).
+fn expand(src: &Path, link: &[u8], origin: &Origin) -> Result<BTreeMap<Vec<u8>, Tree>, PlanError> {
+    let mut children = BTreeMap::new();
+    for e in std::fs::read_dir(src).map_err(io(src))? {
+        let name = e.map_err(io(src))?.file_name();
+        let host = src.join(&name);
+        let meta = std::fs::symlink_metadata(&host).map_err(io(&host))?;
+        let mut l = link.to_vec();
+        l.push(b'/');
+        l.extend_from_slice(name.as_bytes());
+        let t = if meta.is_dir() {
+            Tree::Lazy { src: host, link: l, origin: origin.clone() }
+        } else {
+            Tree::Leaf { node: Node::Symlink { target: l }, origin: origin.clone(), host: Some(host) }
+        };
+        children.insert(name.as_bytes().to_vec(), t);
+    }
+    Ok(children)
+}
+
+/// Turns a [`Tree::Lazy`] into a real directory of lazy children; leaves
+/// anything else as it is.
+fn open(t: &mut Tree) -> Result<(), PlanError> {
+    if let Tree::Lazy { src, link, origin } = t {
+        let children = expand(src, link, origin)?;
+        *t = Tree::Dir { mode: mode::DIR, children };
+    }
+    Ok(())
+}
+
+/// Opens every lazy directory on the way to `comps` (as far as the path
+/// exists), so that [`ensure_dir`] finds real directories.
+fn open_path(root: &mut Tree, comps: &[Vec<u8>]) -> Result<(), PlanError> {
+    let mut cur = root;
+    for c in comps {
+        open(cur)?;
+        let Tree::Dir { children, .. } = cur else { return Ok(()) };
+        match children.get_mut(c) {
+            Some(next) => cur = next,
+            None => return Ok(()),
+        }
+    }
+    open(cur)
+}
+
 /// Walks to the directory at `comps`, creating real directories (mode
 /// [`mode::DIR`]) where missing. Fails if a leaf is in the way.
 fn ensure_dir<'t>(root: &'t mut Tree, comps: &[Vec<u8>]) -> Result<&'t mut BTreeMap<Vec<u8>, Tree>, (usize, Origin)> {
@@ -122,14 +185,17 @@ fn ensure_dir<'t>(root: &'t mut Tree, comps: &[Vec<u8>]) -> Result<&'t mut BTree
     for (i, c) in comps.iter().enumerate() {
         let Tree::Dir { children, .. } = cur else { unreachable!("checked below") };
         let next = children.entry(c.clone()).or_insert_with(|| Tree::dir(mode::DIR));
-        if let Tree::Leaf { origin, .. } = next {
-            return Err((i, origin.clone()));
+        match next {
+            Tree::Leaf { origin, .. } => return Err((i, origin.clone())),
+            // open_path opened it (an I/O error there was reported).
+            Tree::Lazy { origin, .. } => return Err((i, origin.clone())),
+            Tree::Dir { .. } => {}
         }
         cur = next;
     }
     match cur {
         Tree::Dir { children, .. } => Ok(children),
-        Tree::Leaf { .. } => unreachable!(),
+        Tree::Leaf { .. } | Tree::Lazy { .. } => unreachable!(),
     }
 }
 
@@ -194,9 +260,15 @@ fn merge_dir(
         link.extend_from_slice(&name_b);
         let in_etc = child_at.first().map(|c| c == b"etc").unwrap_or(false);
         if meta.is_dir() {
+            if !in_etc && !dir.contains_key(&name_b) {
+                dir.insert(name_b, Tree::Lazy { src: host, link, origin: Origin::Package(pkg.to_string()) });
+                continue;
+            }
             let entry = dir.entry(name_b).or_insert_with(|| Tree::dir(mode::DIR));
+            open(entry)?;
             match entry {
                 Tree::Dir { children, .. } => merge_dir(children, &child_at, &host, &link, pkg)?,
+                Tree::Lazy { .. } => unreachable!("opened above"),
                 Tree::Leaf { origin, .. } => {
                     return Err(PlanError::Collision {
                         path: ImagePath::new(child_at.join(&b'/')).expect("valid names"),
@@ -219,7 +291,7 @@ fn merge_dir(
                 };
                 if !same {
                     let first = match existing {
-                        Tree::Leaf { origin, .. } => origin.describe(),
+                        Tree::Leaf { origin, .. } | Tree::Lazy { origin, .. } => origin.describe(),
                         Tree::Dir { .. } => "another package (as a directory)".to_string(),
                     };
                     return Err(PlanError::Collision {
@@ -250,6 +322,7 @@ fn etc_copy(host: &Path, meta: &std::fs::Metadata) -> Result<Node, PlanError> {
 fn insert_leaf(root: &mut Tree, path: &ImagePath, node: Node, what: &'static str) -> Result<(), PlanError> {
     let comps = components(path);
     let (last, parents) = comps.split_last().expect("non-empty path");
+    open_path(root, parents)?;
     let dir = ensure_dir(root, parents).map_err(|(i, origin)| PlanError::Collision {
         path: ImagePath::new(parents[..=i].join(&b'/')).expect("valid"),
         first: origin.describe(),
@@ -280,6 +353,7 @@ pub fn plan_rootfs<'a>(input: &PlanInput<'a>) -> Result<PlannedRootfs<'a>, PlanE
     let store_comps = components(&store_rel);
 
     // /tmp: sticky and world-writable, whatever the packages say.
+    open_path(&mut root, &[b"tmp".to_vec()])?;
     let tmp = ensure_dir(&mut root, &[b"tmp".to_vec()]).map_err(|(_, origin)| PlanError::Collision {
         path: ImagePath::new("tmp").expect("valid"),
         first: origin.describe(),
@@ -294,6 +368,7 @@ pub fn plan_rootfs<'a>(input: &PlanInput<'a>) -> Result<PlannedRootfs<'a>, PlanE
 
     if input.dnsquirks {
         // dnsquirks replaces any /etc/hosts from the packages, as the original did.
+        open_path(&mut root, &[b"etc".to_vec()])?;
         if let Ok(etc) = ensure_dir(&mut root, &[b"etc".to_vec()]) {
             etc.remove(b"hosts".as_slice());
         }
@@ -316,6 +391,7 @@ pub fn plan_rootfs<'a>(input: &PlanInput<'a>) -> Result<PlannedRootfs<'a>, PlanE
                 store_dir: store.as_str().to_string(),
             });
         }
+        open_path(&mut root, &components(target))?;
         ensure_dir(&mut root, &components(target)).map_err(|(_, origin)| PlanError::MountOnFile {
             name: name.clone(),
             path: target.clone(),
@@ -324,6 +400,7 @@ pub fn plan_rootfs<'a>(input: &PlanInput<'a>) -> Result<PlannedRootfs<'a>, PlanE
     }
 
     // The store: every closure path, whole (fat) or as a placeholder (thin).
+    open_path(&mut root, &store_comps)?;
     let store_dir = ensure_dir(&mut root, &store_comps).map_err(|(i, origin)| PlanError::Collision {
         path: ImagePath::new(store_comps[..=i].join(&b'/')).expect("valid"),
         first: origin.describe(),
@@ -340,7 +417,10 @@ pub fn plan_rootfs<'a>(input: &PlanInput<'a>) -> Result<PlannedRootfs<'a>, PlanE
                 Node::File { mode: mode::STORE_FILE, source: FileSource::Inline(Vec::new()) }
             }
         } else {
-            Node::HostTree { source: host }
+            match info.nar_hash {
+                Some(nar_hash) => Node::VerifiedTree { source: host, nar_hash },
+                None => Node::HostTree { source: host },
+            }
         };
         let leaf = match node {
             Node::Dir { mode } => Tree::Dir { mode, children: BTreeMap::new() },
@@ -370,9 +450,30 @@ fn flatten(tree: &Tree, at: &mut Vec<u8>, out: &mut Vec<Entry>) {
                 flatten(child, at, out);
             }
             Tree::Leaf { node, .. } => out.push(Entry { path, node: node.clone() }),
+            Tree::Lazy { src, link, .. } => {
+                out.push(Entry { path, node: Node::LinkForest { source: src.clone(), link_base: link.clone() } })
+            }
         }
         at.truncate(len);
     }
+}
+
+/// What `rest` below a lazy directory is in the image: a directory where the
+/// package has one, a link to the package's file where it has anything else.
+fn lazy_lookup(src: &Path, link: &[u8], rest: &[Vec<u8>]) -> Option<Kind> {
+    let mut host = src.to_path_buf();
+    let mut target = link.to_vec();
+    for (i, c) in rest.iter().enumerate() {
+        host.push(OsStr::from_bytes(c));
+        target.push(b'/');
+        target.extend_from_slice(c);
+        let meta = std::fs::symlink_metadata(&host).ok()?;
+        if !meta.is_dir() {
+            // A link; nothing lies below it in the image.
+            return (i + 1 == rest.len()).then_some(Kind::Symlink(target));
+        }
+    }
+    Some(Kind::Dir)
 }
 
 /// What a path inside the image is, without following a final symlink.
@@ -412,25 +513,28 @@ impl<'a> PlannedRootfs<'a> {
             });
         }
         let mut cur = &self.root;
-        for c in comps {
+        for (i, c) in comps.iter().enumerate() {
             match cur {
                 Tree::Dir { children, .. } => match children.get(c) {
                     Some(next) => cur = next,
                     None => return Ok(None),
                 },
                 Tree::Leaf { .. } => return Ok(None),
+                Tree::Lazy { src, link, .. } => return Ok(lazy_lookup(src, link, &comps[i..])),
             }
         }
         Ok(Some(match cur {
-            Tree::Dir { .. } => Kind::Dir,
+            Tree::Dir { .. } | Tree::Lazy { .. } => Kind::Dir,
             Tree::Leaf { node: Node::Symlink { target }, .. } => Kind::Symlink(target.clone()),
             Tree::Leaf { node: Node::File { mode, .. }, .. } => Kind::File { mode: *mode },
-            Tree::Leaf { node: Node::Dir { .. }, .. } => Kind::Dir,
-            Tree::Leaf { node: Node::HostTree { source }, .. } => match std::fs::metadata(source) {
-                Ok(m) if m.is_dir() => Kind::Dir,
-                Ok(m) => Kind::File { mode: m.permissions().mode() & 0o7777 },
-                Err(_) => return Ok(None),
-            },
+            Tree::Leaf { node: Node::Dir { .. } | Node::LinkForest { .. }, .. } => Kind::Dir,
+            Tree::Leaf { node: Node::HostTree { source } | Node::VerifiedTree { source, .. }, .. } => {
+                match std::fs::metadata(source) {
+                    Ok(m) if m.is_dir() => Kind::Dir,
+                    Ok(m) => Kind::File { mode: m.permissions().mode() & 0o7777 },
+                    Err(_) => return Ok(None),
+                }
+            }
         }))
     }
 
@@ -602,8 +706,31 @@ mod tests {
         })
     }
 
+    /// A link forest as the eager merge would have planned it, entry by entry.
+    fn expand_forest(path: &ImagePath, src: &Path, link: &[u8], out: &mut Vec<Entry>) {
+        out.push(Entry { path: path.clone(), node: Node::Dir { mode: mode::DIR } });
+        let mut names: Vec<_> = std::fs::read_dir(src).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        for n in names {
+            let (p, h) = (path.join(n.as_bytes()).unwrap(), src.join(&n));
+            let l = [link, b"/", n.as_bytes()].concat();
+            if std::fs::symlink_metadata(&h).unwrap().is_dir() {
+                expand_forest(&p, &h, &l, out);
+            } else {
+                out.push(Entry { path: p, node: Node::Symlink { target: l } });
+            }
+        }
+    }
+
     fn listing(p: &Plan) -> Vec<String> {
-        p.entries
+        let mut entries = Vec::new();
+        for e in &p.entries {
+            match &e.node {
+                Node::LinkForest { source, link_base } => expand_forest(&e.path, source, link_base, &mut entries),
+                _ => entries.push(e.clone()),
+            }
+        }
+        entries
             .iter()
             .map(|e| {
                 let kind = match &e.node {
@@ -611,6 +738,8 @@ mod tests {
                     Node::File { mode, source } => format!("f{mode:o}:{}", source.size()),
                     Node::Symlink { target } => format!("l->{}", String::from_utf8_lossy(target)),
                     Node::HostTree { .. } => "tree".into(),
+                    Node::VerifiedTree { .. } => "verified tree".into(),
+                    Node::LinkForest { .. } => unreachable!("expanded by the caller"),
                 };
                 format!("{} {kind}", e.path)
             })

@@ -11,6 +11,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::nar::NarHash;
+
 mod build;
 pub use build::*;
 
@@ -154,6 +156,24 @@ pub enum Node {
     HostTree {
         source: PathBuf,
     },
+    /// A host tree written exactly as [`Node::HostTree`], whose NAR
+    /// serialisation must hash to `nar_hash` (what Nix recorded for the store
+    /// path). The writer hashes it while it reads the files and fails on a
+    /// mismatch.
+    VerifiedTree {
+        source: PathBuf,
+        nar_hash: NarHash,
+    },
+    /// A directory mkaci makes (mode [`mode::DIR`]) mirroring the host
+    /// directory `source` of one package, as a package merge makes it:
+    /// each subdirectory is such a directory again, anything else a symlink
+    /// to `link_base/<its path below source>`. The writer expands it lazily,
+    /// depth-first, siblings in byte order, so a package's big tree never
+    /// has to be planned entry by entry.
+    LinkForest {
+        source: PathBuf,
+        link_base: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +189,18 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The same plan with every [`Node::VerifiedTree`] turned into a plain
+    /// [`Node::HostTree`]: the store contents are packed without checking
+    /// them against their NAR hashes.
+    pub fn without_verification(mut self) -> Plan {
+        for e in &mut self.entries {
+            if let Node::VerifiedTree { source, .. } = &mut e.node {
+                e.node = Node::HostTree { source: std::mem::take(source) };
+            }
+        }
+        self
+    }
+
     /// True when entries are in archive order: depth-first, siblings in byte order,
     /// every parent present before its children. The writer debug-asserts this.
     pub fn is_ordered(&self) -> bool {

@@ -290,3 +290,35 @@ fn postprocess_writes_a_docker_archive_and_links_the_layout() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(std::fs::symlink_metadata(&lay).unwrap().file_type().is_symlink());
 }
+
+/// A store path whose contents differ from its narHash fails an OCI build too,
+/// naming the path and both hashes, and leaves no result.
+#[test]
+fn oci_layers_check_store_paths_against_their_nar_hash() {
+    let s = store();
+    let lib = s.path(H_LIB, "lib");
+    let mut a = attrs(&s, json!({}), json!({}));
+    // Every closure entry with its real NAR hash.
+    for entry in a["closure"].as_array_mut().unwrap() {
+        let p = entry["path"].as_str().unwrap().to_string();
+        entry["narHash"] = json!(mkaci::nar::nar_hash_of(Path::new(&p)).unwrap().to_string());
+    }
+    let out = s.tmp.path().join("ok");
+    let o = run_build(&s, &a, &out, "2");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let expected = mkaci::nar::nar_hash_of(Path::new(&lib)).unwrap().to_string();
+    // One byte changed, same size: only the hash can tell.
+    let so = PathBuf::from(&lib).join("lib/libx.so");
+    let mut bytes = std::fs::read(&so).unwrap();
+    bytes[1 << 20] ^= 1;
+    std::fs::write(&so, bytes).unwrap();
+    let actual = mkaci::nar::nar_hash_of(Path::new(&lib)).unwrap().to_string();
+    let out = s.tmp.path().join("corrupt");
+    let o = run_build(&s, &a, &out, "2");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a corrupted store path was packed into a layer");
+    for needle in [&lib, &expected, &actual] {
+        assert!(err.contains(needle.as_str()), "message lacks {needle}: {err}");
+    }
+    assert!(!out.exists(), "left {}", out.display());
+}

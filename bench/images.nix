@@ -21,7 +21,7 @@ let
   inherit (builtins) fromJSON readFile map storePath genList toFile toString concatStringsSep;
 
   nix2aci = import ../default.nix { offline = true; };
-  inherit (nix2aci) mkACI;
+  inherit (nix2aci) mkACI mkOCI;
   busybox = nix2aci.pkgs.busybox;
 
   paths = fromJSON (readFile corpus);
@@ -52,6 +52,14 @@ let
     inherit compression compressionLevel;
   };
 
+  # The OCI image layout of the same closure: one layer per store path.
+  oci = name: mkOCI {
+    name = "bench-${name}";
+    version = "1";
+    packages = [ busybox (rootOf name) ];
+    exec = [ "/bin/sh" ];
+  };
+
   leaves = genList (i: toFile "bench-thin-leaf-${toString i}" "leaf ${toString i}\n") thinPaths;
   thinRoot = root "thin" leaves;
 in
@@ -64,6 +72,8 @@ in
   };
   large = fat "large";
   small = fat "small";
+  largeOCI = oci "large";
+  smallOCI = oci "small";
   thin = mkACI {
     name = "bench-thin";
     version = "1";

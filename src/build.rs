@@ -86,18 +86,7 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
     }
     let threads = opts.threads;
     let spec = &attrs.aci;
-    let store = StoreDir::new(attrs.store_dir.as_deref().unwrap_or(DEFAULT_STORE_DIR))
-        .map_err(|error| BuildError::StoreDir { error })?;
-    let closure = Closure::from_raw(&store, &attrs.closure).map_err(|error| BuildError::Closure { error })?;
-    if spec.packages.is_empty() {
-        return Err(BuildError::NoPackages);
-    }
-    let packages = spec
-        .packages
-        .iter()
-        .enumerate()
-        .map(|(index, p)| store.parse_path(p).map_err(|error| BuildError::Package { index, value: p.clone(), error }))
-        .collect::<Result<Vec<StorePath>, _>>()?;
+    let (store, closure, packages) = inputs(attrs)?;
     let layout = if spec.thin { StoreLayout::Thin } else { StoreLayout::Fat };
 
     // A thin image mounts every closure path read-only from the host.
@@ -176,6 +165,25 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
     Ok(BuildOutcome { out: out.to_path_buf(), index, archives: vec![summary], layouts: Vec::new() })
 }
 
+/// The store directory, the closure Nix reported and the packages, parsed:
+/// what every artifact kind starts from.
+fn inputs(attrs: &Attrs) -> Result<(StoreDir, Closure, Vec<StorePath>), BuildError> {
+    let spec = &attrs.aci;
+    let store = StoreDir::new(attrs.store_dir.as_deref().unwrap_or(DEFAULT_STORE_DIR))
+        .map_err(|error| BuildError::StoreDir { error })?;
+    let closure = Closure::from_raw(&store, &attrs.closure).map_err(|error| BuildError::Closure { error })?;
+    if spec.packages.is_empty() {
+        return Err(BuildError::NoPackages);
+    }
+    let packages = spec
+        .packages
+        .iter()
+        .enumerate()
+        .map(|(index, p)| store.parse_path(p).map_err(|error| BuildError::Package { index, value: p.clone(), error }))
+        .collect::<Result<Vec<StorePath>, _>>()?;
+    Ok((store, closure, packages))
+}
+
 /// Builds an OCI image layout (`format = "oci"`, what `mkOCI` asks for):
 /// the same arguments, closure, manifest checks and rootfs plan as an ACI,
 /// written as one layer per store path (grouped by popularity past
@@ -190,18 +198,7 @@ fn build_oci(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) -> Re
     oci::config::check_spec(spec, oci_spec)?;
     let platform = crate::names::oci_platform_of_system(&attrs.system)
         .ok_or_else(|| OciSpecError::UnknownPlatform { system: attrs.system.clone() })?;
-    let store = StoreDir::new(attrs.store_dir.as_deref().unwrap_or(DEFAULT_STORE_DIR))
-        .map_err(|error| BuildError::StoreDir { error })?;
-    let closure = Closure::from_raw(&store, &attrs.closure).map_err(|error| BuildError::Closure { error })?;
-    if spec.packages.is_empty() {
-        return Err(BuildError::NoPackages);
-    }
-    let packages = spec
-        .packages
-        .iter()
-        .enumerate()
-        .map(|(index, p)| store.parse_path(p).map_err(|error| BuildError::Package { index, value: p.clone(), error }))
-        .collect::<Result<Vec<StorePath>, _>>()?;
+    let (store, closure, packages) = inputs(attrs)?;
     let resolved = from_spec(spec, &SpecContext { system: &attrs.system, store: &store, thin_mounts: &[] })?;
     let compression = oci::config::layer_compression(resolved.compression)?;
     let m = &resolved.manifest;

@@ -189,9 +189,9 @@ fn inputs(attrs: &Attrs) -> Result<(StoreDir, Closure, Vec<StorePath>), BuildErr
 /// written as one layer per store path (grouped by popularity past
 /// `maxLayers`) and a top-level layer; see [`crate::oci`].
 fn build_oci(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
-    let threads = opts.threads;
     use crate::oci::{self, layers, layout::LayerInput, ConfigInput, OciSpecError};
     use crate::result::{OciArtifact, OciDigests, OciFiles};
+    let threads = opts.threads;
 
     let spec = &attrs.aci;
     let oci_spec = attrs.oci.as_ref().ok_or(OciSpecError::MissingOciAttrs)?;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use mkaci::archive::{write_aci, write_layer, ArchiveOptions, Compression};
-use mkaci::plan::{mode, Entry, ImagePath, Node, Plan};
+use mkaci::plan::{mode, Entry, ImagePath, Node, Owner, Plan};
 
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
@@ -34,8 +34,8 @@ fn main() {
     let mut srcs: Vec<PathBuf> = rest[1..].iter().map(PathBuf::from).collect();
     srcs.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
     let mut entries = vec![
-        Entry { path: ImagePath::new("nix").unwrap(), node: Node::Dir { mode: mode::DIR } },
-        Entry { path: ImagePath::new("nix/store").unwrap(), node: Node::Dir { mode: mode::DIR } },
+        Entry { path: ImagePath::new("nix").unwrap(), node: Node::Dir { mode: mode::DIR, owner: Owner::ROOT } },
+        Entry { path: ImagePath::new("nix/store").unwrap(), node: Node::Dir { mode: mode::DIR, owner: Owner::ROOT } },
     ];
     for s in &srcs {
         let name = s.file_name().unwrap().to_string_lossy();

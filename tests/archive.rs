@@ -17,7 +17,7 @@ use std::process::Command;
 use mkaci::archive::{
     write_aci, write_archive, write_layer, ArchiveError, ArchiveOptions, Compression, DigestSet, Framing, Sha256Digest,
 };
-use mkaci::plan::{mode, Entry, FileSource, ImagePath, Node, Plan};
+use mkaci::plan::{mode, Entry, FileSource, ImagePath, Node, Owner, Plan};
 use sha2::{Digest, Sha512};
 
 const MANIFEST: &[u8] = br#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/test","labels":[{"name":"os","value":"linux"},{"name":"arch","value":"amd64"}]}"#;
@@ -117,18 +117,22 @@ fn ip(s: &str) -> ImagePath {
 
 fn store_plan(store: &Path, names: &[&str]) -> Plan {
     let mut entries = vec![
-        Entry { path: ip("etc"), node: Node::Dir { mode: mode::DIR } },
+        Entry { path: ip("etc"), node: Node::Dir { mode: mode::DIR, owner: Owner::ROOT } },
         Entry {
             path: ip("etc/hosts"),
-            node: Node::File { mode: mode::ETC_FILE, source: FileSource::Inline(b"127.0.0.1 localhost\n".to_vec()) },
+            node: Node::File {
+                mode: mode::ETC_FILE,
+                owner: Owner::ROOT,
+                source: FileSource::Inline(b"127.0.0.1 localhost\n".to_vec()),
+            },
         },
-        Entry { path: ip("nix"), node: Node::Dir { mode: mode::DIR } },
-        Entry { path: ip("nix/store"), node: Node::Dir { mode: mode::DIR } },
+        Entry { path: ip("nix"), node: Node::Dir { mode: mode::DIR, owner: Owner::ROOT } },
+        Entry { path: ip("nix/store"), node: Node::Dir { mode: mode::DIR, owner: Owner::ROOT } },
     ];
     for n in names {
         entries.push(Entry { path: ip(&format!("nix/store/{n}")), node: Node::HostTree { source: store.join(n) } });
     }
-    entries.push(Entry { path: ip("tmp"), node: Node::Dir { mode: mode::TMP } });
+    entries.push(Entry { path: ip("tmp"), node: Node::Dir { mode: mode::TMP, owner: Owner::ROOT } });
     let plan = Plan { entries };
     assert!(plan.is_ordered());
     plan
@@ -340,6 +344,7 @@ fn size_change_is_an_error_naming_the_file_and_leaves_nothing() {
                 path: ip("f"),
                 node: Node::File {
                     mode: mode::ETC_FILE,
+                    owner: Owner::ROOT,
                     source: FileSource::Host { path: src.clone(), size: planned },
                 },
             }],
@@ -418,7 +423,7 @@ fn concurrent_writers_to_one_destination_leave_one_whole_image() {
     let plan_of = |n: u8| Plan {
         entries: vec![Entry {
             path: ip("f"),
-            node: Node::File { mode: mode::ETC_FILE, source: FileSource::Inline(vec![n; 3 << 20]) },
+            node: Node::File { mode: mode::ETC_FILE, owner: Owner::ROOT, source: FileSource::Inline(vec![n; 3 << 20]) },
         }],
     };
     let ids: Vec<_> = std::thread::scope(|s| {
@@ -615,7 +620,11 @@ fn layer_errors_are_typed_and_leave_nothing() {
     let host_file = |planned| Plan {
         entries: vec![Entry {
             path: ip("f"),
-            node: Node::File { mode: mode::ETC_FILE, source: FileSource::Host { path: src.clone(), size: planned } },
+            node: Node::File {
+                mode: mode::ETC_FILE,
+                owner: Owner::ROOT,
+                source: FileSource::Host { path: src.clone(), size: planned },
+            },
         }],
     };
     let missing_tree =

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use mkaci::archive::{write_aci, ArchiveOptions, Compression};
 use mkaci::inspect::{read_image, InspectError};
-use mkaci::plan::{mode, Entry, FileSource, ImagePath, Node, Plan};
+use mkaci::plan::{mode, Entry, FileSource, ImagePath, Node, Owner, Plan};
 use sha2::{Digest, Sha512};
 
 const MANIFEST: &[u8] = br#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/test","labels":[{"name":"os","value":"linux"},{"name":"arch","value":"amd64"}]}"#;
@@ -135,10 +135,14 @@ fn reads_what_the_writer_wrote_with_the_same_id() {
     std::fs::write(src.join("n".repeat(180)), b"long").unwrap();
     let plan = Plan {
         entries: vec![
-            Entry { path: ImagePath::new("etc").unwrap(), node: Node::Dir { mode: mode::DIR } },
+            Entry { path: ImagePath::new("etc").unwrap(), node: Node::Dir { mode: mode::DIR, owner: Owner::ROOT } },
             Entry {
                 path: ImagePath::new("etc/hosts").unwrap(),
-                node: Node::File { mode: mode::ETC_FILE, source: FileSource::Inline(b"x".to_vec()) },
+                node: Node::File {
+                    mode: mode::ETC_FILE,
+                    owner: Owner::ROOT,
+                    source: FileSource::Inline(b"x".to_vec()),
+                },
             },
             Entry { path: ImagePath::new("s").unwrap(), node: Node::HostTree { source: src.clone() } },
         ],

@@ -15,8 +15,10 @@
 //!
 //! Either way: plan entries in plan order; a [`Node::HostTree`] expanded lazily,
 //! depth-first, siblings in raw byte order, links never followed. Headers are
-//! built by hand: ustar, mtime 1, uid/gid 0, empty user/group names, modes from
-//! one rule. Names or link targets over 100 bytes and sizes of 8 GiB or more
+//! built by hand: ustar, mtime 1, empty user/group names, modes from one
+//! rule, uid/gid 0 except where the plan gives a [`Node::Dir`] or
+//! [`Node::File`] another [`Owner`] (never inside a store path: host trees
+//! and link forests are root's). Names or link targets over 100 bytes and sizes of 8 GiB or more
 //! get a per-file PAX header, never a global one. The archive ends with two
 //! zero blocks.
 //!
@@ -34,7 +36,7 @@ use tar::{EntryType, Header};
 
 use super::ArchiveError;
 use crate::nar::NarHasher;
-use crate::plan::{mode, FileSource, Node, Plan};
+use crate::plan::{mode, FileSource, Node, Owner, Plan};
 
 /// The fixed mtime of every entry: 1, as in the Nix store.
 const MTIME: u64 = 1;
@@ -109,10 +111,10 @@ pub(super) fn write_tar<S: TarSink>(sink: &mut S, framing: Framing<'_>, plan: &P
     let mut w = TarWriter { sink, entries: 0, nar: None, reported: 0 };
     let prefix: &[u8] = match framing {
         Framing::Aci { manifest } => {
-            w.header(b"manifest", Kind::File { size: manifest.len() as u64 }, 0o644)?;
+            w.header(b"manifest", Kind::File { size: manifest.len() as u64 }, 0o644, Owner::ROOT)?;
             w.sink.write(manifest)?;
             w.pad(manifest.len() as u64)?;
-            w.header(b"rootfs/", Kind::Dir, mode::DIR)?;
+            w.header(b"rootfs/", Kind::Dir, mode::DIR, Owner::ROOT)?;
             b"rootfs/"
         }
         Framing::Layer => b"",
@@ -123,19 +125,19 @@ pub(super) fn write_tar<S: TarSink>(sink: &mut S, framing: Framing<'_>, plan: &P
         name.extend_from_slice(prefix);
         name.extend_from_slice(e.path.as_bytes());
         match &e.node {
-            Node::Dir { mode } => {
+            Node::Dir { mode, owner } => {
                 name.push(b'/');
-                w.header(&name, Kind::Dir, *mode)?;
+                w.header(&name, Kind::Dir, *mode, *owner)?;
             }
-            Node::File { mode, source: FileSource::Inline(bytes) } => {
-                w.header(&name, Kind::File { size: bytes.len() as u64 }, *mode)?;
+            Node::File { mode, owner, source: FileSource::Inline(bytes) } => {
+                w.header(&name, Kind::File { size: bytes.len() as u64 }, *mode, *owner)?;
                 w.sink.write(bytes)?;
                 w.pad(bytes.len() as u64)?;
             }
-            Node::File { mode, source: FileSource::Host { path, size } } => {
-                w.host_file(&name, path, *size, *mode, None)?;
+            Node::File { mode, owner, source: FileSource::Host { path, size } } => {
+                w.host_file(&name, path, *size, *mode, *owner, None)?;
             }
-            Node::Symlink { target } => w.header(&name, Kind::Symlink { target }, mode::SYMLINK)?,
+            Node::Symlink { target } => w.header(&name, Kind::Symlink { target }, mode::SYMLINK, Owner::ROOT)?,
             Node::HostTree { source } => {
                 w.start_nar(NarHasher::counting());
                 w.tree(&mut name, &mut source.clone())?;
@@ -197,7 +199,7 @@ impl<S: TarSink> TarWriter<'_, S> {
     /// One entry's header: a PAX header first when the name or link target does
     /// not fit the ustar fields (100 bytes; we never split into the prefix field)
     /// or the size needs more than 11 octal digits.
-    fn header(&mut self, name: &[u8], kind: Kind<'_>, mode: u32) -> Result<(), ArchiveError> {
+    fn header(&mut self, name: &[u8], kind: Kind<'_>, mode: u32, owner: Owner) -> Result<(), ArchiveError> {
         let (ty, size, target): (EntryType, u64, &[u8]) = match kind {
             Kind::Dir => (EntryType::Directory, 0, b""),
             Kind::File { size } => (EntryType::Regular, size, b""),
@@ -221,12 +223,12 @@ impl<S: TarSink> TarWriter<'_, S> {
             }
         }
         if !pax.is_empty() {
-            let h = ustar(PAX_HEADER_NAME, EntryType::XHeader, 0o644, pax.len() as u64, b"");
+            let h = ustar(PAX_HEADER_NAME, EntryType::XHeader, 0o644, Owner::ROOT, pax.len() as u64, b"");
             self.sink.write(h.as_bytes())?;
             self.sink.write(&pax)?;
             self.pad(pax.len() as u64)?;
         }
-        let h = ustar(name, ty, mode, size, target);
+        let h = ustar(name, ty, mode, owner, size, target);
         self.sink.write(h.as_bytes())?;
         self.entries += 1;
         super::PROGRESS_ENTRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -250,11 +252,12 @@ impl<S: TarSink> TarWriter<'_, S> {
         path: &Path,
         planned: u64,
         mode: u32,
+        owner: Owner,
         nar_exec: Option<bool>,
     ) -> Result<(), ArchiveError> {
         let read_err = |source| ArchiveError::Read { path: path.to_path_buf(), source };
         let mut f = File::open(path).map_err(read_err)?;
-        self.header(name, Kind::File { size: planned }, mode)?;
+        self.header(name, Kind::File { size: planned }, mode, owner)?;
         let mut nar = match nar_exec {
             Some(exec) => {
                 let h = self.nar.as_mut();
@@ -304,7 +307,7 @@ impl<S: TarSink> TarWriter<'_, S> {
     /// `link/<path>` for anything else.
     fn link_forest(&mut self, name: &mut Vec<u8>, src: &mut PathBuf, link: &mut Vec<u8>) -> Result<(), ArchiveError> {
         name.push(b'/');
-        self.header(name, Kind::Dir, mode::DIR)?;
+        self.header(name, Kind::Dir, mode::DIR, Owner::ROOT)?;
         name.pop();
         let mut children: Vec<std::ffi::OsString> = std::fs::read_dir(&*src)
             .and_then(|rd| rd.map(|e| e.map(|e| e.file_name())).collect())
@@ -320,7 +323,7 @@ impl<S: TarSink> TarWriter<'_, S> {
             let r = match std::fs::symlink_metadata(&*src) {
                 Err(source) => Err(ArchiveError::Read { path: src.clone(), source }),
                 Ok(m) if m.is_dir() => self.link_forest(name, src, link),
-                Ok(_) => self.header(name, Kind::Symlink { target: link }, mode::SYMLINK),
+                Ok(_) => self.header(name, Kind::Symlink { target: link }, mode::SYMLINK, Owner::ROOT),
             };
             src.pop();
             name.truncate(len);
@@ -342,7 +345,7 @@ impl<S: TarSink> TarWriter<'_, S> {
         let ft = meta.file_type();
         if ft.is_dir() {
             name.push(b'/');
-            self.header(name, Kind::Dir, mode::STORE_DIR)?;
+            self.header(name, Kind::Dir, mode::STORE_DIR, Owner::ROOT)?;
             name.pop();
             if let Some(h) = &mut self.nar {
                 h.dir_begin();
@@ -376,14 +379,14 @@ impl<S: TarSink> TarWriter<'_, S> {
             let perm = meta.permissions().mode();
             let m = if perm & 0o111 != 0 { mode::STORE_EXEC } else { mode::STORE_FILE };
             let nar_exec = self.nar.is_some().then_some(perm & 0o100 != 0);
-            self.host_file(name, src, meta.len(), m, nar_exec)
+            self.host_file(name, src, meta.len(), m, Owner::ROOT, nar_exec)
         } else if ft.is_symlink() {
             let target =
                 std::fs::read_link(&*src).map_err(|source| ArchiveError::Read { path: src.clone(), source })?;
             if let Some(h) = &mut self.nar {
                 h.symlink(target.as_os_str().as_bytes());
             }
-            self.header(name, Kind::Symlink { target: target.as_os_str().as_bytes() }, mode::SYMLINK)
+            self.header(name, Kind::Symlink { target: target.as_os_str().as_bytes() }, mode::SYMLINK, Owner::ROOT)
         } else {
             let kind = if ft.is_fifo() {
                 "named pipe"
@@ -403,7 +406,7 @@ impl<S: TarSink> TarWriter<'_, S> {
 
 /// A ustar header with our fixed fields. Names longer than 100 bytes are cut
 /// here; the PAX record before the header carries the full name.
-fn ustar(name: &[u8], ty: EntryType, mode: u32, size: u64, target: &[u8]) -> Header {
+fn ustar(name: &[u8], ty: EntryType, mode: u32, owner: Owner, size: u64, target: &[u8]) -> Header {
     let mut h = Header::new_ustar();
     {
         let old = h.as_old_mut();
@@ -414,8 +417,8 @@ fn ustar(name: &[u8], ty: EntryType, mode: u32, size: u64, target: &[u8]) -> Hea
     }
     h.set_entry_type(ty);
     h.set_mode(mode);
-    h.set_uid(0);
-    h.set_gid(0);
+    h.set_uid(owner.uid.into());
+    h.set_gid(owner.gid.into());
     // Above USTAR_MAX_SIZE the tar crate writes base-256, which GNU tar and Go
     // read too; the PAX size record is authoritative anyway.
     h.set_size(size);
@@ -458,14 +461,15 @@ mod tests {
 
     fn plan(tree: &Path) -> Plan {
         let ip = |s: &str| ImagePath::new(s).unwrap();
-        let inline = |b: &[u8]| Node::File { mode: mode::ETC_FILE, source: FileSource::Inline(b.to_vec()) };
+        let inline =
+            |b: &[u8]| Node::File { mode: mode::ETC_FILE, owner: Owner::ROOT, source: FileSource::Inline(b.to_vec()) };
         Plan {
             entries: vec![
                 Entry { path: ip("bin"), node: Node::Symlink { target: b"nix/store/t/bin".to_vec() } },
-                Entry { path: ip("etc"), node: Node::Dir { mode: mode::DIR } },
+                Entry { path: ip("etc"), node: Node::Dir { mode: mode::DIR, owner: Owner::ROOT } },
                 Entry { path: ip("etc/hosts"), node: inline(b"127.0.0.1 localhost\n") },
-                Entry { path: ip("nix"), node: Node::Dir { mode: mode::DIR } },
-                Entry { path: ip("nix/store"), node: Node::Dir { mode: mode::DIR } },
+                Entry { path: ip("nix"), node: Node::Dir { mode: mode::DIR, owner: Owner::ROOT } },
+                Entry { path: ip("nix/store"), node: Node::Dir { mode: mode::DIR, owner: Owner::ROOT } },
                 Entry { path: ip("nix/store/t"), node: Node::HostTree { source: tree.to_path_buf() } },
             ],
         }
@@ -531,12 +535,15 @@ mod tests {
 
     #[test]
     fn ustar_header_fields() {
-        let h = ustar(b"rootfs/a", EntryType::Regular, 0o444, 5, b"");
+        let h = ustar(b"rootfs/a", EntryType::Regular, 0o444, Owner::ROOT, 5, b"");
         assert_eq!(h.mtime().unwrap(), 1);
         assert_eq!(h.uid().unwrap(), 0);
         assert_eq!(h.mode().unwrap(), 0o444);
         assert_eq!(h.username_bytes(), Some(&b""[..]));
-        let big = ustar(b"rootfs/big", EntryType::Regular, 0o444, (8 << 30) + 1, b"");
+        let big = ustar(b"rootfs/big", EntryType::Regular, 0o444, Owner::ROOT, (8 << 30) + 1, b"");
+        let owned = ustar(b"rootfs/d/", EntryType::Directory, 0o750, Owner { uid: 1000, gid: 100 }, 0, b"");
+        assert_eq!((owned.uid().unwrap(), owned.gid().unwrap(), owned.mode().unwrap()), (1000, 100, 0o750));
+        assert_eq!(owned.username_bytes(), Some(&b""[..]));
         assert_eq!(big.size().unwrap(), (8 << 30) + 1);
     }
 }

@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 
 use crate::closure::Closure;
-use crate::plan::{mode, Entry, ImagePath, Node, Plan};
+use crate::plan::{mode, Entry, ImagePath, Node, Owner, Plan};
 use crate::store_path::{StoreDir, StorePath};
 
 /// What one store layer holds: store paths, in store (base name) order.
@@ -87,7 +87,7 @@ fn store_dirs(store: &StoreDir) -> Vec<Entry> {
             None => ImagePath::new(c.to_vec()).expect("a valid component"),
             Some(parent) => parent.join(c).expect("a valid component"),
         };
-        out.push(Entry { path: p.clone(), node: Node::Dir { mode: mode::DIR } });
+        out.push(Entry { path: p.clone(), node: Node::Dir { mode: mode::DIR, owner: Owner::ROOT } });
         at = Some(p);
     }
     out
@@ -201,7 +201,10 @@ mod tests {
         let rootfs = Plan {
             entries: ["bin", "nix", "nix/store", &format!("nix/store/{}", p[0].base_name()), "nix/storex", "tmp"]
                 .iter()
-                .map(|s| Entry { path: ImagePath::new(*s).unwrap(), node: Node::Dir { mode: mode::DIR } })
+                .map(|s| Entry {
+                    path: ImagePath::new(*s).unwrap(),
+                    node: Node::Dir { mode: mode::DIR, owner: Owner::ROOT },
+                })
                 .collect(),
         };
         let top: Vec<String> = top_layer_plan(&store, &rootfs).entries.iter().map(|e| e.path.to_string()).collect();

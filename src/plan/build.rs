@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{mode, Entry, FileSource, ImagePath, Node, Plan, StoreLayout};
+use super::{mode, Entry, FileSource, ImagePath, Node, Owner, Plan, StoreLayout};
 use crate::closure::Closure;
 use crate::store_path::{StoreDir, StorePath};
 
@@ -91,6 +91,7 @@ impl Origin {
 enum Tree {
     Dir {
         mode: u32,
+        owner: Owner,
         children: BTreeMap<Vec<u8>, Tree>,
     },
     Leaf {
@@ -112,7 +113,7 @@ enum Tree {
 
 impl Tree {
     fn dir(mode: u32) -> Tree {
-        Tree::Dir { mode, children: BTreeMap::new() }
+        Tree::Dir { mode, owner: Owner::ROOT, children: BTreeMap::new() }
     }
 }
 
@@ -158,7 +159,7 @@ fn expand(src: &Path, link: &[u8], origin: &Origin) -> Result<BTreeMap<Vec<u8>, 
 fn open(t: &mut Tree) -> Result<(), PlanError> {
     if let Tree::Lazy { src, link, origin } = t {
         let children = expand(src, link, origin)?;
-        *t = Tree::Dir { mode: mode::DIR, children };
+        *t = Tree::Dir { mode: mode::DIR, owner: Owner::ROOT, children };
     }
     Ok(())
 }
@@ -313,6 +314,7 @@ fn etc_copy(host: &Path, meta: &std::fs::Metadata) -> Result<Node, PlanError> {
     match resolved {
         Some(m) if m.is_file() => Ok(Node::File {
             mode: if is_exec(&m) { mode::ETC_EXEC } else { mode::ETC_FILE },
+            owner: Owner::ROOT,
             source: FileSource::Host { path: host.to_path_buf(), size: m.len() },
         }),
         _ => Ok(Node::Symlink { target: std::fs::read_link(host).map_err(io(host))?.as_os_str().as_bytes().to_vec() }),
@@ -375,7 +377,11 @@ pub fn plan_rootfs<'a>(input: &PlanInput<'a>) -> Result<PlannedRootfs<'a>, PlanE
         insert_leaf(
             &mut root,
             &ImagePath::new("etc/hosts").expect("valid"),
-            Node::File { mode: mode::ETC_FILE, source: FileSource::Inline(DNSQUIRKS_HOSTS.to_vec()) },
+            Node::File {
+                mode: mode::ETC_FILE,
+                owner: Owner::ROOT,
+                source: FileSource::Inline(DNSQUIRKS_HOSTS.to_vec()),
+            },
             "dnsquirks",
         )?;
     }
@@ -412,9 +418,9 @@ pub fn plan_rootfs<'a>(input: &PlanInput<'a>) -> Result<PlannedRootfs<'a>, PlanE
             // A mount target must have the type of its source: bind mounts follow links.
             let meta = std::fs::metadata(&host).map_err(io(&host))?;
             if meta.is_dir() {
-                Node::Dir { mode: mode::STORE_DIR }
+                Node::Dir { mode: mode::STORE_DIR, owner: Owner::ROOT }
             } else {
-                Node::File { mode: mode::STORE_FILE, source: FileSource::Inline(Vec::new()) }
+                Node::File { mode: mode::STORE_FILE, owner: Owner::ROOT, source: FileSource::Inline(Vec::new()) }
             }
         } else {
             match info.nar_hash {
@@ -423,7 +429,7 @@ pub fn plan_rootfs<'a>(input: &PlanInput<'a>) -> Result<PlannedRootfs<'a>, PlanE
             }
         };
         let leaf = match node {
-            Node::Dir { mode } => Tree::Dir { mode, children: BTreeMap::new() },
+            Node::Dir { mode, owner } => Tree::Dir { mode, owner, children: BTreeMap::new() },
             node => Tree::Leaf { node, origin: Origin::Mkaci("the closure"), host: None },
         };
         store_dir.insert(info.path.base_name().as_bytes().to_vec(), leaf);
@@ -445,8 +451,8 @@ fn flatten(tree: &Tree, at: &mut Vec<u8>, out: &mut Vec<Entry>) {
         at.extend_from_slice(name);
         let path = ImagePath::new(at.clone()).expect("names come from directory listings");
         match child {
-            Tree::Dir { mode, .. } => {
-                out.push(Entry { path, node: Node::Dir { mode: *mode } });
+            Tree::Dir { mode, owner, .. } => {
+                out.push(Entry { path, node: Node::Dir { mode: *mode, owner: *owner } });
                 flatten(child, at, out);
             }
             Tree::Leaf { node, .. } => out.push(Entry { path, node: node.clone() }),
@@ -708,7 +714,7 @@ mod tests {
 
     /// A link forest as the eager merge would have planned it, entry by entry.
     fn expand_forest(path: &ImagePath, src: &Path, link: &[u8], out: &mut Vec<Entry>) {
-        out.push(Entry { path: path.clone(), node: Node::Dir { mode: mode::DIR } });
+        out.push(Entry { path: path.clone(), node: Node::Dir { mode: mode::DIR, owner: Owner::ROOT } });
         let mut names: Vec<_> = std::fs::read_dir(src).unwrap().map(|e| e.unwrap().file_name()).collect();
         names.sort();
         for n in names {
@@ -719,6 +725,15 @@ mod tests {
             } else {
                 out.push(Entry { path: p, node: Node::Symlink { target: l } });
             }
+        }
+    }
+
+    /// Ownership in a listing: nothing for root's.
+    fn own(o: &Owner) -> String {
+        if *o == Owner::ROOT {
+            String::new()
+        } else {
+            format!(" {}:{}", o.uid, o.gid)
         }
     }
 
@@ -734,8 +749,8 @@ mod tests {
             .iter()
             .map(|e| {
                 let kind = match &e.node {
-                    Node::Dir { mode } => format!("d{mode:o}"),
-                    Node::File { mode, source } => format!("f{mode:o}:{}", source.size()),
+                    Node::Dir { mode, owner } => format!("d{mode:o}{}", own(owner)),
+                    Node::File { mode, owner, source } => format!("f{mode:o}{}:{}", own(owner), source.size()),
                     Node::Symlink { target } => format!("l->{}", String::from_utf8_lossy(target)),
                     Node::HostTree { .. } => "tree".into(),
                     Node::VerifiedTree { .. } => "verified tree".into(),

@@ -137,13 +137,29 @@ impl FileSource {
     }
 }
 
+/// Who owns an entry in the tar headers: numeric ids (the user and group
+/// names stay empty). Store contents and everything mkaci creates belong to
+/// root; `users` (home directories), `perms`, `files` and owned mount targets
+/// give other owners, never inside the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Owner {
+    pub const ROOT: Owner = Owner { uid: 0, gid: 0 };
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node {
     Dir {
         mode: u32,
+        owner: Owner,
     },
     File {
         mode: u32,
+        owner: Owner,
         source: FileSource,
     },
     /// Stored as a symlink, never followed. Raw target bytes.

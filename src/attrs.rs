@@ -119,12 +119,26 @@ pub struct AciSpec {
     pub working_directory: Option<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Read-write mount points, name -> absolute path in the image.
+    /// Read-write mount points, name -> absolute path in the image, or the
+    /// path with the target directory's owner and mode.
     #[serde(default)]
-    pub mounts: BTreeMap<String, String>,
-    /// Read-only mount points, name -> absolute path in the image.
+    pub mounts: BTreeMap<String, MountSpec>,
+    /// Read-only mount points, as `mounts`.
     #[serde(default)]
-    pub mounts_ro: BTreeMap<String, String>,
+    pub mounts_ro: BTreeMap<String, MountSpec>,
+    /// Users written into `/etc/passwd`, by name (root and nobody are added).
+    #[serde(default)]
+    pub users: BTreeMap<String, UserSpec>,
+    /// Groups written into `/etc/group`, by name (root and nobody are added).
+    #[serde(default)]
+    pub groups: BTreeMap<String, GroupSpec>,
+    /// Ownership and modes of paths outside the store, applied in order.
+    #[serde(default)]
+    pub perms: Vec<PermSpec>,
+    /// Files copied into the image as real files: absolute image path -> store
+    /// path, or the store path with an owner and mode.
+    #[serde(default)]
+    pub files: BTreeMap<String, FileSpec>,
     /// List of `{name, protocol, port, count?, socketActivated?}`, or an attrset name -> rest.
     #[serde(default)]
     pub ports: Option<Value>,
@@ -145,6 +159,99 @@ pub struct AciSpec {
     /// Whether `postprocess` signs the image.
     #[serde(default = "yes")]
     pub sign: bool,
+}
+
+/// A mount point: its path, or its path and the target directory's owner and mode.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum MountSpec {
+    Path(String),
+    Owned(OwnedPath),
+}
+
+impl MountSpec {
+    pub fn path(&self) -> &str {
+        match self {
+            MountSpec::Path(p) => p,
+            MountSpec::Owned(o) => &o.path,
+        }
+    }
+}
+
+/// `{ path; uid ?; gid ?; mode ?; }` of a mount point.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnedPath {
+    pub path: String,
+    #[serde(default)]
+    pub uid: Option<u32>,
+    #[serde(default)]
+    pub gid: Option<u32>,
+    /// Octal digits, e.g. `"0750"`.
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+/// One `users.<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    pub uid: u32,
+    /// Default: the gid of `groups.<name>`.
+    #[serde(default)]
+    pub gid: Option<u32>,
+    /// Created and owned by the user when given; default `/var/empty`, not created.
+    #[serde(default)]
+    pub home: Option<String>,
+    /// Default `/bin/sh`.
+    #[serde(default)]
+    pub shell: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// One `groups.<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    pub gid: u32,
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// One `perms` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermSpec {
+    pub path: String,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub uid: Option<u32>,
+    #[serde(default)]
+    pub gid: Option<u32>,
+    #[serde(default)]
+    pub recursive: bool,
+}
+
+/// One `files` value: a store path, or `{ source; mode ?; uid ?; gid ?; }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum FileSpec {
+    Source(String),
+    Owned(OwnedSource),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnedSource {
+    pub source: String,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub uid: Option<u32>,
+    #[serde(default)]
+    pub gid: Option<u32>,
 }
 
 fn yes() -> bool {

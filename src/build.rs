@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::archive::{self, ArchiveError, ArchiveOptions, ArchiveSummary};
 use crate::attrs::{Attrs, ImageFormat};
 use crate::closure::{Closure, ClosureError};
+use crate::contents::{self, ContentsError};
 use crate::manifest;
 use crate::plan::{self, ImagePath, PlanError, PlanInput, StoreLayout};
 use crate::result::{AciFiles, Artifact, ArtifactKind, Digests, ImageBase, Index, ResultWriter, WriteError};
@@ -44,6 +45,8 @@ pub enum BuildError {
     Spec(#[from] SpecError),
     #[error(transparent)]
     Plan(#[from] PlanError),
+    #[error(transparent)]
+    Contents(#[from] ContentsError),
     #[error(transparent)]
     Archive(#[from] ArchiveError),
     #[error(transparent)]
@@ -107,6 +110,7 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
         .filter(|m| !thin_targets.contains(m.path.as_str()))
         .map(|m| (m.name.to_string(), ImagePath::from_abs_path(&m.path).expect("a mount point is never \"/\"")))
         .collect();
+    let extras = contents::extras(spec, &store)?;
     let mut planned = plan::plan_rootfs(&PlanInput {
         store: &store,
         closure: &closure,
@@ -114,8 +118,10 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
         layout,
         dnsquirks: spec.dnsquirks,
         mount_targets: &mount_targets,
+        extras: &extras,
     })?;
     planned.check_exec(app.exec.program())?;
+    contents::check_user_group(&planned, spec)?;
     if let Some(wd) = &app.working_directory {
         planned.check_working_directory(wd.as_str())?;
     }
@@ -209,6 +215,7 @@ fn build_oci(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) -> Re
         .iter()
         .map(|m| (m.name.to_string(), ImagePath::from_abs_path(&m.path).expect("a mount point is never \"/\"")))
         .collect();
+    let extras = contents::extras(spec, &store)?;
     let mut planned = plan::plan_rootfs(&PlanInput {
         store: &store,
         closure: &closure,
@@ -216,8 +223,10 @@ fn build_oci(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) -> Re
         layout: StoreLayout::Fat,
         dnsquirks: spec.dnsquirks,
         mount_targets: &mount_targets,
+        extras: &extras,
     })?;
     planned.check_exec(app.exec.program())?;
+    contents::check_user_group(&planned, spec)?;
     if let Some(wd) = &app.working_directory {
         planned.check_working_directory(wd.as_str())?;
     }

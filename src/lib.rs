@@ -10,6 +10,7 @@ pub mod archive;
 pub mod attrs;
 pub mod build;
 pub mod closure;
+pub mod contents;
 pub mod image_id;
 pub mod inspect;
 pub mod manifest;

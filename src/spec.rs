@@ -423,7 +423,7 @@ fn build_mounts(spec: &AciSpec, ctx: &SpecContext, origins: &mut Origins) -> Res
                 source,
             })?;
             let p: AbsPath =
-                path.parse().map_err(|reason| SpecError::MountPath { field, name: name.clone(), reason })?;
+                path.path().parse().map_err(|reason| SpecError::MountPath { field, name: name.clone(), reason })?;
             origins.record(at.index(all.len()), format!("{field}.{name}"));
             all.push(MountPoint { name: n, path: p, read_only });
         }

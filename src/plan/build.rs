@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{mode, Entry, FileSource, ImagePath, Node, Owner, Plan, StoreLayout};
+use super::{mode, Entry, Extras, FileSource, ImagePath, Node, Owner, Plan, StoreLayout};
 use crate::closure::Closure;
 use crate::store_path::{StoreDir, StorePath};
 
@@ -32,6 +32,8 @@ pub struct PlanInput<'a> {
     pub dnsquirks: bool,
     /// Mount targets (user `mounts` and `mountsRo`), created as directories.
     pub mount_targets: &'a [(String, ImagePath)],
+    /// Users' files, directories, ownership and modes ([`Extras::default`]: none).
+    pub extras: &'a Extras,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,18 @@ pub enum PlanError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{field} = {value:?}: {problem}")]
     Resolve { field: &'static str, value: String, problem: ResolveProblem },
+    #[error("{second}: {path} is already in the image, from {first}; remove one of them, or choose another path")]
+    Conflict { path: ImagePath, first: String, second: String },
+    #[error("{what}: {path} is inside the store directory {store_dir}; store contents stay as Nix made them: change the package, or choose a path outside {store_dir} (`files` copies a store file out)")]
+    InStore { what: String, path: ImagePath, store_dir: String },
+    #[error("{what}: {path} contains the store directory {store_dir}, which a recursive entry would change; store contents stay as Nix made them: name a directory that does not contain {store_dir}, or set recursive = false")]
+    RecursiveOverStore { what: String, path: ImagePath, store_dir: String },
+    #[error("{what}: {path} does not exist in the image; create it first (`files`, `users.<name>.home`, `mounts`) or correct the path")]
+    PermNotFound { what: String, path: ImagePath },
+    #[error("{what}: {path} is a symbolic link (to {target}), whose ownership and mode mean nothing; name what it points to if that is outside the store, or copy the file into place with `files`")]
+    PermOnLink { what: String, path: ImagePath, target: String },
+    #[error("{what}: {path} is {kind}, not a file or directory; give `files` a regular file or a directory")]
+    UnsupportedSource { what: String, path: PathBuf, kind: &'static str },
 }
 
 /// Why a path does not resolve to what it should inside the image.
@@ -76,6 +90,8 @@ pub enum ResolveProblem {
 enum Origin {
     Package(String),
     Mkaci(&'static str),
+    /// An argument, e.g. `files./etc/app.conf` or `users`.
+    Argument(String),
 }
 
 impl Origin {
@@ -83,9 +99,12 @@ impl Origin {
         match self {
             Origin::Package(p) => p.clone(),
             Origin::Mkaci(what) => format!("mkaci ({what})"),
+            Origin::Argument(what) => what.clone(),
         }
     }
 }
+
+mod extras;
 
 #[derive(Debug)]
 enum Tree {
@@ -386,6 +405,12 @@ pub fn plan_rootfs<'a>(input: &PlanInput<'a>) -> Result<PlannedRootfs<'a>, PlanE
         )?;
     }
 
+    // Users' files and directories, before the mount targets so that a
+    // mount target inside a home directory stays as the mount asks.
+    extras::generated(&mut root, input.extras)?;
+    extras::files(&mut root, store, input.extras)?;
+    extras::dirs(&mut root, store, input.extras)?;
+
     for (name, target) in input.mount_targets {
         if target.as_bytes().starts_with(store_rel.as_bytes())
             && (target.as_bytes().len() == store_rel.as_bytes().len()
@@ -403,6 +428,9 @@ pub fn plan_rootfs<'a>(input: &PlanInput<'a>) -> Result<PlannedRootfs<'a>, PlanE
             path: target.clone(),
             package: origin.describe(),
         })?;
+        if let Some(meta) = input.extras.mounts.get(name) {
+            extras::owned_dir(&mut root, store, target, meta, &format!("mount point `{name}`"))?;
+        }
     }
 
     // The store: every closure path, whole (fat) or as a placeholder (thin).
@@ -434,6 +462,7 @@ pub fn plan_rootfs<'a>(input: &PlanInput<'a>) -> Result<PlannedRootfs<'a>, PlanE
         };
         store_dir.insert(info.path.base_name().as_bytes().to_vec(), leaf);
     }
+    extras::perms(&mut root, store, input.extras)?;
 
     let mut plan = Plan::default();
     flatten(&root, &mut Vec::new(), &mut plan.entries);
@@ -602,6 +631,37 @@ impl<'a> PlannedRootfs<'a> {
         Ok((display(&cur), kind))
     }
 
+    /// The contents of the regular file `path` resolves to in the image
+    /// (following its links), or `None` when it does not resolve to one.
+    pub fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, PlanError> {
+        let Ok((at, Kind::File { .. })) = self.resolve(path) else { return Ok(None) };
+        let comps = split(at.as_bytes());
+        let store_comps = components(&ImagePath::new(self.store.relative()).expect("valid"));
+        let read = |p: &Path| std::fs::read(p).map(Some).map_err(io(p));
+        if comps.len() > store_comps.len() && comps[..store_comps.len()] == store_comps[..] {
+            let mut host = PathBuf::from(self.store.as_str());
+            for c in &comps[store_comps.len()..] {
+                host.push(OsStr::from_bytes(c));
+            }
+            return read(&host);
+        }
+        let mut cur = &self.root;
+        for c in &comps {
+            match cur {
+                Tree::Dir { children, .. } => match children.get(c) {
+                    Some(next) => cur = next,
+                    None => return Ok(None),
+                },
+                _ => return Ok(None),
+            }
+        }
+        match cur {
+            Tree::Leaf { node: Node::File { source: FileSource::Inline(b), .. }, .. } => Ok(Some(b.clone())),
+            Tree::Leaf { node: Node::File { source: FileSource::Host { path, .. }, .. }, .. } => read(path),
+            _ => Ok(None),
+        }
+    }
+
     /// `exec[0]` must resolve to an executable regular file in the image.
     pub fn check_exec(&self, exec0: &str) -> Result<(), PlanError> {
         let err = |problem| PlanError::Resolve { field: "exec[0]", value: exec0.to_string(), problem };
@@ -642,6 +702,7 @@ fn display(comps: &[Vec<u8>]) -> String {
 mod tests {
     use super::*;
     use crate::closure::RawPathInfo;
+    use crate::plan::{ExtraDir, ExtraFile, GeneratedFile, Meta, Perm};
     use std::os::unix::fs::symlink;
 
     struct Fixture {
@@ -702,6 +763,23 @@ mod tests {
         layout: StoreLayout,
         mounts: &'a [(String, ImagePath)],
     ) -> Result<PlannedRootfs<'a>, PlanError> {
+        static NONE: Extras = Extras {
+            generated: Vec::new(),
+            dirs: Vec::new(),
+            files: Vec::new(),
+            mounts: BTreeMap::new(),
+            perms: Vec::new(),
+        };
+        plan_with(f, pkgs, layout, mounts, &NONE)
+    }
+
+    fn plan_with<'a>(
+        f: &'a Fixture,
+        pkgs: &'a [StorePath],
+        layout: StoreLayout,
+        mounts: &'a [(String, ImagePath)],
+        extras: &'a Extras,
+    ) -> Result<PlannedRootfs<'a>, PlanError> {
         plan_rootfs(&PlanInput {
             store: &f.store,
             closure: &f.closure,
@@ -709,6 +787,7 @@ mod tests {
             layout,
             dnsquirks: true,
             mount_targets: mounts,
+            extras,
         })
     }
 
@@ -892,6 +971,156 @@ mod tests {
         std::fs::write(other.join("busybox"), "#!busybox").unwrap();
         std::fs::set_permissions(other.join("busybox"), std::fs::Permissions::from_mode(0o555)).unwrap();
         assert!(plan(&f, &pkgs, StoreLayout::Fat, &[]).is_ok());
+    }
+
+    fn ip(s: &str) -> ImagePath {
+        ImagePath::new(s).unwrap()
+    }
+
+    fn owned(uid: u32, gid: u32, mode: Option<u32>) -> Meta {
+        Meta { uid: Some(uid), gid: Some(gid), mode }
+    }
+
+    #[test]
+    fn extras_give_owners_outside_the_store() {
+        let f = fixture();
+        let pkgs = [f.paths[0].clone(), f.paths[1].clone()];
+        let mounts = [("data".to_string(), ip("srv/data"))];
+        // A directory to copy: conf/app.conf, conf/run (executable), conf/link.
+        let src = f._tmp.path().join("conf");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("app.conf"), "x=1\n").unwrap();
+        std::fs::write(src.join("run"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(src.join("run"), std::fs::Permissions::from_mode(0o555)).unwrap();
+        symlink("app.conf", src.join("link")).unwrap();
+        let extras = Extras {
+            generated: vec![GeneratedFile {
+                path: ip("etc/passwd"),
+                bytes: b"root:x:0:0::/:/bin/sh\n".to_vec(),
+                what: "users".into(),
+                if_absent: false,
+            }],
+            dirs: vec![ExtraDir {
+                path: ip("home/app"),
+                meta: owned(1000, 100, Some(0o700)),
+                what: "users.app.home".into(),
+            }],
+            files: vec![
+                ExtraFile {
+                    path: ip("etc/app"),
+                    source: src.clone(),
+                    meta: owned(1000, 100, None),
+                    what: "files".into(),
+                },
+                ExtraFile {
+                    path: ip("etc/one.conf"),
+                    source: src.join("app.conf"),
+                    meta: Meta { mode: Some(0o600), ..Meta::default() },
+                    what: "files".into(),
+                },
+            ],
+            mounts: [("data".to_string(), owned(1000, 100, Some(0o750)))].into(),
+            perms: vec![
+                Perm { path: ip("bin"), meta: owned(5, 5, None), recursive: false, what: "perms[0]".into() },
+                Perm { path: ip("etc"), meta: owned(7, 7, Some(0o751)), recursive: false, what: "perms[1]".into() },
+                Perm {
+                    path: ip("etc/profile"),
+                    meta: owned(8, 8, Some(0o640)),
+                    recursive: true,
+                    what: "perms[2]".into(),
+                },
+            ],
+        };
+        for layout in [StoreLayout::Fat, StoreLayout::Thin] {
+            let r = plan_with(&f, &pkgs, layout, &mounts, &extras).unwrap();
+            assert!(r.plan.is_ordered());
+            let l = listing(&r.plan);
+            for want in [
+                "/bin d755 5:5",
+                "/etc d751 7:7",
+                "/etc/app d755 1000:100",
+                "/etc/app/app.conf f644 1000:100:4",
+                "/etc/app/link l->app.conf",
+                "/etc/app/run f755 1000:100:10",
+                "/etc/one.conf f600:4",
+                "/etc/passwd f644:22",
+                "/etc/profile f640 8:8:11",
+                "/home d755",
+                "/home/app d700 1000:100",
+                "/srv/data d750 1000:100",
+            ] {
+                assert!(l.iter().any(|x| x == want), "{layout:?}: no {want} in {l:#?}");
+            }
+            // Links into the store stay root's links; the store is untouched.
+            let sd = f.store.as_str();
+            assert!(l.contains(&format!("/bin/busybox l->{sd}/{}/bin/busybox", f.paths[0].base_name())));
+            assert_eq!(r.read_file("/etc/passwd").unwrap().unwrap(), b"root:x:0:0::/:/bin/sh\n");
+            assert_eq!(r.read_file("/etc/app/link").unwrap().unwrap(), b"x=1\n");
+            assert_eq!(r.read_file("/etc/motd").unwrap().unwrap(), b"hello");
+            assert_eq!(r.read_file("/etc/nope").unwrap(), None);
+            assert_eq!(r.read_file("/etc").unwrap(), None);
+        }
+        // Without extras everything is root's.
+        let r = plan(&f, &pkgs, StoreLayout::Fat, &mounts).unwrap();
+        assert!(r.plan.entries.iter().all(|e| match &e.node {
+            Node::Dir { owner, .. } | Node::File { owner, .. } => *owner == Owner::ROOT,
+            _ => true,
+        }));
+    }
+
+    #[test]
+    fn extras_refusals_name_both_sides() {
+        let f = fixture();
+        let pkgs = [f.paths[0].clone(), f.paths[1].clone()];
+        let sd = f.store.relative().to_string();
+        let perm = |path: &str, recursive| Extras {
+            perms: vec![Perm { path: ip(path), meta: owned(1, 1, None), recursive, what: "perms[0]".into() }],
+            ..Extras::default()
+        };
+        let run = |x: &Extras| plan_with(&f, &pkgs, StoreLayout::Fat, &[], x).err().expect("refused");
+        let in_store = format!("{sd}/{}/bin", f.paths[0].base_name());
+        assert!(matches!(run(&perm(&in_store, false)), PlanError::InStore { what, .. } if what == "perms[0]"));
+        let top = sd.split('/').next().unwrap();
+        assert!(matches!(run(&perm(top, true)), PlanError::RecursiveOverStore { .. }));
+        assert!(plan_with(&f, &pkgs, StoreLayout::Fat, &[], &perm(top, false)).is_ok());
+        assert!(matches!(run(&perm("bin/busybox", false)), PlanError::PermOnLink { .. }));
+        assert!(matches!(run(&perm("srv", false)), PlanError::PermNotFound { .. }));
+        // files over a package's file, over dnsquirks' /etc/hosts, below a file.
+        let file = |path: &str| Extras {
+            files: vec![ExtraFile {
+                path: ip(path),
+                source: f.store.host_path(&f.paths[3]),
+                meta: Meta::default(),
+                what: format!("files.\"/{path}\""),
+            }],
+            ..Extras::default()
+        };
+        match run(&file("etc/profile")) {
+            PlanError::Conflict { path, first, second } => {
+                assert_eq!(path, ip("etc/profile"));
+                assert_eq!(first, f.store.display(&f.paths[0]));
+                assert!(second.starts_with("files.\"/etc/profile\" (") && second.contains("-file"), "{second}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(run(&file("etc/hosts")), PlanError::Conflict { first, .. } if first == "mkaci (dnsquirks)"));
+        assert!(matches!(run(&file("bin/sh/x")), PlanError::Conflict { .. }));
+        assert!(matches!(run(&file(&in_store)), PlanError::InStore { .. }));
+        // A generated /etc/profile where a package has one.
+        let gen = Extras {
+            generated: vec![GeneratedFile {
+                path: ip("etc/profile"),
+                bytes: vec![],
+                what: "users".into(),
+                if_absent: false,
+            }],
+            ..Extras::default()
+        };
+        assert!(matches!(run(&gen), PlanError::Conflict { second, .. } if second == "users"));
+        let mut absent = gen.clone();
+        absent.generated[0].if_absent = true;
+        let r = plan_with(&f, &pkgs, StoreLayout::Fat, &[], &absent).unwrap();
+        assert_eq!(r.read_file("/etc/profile").unwrap().unwrap(), b"export A=1\n");
     }
 
     #[test]

@@ -192,6 +192,87 @@ pub enum Node {
     },
 }
 
+/// Ownership and mode given to an entry outside the store; `None` keeps
+/// what the entry has (root's, and the mode of [`mode`]'s rule).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Meta {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// Permission bits, at most `0o7777`.
+    pub mode: Option<u32>,
+}
+
+impl Meta {
+    /// `owner` and `mode` with this meta's overrides.
+    pub fn apply(&self, owner: Owner, mode: u32) -> (Owner, u32) {
+        let owner = Owner { uid: self.uid.unwrap_or(owner.uid), gid: self.gid.unwrap_or(owner.gid) };
+        (owner, self.mode.unwrap_or(mode))
+    }
+}
+
+/// What goes into the rootfs besides the packages, `/etc/hosts`, `/tmp` and
+/// the mount targets: generated `/etc` files (`/etc/passwd`, ...), directories
+/// (home directories), copied files, the ownership of mount targets and
+/// `perms` entries. Each item names the argument it comes from (`what`), for
+/// messages. The default adds nothing: the plan is what it was without them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extras {
+    pub generated: Vec<GeneratedFile>,
+    pub dirs: Vec<ExtraDir>,
+    pub files: Vec<ExtraFile>,
+    /// Ownership and mode of mount targets, by mount point name.
+    pub mounts: std::collections::BTreeMap<String, Meta>,
+    /// Applied last, in order: a later entry wins.
+    pub perms: Vec<Perm>,
+}
+
+impl Extras {
+    pub fn is_empty(&self) -> bool {
+        self == &Extras::default()
+    }
+}
+
+/// A file mkaci generates (mode 0644, root's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedFile {
+    pub path: ImagePath,
+    pub bytes: Vec<u8>,
+    pub what: String,
+    /// Written only when the packages do not provide the path (else the
+    /// package's file stays); otherwise a package's file there is a conflict.
+    pub if_absent: bool,
+}
+
+/// A directory mkaci creates (parents as root's 0755 directories), or whose
+/// ownership and mode it sets when a package already has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraDir {
+    pub path: ImagePath,
+    pub meta: Meta,
+    pub what: String,
+}
+
+/// A host file or directory copied into the image as real files (not links),
+/// owned per `meta` (the whole tree); `meta.mode` is the mode of the top entry
+/// (default 0644 or 0755 for files by their execute bit, 0755 for directories).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraFile {
+    pub path: ImagePath,
+    pub source: PathBuf,
+    pub meta: Meta,
+    pub what: String,
+}
+
+/// Ownership and mode set on an existing directory or file outside the store,
+/// and with `recursive` on everything below it (links excepted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Perm {
+    pub path: ImagePath,
+    pub meta: Meta,
+    pub recursive: bool,
+    pub what: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub path: ImagePath,

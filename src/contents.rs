@@ -118,9 +118,12 @@ struct PasswdLine {
     shell: String,
 }
 
+/// The generated `/etc` files and the home directories.
+type Accounts = (Vec<GeneratedFile>, Vec<ExtraDir>);
+
 /// `/etc/passwd` and `/etc/group` from `users` and `groups`, and the home
 /// directories; `None` when neither is given.
-fn accounts(spec: &AciSpec) -> Result<Option<(Vec<GeneratedFile>, Vec<ExtraDir>)>, ContentsError> {
+fn accounts(spec: &AciSpec) -> Result<Option<Accounts>, ContentsError> {
     if spec.users.is_empty() && spec.groups.is_empty() {
         return Ok(None);
     }

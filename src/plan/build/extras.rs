@@ -11,6 +11,8 @@ use super::{components, ensure_dir, io, is_exec, open, open_path, Origin, PlanEr
 use crate::plan::{mode, Extras, FileSource, ImagePath, Meta, Node, Owner};
 use crate::store_path::StoreDir;
 
+type Children = BTreeMap<Vec<u8>, Tree>;
+
 /// True when `path` is the store directory or inside it.
 fn in_store(store: &StoreDir, path: &ImagePath) -> bool {
     let (p, s) = (path.as_bytes(), store.relative().as_bytes());
@@ -36,11 +38,7 @@ fn refuse_store(store: &StoreDir, path: &ImagePath, what: &str) -> Result<(), Pl
 
 /// The directory that will hold `path`, created (root's, 0755) where missing;
 /// a leaf in the way is a conflict with `what`.
-fn parent_dir<'t>(
-    root: &'t mut Tree,
-    path: &ImagePath,
-    what: &str,
-) -> Result<(&'t mut BTreeMap<Vec<u8>, Tree>, Vec<u8>), PlanError> {
+fn parent_dir<'t>(root: &'t mut Tree, path: &ImagePath, what: &str) -> Result<(&'t mut Children, Vec<u8>), PlanError> {
     let comps = components(path);
     let (last, parents) = comps.split_last().expect("non-empty path");
     open_path(root, parents)?;

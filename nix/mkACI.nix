@@ -94,10 +94,42 @@ in
   # An integer, path or derivation is converted with toString, as for `env`.
   annotations ? { },
 
-  # Read-write mount points, attrset AC Name -> absolute path in the image.
+  # Read-write mount points, attrset AC Name -> absolute path in the image,
+  # or { path; uid ? 0; gid ? 0; mode ? "0755"; } to give the target
+  # directory in the image an owner and mode (e.g. a data volume the app
+  # user owns).
   mounts ? { },
-  # Read-only mount points, attrset AC Name -> absolute path in the image.
+  # Read-only mount points, as `mounts`.
   mountsRo ? { },
+
+  # Users written into /etc/passwd, attrset name -> { uid; gid ?; home ?;
+  # shell ? "/bin/sh"; description ? ""; }. `gid` defaults to the gid of
+  # groups.<name>. A `home` is created in the image, owned by the user (mode
+  # 0700); without one the home is /var/empty. With `users` or `groups`,
+  # /etc/passwd and /etc/group are written as real files holding root (0)
+  # and nobody (65534) too, and /etc/nsswitch.conf (unless a package has
+  # one) says `passwd: files`. mkaci refuses a name or id used twice, a gid
+  # no group has, a package's own /etc/passwd or /etc/group beside them.
+  users ? { },
+  # Groups written into /etc/group, attrset name -> { gid; members ? [ ]; }.
+  groups ? { },
+
+  # Ownership and modes of paths outside the store, in the tar headers (no
+  # root needed): a list of { path; mode ?; uid ?; gid ?; recursive ? false; }.
+  # `mode` is a string of octal digits ("0750"). The path must exist in the
+  # image (a package's directory or /etc file, a home, a mount target, a
+  # `files` entry); links are not followed. Paths in the store are refused:
+  # store contents stay as Nix made them. Applied last, in order.
+  perms ? [ ],
+
+  # Files copied into the image as real files (not links): attrset absolute
+  # image path -> a path, derivation or store path (a file, or a directory
+  # copied recursively), or { source; mode ?; uid ?; gid ?; }. `mode` (octal
+  # digits) is the top entry's; the default is 0644 (0755 when executable)
+  # for files, 0755 for directories; uid and gid apply to the whole copy. A
+  # path the packages (or mkaci's /etc/hosts, /etc/passwd, ...) already have
+  # is an error naming both.
+  files ? { },
 
   # Ports: a list of { name, protocol, port, count ? 1, socketActivated ? false },
   # or an attrset name -> { protocol, port, ... }.
@@ -306,7 +338,91 @@ let
     else if isAttrs ports && !(ports ? outPath) then mapAttrs (n: checkPort "ports.${n}" false) ports
     else fail "`ports` must be a list of { name, protocol, port } or an attrset, got ${show ports}";
 
-  mountPoints = what: v: mapAttrs (k: absolutePath "${what}.${k}") (checkAttrs what v);
+  # Octal digits as a string: Nix has no octal integers (0750 is 750).
+  modeString = what: v:
+    if isString v && match "[0-7]{1,5}" v != null then v
+    else if isInt v then fail "`${what}` must be a string of octal digits such as \"0750\", got the integer ${show v}; Nix has no octal numbers, write it as a string"
+    else fail "`${what}` must be a string of octal digits such as \"0750\", got ${show v}";
+  nonNegInt = what: v:
+    if isInt v && v >= 0 && v <= 4294967294 then v
+    else fail "`${what}` must be an integer from 0 to 4294967294, got ${show v}";
+  onlyKeys = what: allowed: v:
+    let extra = filter (k: !elem k allowed) (attrNames v); in
+    if extra == [ ] then v
+    else fail "`${what}` has the unknown key `${head extra}`; allowed: ${concatStringsSep ", " allowed}";
+  inStore = p: p == builtins.storeDir || substring 0 (stringLength builtins.storeDir + 1) p == builtins.storeDir + "/";
+  outsideStore = what: p:
+    if inStore p then fail "`${what}` (${show p}) is inside the store; store contents stay as Nix made them: choose a path outside ${builtins.storeDir}"
+    else p;
+  # { uid ?; gid ?; mode ?; } of `v`, checked, for what's attrset form.
+  ownership = what: v:
+    optional "uid" (if v ? uid then nonNegInt "${what}.uid" v.uid else null)
+    // optional "gid" (if v ? gid then nonNegInt "${what}.gid" v.gid else null)
+    // optional "mode" (if v ? mode then modeString "${what}.mode" v.mode else null);
+
+  mountPoint = what: v:
+    if isAttrs v && !(v ? outPath) then
+      let v' = onlyKeys what [ "path" "uid" "gid" "mode" ] v; in
+      if !(v' ? path) then fail "`${what}` lacks `path`: ${show v}"
+      else { path = absolutePath "${what}.path" v'.path; } // ownership what v'
+    else absolutePath what v;
+  mountPoints = what: v: mapAttrs (k: mountPoint "${what}.${k}") (checkAttrs what v);
+
+  users' = mapAttrs (n: u:
+    let what = "users.${n}"; in
+    if !isAttrs u then fail "`${what}` must be an attrset { uid; gid ?; home ?; shell ?; description ?; }, got ${show u}"
+    else
+      let u' = onlyKeys what [ "uid" "gid" "home" "shell" "description" ] u; in
+      if !(u' ? uid) then fail "`${what}` lacks `uid`, e.g. ${what} = { uid = 1000; gid = 1000; };"
+      else { uid = nonNegInt "${what}.uid" u'.uid; }
+        // optional "gid" (if u' ? gid then nonNegInt "${what}.gid" u'.gid else null)
+        // optional "home" (if u' ? home then absolutePath "${what}.home" u'.home else null)
+        // optional "shell" (if u' ? shell then str "${what}.shell" u'.shell else null)
+        // optional "description" (if u' ? description then str "${what}.description" u'.description else null)
+  ) (checkAttrs "users" users);
+
+  groups' = mapAttrs (n: g:
+    let what = "groups.${n}"; in
+    if !isAttrs g then fail "`${what}` must be an attrset { gid; members ? [ ]; }, got ${show g}"
+    else
+      let g' = onlyKeys what [ "gid" "members" ] g; in
+      if !(g' ? gid) then fail "`${what}` lacks `gid`, e.g. ${what} = { gid = 1000; };"
+      else { gid = nonNegInt "${what}.gid" g'.gid; }
+        // optional "members" (
+          if !(g' ? members) then null
+          else if isList g'.members && all isString g'.members then g'.members
+          else fail "`${what}.members` must be a list of user names, got ${show g'.members}")
+  ) (checkAttrs "groups" groups);
+
+  perms' =
+    if !isList perms then fail "`perms` must be a list of { path; mode ?; uid ?; gid ?; recursive ?; }, got ${show perms}"
+    else builtins.genList (i:
+      let what = "perms[${toString i}]"; p = builtins.elemAt perms i; in
+      if !isAttrs p then fail "`${what}` must be an attrset { path; mode ?; uid ?; gid ?; recursive ?; }, got ${show p}"
+      else
+        let p' = onlyKeys what [ "path" "mode" "uid" "gid" "recursive" ] p; in
+        if !(p' ? path) then fail "`${what}` lacks `path`: ${show p}"
+        else { path = outsideStore "${what}.path" (absolutePath "${what}.path" p'.path); }
+          // ownership what p'
+          // optional "recursive" (if p' ? recursive then checkBool "${what}.recursive" p'.recursive else null)
+    ) (length perms);
+
+  # A file source: a path (copied into the store), a derivation or a store path.
+  fileSource = what: v:
+    if isPath v || (isAttrs v && v ? outPath) then "${v}"
+    else if isStorePathString v then v
+    else fail "`${what}` must be a path (./app.conf), a derivation or a store path, got ${show v}";
+  files' = builtins.listToAttrs (map (k:
+    let what = "files.\"${k}\""; v = files.${k}; in
+    {
+      name = outsideStore what (absolutePath what k);
+      value =
+        if isAttrs v && !(v ? outPath) then
+          let v' = onlyKeys what [ "source" "mode" "uid" "gid" ] v; in
+          if !(v' ? source) then fail "`${what}` lacks `source`: ${show v}"
+          else { source = fileSource "${what}.source" v'.source; } // ownership what v'
+        else fileSource what v;
+    }) (attrNames (checkAttrs "files" files)));
 
   eventHandlers' =
     if eventHandlers == null || eventHandlers == { } || eventHandlers == [ ] then null
@@ -359,7 +475,11 @@ let
   // optional "ports" ports'
   // optional "isolators" isolators'
   // optional "eventHandlers" eventHandlers'
-  // optional "compressionLevel" compressionLevel';
+  // optional "compressionLevel" compressionLevel'
+  // optional "users" (if users' == { } then null else users')
+  // optional "groups" (if groups' == { } then null else groups')
+  // optional "perms" (if perms' == [ ] then null else perms')
+  // optional "files" (if files' == { } then null else files');
 
   # Nix store names allow [A-Za-z0-9+._?=-]; AC identifiers may contain `~`.
   storeSafe = s: concatStringsSep "" (map (c: if match "[A-Za-z0-9+._?=-]" c != null then c else "-") (chars s));

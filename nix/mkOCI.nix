@@ -53,6 +53,12 @@ in
   # -> Volumes (read-only is not expressible in an OCI image).
   mounts ? { },
   mountsRo ? { },
+  # -> /etc/passwd, /etc/group, home directories, owners and modes and
+  # copied files in the top layer, as mkACI writes them into the rootfs.
+  users ? { },
+  groups ? { },
+  perms ? [ ],
+  files ? { },
   # -> ExposedPorts; `socketActivated = true` is refused.
   ports ? [ ],
   # -> Env.

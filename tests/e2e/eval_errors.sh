@@ -56,6 +56,24 @@ refuses '{ packages = [ bb ]; ports = [ { protocol = "tcp"; port = 80; } ]; }' '
 refuses '{ packages = [ bb ]; ports = [ { name = 80; protocol = "tcp"; port = 80; } ]; }' '`ports[0].name` must be a non-empty string'
 refuses '{ packages = [ bb ]; ports = [ "80/tcp" ]; }' '`ports[0]` must be an attrset'
 refuses '{ packages = [ bb ]; ports.http = { protocol = "tcp"; port = 80; count = 0; }; }' '`ports.http.count` must be a positive integer'
+# users, groups, perms, files and owned mounts.
+refuses '{ packages = [ bb ]; users.app = { gid = 1000; }; }' '`users.app` lacks `uid`'
+refuses '{ packages = [ bb ]; users.app = { uid = -1; }; }' '`users.app.uid` must be an integer from 0 to 4294967294'
+refuses '{ packages = [ bb ]; users.app = { uid = 1000; home = "var/lib/app"; }; }' '`users.app.home` must be an absolute path'
+refuses '{ packages = [ bb ]; users.app = { uid = 1000; homedir = "/x"; }; }' '`users.app` has the unknown key `homedir`'
+refuses '{ packages = [ bb ]; groups.app = { gid = "1000"; }; }' '`groups.app.gid` must be an integer'
+refuses '{ packages = [ bb ]; groups.app = { gid = 1; members = "a"; }; }' '`groups.app.members` must be a list of user names'
+refuses '{ packages = [ bb ]; perms = [ { path = "data"; } ]; }' '`perms[0].path` must be an absolute path'
+refuses '{ packages = [ bb ]; perms = [ { path = "/data"; mode = 0750; } ]; }' '`perms[0].mode` must be a string of octal digits such as "0750", got the integer 750'
+refuses '{ packages = [ bb ]; perms = [ { path = "/data"; mode = "0x1ed"; } ]; }' '`perms[0].mode` must be a string of octal digits'
+refuses '{ packages = [ bb ]; perms = [ { path = "${builtins.storeDir}/x-y/bin"; uid = 1; } ]; }' 'is inside the store; store contents stay as Nix made them'
+refuses '{ packages = [ bb ]; perms = [ { path = "/data"; recursive = "yes"; } ]; }' '`perms[0].recursive` must be true or false'
+refuses '{ packages = [ bb ]; files."etc/app.conf" = builtins.toFile "a" "a"; }' '`files."etc/app.conf"` must be an absolute path'
+refuses '{ packages = [ bb ]; files."/etc/app.conf" = "/home/me/app.conf"; }' 'must be a path (./app.conf), a derivation or a store path'
+refuses '{ packages = [ bb ]; files."/etc/app.conf" = { source = builtins.toFile "a" "a"; mode = "rw"; }; }' '`files."/etc/app.conf".mode` must be a string of octal digits'
+refuses '{ packages = [ bb ]; mounts.data = { path = "data"; }; }' '`mounts.data.path` must be an absolute path'
+refuses '{ packages = [ bb ]; mounts.data = { path = "/data"; owner = 1; }; }' '`mounts.data` has the unknown key `owner`'
+refuses '{ packages = [ bb ]; mountsRo.data = { uid = 1; }; }' '`mountsRo.data` lacks `path`'
 say "bad arguments fail at evaluation time with the argument named"
 
 # once ARGS REASON HINT: mkACI ARGS fails with REASON exactly once in the whole
@@ -107,6 +125,12 @@ accepts '{ packages = [ (bb // { meta.mainProgram = "busybox"; }) ]; exec = "/bi
 # the README's argument table says).
 accepts '{ packages = [ bb ]; env.PORT = 8080; labels.build = 42; annotations.revision = 7; env.DIR = /tmp; }' \
     '.env.PORT == "8080" and .labels.build == "42" and .annotations.revision == "7" and .env.DIR == "/tmp"'
+# users, groups, perms and files reach mkaci only when given (so images
+# without them keep their derivations); owned mounts keep their shape.
+accepts '{ packages = [ bb ]; }' '[has("users"), has("groups"), has("perms"), has("files")] == [false, false, false, false]'
+accepts '{ packages = [ bb ]; users.app = { uid = 1000; home = "/var/lib/app"; }; groups.app.gid = 1000; mounts.data = { path = "/d"; uid = 1000; mode = "0750"; }; mounts.x = "/x"; perms = [ { path = "/d"; gid = 2; recursive = true; } ]; files."/etc/a.conf" = builtins.toFile "a.conf" "a"; }' \
+    '.users == {app: {uid: 1000, home: "/var/lib/app"}} and .groups == {app: {gid: 1000}} and .mounts == {data: {path: "/d", uid: 1000, mode: "0750"}, x: "/x"}
+     and .perms == [{path: "/d", gid: 2, recursive: true}] and (.files."/etc/a.conf" | test("^/nix/store/[a-z0-9]{32}-a.conf$"))'
 say "good arguments give the expected structured attrs"
 
 # The image derivation hands mkaci the closure and the attrs the contract names.

@@ -60,6 +60,7 @@ in
   busyboxThin = import ./pkgs/linux/busyboxThin.nix stdArgs;
   busyboxStatic = import ./pkgs/linux/busyboxStatic.nix stdArgs;
   bash = import ./pkgs/linux/bash.nix stdArgs;
+  busyboxHttpd = import ./pkgs/linux/busyboxHttpd.nix stdArgs;
   # OCI images of the same arguments (nix/mkOCI.nix).
   busyboxOCI = import ./pkgs/linux/busyboxOCI.nix stdArgs;
   bashOCI = import ./pkgs/linux/bashOCI.nix stdArgs;

@@ -3,7 +3,9 @@
 # fetches our signed images (verifying the .asc), sees the same manifest and
 # image ID as the result, and runs them: fat busybox, thin busybox with its
 # .mounts volumes, the dynamically linked bash, and an image with a read-only
-# mount point of its own, with the --volume postprocess.sh prints for it. A
+# mount point of its own, with the --volume postprocess.sh prints for it,
+# and a non-root app (user = "app" from users.app): it runs as uid 1000, and
+# its home directory, which the image gives to it, is writable by it. A
 # tampered image, a missing .asc and a key trusted for another prefix are
 # refused.
 #
@@ -269,3 +271,39 @@ rk_ok "www: trust" trust --prefix=example.com/www --skip-fingerprint-review "$AC
 expect_output "www: rkt run as printed, <HOST_PATH> filled in" served-from-the-host "${printed[@]:3}"
 rk_refuses "www: rkt run without the volume" 'missing volume for mountpoint "www"' "$state" \
     run "${run_opts[@]}" "$aci"
+
+# 6. A non-root app: users.app writes /etc/passwd and /etc/group, user =
+# "app" runs the app as uid 1000, and the home directory the image gives to
+# that user is writable by it (rkt extracts the owners of the tar headers).
+cat >"$work/users.nix" <<NIX
+let nix2aci = import $repo { }; in
+nix2aci.mkACI {
+  packages = [ nix2aci.pkgs.busybox ];
+  name = "example.com/users";
+  version = "1";
+  exec = [ "/bin/busybox" "id" "-u" ];
+  user = "app";
+  group = "app";
+  users.app = { uid = 1000; home = "/var/lib/app"; };
+  groups.app.gid = 1000;
+  perms = [ { path = "/etc/hosts"; uid = 1000; } ];
+}
+NIX
+nix-build "$work/users.nix" -o "$work/result-users" >/dev/null || fail "users: nix-build failed"
+aci=$(image "$(readlink -f "$work/result-users")")
+expect_output "users: rkt run of user = \"app\"" 1000 "$aci"
+expect_output "users: id -un, id -gn" "app app" "$aci" --exec /bin/busybox -- sh -c 'echo $(id -un) $(id -gn)'
+expect_output "users: the home directory owned by app is writable by it" writable-by-1000 \
+    "$aci" --exec /bin/busybox -- sh -c 'touch /var/lib/app/ok && echo writable-by-$(stat -c %u /var/lib/app/ok)'
+expect_output "users: a root-owned directory is not" not-writable \
+    "$aci" --exec /bin/busybox -- sh -c 'touch /etc/x 2>/dev/null && echo writable || echo not-writable'
+expect_output "users: perms gave /etc/hosts to app, which can write it" "1000 written" \
+    "$aci" --exec /bin/busybox -- sh -c 'echo "::1 app" >>/etc/hosts && echo $(stat -c %u /etc/hosts) written'
+# The same thin, with its .mounts volumes.
+sed 's/version = "1";/version = "1"; thin = true;/' "$work/users.nix" >"$work/users-thin.nix"
+nix-build "$work/users-thin.nix" -o "$work/result-users-thin" >/dev/null || fail "users, thin: nix-build failed"
+out=$(readlink -f "$work/result-users-thin")
+mounts=$(cat "$out"/*.mounts) || fail "users, thin: no .mounts in $out"
+# shellcheck disable=SC2086 # .mounts is a list of words
+expect_output "users, thin: rkt run with its .mounts as app, home writable" "1000 app writable" \
+    $mounts "$(image "$out")" --exec /bin/busybox -- sh -c 'touch /var/lib/app/ok && echo $(id -u) $(id -un) writable'

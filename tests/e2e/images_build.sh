@@ -1,10 +1,10 @@
 #!/bin/bash
-# nix-build -A busybox, busyboxThin, busyboxStatic and bash build in the
+# nix-build -A busybox, busyboxThin, busyboxStatic, bash and busyboxHttpd build in the
 # sandbox; actool validates each image; the result has the documented layout.
 . "$(dirname "$0")/lib.sh"
 need jq actool
 
-for attr in busybox busyboxThin busyboxStatic bash; do
+for attr in busybox busyboxThin busyboxStatic bash busyboxHttpd; do
     out=$(build "$attr")
     aci=$(image "$out")
     base=$(basename "$aci" .aci)

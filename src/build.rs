@@ -111,20 +111,7 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
         .map(|m| (m.name.to_string(), ImagePath::from_abs_path(&m.path).expect("a mount point is never \"/\"")))
         .collect();
     let extras = contents::extras(spec, &store)?;
-    let mut planned = plan::plan_rootfs(&PlanInput {
-        store: &store,
-        closure: &closure,
-        packages: &packages,
-        layout,
-        dnsquirks: spec.dnsquirks,
-        mount_targets: &mount_targets,
-        extras: &extras,
-    })?;
-    planned.check_exec(app.exec.program())?;
-    contents::check_user_group(&planned, spec)?;
-    if let Some(wd) = &app.working_directory {
-        planned.check_working_directory(wd.as_str())?;
-    }
+    let mut planned = plan_and_check(attrs, &store, &closure, &packages, layout, &mount_targets, &extras, app)?;
     if layout == StoreLayout::Thin {
         // rkt resolves exec[0] before it mounts the volumes, when a link such as
         // /bin/sh -> /nix/store/... still points at an empty placeholder. So a
@@ -190,6 +177,39 @@ fn inputs(attrs: &Attrs) -> Result<(StoreDir, Closure, Vec<StorePath>), BuildErr
     Ok((store, closure, packages))
 }
 
+/// Plans the rootfs (packages, contents, mount targets, the store in
+/// `layout`) and checks, inside the planned image, what the app needs:
+/// exec[0], the user and group, the working directory. Every artifact kind
+/// goes through here, so no kind skips a check.
+#[allow(clippy::too_many_arguments)]
+fn plan_and_check<'a>(
+    attrs: &Attrs,
+    store: &'a StoreDir,
+    closure: &'a Closure,
+    packages: &'a [StorePath],
+    layout: StoreLayout,
+    mount_targets: &'a [(String, ImagePath)],
+    extras: &'a plan::Extras,
+    app: &manifest::App,
+) -> Result<plan::PlannedRootfs<'a>, BuildError> {
+    let spec = &attrs.aci;
+    let planned = plan::plan_rootfs(&PlanInput {
+        store,
+        closure,
+        packages,
+        layout,
+        dnsquirks: spec.dnsquirks,
+        mount_targets,
+        extras,
+    })?;
+    planned.check_exec(app.exec.program())?;
+    contents::check_user_group(&planned, spec)?;
+    if let Some(wd) = &app.working_directory {
+        planned.check_working_directory(wd.as_str())?;
+    }
+    Ok(planned)
+}
+
 /// Builds an OCI image layout (`format = "oci"`, what `mkOCI` asks for):
 /// the same arguments, closure, manifest checks and rootfs plan as an ACI,
 /// written as one layer per store path (grouped by popularity past
@@ -216,20 +236,8 @@ fn build_oci(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) -> Re
         .map(|m| (m.name.to_string(), ImagePath::from_abs_path(&m.path).expect("a mount point is never \"/\"")))
         .collect();
     let extras = contents::extras(spec, &store)?;
-    let mut planned = plan::plan_rootfs(&PlanInput {
-        store: &store,
-        closure: &closure,
-        packages: &packages,
-        layout: StoreLayout::Fat,
-        dnsquirks: spec.dnsquirks,
-        mount_targets: &mount_targets,
-        extras: &extras,
-    })?;
-    planned.check_exec(app.exec.program())?;
-    contents::check_user_group(&planned, spec)?;
-    if let Some(wd) = &app.working_directory {
-        planned.check_working_directory(wd.as_str())?;
-    }
+    let mut planned =
+        plan_and_check(attrs, &store, &closure, &packages, StoreLayout::Fat, &mount_targets, &extras, app)?;
     if !opts.verify_store {
         planned.plan = std::mem::take(&mut planned.plan).without_verification();
     }

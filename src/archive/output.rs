@@ -92,11 +92,10 @@ pub struct Written {
     pub sha256_compressed: Option<Sha256Digest>,
 }
 
-/// The hashing, chunking front of the pipeline. The thread that frames the tar
-/// owns it and also writes the destination, in order.
+/// The serial end of the pipeline: it takes the [`Chunker`]'s chunks in order
+/// ([`Output::chunk`]), hashes them, hands them to the compressors and writes
+/// the destination in order.
 pub(super) struct Output<W: Write> {
-    buf: Vec<u8>,
-    fill: usize,
     /// ring's SHA-512 (assembly): the fastest measured here, and the one
     /// serial step (docs/performance.md).
     sha512: Option<ring::digest::Context>,
@@ -147,26 +146,12 @@ impl<W: Write> Output<W> {
             Compression::Gzip { level } => Backend::Gzip(GzipPool::new(out, level, threads)?),
         };
         Ok(Output {
-            // Allocated on the first `write`: the archive writer hands whole
-            // chunks to `chunk` and never uses it.
-            buf: Vec::new(),
-            fill: 0,
             sha512: digests.sha512_tar.then(|| ring::digest::Context::new(&ring::digest::SHA512)),
             sha256: digests.sha256_tar.then(Sha256::new),
             total: 0,
             backend,
             compressed_is_tar_digest: plain_shares_digest && digests.sha256_compressed,
         })
-    }
-
-    fn flush_chunk(&mut self) -> Result<(), ArchiveError> {
-        let full = std::mem::take(&mut self.buf);
-        let fill = std::mem::replace(&mut self.fill, 0);
-        self.buf = match self.chunk(full, fill)? {
-            Some(spare) => spare,
-            None => vec![0; CHUNK_SIZE],
-        };
-        Ok(())
     }
 
     /// Takes the next chunk of the tar stream, `buf[..len]`: hashes it,
@@ -195,12 +180,9 @@ impl<W: Write> Output<W> {
         Ok(Some(buf))
     }
 
-    /// Flushes the last chunk, finishes the compressed stream and returns the
+    /// Finishes the compressed stream and returns the
     /// sizes and digests, and the destination (flushed, not synced).
-    pub(super) fn finish(mut self) -> Result<(Written, W), ArchiveError> {
-        if self.fill > 0 {
-            self.flush_chunk()?;
-        }
+    pub(super) fn finish(self) -> Result<(Written, W), ArchiveError> {
         let mut out = match self.backend {
             Backend::Plain(out) => out,
             Backend::Xz(enc) => {
@@ -225,49 +207,6 @@ impl<W: Write> Output<W> {
             sha256_compressed,
         };
         Ok((written, out.inner))
-    }
-}
-
-impl<W: Write> TarSink for Output<W> {
-    fn write(&mut self, mut data: &[u8]) -> Result<(), ArchiveError> {
-        if self.buf.is_empty() {
-            self.buf = vec![0; CHUNK_SIZE];
-        }
-        while !data.is_empty() {
-            let n = data.len().min(CHUNK_SIZE - self.fill);
-            self.buf[self.fill..self.fill + n].copy_from_slice(&data[..n]);
-            self.fill += n;
-            data = &data[n..];
-            if self.fill == CHUNK_SIZE {
-                self.flush_chunk()?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads straight into the chunk buffer (no extra copy, large sequential
-    /// reads).
-    fn copy_from<R: Read>(&mut self, r: &mut R, len: u64, tap: &mut dyn FnMut(&[u8])) -> Result<u64, CopyError> {
-        if self.buf.is_empty() {
-            self.buf = vec![0; CHUNK_SIZE];
-        }
-        let mut done = 0u64;
-        while done < len {
-            let want = ((len - done).min((CHUNK_SIZE - self.fill) as u64)) as usize;
-            let n = match r.read(&mut self.buf[self.fill..self.fill + want]) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(CopyError::Read(e)),
-            };
-            tap(&self.buf[self.fill..self.fill + n]);
-            self.fill += n;
-            done += n as u64;
-            if self.fill == CHUNK_SIZE {
-                self.flush_chunk().map_err(CopyError::Sink)?;
-            }
-        }
-        Ok(done)
     }
 }
 
@@ -535,12 +474,20 @@ mod tests {
             .collect()
     }
 
+    /// Hands `data` to `out` as the reader's [`Chunker`] does: whole
+    /// [`CHUNK_SIZE`] chunks, the last one partial.
+    fn feed<W: Write>(out: &mut Output<W>, data: &[u8]) -> Result<(), ArchiveError> {
+        for piece in data.chunks(CHUNK_SIZE) {
+            let mut buf = vec![0; CHUNK_SIZE];
+            buf[..piece.len()].copy_from_slice(piece);
+            out.chunk(buf, piece.len())?;
+        }
+        Ok(())
+    }
+
     fn run(compression: Compression, threads: usize, digests: DigestSet, data: &[u8]) -> (Written, Vec<u8>) {
         let mut out = Output::new(Vec::new(), Path::new("mem"), compression, threads, digests).unwrap();
-        // Uneven pieces: chunking must not depend on how the framing writes.
-        for piece in data.chunks(777_777) {
-            out.write(piece).unwrap();
-        }
+        feed(&mut out, data).unwrap();
         out.finish().unwrap()
     }
 
@@ -659,7 +606,7 @@ mod tests {
         let data = tar_like(3 * CHUNK_SIZE);
         for c in compressions() {
             let mut out = Output::new(Failing { left: 1000 }, Path::new("/out/x"), c, 2, DigestSet::ACI).unwrap();
-            let r = out.write(&data).and_then(|()| out.finish().map(|_| ()));
+            let r = feed(&mut out, &data).and_then(|()| out.finish().map(|_| ()));
             match r {
                 Err(ArchiveError::Write { path, .. }) => assert_eq!(path, Path::new("/out/x"), "{c:?}"),
                 other => panic!("{c:?}: {other:?}"),

@@ -628,7 +628,7 @@ fn build_annotations(spec: &AciSpec, origins: &mut Origins) -> Result<Vec<Annota
 /// - Name: an explicit `name` must already be a valid AC Identifier (the error
 ///   suggests a valid form); otherwise `defaultName` (from the package's Nix name)
 ///   is mapped by [`AcIdentifier::map_from`].
-/// - Labels: `os` and `arch` from the Nix system ([`os_arch_of_system`]) unless
+/// - Labels: `os` and `arch` from the Nix system ([`names::os_arch_of_system`]) unless
 ///   the `os`/`arch` arguments override them; then `version` if given; then the
 ///   user's labels sorted by name.
 /// - File name: [`names::image_base_name`] + [`names::aci_file_name`], `<last '/'-component of name>-<version>-<os>-<arch>.aci`,

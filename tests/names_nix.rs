@@ -179,6 +179,9 @@ fn nix_and_rust_agree_on_names() {
     for key in ["systems", "names", "arches", "files"] {
         assert_eq!(input[key].as_array().unwrap().len(), nix[key].as_array().unwrap().len(), "{key}");
     }
+    // The OCI answers are per system and per file name input too.
+    assert_eq!(input["systems"].as_array().unwrap().len(), nix["ociPlatforms"].as_array().unwrap().len());
+    assert_eq!(input["files"].as_array().unwrap().len(), nix["ociLayouts"].as_array().unwrap().len());
     assert!(mismatches.is_empty(), "nix/names.nix and src/names.rs disagree:\n{}", mismatches.join("\n"));
 }
 

@@ -11,7 +11,9 @@
 //! - `aci`: the image description, [`AciSpec`];
 //! - `format`: what to build from it, [`ImageFormat`]: an ACI (the default,
 //!   what `mkACI` builds) or an OCI image layout (what `mkOCI` builds);
-//! - `oci`: the OCI-only arguments, [`OciSpec`], with `format = "oci"`.
+//! - `oci`: the OCI-only arguments, [`OciSpec`], with `format = "oci"`;
+//!   `format = "layer"` (what `mkLayer` builds) reads only the packages,
+//!   name, labels, compression and signing of `aci`.
 //!
 //! This is the one contract between the Nix side and the Rust side. Field names
 //! are the `mkACI` argument names after `nix/mkACI.nix` has normalised them.
@@ -50,6 +52,9 @@ pub enum ImageFormat {
     Aci,
     /// An OCI image layout directory (`mkOCI`); needs `oci`.
     Oci,
+    /// One dependency ACI holding the closure of `aci.packages` and no app
+    /// (`mkLayer`): a declared layer other images depend on.
+    Layer,
 }
 
 /// The arguments only `mkOCI` has. The rest of its arguments are mkACI's,
@@ -104,6 +109,19 @@ pub struct AciSpec {
     /// Thin image: no store contents, one read-only mount point per store path.
     #[serde(default)]
     pub thin: bool,
+    /// Layered image: each store path of the closure (less the declared
+    /// `layers`) becomes its own dependency ACI.
+    #[serde(default)]
+    pub layered: bool,
+    /// The name prefix of the per-path dependency ACIs (an AC Identifier);
+    /// default: the image name's first component and the store directory,
+    /// see [`crate::layered::default_prefix`].
+    #[serde(default)]
+    pub layer_prefix: Option<String>,
+    /// Declared layers (`mkLayer` outputs, absolute store paths): the image
+    /// depends on each and leaves their closures out.
+    #[serde(default)]
+    pub layers: Vec<String>,
     /// The packages whose top-level trees are merged at `/`. Absolute store paths.
     pub packages: Vec<String>,
     /// String (split on whitespace) or list of strings.

@@ -12,10 +12,11 @@ use crate::archive::{self, ArchiveError, ArchiveOptions, ArchiveSummary};
 use crate::attrs::{Attrs, ImageFormat};
 use crate::closure::{Closure, ClosureError};
 use crate::contents::{self, ContentsError};
+use crate::layered;
 use crate::manifest;
 use crate::plan::{self, ImagePath, PlanError, PlanInput, StoreLayout};
 use crate::result::{AciFiles, Artifact, ArtifactKind, Digests, ImageBase, Index, ResultWriter, WriteError};
-use crate::spec::{from_spec, SpecContext, SpecError};
+use crate::spec::{from_spec, layer_from_spec, SpecContext, SpecError};
 use crate::store_path::{StoreDir, StorePath, StorePathError, DEFAULT_STORE_DIR};
 
 /// What a build produced.
@@ -55,6 +56,20 @@ pub enum BuildError {
     OciSpec(#[from] crate::oci::OciSpecError),
     #[error(transparent)]
     Layout(#[from] crate::oci::LayoutError),
+    #[error(transparent)]
+    Layered(#[from] layered::LayeredError),
+    #[error("thin = true and {argument} do not go together: a thin image mounts every store path from the host, a layered one ships them as dependency images; choose one")]
+    ThinWithLayers { argument: &'static str },
+    #[error("layerPrefix is given but layered is not true; it names the per-path dependency images, which only layered = true makes: set layered = true or drop layerPrefix")]
+    PrefixWithoutLayered,
+    #[error("packages[{index}] = {value:?} is not in the closure Nix reported; build through mkLayer, which exports the packages' closure")]
+    PackageNotInClosure { index: usize, value: String },
+    #[error(
+        "the manifest with its dependencies breaks an appc rule: {rule}; this is a bug in mkaci, please report it"
+    )]
+    Dependencies { rule: manifest::ManifestError },
+    #[error("{argument} is not supported for OCI images (mkOCI makes its own layers, see maxLayers); drop it")]
+    OciWithLayers { argument: &'static str },
 }
 
 /// How [`build_with`] builds.
@@ -84,18 +99,32 @@ pub fn build(attrs: &Attrs, out: &Path, mkaci: &Path, threads: usize) -> Result<
 
 /// [`build`] with every option.
 pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
-    if attrs.format == ImageFormat::Oci {
-        return build_oci(attrs, out, mkaci, opts);
+    match attrs.format {
+        ImageFormat::Oci => return build_oci(attrs, out, mkaci, opts),
+        ImageFormat::Layer => return build_layer(attrs, out, mkaci, opts),
+        ImageFormat::Aci => {}
     }
     let threads = opts.threads;
     let spec = &attrs.aci;
     let (store, closure, packages) = inputs(attrs)?;
-    let layout = if spec.thin { StoreLayout::Thin } else { StoreLayout::Fat };
+    if spec.thin && spec.layered {
+        return Err(BuildError::ThinWithLayers { argument: "layered = true" });
+    }
+    if spec.thin && !spec.layers.is_empty() {
+        return Err(BuildError::ThinWithLayers { argument: "layers" });
+    }
+    let layout = if spec.thin {
+        StoreLayout::Thin
+    } else if spec.layered {
+        StoreLayout::Layered
+    } else {
+        StoreLayout::Fat
+    };
 
     // A thin image mounts every closure path read-only from the host.
     let thin_paths: Vec<StorePath> = match layout {
         StoreLayout::Thin => closure.paths().iter().map(|p| p.path.clone()).collect(),
-        StoreLayout::Fat => Vec::new(),
+        StoreLayout::Fat | StoreLayout::Layered => Vec::new(),
     };
     let mut resolved =
         from_spec(spec, &SpecContext { system: &attrs.system, store: &store, thin_mounts: &thin_paths })?;
@@ -111,7 +140,10 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
         .map(|m| (m.name.to_string(), ImagePath::from_abs_path(&m.path).expect("a mount point is never \"/\"")))
         .collect();
     let extras = contents::extras(spec, &store)?;
-    let mut planned = plan_and_check(attrs, &store, &closure, &packages, layout, &mount_targets, &extras, app)?;
+    // A layered image is planned whole, as a fat one, so that every check
+    // sees the rootfs the runtime renders; the store paths are split off below.
+    let plan_layout = if layout == StoreLayout::Thin { StoreLayout::Thin } else { StoreLayout::Fat };
+    let mut planned = plan_and_check(attrs, &store, &closure, &packages, plan_layout, &mount_targets, &extras, app)?;
     if layout == StoreLayout::Thin {
         // rkt resolves exec[0] before it mounts the volumes, when a link such as
         // /bin/sh -> /nix/store/... still points at an empty placeholder. So a
@@ -123,37 +155,135 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
             app.exec = manifest::Exec::new(args).expect("a resolved path is absolute");
         }
     }
-    let m = &resolved.manifest;
     if !opts.verify_store {
         planned.plan = std::mem::take(&mut planned.plan).without_verification();
     }
+    let archive_opts = ArchiveOptions { compression: resolved.compression, threads };
+    let os = resolved.manifest.label("os").expect("from_spec sets the os label").to_string();
+    let arch = resolved.manifest.label("arch").expect("from_spec sets the arch label").to_string();
+
+    // The dependencies: declared layers, then (layered) one image per
+    // remaining store path. Their store paths leave the image itself.
+    let mut result = ResultWriter::new(out)?;
+    let declared = layered::read_declared(&spec.layers, &store, &os, &arch)?;
+    let mut leave_out: BTreeSet<StorePath> = declared.iter().flat_map(|l| l.store_paths.iter().cloned()).collect();
+    let mut dependencies = Vec::new();
+    let mut dep_artifacts = Vec::new();
+    let mut archives = Vec::new();
+    for layer in &declared {
+        for f in layer.artifact.files.all() {
+            result.link(f, &layer.out.join(f))?;
+        }
+        dependencies.push(layered::pin(&layer.manifest, &layer.artifact.digests.image_id, layer.size));
+        dep_artifacts.push(layer.artifact.clone());
+    }
+    if layout == StoreLayout::Layered {
+        let prefix = layered::prefix(spec.layer_prefix.as_deref(), &resolved.manifest.name, &store)?;
+        for path in layered::per_path_order(&closure, &leave_out) {
+            let dm = layered::dependency_manifest(layered::dependency_name(&prefix, &path), &os, &arch);
+            let mut plan = layered::store_plan(&store, &closure, std::slice::from_ref(&path));
+            if !opts.verify_store {
+                plan = plan.without_verification();
+            }
+            let (artifact, summary) =
+                write_dependency(&mut result, &dm, &plan, &archive_opts, resolved.sign, vec![store.display(&path)])?;
+            dependencies.push(layered::pin(&dm, &summary.image_id, summary.compressed_size));
+            dep_artifacts.push(artifact);
+            archives.push(summary);
+        }
+        leave_out.extend(closure.paths().iter().map(|p| p.path.clone()));
+    } else if spec.layer_prefix.is_some() {
+        return Err(BuildError::PrefixWithoutLayered);
+    }
+    resolved.manifest.dependencies = dependencies;
+    let m = &resolved.manifest;
+    m.validate().map_err(|rule| BuildError::Dependencies { rule })?;
+    let rootfs = layered::without_store_paths(&store, std::mem::take(&mut planned.plan), &leave_out);
 
     let base = ImageBase::of_manifest(m).expect("from_spec always sets the os and arch labels");
     let files = AciFiles::new(&base, layout == StoreLayout::Thin);
-    let mut result = ResultWriter::new(out)?;
-    let summary = archive::write_aci(
-        &m.to_canonical_json(),
-        &planned.plan,
-        &result.path(&files.image),
-        &ArchiveOptions { compression: resolved.compression, threads },
-    )?;
+    let summary = archive::write_aci(&m.to_canonical_json(), &rootfs, &result.path(&files.image), &archive_opts)?;
     result.write(&files.manifest, &m.to_pretty_json(), 0o444)?;
     result.write(&files.id, format!("{}\n", summary.image_id).as_bytes(), 0o444)?;
     if let Some(mounts) = &files.mounts {
         result.write(mounts, mounts_line(&store, &thin_paths).as_bytes(), 0o444)?;
     }
-    let label = |n: &str| m.label(n).map(str::to_string);
     result.add(Artifact {
         kind: ArtifactKind::Aci,
+        name: m.name.clone(),
+        version: m.label("version").map(str::to_string),
+        os,
+        arch,
+        store_layout: layout,
+        sign: resolved.sign,
+        files,
+        digests: Digests { image_id: summary.image_id.clone() },
+        size: Some(summary.compressed_size),
+        store_paths: Vec::new(),
+    });
+    for a in dep_artifacts {
+        result.add(a);
+    }
+    archives.insert(0, summary);
+    let index = result.commit(mkaci)?;
+    Ok(BuildOutcome { out: out.to_path_buf(), index, archives, layouts: Vec::new() })
+}
+
+/// Writes a dependency image (manifest `m`, rootfs `plan`) into the result
+/// with its `.manifest` and `.id`; returns its index entry.
+fn write_dependency(
+    result: &mut ResultWriter,
+    m: &manifest::ImageManifest,
+    plan: &plan::Plan,
+    opts: &ArchiveOptions,
+    sign: bool,
+    store_paths: Vec<String>,
+) -> Result<(Artifact, ArchiveSummary), BuildError> {
+    let base = ImageBase::of_manifest(m).expect("a dependency has os and arch labels");
+    let files = AciFiles::new(&base, false);
+    let summary = archive::write_aci(&m.to_canonical_json(), plan, &result.path(&files.image), opts)?;
+    result.write(&files.manifest, &m.to_pretty_json(), 0o444)?;
+    result.write(&files.id, format!("{}\n", summary.image_id).as_bytes(), 0o444)?;
+    let label = |n: &str| m.label(n).map(str::to_string);
+    let artifact = Artifact {
+        kind: ArtifactKind::DependencyAci,
         name: m.name.clone(),
         version: label("version"),
         os: label("os").expect("checked by ImageBase::of_manifest"),
         arch: label("arch").expect("checked by ImageBase::of_manifest"),
-        store_layout: layout,
-        sign: resolved.sign,
+        store_layout: StoreLayout::Fat,
+        sign,
         files,
-        digests: Digests { image_id: summary.image_id },
-    });
+        digests: Digests { image_id: summary.image_id.clone() },
+        size: Some(summary.compressed_size),
+        store_paths,
+    };
+    Ok((artifact, summary))
+}
+
+/// Builds a declared layer (`format = "layer"`, what `mkLayer` asks for):
+/// one dependency ACI holding the whole closure of the packages, with no app.
+fn build_layer(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
+    let spec = &attrs.aci;
+    let (store, closure, packages) = inputs(attrs)?;
+    for (index, p) in packages.iter().enumerate() {
+        if !closure.contains(p) {
+            return Err(BuildError::PackageNotInClosure { index, value: store.display(p) });
+        }
+    }
+    let resolved = layer_from_spec(spec, &SpecContext { system: &attrs.system, store: &store, thin_mounts: &[] })?;
+    let paths: Vec<StorePath> = closure.paths().iter().map(|p| p.path.clone()).collect();
+    let mut plan = layered::store_plan(&store, &closure, &paths);
+    if !opts.verify_store {
+        plan = plan.without_verification();
+    }
+    let mut listed: Vec<String> = paths.iter().map(|p| store.display(p)).collect();
+    listed.sort();
+    let mut result = ResultWriter::new(out)?;
+    let archive_opts = ArchiveOptions { compression: resolved.compression, threads: opts.threads };
+    let (artifact, summary) =
+        write_dependency(&mut result, &resolved.manifest, &plan, &archive_opts, resolved.sign, listed)?;
+    result.add(artifact);
     let index = result.commit(mkaci)?;
     Ok(BuildOutcome { out: out.to_path_buf(), index, archives: vec![summary], layouts: Vec::new() })
 }
@@ -221,6 +351,12 @@ fn build_oci(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) -> Re
 
     let spec = &attrs.aci;
     let oci_spec = attrs.oci.as_ref().ok_or(OciSpecError::MissingOciAttrs)?;
+    if spec.layered {
+        return Err(BuildError::OciWithLayers { argument: "layered" });
+    }
+    if !spec.layers.is_empty() {
+        return Err(BuildError::OciWithLayers { argument: "layers" });
+    }
     oci::config::check_spec(spec, oci_spec)?;
     let platform = crate::names::oci_platform_of_system(&attrs.system)
         .ok_or_else(|| OciSpecError::UnknownPlatform { system: attrs.system.clone() })?;

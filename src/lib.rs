@@ -13,6 +13,7 @@ pub mod closure;
 pub mod contents;
 pub mod image_id;
 pub mod inspect;
+pub mod layered;
 pub mod manifest;
 pub mod names;
 pub mod nar;

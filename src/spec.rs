@@ -643,21 +643,7 @@ fn build_annotations(spec: &AciSpec, origins: &mut Origins) -> Result<Vec<Annota
 /// the offending element came from.
 pub fn from_spec(spec: &AciSpec, ctx: &SpecContext) -> Result<Resolved, SpecError> {
     let mut origins = Origins::default();
-    let name = check_name(spec)?;
-    let from_system = names::os_arch_of_system(ctx.system);
-    let unknown = || SpecError::UnknownSystem { system: ctx.system.to_string() };
-    let os = match (&spec.os, from_system) {
-        (Some(os), _) => os.clone(),
-        (None, Some((os, _))) => os.to_string(),
-        (None, None) => return Err(unknown()),
-    };
-    let arch = match (&spec.arch, from_system) {
-        (Some(arch), _) => arch.clone(),
-        (None, Some((_, arch))) => arch.to_string(),
-        (None, None) => return Err(unknown()),
-    };
-    let version = check_version(spec.version.as_ref())?;
-    let labels = build_labels(spec, &os, &arch, version.as_deref(), &mut origins)?;
+    let head = resolve_head(spec, ctx, &mut origins)?;
     let exec = check_exec(spec.exec.as_ref())?;
     origins.record(Location::keys(&["app", "user"]), "user");
     origins.record(Location::keys(&["app", "group"]), "group");
@@ -682,12 +668,53 @@ pub fn from_spec(spec: &AciSpec, ctx: &SpecContext) -> Result<Resolved, SpecErro
         user_annotations: BTreeMap::new(),
         user_labels: BTreeMap::new(),
     };
+    finish(spec, head, Some(app), origins)
+}
+
+/// The manifest of a declared layer (`mkLayer`): a dependency image with
+/// the name, labels and annotations of `spec` and no app.
+pub fn layer_from_spec(spec: &AciSpec, ctx: &SpecContext) -> Result<Resolved, SpecError> {
+    let mut origins = Origins::default();
+    let head = resolve_head(spec, ctx, &mut origins)?;
+    finish(spec, head, None, origins)
+}
+
+/// What every image has: the name and the labels.
+struct Head {
+    name: AcIdentifier,
+    os: String,
+    arch: String,
+    version: Option<String>,
+    labels: Vec<Label>,
+}
+
+fn resolve_head(spec: &AciSpec, ctx: &SpecContext, origins: &mut Origins) -> Result<Head, SpecError> {
+    let name = check_name(spec)?;
+    let from_system = names::os_arch_of_system(ctx.system);
+    let unknown = || SpecError::UnknownSystem { system: ctx.system.to_string() };
+    let os = match (&spec.os, from_system) {
+        (Some(os), _) => os.clone(),
+        (None, Some((os, _))) => os.to_string(),
+        (None, None) => return Err(unknown()),
+    };
+    let arch = match (&spec.arch, from_system) {
+        (Some(arch), _) => arch.clone(),
+        (None, Some((_, arch))) => arch.to_string(),
+        (None, None) => return Err(unknown()),
+    };
+    let version = check_version(spec.version.as_ref())?;
+    let labels = build_labels(spec, &os, &arch, version.as_deref(), origins)?;
+    Ok(Head { name, os, arch, version, labels })
+}
+
+fn finish(spec: &AciSpec, head: Head, app: Option<App>, mut origins: Origins) -> Result<Resolved, SpecError> {
+    let Head { name, os, arch, version, labels } = head;
     let manifest = ImageManifest {
         ac_kind: ImageManifestKind,
         ac_version: AcVersion::current(),
         name,
         labels,
-        app: Some(app),
+        app,
         dependencies: Vec::new(),
         path_whitelist: Vec::new(),
         annotations: build_annotations(spec, &mut origins)?,

@@ -333,6 +333,8 @@ fn verify_compares_the_id_the_result_recorded() {
             sign: false,
             files: files.clone(),
             digests: Digests { image_id: image_id.parse().unwrap() },
+            size: None,
+            store_paths: Vec::new(),
         }])
         .to_json()
     };

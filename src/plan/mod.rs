@@ -90,6 +90,10 @@ pub enum StoreLayout {
     /// No store contents: each store path is a typed placeholder that the
     /// runtime covers with a read-only host mount.
     Thin,
+    /// No store contents in the image itself: each store path is in a
+    /// dependency image (its own, or a declared layer's) that the runtime
+    /// renders below it. Planned as [`StoreLayout::Fat`], then split.
+    Layered,
 }
 
 impl StoreLayout {
@@ -98,6 +102,7 @@ impl StoreLayout {
         match self {
             StoreLayout::Fat => "fat",
             StoreLayout::Thin => "thin",
+            StoreLayout::Layered => "layered",
         }
     }
 }

@@ -79,6 +79,13 @@ pub struct Artifact {
     pub sign: bool,
     pub files: AciFiles,
     pub digests: Digests,
+    /// Bytes of the `.aci` file: what a manifest that depends on the image
+    /// pins as the dependency's `size`. Absent in indexes of older builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// A dependency image: the store paths it holds, in store order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub store_paths: Vec<String>,
 }
 
 /// The files of an OCI image layout artifact.

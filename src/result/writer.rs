@@ -71,6 +71,13 @@ impl ResultWriter {
         write_new(&self.path(name), bytes, mode)
     }
 
+    /// Makes the file `name` a symlink to `target` (a file of another
+    /// result, such as a declared layer's image).
+    pub fn link(&self, name: &FileName, target: &Path) -> Result<(), WriteError> {
+        let path = self.path(name);
+        std::os::unix::fs::symlink(target, &path).map_err(io("create the link", &path))
+    }
+
     /// Lists an artifact in the index; its files must have been written.
     pub fn add(&mut self, artifact: Artifact) {
         self.artifacts.push(artifact);

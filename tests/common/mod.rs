@@ -242,6 +242,8 @@ pub fn make_result(parent: &Path, name: &str, images: &[Img]) -> PathBuf {
             sign: img.sign,
             files,
             digests: Digests { image_id: id.parse().unwrap() },
+            size: None,
+            store_paths: Vec::new(),
         });
     }
     std::fs::write(out.join(mkaci::result::INDEX_FILE), Index::new(artifacts).to_json()).unwrap();

@@ -1,0 +1,305 @@
+//! Layered ACIs: store paths as appc dependency images.
+//!
+//! A store path never changes once it exists, and its name carries the hash
+//! of everything that made it, so it makes an ideal dependency image: the
+//! same path gives the same image in every image that uses it, and a runtime
+//! that already holds it fetches nothing. Two sources of dependencies:
+//!
+//! - `layered = true`: each store path of the closure (less what declared
+//!   layers hold) becomes its own dependency ACI, built in the same result:
+//!   named [`dependency_name`] (the prefix and the store path's base name),
+//!   labelled only with `os` and `arch`, holding the store path under the
+//!   store directory and nothing else. Its bytes depend only on the store
+//!   path, the prefix, the os/arch and the compression.
+//! - `layers = [ (mkLayer { ... }) ]`: a declared layer is its own
+//!   derivation whose output is one dependency ACI of a closure
+//!   ([`DeclaredLayer`]); images that use it link to it and leave its store
+//!   paths out, so the layer is built once and cached like any derivation.
+//!
+//! The app image then holds what no dependency holds: the merged top-level
+//! tree, `/etc`, `/tmp`, mount targets and the store directory itself. Its
+//! manifest lists the dependencies with `imageID` and `size` pinned: the
+//! declared layers first, in the order given, then the per-path dependencies,
+//! most popular first (a path before every path that references it). No two
+//! dependencies hold the same file, so the depth-first rendering of appc
+//! gives the same tree in any order; this one is stable and reads bottom-up.
+//! See `docs/layers.md`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::closure::Closure;
+use crate::image_id::ImageId;
+use crate::manifest::{AcIdentifier, AcVersion, Dependency, ImageManifest, ImageManifestKind, Label};
+use crate::plan::{mode, Entry, ImagePath, Node, Owner, Plan};
+use crate::result::{Artifact, ArtifactKind, IndexError, ResultDir};
+use crate::store_path::{StoreDir, StorePath, StorePathError};
+
+/// Why the layers of an image cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LayeredError {
+    #[error("layerPrefix = {value:?} is not a valid AC Identifier ({reason}); use lowercase a-z, 0-9 separated by single - . _ ~ /, e.g. layerPrefix = \"example.com/nix/store\"")]
+    BadPrefix { value: String, reason: crate::manifest::ident::AcIdentifierError },
+    #[error("layers[{index}] = {value:?} is not a store path: {error}; pass the result of nix2aci.mkLayer")]
+    LayerPath { index: usize, value: String, error: StorePathError },
+    #[error("layers[{index}] = {value:?} is not a layer: {error}")]
+    NotALayer { index: usize, value: String, error: IndexError },
+    #[error("layers[{index}] = {value:?} is not a layer: it holds {what}; pass the result of nix2aci.mkLayer, which holds exactly one dependency ACI")]
+    LayerShape { index: usize, value: String, what: String },
+    #[error("layers[{index}] ({name}) is built for {layer_os}/{layer_arch}, this image for {os}/{arch}; build the layer with the same system (or os and arch)")]
+    Platform { index: usize, name: String, layer_os: String, layer_arch: String, os: String, arch: String },
+    #[error("layers[{index}] ({name}) lists the store path {value:?}, which is not a store path of {store}: {error}; rebuild the layer")]
+    LayerStorePath { index: usize, name: String, value: String, store: String, error: StorePathError },
+    #[error("layers[{index}] ({name}) has no size in its index; rebuild the layer with this mkaci")]
+    LayerSize { index: usize, name: String },
+    #[error("layers[{first}] and layers[{second}] are the same image {name}; list each layer once")]
+    DuplicateLayer { first: usize, second: usize, name: String },
+}
+
+/// The default `layerPrefix`: the image name's first component and the store
+/// directory, `localhost/nix/store` for `localhost/app` and a store at
+/// `/nix/store`. Under the first component, so that whoever may publish the
+/// image name's host may publish its dependencies too (`rkt trust
+/// --prefix=localhost` covers both).
+pub fn default_prefix(image: &AcIdentifier, store: &StoreDir) -> AcIdentifier {
+    let first = image.as_str().split('/').next().unwrap_or(image.as_str());
+    AcIdentifier::map_from(&format!("{first}/{}", store.relative()))
+        .expect("a component and a store directory map to a name")
+}
+
+/// The prefix an image's per-path dependencies are named under: `layerPrefix`
+/// when given, else [`default_prefix`].
+pub fn prefix(given: Option<&str>, image: &AcIdentifier, store: &StoreDir) -> Result<AcIdentifier, LayeredError> {
+    match given {
+        None => Ok(default_prefix(image, store)),
+        Some(v) => v.parse().map_err(|reason| LayeredError::BadPrefix { value: v.to_string(), reason }),
+    }
+}
+
+/// The name of the dependency image of `path`: `<prefix>/<hash>-<name>`,
+/// the name part mapped like a default image name (lowercase, `+` spelled
+/// `plus`, other characters outside an AC Identifier's turned into `-`).
+/// The hash alone tells store paths apart, so the mapping need not be
+/// one-to-one.
+pub fn dependency_name(prefix: &AcIdentifier, path: &StorePath) -> AcIdentifier {
+    AcIdentifier::map_from(&format!("{prefix}/{}", path.base_name()))
+        .expect("a valid prefix and a store hash always map to a name")
+}
+
+/// The manifest of a per-path dependency image: its name and the `os` and
+/// `arch` labels rkt adds when it looks a dependency up; no version (appc
+/// discovery then asks for `latest`), no app, no annotations.
+pub fn dependency_manifest(name: AcIdentifier, os: &str, arch: &str) -> ImageManifest {
+    let label =
+        |n: &str, v: &str| Label { name: n.parse().expect("os and arch are AC Identifiers"), value: v.to_string() };
+    ImageManifest {
+        ac_kind: ImageManifestKind,
+        ac_version: AcVersion::current(),
+        name,
+        labels: vec![label("os", os), label("arch", arch)],
+        app: None,
+        dependencies: Vec::new(),
+        path_whitelist: Vec::new(),
+        annotations: Vec::new(),
+    }
+}
+
+/// The manifest entry that pins a dependency image.
+pub fn pin(m: &ImageManifest, image_id: &ImageId, size: u64) -> Dependency {
+    Dependency {
+        image_name: m.name.clone(),
+        image_id: Some(image_id.clone()),
+        labels: m.labels.clone(),
+        size: Some(size),
+    }
+}
+
+/// The rootfs of a dependency image holding `paths` (in store order): the
+/// store directory and its parents (root's, 0755, as in every image), and
+/// each path whole, checked against its NAR hash while it is packed when the
+/// closure has one.
+pub fn store_plan(store: &StoreDir, closure: &Closure, paths: &[StorePath]) -> Plan {
+    let mut entries = Vec::new();
+    let mut at: Option<ImagePath> = None;
+    for c in store.relative().split('/') {
+        let p = match &at {
+            None => ImagePath::new(c.as_bytes().to_vec()).expect("a store directory component"),
+            Some(parent) => parent.join(c.as_bytes()).expect("a store directory component"),
+        };
+        entries.push(Entry { path: p.clone(), node: Node::Dir { mode: mode::DIR, owner: Owner::ROOT } });
+        at = Some(p);
+    }
+    let dir = at.expect("the store directory has a component");
+    let mut sorted: Vec<&StorePath> = paths.iter().collect();
+    sorted.sort();
+    for p in sorted {
+        let source = store.host_path(p);
+        let node = match closure.paths().iter().find(|i| &i.path == p).and_then(|i| i.nar_hash) {
+            Some(nar_hash) => Node::VerifiedTree { source, nar_hash },
+            None => Node::HostTree { source },
+        };
+        entries.push(Entry { path: dir.join(p.base_name().as_bytes()).expect("a base name"), node });
+    }
+    let plan = Plan { entries };
+    debug_assert!(plan.is_ordered());
+    plan
+}
+
+/// `rootfs` without the store paths in `leave_out` (their entries and
+/// everything below them); the store directory itself stays.
+pub fn without_store_paths(store: &StoreDir, rootfs: Plan, leave_out: &BTreeSet<StorePath>) -> Plan {
+    let mut dir = store.relative().as_bytes().to_vec();
+    dir.push(b'/');
+    let entries = rootfs
+        .entries
+        .into_iter()
+        .filter(|e| {
+            let Some(rest) = e.path.as_bytes().strip_prefix(dir.as_slice()) else { return true };
+            let base = rest.split(|&b| b == b'/').next().unwrap_or(rest);
+            match std::str::from_utf8(base).ok().and_then(|b| StorePath::from_base_name(b).ok()) {
+                Some(sp) => !leave_out.contains(&sp),
+                None => true,
+            }
+        })
+        .collect();
+    Plan { entries }
+}
+
+/// The closure paths that get their own dependency image, most popular
+/// first (a path before the paths that reference it), ties in store order.
+pub fn per_path_order(closure: &Closure, leave_out: &BTreeSet<StorePath>) -> Vec<StorePath> {
+    let pop = crate::oci::layers::popularity(closure);
+    let mut order: Vec<(&StorePath, usize)> =
+        pop.iter().filter(|(p, _)| !leave_out.contains(*p)).map(|(p, c)| (p, *c)).collect();
+    order.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    order.into_iter().map(|(p, _)| p.clone()).collect()
+}
+
+/// A declared layer, as an image that uses it sees it: the `mkLayer` output
+/// and its one dependency ACI.
+#[derive(Debug, Clone)]
+pub struct DeclaredLayer {
+    /// The layer's output directory (a store path).
+    pub out: PathBuf,
+    pub artifact: Artifact,
+    pub manifest: ImageManifest,
+    /// The store paths its image holds.
+    pub store_paths: BTreeSet<StorePath>,
+    /// Bytes of its `.aci`.
+    pub size: u64,
+}
+
+/// Reads the declared layers `values` (the `layers` argument, as store
+/// paths) for an image built for `os`/`arch`.
+pub fn read_declared(
+    values: &[String],
+    store: &StoreDir,
+    os: &str,
+    arch: &str,
+) -> Result<Vec<DeclaredLayer>, LayeredError> {
+    let mut layers: Vec<DeclaredLayer> = Vec::new();
+    for (index, value) in values.iter().enumerate() {
+        store.parse_path(value).map_err(|error| LayeredError::LayerPath { index, value: value.clone(), error })?;
+        let r = ResultDir::read(Path::new(value)).map_err(|error| LayeredError::NotALayer {
+            index,
+            value: value.clone(),
+            error,
+        })?;
+        let shape = |what: String| LayeredError::LayerShape { index, value: value.clone(), what };
+        if !r.index.oci_layouts.is_empty() {
+            return Err(shape(format!("{} OCI image layout(s)", r.index.oci_layouts.len())));
+        }
+        let [artifact] = r.index.artifacts.as_slice() else {
+            return Err(shape(format!("{} ACIs", r.index.artifacts.len())));
+        };
+        if artifact.kind != ArtifactKind::DependencyAci {
+            return Err(shape(format!("an image of kind {}", artifact.kind.as_str())));
+        }
+        let name = artifact.name.to_string();
+        if artifact.os != os || artifact.arch != arch {
+            return Err(LayeredError::Platform {
+                index,
+                name,
+                layer_os: artifact.os.clone(),
+                layer_arch: artifact.arch.clone(),
+                os: os.into(),
+                arch: arch.into(),
+            });
+        }
+        let store_paths = artifact
+            .store_paths
+            .iter()
+            .map(|p| {
+                store.parse_path(p).map_err(|error| LayeredError::LayerStorePath {
+                    index,
+                    name: name.clone(),
+                    value: p.clone(),
+                    store: store.as_str().into(),
+                    error,
+                })
+            })
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        let size = artifact.size.ok_or_else(|| LayeredError::LayerSize { index, name: name.clone() })?;
+        let manifest_path = r.dir.join(&artifact.files.manifest);
+        let manifest = std::fs::read(&manifest_path)
+            .ok()
+            .and_then(|b| ImageManifest::from_json_slice(&b).ok())
+            .ok_or_else(|| shape(format!("an unreadable manifest {}", manifest_path.display())))?;
+        if let Some(first) = layers.iter().position(|l| l.artifact.digests.image_id == artifact.digests.image_id) {
+            return Err(LayeredError::DuplicateLayer { first, second: index, name });
+        }
+        layers.push(DeclaredLayer { out: r.dir.clone(), artifact: artifact.clone(), manifest, store_paths, size });
+    }
+    Ok(layers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        let store = StoreDir::default();
+        let img: AcIdentifier = "localhost/tools/app".parse().unwrap();
+        assert_eq!(default_prefix(&img, &store).as_str(), "localhost/nix/store");
+        let plain: AcIdentifier = "busybox".parse().unwrap();
+        assert_eq!(default_prefix(&plain, &store).as_str(), "busybox/nix/store");
+        let odd = StoreDir::new("/gnu/Store_X").unwrap();
+        assert_eq!(default_prefix(&img, &odd).as_str(), "localhost/gnu/store_x");
+        let p = StorePath::from_base_name(&format!("{}-gtk+3-X11_Lib-1.0", "a".repeat(32))).unwrap();
+        let prefix = default_prefix(&img, &store);
+        assert_eq!(
+            dependency_name(&prefix, &p).as_str(),
+            format!("localhost/nix/store/{}-gtkplus3-x11_lib-1.0", "a".repeat(32))
+        );
+        assert!(matches!(prefix_of("Bad Prefix"), Err(LayeredError::BadPrefix { .. })));
+        assert_eq!(prefix_of("example.com/deps").unwrap().as_str(), "example.com/deps");
+    }
+
+    fn prefix_of(v: &str) -> Result<AcIdentifier, LayeredError> {
+        prefix(Some(v), &"x".parse().unwrap(), &StoreDir::default())
+    }
+
+    #[test]
+    fn leaving_store_paths_out() {
+        let store = StoreDir::default();
+        let a = StorePath::from_base_name(&format!("{}-a", "a".repeat(32))).unwrap();
+        let b = StorePath::from_base_name(&format!("{}-b", "b".repeat(32))).unwrap();
+        let dir =
+            |s: &str| Entry { path: ImagePath::new(s).unwrap(), node: Node::Dir { mode: 0o755, owner: Owner::ROOT } };
+        let plan = Plan {
+            entries: vec![
+                dir("bin"),
+                dir("nix"),
+                dir("nix/store"),
+                dir(&format!("nix/store/{a}")),
+                dir(&format!("nix/store/{a}/bin")),
+                dir(&format!("nix/store/{b}")),
+                dir("tmp"),
+            ],
+        };
+        let left = without_store_paths(&store, plan, &[a.clone()].into_iter().collect());
+        let names: Vec<String> = left.entries.iter().map(|e| e.path.to_string()).collect();
+        assert_eq!(names, ["/bin", "/nix", "/nix/store", &format!("/nix/store/{b}"), "/tmp"]);
+    }
+}

@@ -39,16 +39,17 @@ let
 
   mkACI = import ./nix/mkACI.nix { mkaci = mkaci'; inherit system; };
   mkOCI = import ./nix/mkOCI.nix { mkaci = mkaci'; inherit system; };
+  mkLayer = import ./nix/mkLayer.nix { mkaci = mkaci'; inherit system; };
 
   # What every image file under pkgs/ is called with.
-  stdArgs = { inherit mkACI mkOCI; pkgs = pkgs'; };
+  stdArgs = { inherit mkACI mkOCI mkLayer; pkgs = pkgs'; };
   generic = import ./pkgs/linux/generic.nix stdArgs;
 
   # Images that need a nixpkgs package; present when the package set has it.
   ifHas = attr: image: if !useOffline && pkgs' ? ${attr} then image else { };
 in
 {
-  inherit mkACI mkOCI;
+  inherit mkACI mkOCI mkLayer;
   mkaci = mkaci';
   # The package set the images take their packages from: nixpkgs, or the
   # offline package set (mkaci, busybox, busyboxStatic, glibc, ncurses, bash).
@@ -61,6 +62,11 @@ in
   busyboxStatic = import ./pkgs/linux/busyboxStatic.nix stdArgs;
   bash = import ./pkgs/linux/bash.nix stdArgs;
   busyboxHttpd = import ./pkgs/linux/busyboxHttpd.nix stdArgs;
+  # Layered ACIs (docs/layers.md): one dependency ACI per store path, and a
+  # declared layer (bash's libraries) that images share.
+  busyboxLayered = import ./pkgs/linux/busyboxLayered.nix stdArgs;
+  bashLibsLayer = import ./pkgs/linux/bashLibsLayer.nix stdArgs;
+  bashLayered = import ./pkgs/linux/bashLayered.nix stdArgs;
   # OCI images of the same arguments (nix/mkOCI.nix).
   busyboxOCI = import ./pkgs/linux/busyboxOCI.nix stdArgs;
   bashOCI = import ./pkgs/linux/bashOCI.nix stdArgs;

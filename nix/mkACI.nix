@@ -82,6 +82,24 @@ in
   # `rkt run $(cat result/*.mounts) result/*.aci`.
   thin ? false,
 
+  # Layered image: each store path of the closure (less what `layers` hold)
+  # becomes its own dependency ACI in the result, named
+  # `<layerPrefix>/<hash>-<name>` and labelled os and arch; the image itself
+  # holds the merged top-level tree, /etc, /tmp and mount targets, and its
+  # manifest lists the dependencies with imageID and size pinned. The
+  # runtime (rkt) fetches each dependency once and renders it below the app.
+  # Not with `thin`.
+  layered ? false,
+  # The name prefix of the per-path dependency images, an AC Identifier.
+  # Default: the image name's first component and the store directory
+  # (`localhost/nix/store` for `localhost/app`).
+  layerPrefix ? null,
+  # Declared layers: a list of nix2aci.mkLayer results. The image depends
+  # on each (declared layers first, in this order) and leaves their store
+  # paths out of its contents and out of its per-path dependencies. A layer
+  # is its own derivation, so images that share it build it once.
+  layers ? [ ],
+
   # Extra labels, attrset name -> string (an integer, path or derivation is
   # converted with toString, as for `env`). `name` is not allowed; `os`,
   # `arch` and `version` are set by the arguments above.
@@ -439,6 +457,26 @@ let
   workingDirectory' =
     if workingDirectory == null then null else absolutePath "workingDirectory" workingDirectory;
 
+  thin' = checkBool "thin" thin;
+  layered' =
+    let l = checkBool "layered" layered; in
+    if l && thin' then fail "`thin = true` and `layered = true` do not go together: a thin image mounts every store path from the host, a layered one ships them as dependency images; choose one"
+    else l;
+  layerPrefix' =
+    if layerPrefix == null then null
+    else if !layered' then fail "`layerPrefix` (${show layerPrefix}) names the per-path dependency images, which only `layered = true` makes; set layered = true or drop layerPrefix"
+    else if isString layerPrefix && layerPrefix != "" then layerPrefix
+    else fail "`layerPrefix` must be a non-empty string (an AC Identifier such as \"example.com/nix/store\"), got ${show layerPrefix}";
+  isLayer = l: (isAttrs l && (l.nix2aciLayer or false) == true) || isStorePathString l;
+  layers' =
+    if !isList layers then fail "`layers` must be a list of nix2aci.mkLayer results, got ${show layers}"
+    else if layers != [ ] && thin' then fail "`thin = true` and `layers` do not go together: a thin image mounts every store path from the host; drop one"
+    else builtins.genList (i:
+      let l = builtins.elemAt layers i; in
+      if isLayer l then "${l}"
+      else fail "`layers[${toString i}]` must be the result of nix2aci.mkLayer { packages = [ ... ]; }, got ${show l}"
+    ) (length layers);
+
   labels' =
     let l = strAttrs "acLabels" acLabels // strAttrs "labels" labels; in
     if l ? name then fail "`labels` must not contain `name`; pass `name` instead"
@@ -452,7 +490,7 @@ let
   aci = {
     defaultName = pkgName;
     fileName = fileName;
-    thin = checkBool "thin" thin;
+    thin = thin';
     packages = packagePaths;
     labels = labels';
     annotations = strAttrs "annotations" annotations;
@@ -479,7 +517,10 @@ let
   // optional "users" (if users' == { } then null else users')
   // optional "groups" (if groups' == { } then null else groups')
   // optional "perms" (if perms' == [ ] then null else perms')
-  // optional "files" (if files' == { } then null else files');
+  // optional "files" (if files' == { } then null else files')
+  // optional "layered" (if layered' then true else null)
+  // optional "layerPrefix" layerPrefix'
+  // optional "layers" (if layers' == [ ] then null else layers');
 
   # Nix store names allow [A-Za-z0-9+._?=-]; AC identifiers may contain `~`.
   storeSafe = s: concatStringsSep "" (map (c: if match "[A-Za-z0-9+._?=-]" c != null then c else "-") (chars s));
@@ -505,6 +546,7 @@ builtins.seq (builtins.deepSeq aci null) (drv // {
   imageName = imageName;
   imageVersion = version';
   inherit (aci) thin;
+  layered = layered';
   # The mkaci package that built the image (and whose postprocess the result uses).
   inherit mkaci;
   # The normalised arguments, as handed to mkaci.

@@ -9,7 +9,11 @@
 //! 3. the manifest inside the image against every appc rule
 //!    ([`ImageManifest::from_json_slice`]);
 //! 4. when the image is (or links to) a file of a result, the image ID against
-//!    the result's index `nix2aci.json` and the `.id` file it names.
+//!    the result's index `nix2aci.json` and the `.id` file it names;
+//! 5. every dependency the manifest pins (a layered image's), found beside
+//!    the image under the file name its name and labels give: present,
+//!    signed, and with the pinned image ID and size; then, in turn, its own
+//!    dependencies.
 //!
 //! `docs/appc.md` describes the rules.
 
@@ -63,6 +67,20 @@ pub enum VerifyError {
     Layout { image: PathBuf, error: Box<InspectError> },
     #[error("{image:?}: its manifest breaks the appc rules: {error}; rebuild the image")]
     Manifest { image: PathBuf, error: ManifestError },
+    #[error(
+        "{image:?} depends on {name} ({labels}), which should be published beside it as {expected:?}, \
+         but {problem}; publish the image's result again with postprocess.sh, which publishes its \
+         dependencies too"
+    )]
+    MissingDependency { image: PathBuf, name: String, labels: String, expected: PathBuf, problem: String },
+    #[error(
+        "{image:?} pins its dependency {dependency:?} with {what} {pinned}, but the published \
+         file has {found}; the dependency was replaced by another build: publish both from the \
+         same result again"
+    )]
+    DependencyMismatch { image: PathBuf, dependency: PathBuf, what: &'static str, pinned: String, found: String },
+    #[error("{image:?}: its dependency does not verify: {error}")]
+    Dependency { image: PathBuf, error: Box<VerifyError> },
 }
 
 /// What a successful verification found.
@@ -74,6 +92,8 @@ pub struct Verified {
     /// The files the image ID was compared with: the result's index and the
     /// `.id` file it names. Empty for an image outside a result (a copy).
     pub recorded_in: Vec<PathBuf>,
+    /// The dependency images checked (step 5), each once, in the order met.
+    pub dependencies: Vec<PathBuf>,
 }
 
 /// Runs every check of the module docs on `image` (`DIR/<image>.aci`).
@@ -82,7 +102,78 @@ pub fn verify(gpg: &Gpg, image: &Path) -> Result<Verified, VerifyError> {
     let report =
         read_image(image).map_err(|error| VerifyError::Layout { image: image.into(), error: Box::new(error) })?;
     let (manifest, recorded_in) = check_report(image, &report)?;
-    Ok(Verified { signature, report, manifest, recorded_in })
+    let mut dependencies = Vec::new();
+    check_dependencies(gpg, image, &manifest, &mut dependencies)?;
+    Ok(Verified { signature, report, manifest, recorded_in, dependencies })
+}
+
+/// Step 5 for the dependencies of `manifest` (the image at `image`), and
+/// theirs; `seen` collects each dependency checked.
+fn check_dependencies(
+    gpg: &Gpg,
+    image: &Path,
+    manifest: &ImageManifest,
+    seen: &mut Vec<PathBuf>,
+) -> Result<(), VerifyError> {
+    for dep in &manifest.dependencies {
+        let label = |n: &str| dep.labels.iter().find(|l| l.name.as_str() == n).map(|l| l.value.as_str());
+        let labels = dep.labels.iter().map(|l| format!("{}={}", l.name, l.value)).collect::<Vec<_>>().join(",");
+        let missing = |expected: PathBuf, problem: String| VerifyError::MissingDependency {
+            image: image.into(),
+            name: dep.image_name.to_string(),
+            labels: labels.clone(),
+            expected,
+            problem,
+        };
+        let (Some(os), Some(arch)) = (label("os"), label("arch")) else {
+            return Err(missing(PathBuf::new(), "its entry has no os and arch labels to name the file by".into()));
+        };
+        let file = ImageBase::new(&dep.image_name, label("version"), os, arch).aci();
+        let path = image.with_file_name(file.as_str());
+        if seen.contains(&path) {
+            continue;
+        }
+        let size = match std::fs::metadata(&path) {
+            Ok(m) => m.len(),
+            Err(e) => {
+                let problem = match std::fs::read_link(&path) {
+                    Ok(target) => format!("it is a link to {target:?}, which no longer exists"),
+                    Err(_) => format!("it is not there ({e})"),
+                };
+                return Err(missing(path, problem));
+            }
+        };
+        let wrap = |error: VerifyError| VerifyError::Dependency { image: image.into(), error: Box::new(error) };
+        verify_signature(gpg, &path).map_err(wrap)?;
+        let report =
+            read_image(&path).map_err(|error| wrap(VerifyError::Layout { image: path.clone(), error: Box::new(error) }))?;
+        if let Some(pinned) = &dep.image_id {
+            if *pinned != report.image_id {
+                return Err(VerifyError::DependencyMismatch {
+                    image: image.into(),
+                    dependency: path,
+                    what: "image ID",
+                    pinned: pinned.to_string(),
+                    found: report.image_id.to_string(),
+                });
+            }
+        }
+        if let Some(pinned) = dep.size {
+            if pinned != size {
+                return Err(VerifyError::DependencyMismatch {
+                    image: image.into(),
+                    dependency: path,
+                    what: "size",
+                    pinned: format!("{pinned} bytes"),
+                    found: format!("{size} bytes"),
+                });
+            }
+        }
+        let (dep_manifest, _) = check_report(&path, &report).map_err(wrap)?;
+        seen.push(path.clone());
+        check_dependencies(gpg, &path, &dep_manifest, seen)?;
+    }
+    Ok(())
 }
 
 /// Step 0: the image exists; a dangling link is reported as such.

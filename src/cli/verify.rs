@@ -31,6 +31,15 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<()> {
     for recorded in &v.recorded_in {
         println!("             matches {}", recorded.display());
     }
+    if !v.dependencies.is_empty() {
+        println!(
+            "  dependencies: {} pinned, each present, signed, and of the pinned image ID and size",
+            v.dependencies.len()
+        );
+        for d in &v.dependencies {
+            println!("             {}", d.display());
+        }
+    }
     if !good.algo.rkt_can_verify() {
         eprintln!(
             "mkaci: warning: the signature is {}; rkt only verifies RSA, DSA and ECDSA signatures, \

@@ -180,6 +180,8 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
     let mut images: Vec<(PathBuf, Artifact, Vec<MountPoint>)> = Vec::new();
     let mut layouts: Vec<(PathBuf, crate::result::OciArtifact)> = Vec::new();
     let mut seen: BTreeMap<FileName, PathBuf> = BTreeMap::new();
+    // Dependency images two results share (the same store path): published once.
+    let mut seen_ids: BTreeMap<FileName, crate::image_id::ImageId> = BTreeMap::new();
     for result in results {
         let r = ResultDir::read(result)?;
         for layout in r.index.oci_layouts {
@@ -201,6 +203,7 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
         for artifact in r.index.artifacts {
             match seen.get(&artifact.files.image) {
                 Some(first) if *first == r.dir => continue, // the same result given twice
+                Some(_) if seen_ids.get(&artifact.files.image) == Some(&artifact.digests.image_id) => continue,
                 Some(first) => {
                     return Err(PostprocessError::DuplicateImage {
                         file: artifact.files.image.to_string(),
@@ -210,6 +213,7 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
                 }
                 None => {
                     seen.insert(artifact.files.image.clone(), r.dir.clone());
+                    seen_ids.insert(artifact.files.image.clone(), artifact.digests.image_id.clone());
                     let own_mounts = own_mount_points(&r.dir.join(&artifact.files.manifest))?;
                     images.push((r.dir.clone(), artifact, own_mounts));
                 }
@@ -395,11 +399,24 @@ impl Report {
     /// placeholder for each of the image's own mount points), and one
     /// `verify` per image with `mkaci`, the program that ran.
     pub fn next_commands(&self, mkaci: &Path) -> Vec<String> {
-        use crate::result::{shell_quote, shell_quote_path};
+        use crate::result::{shell_quote, shell_quote_path, ArtifactKind};
+        let is_dep = |p: &&Published| p.artifact.kind == ArtifactKind::DependencyAci;
         let mut cmds = Vec::new();
         if let Some((keyfile, _)) = &self.pubkey {
-            let mut names: Vec<&str> =
-                self.published.iter().filter(|p| p.signature.is_some()).map(|p| p.artifact.name.as_str()).collect();
+            // A dependency is trusted under its name less the last component
+            // (the prefix it shares with the other dependencies).
+            let mut names: Vec<&str> = self
+                .published
+                .iter()
+                .filter(|p| p.signature.is_some())
+                .map(|p| {
+                    let n = p.artifact.name.as_str();
+                    match (is_dep(&p), n.rsplit_once('/')) {
+                        (true, Some((prefix, _))) => prefix,
+                        _ => n,
+                    }
+                })
+                .collect();
             names.sort();
             names.dedup();
             for name in names {
@@ -410,7 +427,18 @@ impl Report {
                 ));
             }
         }
-        for p in &self.published {
+        // rkt finds dependencies by name in its store (or by discovery):
+        // fetching them from the files first makes the apps runnable.
+        let deps: Vec<String> = self.published.iter().filter(is_dep).map(|p| shell_quote_path(&p.aci)).collect();
+        if !deps.is_empty() {
+            let insecure = if self.published.iter().filter(is_dep).any(|p| p.signature.is_none()) {
+                " --insecure-options=image"
+            } else {
+                ""
+            };
+            cmds.push(format!("sudo rkt fetch{insecure} {}", deps.join(" ")));
+        }
+        for p in self.published.iter().filter(|p| !is_dep(p)) {
             let mut cmd = String::from("sudo rkt run");
             if p.signature.is_none() {
                 cmd.push_str(" --insecure-options=image");
@@ -430,7 +458,7 @@ impl Report {
             cmd.push_str(&shell_quote_path(&p.aci));
             cmds.push(cmd);
         }
-        for p in &self.published {
+        for p in self.published.iter().filter(|p| !is_dep(p)) {
             cmds.push(format!("{} verify {}", shell_quote_path(mkaci), shell_quote_path(&p.aci)));
         }
         cmds

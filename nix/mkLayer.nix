@@ -1,0 +1,104 @@
+# mkLayer: a declared layer, one dependency ACI holding the whole closure of
+# `packages` (and no app), for mkACI's `layers`.
+#
+#   mkLayer = import ./nix/mkLayer.nix { inherit mkaci system; };
+#   libs = mkLayer { packages = [ pkgs.glibc pkgs.ncurses ]; name = "example.com/layers/bash-libs"; };
+#   mkACI { packages = [ pkgs.bash ]; layers = [ libs ]; layered = true; ... }
+#
+# A layer is its own derivation: every image that lists it links to the
+# same output, and Nix builds it once. The result directory holds
+# `<name>-<version>-<os>-<arch>.aci` (an image with no app), its `.manifest`
+# and `.id`, `nix2aci.json` (kind dependency-aci, with the image ID, the
+# size of the .aci and the store paths it holds) and `postprocess.sh`
+# (a layer can be signed and published on its own too). docs/layers.md
+# describes layers.
+#
+# The name, version, os/arch, labels, annotations, compression and signing
+# arguments mean what they mean for mkACI, and are checked by it.
+#
+# Needs nothing from nixpkgs.
+{
+  # The mkaci package: a derivation (or store path) with bin/mkaci.
+  mkaci,
+  # The Nix system the layers are built on. Default: `mkaci.system`.
+  system ? null,
+}@outer:
+let
+  mkACI = import ./mkACI.nix (outer // { caller = "mkLayer"; });
+  inherit (builtins) isString match concatStringsSep stringLength substring genList filter split elemAt length;
+in
+
+{
+  # List of packages; the layer holds their whole closure (as a fat image
+  # would, without merging their trees at the root).
+  packages,
+  # The package that gives the default name and version (the first of
+  # `packages` by default).
+  pkg ? null,
+  # The layer's image name, an AC Identifier. Default: the name of `pkg`,
+  # mapped as for mkACI. Images depend on it by this name, so choose one
+  # under the host you publish from (e.g. "localhost/layers/bash-libs").
+  name ? null,
+  # The `version` label. Default: the version of `pkg`.
+  version ? null,
+  versionAddon ? "",
+  # The `os` and `arch` labels; default: from `system`. An image can only
+  # use a layer built for its own os and arch.
+  os ? null,
+  arch ? null,
+  system ? null,
+  # Extra labels and annotations, as for mkACI.
+  labels ? { },
+  annotations ? { },
+  # Compression of the .aci and its level, as for mkACI.
+  compression ? "gzip",
+  compressionLevel ? null,
+  # Whether postprocess.sh signs the layer's image.
+  sign ? true,
+}@args:
+
+let
+  # mkACI checks and normalises the shared arguments; the app it would
+  # describe is never built (a layer has no app), so `exec` is a stand-in.
+  image = mkACI ((builtins.removeAttrs args [ "system" ])
+    // (if system != null then { inherit system; } else { })
+    // { exec = [ "/" ]; });
+  spec = image.aciSpec;
+  aci = {
+    inherit (spec) defaultName fileName packages labels annotations compression sign;
+  }
+  // (if spec ? name then { inherit (spec) name; } else { })
+  // (if spec ? version then { inherit (spec) version; } else { })
+  // (if spec ? os then { inherit (spec) os; } else { })
+  // (if spec ? arch then { inherit (spec) arch; } else { })
+  // (if spec ? compressionLevel then { inherit (spec) compressionLevel; } else { });
+
+  lastPart = let parts = filter isString (split "/" image.imageName); in elemAt parts (length parts - 1);
+  chars = s: genList (i: substring i 1 s) (stringLength s);
+  # Nix store names allow [A-Za-z0-9+._?=-].
+  storeSafe = s: concatStringsSep "" (map (c: if match "[A-Za-z0-9+._?=-]" c != null then c else "-") (chars s));
+
+  drv = derivation {
+    name = storeSafe ("${lastPart}-layer" + (if image.imageVersion == null then "" else "-${image.imageVersion}"));
+    system = image.system;
+    builder = image.builder;
+    args = [ "build" ];
+    __structuredAttrs = true;
+    exportReferencesGraph.closure = aci.packages;
+    storeDir = builtins.storeDir;
+    mkaci = image.builder;
+    format = "layer";
+    inherit aci;
+  };
+in
+builtins.seq (builtins.deepSeq aci null) (drv // {
+  # Marks a layer for mkACI's `layers`.
+  nix2aciLayer = true;
+  # The layer's image file inside the result.
+  imageFileName = image.imageFileName;
+  imageName = image.imageName;
+  imageVersion = image.imageVersion;
+  inherit (image) mkaci packages;
+  # The normalised arguments, as handed to mkaci.
+  aciSpec = aci;
+})

@@ -145,8 +145,8 @@ fn check_dependencies(
         };
         let wrap = |error: VerifyError| VerifyError::Dependency { image: image.into(), error: Box::new(error) };
         verify_signature(gpg, &path).map_err(wrap)?;
-        let report =
-            read_image(&path).map_err(|error| wrap(VerifyError::Layout { image: path.clone(), error: Box::new(error) }))?;
+        let report = read_image(&path)
+            .map_err(|error| wrap(VerifyError::Layout { image: path.clone(), error: Box::new(error) }))?;
         if let Some(pinned) = &dep.image_id {
             if *pinned != report.image_id {
                 return Err(VerifyError::DependencyMismatch {

@@ -371,3 +371,204 @@ fn same_bytes_for_any_thread_count() {
         }
     }
 }
+
+/// The files of a result's index entries of `kind`, in index order.
+fn index_images(out: &Path, kind: &str) -> Vec<PathBuf> {
+    let index: Value = serde_json::from_slice(&std::fs::read(out.join("nix2aci.json")).unwrap()).unwrap();
+    index["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == kind)
+        .map(|a| out.join(a["files"]["image"].as_str().unwrap()))
+        .collect()
+}
+
+fn manifest_of(out: &Path, image: &Path) -> Value {
+    let m = out.join(image.file_name().unwrap().to_str().unwrap().replace(".aci", ".manifest"));
+    serde_json::from_slice(&std::fs::read(m).unwrap()).unwrap()
+}
+
+/// Renders an app and its dependencies as a runtime does (dependencies in
+/// manifest order, then the app) into `into`.
+fn render(out: &Path, into: &Path) {
+    let app = &index_images(out, "aci")[0];
+    let deps = manifest_of(out, app)["dependencies"].as_array().unwrap().clone();
+    for d in &deps {
+        let name = d["imageName"].as_str().unwrap();
+        let file = index_images(out, "dependency-aci")
+            .into_iter()
+            .find(|f| manifest_of(out, f)["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is not in the result"));
+        extract(&file, into);
+    }
+    extract(app, into);
+}
+
+/// A layered image: one dependency image per store path, pinned by image ID
+/// and size, most popular first; rendered, the same tree as the fat image.
+#[test]
+fn layered_image_renders_as_the_fat_one() {
+    let s = store();
+    let out = build_ok(&s, json!({"layered": true}));
+    let apps = index_images(&out, "aci");
+    let deps = index_images(&out, "dependency-aci");
+    assert_eq!((apps.len(), deps.len()), (1, 3));
+    let m = manifest_of(&out, &apps[0]);
+    let pinned: Vec<&str> =
+        m["dependencies"].as_array().unwrap().iter().map(|d| d["imageName"].as_str().unwrap()).collect();
+    let dir = s.dir.display().to_string();
+    let prefix = mkaci::manifest::AcIdentifier::map_from(&format!("busybox{dir}")).unwrap();
+    assert_eq!(
+        pinned,
+        [format!("{prefix}/{H_BUSYBOX}-busybox"), format!("{prefix}/{H_FILE}-file"), format!("{prefix}/{H_CONF}-conf")],
+        "most popular first, ties in store order"
+    );
+    for d in m["dependencies"].as_array().unwrap() {
+        let file = deps.iter().find(|f| manifest_of(&out, f)["name"] == d["imageName"]).unwrap();
+        let id = std::fs::read_to_string(file.with_extension("id")).unwrap();
+        assert_eq!(d["imageID"].as_str().unwrap(), id.trim_end());
+        assert_eq!(d["size"].as_u64().unwrap(), std::fs::metadata(file).unwrap().len());
+        assert_eq!(d["labels"], json!([{"name": "os", "value": "linux"}, {"name": "arch", "value": "amd64"}]));
+    }
+    if need("actool") {
+        for f in apps.iter().chain(&deps) {
+            actool_validate(f);
+        }
+    }
+    let layered = s.tmp.path().join("layered");
+    render(&out, &layered);
+    let fat_out = s.tmp.path().join("fat-result");
+    let o = run_build(&s, &attrs(&s, json!({})), &fat_out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let fat = s.tmp.path().join("fat");
+    extract(&index_images(&fat_out, "aci")[0], &fat);
+    let diff = Command::new("diff")
+        .arg("-r")
+        .arg("--no-dereference")
+        .arg(fat.join("rootfs"))
+        .arg(layered.join("rootfs"))
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "the rendered layered rootfs differs from the fat one:\n{}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
+}
+
+/// A dependency image depends only on its store path, the prefix, os/arch
+/// and compression: another image gives the same bytes; and every image of
+/// the result is the same for any number of threads.
+#[test]
+fn dependency_images_are_the_same_in_every_image() {
+    let s = store();
+    let file = s.tmp.path().join("attrs.json");
+    let mut results = Vec::new();
+    for (i, (aci, threads)) in [
+        (json!({"layered": true, "layerPrefix": "example.com/deps"}), "1"),
+        (json!({"layered": true, "layerPrefix": "example.com/deps"}), "7"),
+        (json!({"layered": true, "layerPrefix": "example.com/deps", "name": "other", "exec": ["/bin/echo"]}), "2"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        std::fs::write(&file, serde_json::to_vec(&attrs(&s, aci)).unwrap()).unwrap();
+        let out = s.tmp.path().join(format!("result-{i}"));
+        let o = Command::new(MKACI)
+            .args(["build", "--threads", threads, "--attrs"])
+            .arg(&file)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        results.push(out);
+    }
+    let files = |out: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "aci"))
+            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(files(&results[0]) == files(&results[1]), "1 and 7 threads give different files");
+    let deps = |out: &Path| -> Vec<(String, Vec<u8>)> {
+        files(out).into_iter().filter(|(n, _)| !n.starts_with("busybox-") && !n.starts_with("other-")).collect()
+    };
+    assert_eq!(deps(&results[0]).len(), 3);
+    assert!(deps(&results[0]) == deps(&results[2]), "another image gives other dependency bytes");
+}
+
+/// A declared layer (format = "layer") holds its packages' closure; an
+/// image that lists it links to its files, pins it first, and leaves its
+/// store paths out of its own dependencies.
+#[test]
+fn declared_layer_is_linked_and_left_out() {
+    let s = store();
+    let file = s.path(H_FILE, "file");
+    let mut layer_attrs = attrs(&s, json!({"name": "example.com/layers/file", "version": "1"}));
+    layer_attrs["format"] = json!("layer");
+    layer_attrs["aci"]["packages"] = json!([file]);
+    layer_attrs["aci"].as_object_mut().unwrap().remove("exec");
+    layer_attrs["closure"] = json!([layer_attrs["closure"][2].clone()]);
+    let layer = PathBuf::from(s.path("3c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4", "file-layer-1"));
+    let o = run_build(&s, &layer_attrs, &layer);
+    assert!(o.status.success(), "layer: {}", String::from_utf8_lossy(&o.stderr));
+    let index: Value = serde_json::from_slice(&std::fs::read(layer.join("nix2aci.json")).unwrap()).unwrap();
+    assert_eq!(index["artifacts"][0]["kind"], "dependency-aci");
+    assert_eq!(index["artifacts"][0]["storePaths"], json!([file]));
+    let layer_aci = layer.join("file-1-linux-amd64.aci");
+    assert_eq!(index["artifacts"][0]["size"].as_u64().unwrap(), std::fs::metadata(&layer_aci).unwrap().len());
+    let lm: Value = serde_json::from_slice(&std::fs::read(layer.join("file-1-linux-amd64.manifest")).unwrap()).unwrap();
+    assert!(lm.get("app").is_none(), "a layer has no app: {lm}");
+    if need("actool") {
+        actool_validate(&layer_aci);
+    }
+
+    let out = build_ok(&s, json!({"layered": true, "layers": [layer.to_str().unwrap()]}));
+    assert_eq!(std::fs::read_link(out.join("file-1-linux-amd64.aci")).unwrap(), layer_aci);
+    let app = &index_images(&out, "aci")[0];
+    let m = manifest_of(&out, app);
+    let deps = m["dependencies"].as_array().unwrap();
+    assert_eq!(deps.len(), 3, "the layer, busybox and conf: {m}");
+    assert_eq!(deps[0]["imageName"], "example.com/layers/file");
+    assert_eq!(deps[0]["labels"].as_array().unwrap().len(), 3, "os, arch and version");
+    assert!(deps[1..].iter().all(|d| !d["imageName"].as_str().unwrap().contains("-file")));
+    let rendered = s.tmp.path().join("rendered");
+    render(&out, &rendered);
+    assert_eq!(
+        std::fs::read_to_string(rendered.join("rootfs").join(file.trim_start_matches('/'))).unwrap(),
+        "single file\n"
+    );
+
+    // Without layered = true: the image holds the rest of the closure itself.
+    let out = build_ok(&s, json!({"layers": [layer.to_str().unwrap()]}));
+    let app = &index_images(&out, "aci")[0];
+    assert_eq!(manifest_of(&out, app)["dependencies"].as_array().unwrap().len(), 1);
+    let x = s.tmp.path().join("x");
+    extract(app, &x);
+    assert!(!x.join("rootfs").join(file.trim_start_matches('/')).exists(), "the layer's path is in the image too");
+    assert!(x.join("rootfs").join(s.path(H_BUSYBOX, "busybox").trim_start_matches('/')).join("bin/busybox").exists());
+}
+
+#[test]
+fn layered_refusals_name_the_argument() {
+    let s = store();
+    let out = s.tmp.path().join("result");
+    let cases: Vec<(Value, &[&str])> = vec![
+        (json!({"thin": true, "layered": true}), &["thin = true and layered = true"]),
+        (json!({"layerPrefix": "example.com/deps"}), &["layerPrefix is given but layered is not true"]),
+        (json!({"layered": true, "layerPrefix": "Bad Prefix"}), &["layerPrefix = \"Bad Prefix\"", "AC Identifier"]),
+        (json!({"layers": [s.path(H_FILE, "file")]}), &["layers[0]", "is not a layer", "nix2aci.json"]),
+        (json!({"layers": ["/elsewhere/x"]}), &["layers[0] = \"/elsewhere/x\" is not a store path"]),
+    ];
+    for (aci, needles) in cases {
+        let o = run_build(&s, &attrs(&s, aci.clone()), &out);
+        common::assert_fails_with(&o, needles);
+        assert!(!out.exists(), "{aci}: a refused build left {}", out.display());
+    }
+}

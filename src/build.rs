@@ -57,7 +57,7 @@ pub enum BuildError {
     #[error(transparent)]
     Layout(#[from] crate::oci::LayoutError),
     #[error(transparent)]
-    Layered(#[from] layered::LayeredError),
+    Layered(#[from] Box<layered::LayeredError>),
     #[error("thin = true and {argument} do not go together: a thin image mounts every store path from the host, a layered one ships them as dependency images; choose one")]
     ThinWithLayers { argument: &'static str },
     #[error("layerPrefix is given but layered is not true; it names the per-path dependency images, which only layered = true makes: set layered = true or drop layerPrefix")]
@@ -165,7 +165,7 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
     // The dependencies: declared layers, then (layered) one image per
     // remaining store path. Their store paths leave the image itself.
     let mut result = ResultWriter::new(out)?;
-    let declared = layered::read_declared(&spec.layers, &store, &os, &arch)?;
+    let declared = layered::read_declared(&spec.layers, &store, &os, &arch).map_err(Box::new)?;
     let mut leave_out: BTreeSet<StorePath> = declared.iter().flat_map(|l| l.store_paths.iter().cloned()).collect();
     let mut dependencies = Vec::new();
     let mut dep_artifacts = Vec::new();
@@ -178,7 +178,8 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
         dep_artifacts.push(layer.artifact.clone());
     }
     if layout == StoreLayout::Layered {
-        let prefix = layered::prefix(spec.layer_prefix.as_deref(), &resolved.manifest.name, &store)?;
+        let prefix =
+            layered::prefix(spec.layer_prefix.as_deref(), &resolved.manifest.name, &store).map_err(Box::new)?;
         for path in layered::per_path_order(&closure, &leave_out) {
             let dm = layered::dependency_manifest(layered::dependency_name(&prefix, &path), &os, &arch);
             let mut plan = layered::store_plan(&store, &closure, std::slice::from_ref(&path));
@@ -217,7 +218,7 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
         store_layout: layout,
         sign: resolved.sign,
         files,
-        digests: Digests { image_id: summary.image_id.clone() },
+        digests: Digests { image_id: summary.image_id },
         size: Some(summary.compressed_size),
         store_paths: Vec::new(),
     });
@@ -254,7 +255,7 @@ fn write_dependency(
         store_layout: StoreLayout::Fat,
         sign,
         files,
-        digests: Digests { image_id: summary.image_id.clone() },
+        digests: Digests { image_id: summary.image_id },
         size: Some(summary.compressed_size),
         store_paths,
     };

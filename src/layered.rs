@@ -39,17 +39,17 @@ use crate::store_path::{StoreDir, StorePath, StorePathError};
 #[derive(Debug, thiserror::Error)]
 pub enum LayeredError {
     #[error("layerPrefix = {value:?} is not a valid AC Identifier ({reason}); use lowercase a-z, 0-9 separated by single - . _ ~ /, e.g. layerPrefix = \"example.com/nix/store\"")]
-    BadPrefix { value: String, reason: crate::manifest::ident::AcIdentifierError },
+    BadPrefix { value: String, reason: Box<crate::manifest::ident::AcIdentifierError> },
     #[error("layers[{index}] = {value:?} is not a store path: {error}; pass the result of nix2aci.mkLayer")]
-    LayerPath { index: usize, value: String, error: StorePathError },
+    LayerPath { index: usize, value: String, error: Box<StorePathError> },
     #[error("layers[{index}] = {value:?} is not a layer: {error}")]
-    NotALayer { index: usize, value: String, error: IndexError },
+    NotALayer { index: usize, value: String, error: Box<IndexError> },
     #[error("layers[{index}] = {value:?} is not a layer: it holds {what}; pass the result of nix2aci.mkLayer, which holds exactly one dependency ACI")]
     LayerShape { index: usize, value: String, what: String },
     #[error("layers[{index}] ({name}) is built for {layer_os}/{layer_arch}, this image for {os}/{arch}; build the layer with the same system (or os and arch)")]
     Platform { index: usize, name: String, layer_os: String, layer_arch: String, os: String, arch: String },
     #[error("layers[{index}] ({name}) lists the store path {value:?}, which is not a store path of {store}: {error}; rebuild the layer")]
-    LayerStorePath { index: usize, name: String, value: String, store: String, error: StorePathError },
+    LayerStorePath { index: usize, name: String, value: String, store: String, error: Box<StorePathError> },
     #[error("layers[{index}] ({name}) has no size in its index; rebuild the layer with this mkaci")]
     LayerSize { index: usize, name: String },
     #[error("layers[{first}] and layers[{second}] are the same image {name}; list each layer once")]
@@ -72,7 +72,9 @@ pub fn default_prefix(image: &AcIdentifier, store: &StoreDir) -> AcIdentifier {
 pub fn prefix(given: Option<&str>, image: &AcIdentifier, store: &StoreDir) -> Result<AcIdentifier, LayeredError> {
     match given {
         None => Ok(default_prefix(image, store)),
-        Some(v) => v.parse().map_err(|reason| LayeredError::BadPrefix { value: v.to_string(), reason }),
+        Some(v) => {
+            v.parse().map_err(|reason| LayeredError::BadPrefix { value: v.to_string(), reason: Box::new(reason) })
+        }
     }
 }
 
@@ -106,12 +108,7 @@ pub fn dependency_manifest(name: AcIdentifier, os: &str, arch: &str) -> ImageMan
 
 /// The manifest entry that pins a dependency image.
 pub fn pin(m: &ImageManifest, image_id: &ImageId, size: u64) -> Dependency {
-    Dependency {
-        image_name: m.name.clone(),
-        image_id: Some(image_id.clone()),
-        labels: m.labels.clone(),
-        size: Some(size),
-    }
+    Dependency { image_name: m.name.clone(), image_id: Some(*image_id), labels: m.labels.clone(), size: Some(size) }
 }
 
 /// The rootfs of a dependency image holding `paths` (in store order): the
@@ -199,11 +196,15 @@ pub fn read_declared(
 ) -> Result<Vec<DeclaredLayer>, LayeredError> {
     let mut layers: Vec<DeclaredLayer> = Vec::new();
     for (index, value) in values.iter().enumerate() {
-        store.parse_path(value).map_err(|error| LayeredError::LayerPath { index, value: value.clone(), error })?;
+        store.parse_path(value).map_err(|error| LayeredError::LayerPath {
+            index,
+            value: value.clone(),
+            error: Box::new(error),
+        })?;
         let r = ResultDir::read(Path::new(value)).map_err(|error| LayeredError::NotALayer {
             index,
             value: value.clone(),
-            error,
+            error: Box::new(error),
         })?;
         let shape = |what: String| LayeredError::LayerShape { index, value: value.clone(), what };
         if !r.index.oci_layouts.is_empty() {
@@ -235,7 +236,7 @@ pub fn read_declared(
                     name: name.clone(),
                     value: p.clone(),
                     store: store.as_str().into(),
-                    error,
+                    error: Box::new(error),
                 })
             })
             .collect::<Result<BTreeSet<_>, _>>()?;

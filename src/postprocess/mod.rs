@@ -213,7 +213,7 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
                 }
                 None => {
                     seen.insert(artifact.files.image.clone(), r.dir.clone());
-                    seen_ids.insert(artifact.files.image.clone(), artifact.digests.image_id.clone());
+                    seen_ids.insert(artifact.files.image.clone(), artifact.digests.image_id);
                     let own_mounts = own_mount_points(&r.dir.join(&artifact.files.manifest))?;
                     images.push((r.dir.clone(), artifact, own_mounts));
                 }

@@ -46,8 +46,8 @@ pub enum LayeredError {
     NotALayer { index: usize, value: String, error: Box<IndexError> },
     #[error("layers[{index}] = {value:?} is not a layer: it holds {what}; pass the result of nix2aci.mkLayer, which holds exactly one dependency ACI")]
     LayerShape { index: usize, value: String, what: String },
-    #[error("layers[{index}] ({name}) is built for {layer_os}/{layer_arch}, this image for {os}/{arch}; build the layer with the same system (or os and arch)")]
-    Platform { index: usize, name: String, layer_os: String, layer_arch: String, os: String, arch: String },
+    #[error("layers[{index}] ({name}) is built for {layer}, this image for {image} (os/arch); build the layer with the same system (or os and arch)")]
+    Platform { index: usize, name: String, layer: String, image: String },
     #[error("layers[{index}] ({name}) lists the store path {value:?}, which is not a store path of {store}: {error}; rebuild the layer")]
     LayerStorePath { index: usize, name: String, value: String, store: String, error: Box<StorePathError> },
     #[error("layers[{index}] ({name}) has no size in its index; rebuild the layer with this mkaci")]
@@ -221,10 +221,8 @@ pub fn read_declared(
             return Err(LayeredError::Platform {
                 index,
                 name,
-                layer_os: artifact.os.clone(),
-                layer_arch: artifact.arch.clone(),
-                os: os.into(),
-                arch: arch.into(),
+                layer: format!("{}/{}", artifact.os, artifact.arch),
+                image: format!("{os}/{arch}"),
             });
         }
         let store_paths = artifact

@@ -86,6 +86,16 @@ for s in $(jq -r '.artifacts[0].storePaths[]' "$layer/nix2aci.json"); do
 done
 say "bashLayered links to the already built layer (not rebuilt) and leaves its store paths out"
 
+# The README's layered example builds: the layer first, then bash.
+awk '/<!-- layered-example:begin -->/ { on = 1; next } /<!-- layered-example:end -->/ { on = 0 } on && !/^```/' \
+    "$repo/README.md" | sed "s|import \./\. |import $repo |" >"$work/readme.nix"
+grep -q mkLayer "$work/readme.nix" || fail "README.md has no layered example between its markers"
+readme_out=$(nix-build "$work/readme.nix" -o "$work/result-readme" 2>"$work/readme.log") ||
+    fail "the README's layered example does not build: $(tail -n 5 "$work/readme.log")"
+jq -e '[.artifacts[] | select(.kind == "dependency-aci")] | length >= 2' "$readme_out/nix2aci.json" >/dev/null ||
+    fail "the README's layered example has no layer and per-path dependencies"
+say "the README's layered example builds"
+
 # 4. Publish and verify.
 for r in "$out" "$bash_out" "$two"; do
     (cd "$work" && "$r/postprocess.sh" "$ACIS") >"$work/pp.log" 2>&1 || fail "postprocess.sh of $r failed: $(tail -n 5 "$work/pp.log")"

@@ -453,12 +453,12 @@ fn hex(bytes: &[u8]) -> String {
 #[test]
 fn golden_image_bytes() {
     const GOLDEN: [(&str, &str); 3] = [
-        ("gz", "0b97d4494a1ce9981252275310ce4f169042a34d2c63875026a26284266c22b2"),
-        ("xz", "36e924c22ae0f02f3b1ee33ec91a1c75c46a6b62a9c7aa0f4d3f7e2a709013ae"),
-        ("none", "48612616bce4cb23867e1dca3a70ec677efc27753690dc57d8f93a373b22927b"),
+        ("gz", "724cbe76c981cd65f25cd0431e6985fe0750453a80fc3f4e32d131383da2a086"),
+        ("xz", "389187c07d26da726edc067daa8c0d57d9a61028b22e9c5839ab8c1121ec5a09"),
+        ("none", "31a1156063e2dda84676df9d53265802a3538b47b16c15695939202c9c96c4f2"),
     ];
     // The image ID of all of them (SHA-512 of the uncompressed tar).
-    const GOLDEN_ID: &str = "sha512-20ef96c7598a32e56e0caf458cc614c9816dc2dfec7d95f534dec700cf16340f1f75338c6384b271ad76b11874b31cd073055ba09717f50d2a9d54c16583b360";
+    const GOLDEN_ID: &str = "sha512-ad3118c0661d00cfd9535b0520083afee156f07a8185d946109a38749851691b7c0898ff01c38161a2bc264a8a0b18eb7c8ab297a854a9ba104f21b4aade7116";
     let tmp = tempfile::tempdir().unwrap();
     let (store, names) = make_store(tmp.path());
     let plan = store_plan(&store, &names);

@@ -196,9 +196,10 @@ impl<S: TarSink> TarWriter<'_, S> {
         }
     }
 
-    /// One entry's header: a PAX header first when the name or link target does
-    /// not fit the ustar fields (100 bytes; we never split into the prefix field)
-    /// or the size needs more than 11 octal digits.
+    /// One entry's header: a PAX header first when the name does not fit the
+    /// ustar fields (name, or prefix and name: see [`ustar_split`]), the link
+    /// target does not fit its 100 bytes, or the size needs more than 11 octal
+    /// digits.
     fn header(&mut self, name: &[u8], kind: Kind<'_>, mode: u32, owner: Owner) -> Result<(), ArchiveError> {
         let (ty, size, target): (EntryType, u64, &[u8]) = match kind {
             Kind::Dir => (EntryType::Directory, 0, b""),
@@ -207,7 +208,8 @@ impl<S: TarSink> TarWriter<'_, S> {
         };
         let mut pax = Vec::new();
         let binary = std::str::from_utf8(name).is_err() || std::str::from_utf8(target).is_err();
-        if name.len() > 100 || target.len() > 100 || size > USTAR_MAX_SIZE {
+        let split = ustar_split(name);
+        if split.is_none() || target.len() > 100 || size > USTAR_MAX_SIZE {
             if binary {
                 // POSIX: path values are UTF-8 unless hdrcharset says otherwise.
                 pax_record(&mut pax, b"hdrcharset", b"BINARY");
@@ -215,7 +217,7 @@ impl<S: TarSink> TarWriter<'_, S> {
             if target.len() > 100 {
                 pax_record(&mut pax, b"linkpath", target);
             }
-            if name.len() > 100 {
+            if split.is_none() {
                 pax_record(&mut pax, b"path", name);
             }
             if size > USTAR_MAX_SIZE {
@@ -223,12 +225,12 @@ impl<S: TarSink> TarWriter<'_, S> {
             }
         }
         if !pax.is_empty() {
-            let h = ustar(PAX_HEADER_NAME, EntryType::XHeader, 0o644, Owner::ROOT, pax.len() as u64, b"");
+            let h = ustar(PAX_HEADER_NAME, Some(0), EntryType::XHeader, 0o644, Owner::ROOT, pax.len() as u64, b"");
             self.sink.write(h.as_bytes())?;
             self.sink.write(&pax)?;
             self.pad(pax.len() as u64)?;
         }
-        let h = ustar(name, ty, mode, owner, size, target);
+        let h = ustar(name, split, ty, mode, owner, size, target);
         self.sink.write(h.as_bytes())?;
         self.entries += 1;
         super::PROGRESS_ENTRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -404,16 +406,42 @@ impl<S: TarSink> TarWriter<'_, S> {
     }
 }
 
-/// A ustar header with our fixed fields. Names longer than 100 bytes are cut
-/// here; the PAX record before the header carries the full name.
-fn ustar(name: &[u8], ty: EntryType, mode: u32, owner: Owner, size: u64, target: &[u8]) -> Header {
+/// Where a name goes in a ustar header: `Some(0)` for a name that fits the
+/// 100-byte name field as it is; `Some(i)` for a longer one that splits at
+/// the `/` at byte `i` into the 155-byte prefix field (before it) and the
+/// name field (after it), the leftmost such `/` (as GNU tar splits); `None`
+/// when neither fits, and a PAX `path` record carries the name.
+///
+/// The split saves a PAX header (two 512-byte blocks) per entry between 101
+/// and 256 bytes long, which store paths' deep trees have by the thousand:
+/// every reader we target (GNU tar, Go's archive/tar in rkt and actool, the
+/// Rust tar crate) joins prefix and name.
+pub(super) fn ustar_split(name: &[u8]) -> Option<usize> {
+    if name.len() <= 100 {
+        return Some(0);
+    }
+    (name.len() - 101..name.len().min(156))
+        .find(|&i| name[i] == b'/' && i > 0 && i + 1 < name.len() && name[i + 1] != b'/')
+}
+
+/// A ustar header with our fixed fields, the name placed as [`ustar_split`]
+/// says (`None`: cut at 100 bytes, the PAX record before the header carries
+/// the full name).
+fn ustar(name: &[u8], split: Option<usize>, ty: EntryType, mode: u32, owner: Owner, size: u64, target: &[u8]) -> Header {
     let mut h = Header::new_ustar();
     {
+        let (prefix, rest) = match split {
+            Some(i) if i > 0 => (&name[..i], &name[i + 1..]),
+            _ => (&b""[..], name),
+        };
         let old = h.as_old_mut();
-        let n = name.len().min(100);
-        old.name[..n].copy_from_slice(&name[..n]);
+        let n = rest.len().min(100);
+        old.name[..n].copy_from_slice(&rest[..n]);
         let t = target.len().min(100);
         old.linkname[..t].copy_from_slice(&target[..t]);
+        if let Some(u) = h.as_ustar_mut() {
+            u.prefix[..prefix.len()].copy_from_slice(prefix);
+        }
     }
     h.set_entry_type(ty);
     h.set_mode(mode);
@@ -535,15 +563,35 @@ mod tests {
 
     #[test]
     fn ustar_header_fields() {
-        let h = ustar(b"rootfs/a", EntryType::Regular, 0o444, Owner::ROOT, 5, b"");
+        let h = ustar(b"rootfs/a", Some(0), EntryType::Regular, 0o444, Owner::ROOT, 5, b"");
         assert_eq!(h.mtime().unwrap(), 1);
         assert_eq!(h.uid().unwrap(), 0);
         assert_eq!(h.mode().unwrap(), 0o444);
         assert_eq!(h.username_bytes(), Some(&b""[..]));
-        let big = ustar(b"rootfs/big", EntryType::Regular, 0o444, Owner::ROOT, (8 << 30) + 1, b"");
-        let owned = ustar(b"rootfs/d/", EntryType::Directory, 0o750, Owner { uid: 1000, gid: 100 }, 0, b"");
+        let big = ustar(b"rootfs/big", Some(0), EntryType::Regular, 0o444, Owner::ROOT, (8 << 30) + 1, b"");
+        let owned = ustar(b"rootfs/d/", Some(0), EntryType::Directory, 0o750, Owner { uid: 1000, gid: 100 }, 0, b"");
         assert_eq!((owned.uid().unwrap(), owned.gid().unwrap(), owned.mode().unwrap()), (1000, 100, 0o750));
         assert_eq!(owned.username_bytes(), Some(&b""[..]));
         assert_eq!(big.size().unwrap(), (8 << 30) + 1);
+    }
+
+    #[test]
+    fn long_names_split_into_the_ustar_prefix() {
+        let short = b"rootfs/a/b".to_vec();
+        assert_eq!(ustar_split(&short), Some(0));
+        let dir = format!("rootfs/nix/store/{}-x/", "a".repeat(32));
+        let long = format!("{dir}{}/{}", "d".repeat(60), "f".repeat(50)); // 156 bytes
+        let i = ustar_split(long.as_bytes()).expect("fits prefix + name");
+        assert!(i <= 155 && long.len() - i - 1 <= 100 && long.as_bytes()[i] == b'/');
+        let h = ustar(long.as_bytes(), Some(i), EntryType::Regular, 0o444, Owner::ROOT, 0, b"");
+        assert_eq!(h.path_bytes().as_ref(), long.as_bytes(), "readers join prefix and name");
+        // A trailing slash never becomes an empty name.
+        let d = format!("{}/{}/", "p".repeat(150), "n".repeat(99));
+        let i = ustar_split(d.as_bytes()).expect("fits");
+        assert_eq!(&d.as_bytes()[i + 1..], format!("{}/", "n".repeat(99)).as_bytes());
+        // Too long for either field, or no '/' at a usable place: PAX.
+        assert_eq!(ustar_split(&[b'x'; 101]), None);
+        assert_eq!(ustar_split(format!("{}/{}", "p".repeat(156), "n".repeat(10)).as_bytes()), None);
+        assert_eq!(ustar_split(format!("{}/{}", "p".repeat(10), "n".repeat(101)).as_bytes()), None);
     }
 }

@@ -427,7 +427,15 @@ pub(super) fn ustar_split(name: &[u8]) -> Option<usize> {
 /// A ustar header with our fixed fields, the name placed as [`ustar_split`]
 /// says (`None`: cut at 100 bytes, the PAX record before the header carries
 /// the full name).
-fn ustar(name: &[u8], split: Option<usize>, ty: EntryType, mode: u32, owner: Owner, size: u64, target: &[u8]) -> Header {
+fn ustar(
+    name: &[u8],
+    split: Option<usize>,
+    ty: EntryType,
+    mode: u32,
+    owner: Owner,
+    size: u64,
+    target: &[u8],
+) -> Header {
     let mut h = Header::new_ustar();
     {
         let (prefix, rest) = match split {

@@ -318,7 +318,7 @@ impl<W: Write> Write for Hashing<W> {
 
 /// Chunks in flight (queued, compressing, or compressed and waiting for their
 /// turn) per worker thread.
-const MAX_IN_FLIGHT_PER_THREAD: usize = 4;
+const MAX_IN_FLIGHT_PER_THREAD: usize = 2;
 
 struct Job {
     seq: u64,
@@ -335,10 +335,10 @@ struct Done {
 /// Compresses chunks into independent gzip members on `threads` workers
 /// (libdeflate, no file name, mtime 0) and writes them in sequence order, on
 /// the thread that submits them (which also hashes them, in order).
-/// At most `max_in_flight` (4 x threads + 4) chunks exist at once, so memory
+/// At most `max_in_flight` (2 x threads + 2) chunks exist at once, so memory
 /// is bounded by chunk size x threads whatever the closure size (with 2
-/// threads, at most 12 MiB of input and 12 MiB of output chunks; measured peak
-/// RSS 32 MiB for a 185 MB tree, 26 MiB for 1.4 GB).
+/// threads and 2 MiB chunks, at most 12 MiB of input and 12 MiB of output
+/// chunks).
 struct GzipPool<W> {
     jobs: Option<SyncSender<Job>>,
     results: Receiver<Done>,
@@ -360,8 +360,8 @@ impl<W: Write> GzipPool<W> {
         // Queue depth: enough chunks ahead that the workers keep busy while the
         // tar thread waits to be scheduled (a shared machine wakes threads late),
         // small enough to bound memory: at most MAX_IN_FLIGHT_PER_THREAD x
-        // threads (+ 4) chunks of input and as many compressed ones.
-        let max_in_flight = MAX_IN_FLIGHT_PER_THREAD * threads + 4;
+        // threads (+ 2) chunks of input and as many compressed ones.
+        let max_in_flight = MAX_IN_FLIGHT_PER_THREAD * threads + 2;
         let (job_tx, job_rx) = sync_channel::<Job>(max_in_flight);
         let job_rx = Arc::new(Mutex::new(job_rx));
         let (done_tx, done_rx): (Sender<Done>, Receiver<Done>) = channel();

@@ -47,6 +47,7 @@
 
 mod fsops;
 pub mod oci;
+pub mod site;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -94,7 +94,14 @@ pub enum SiteError {
          (rkt would fetch either under one URL), so nothing was written: give the new image \
          another version (the mkACI version argument) or publish it into another --site"
     )]
-    Conflict { site: PathBuf, name: AcIdentifier, labels: String, held: ImageId, new: ImageId },
+    Conflict {
+        site: PathBuf,
+        name: AcIdentifier,
+        labels: String,
+        /// Boxed: an image ID is 64 bytes, and errors travel by value.
+        held: Box<ImageId>,
+        new: Box<ImageId>,
+    },
     #[error(
         "the site {site:?} was made for --base-url {held}, not {given}: its pages point at {held}; \
          publish with --base-url {held}, or into another --site"
@@ -514,8 +521,8 @@ impl Site {
                 site: self.dir.clone(),
                 name: c.name.clone(),
                 labels: c.labels(),
-                held: held_id,
-                new: c.image_id,
+                held: Box::new(held_id),
+                new: Box::new(c.image_id),
             };
             match this_run.get(&rel) {
                 Some(first) if *first == c.image_id => continue, // the same image twice
@@ -953,7 +960,7 @@ mod tests {
         match &e {
             SiteError::Conflict { name, held, new, labels, .. } => {
                 assert_eq!(name.as_str(), "localhost/busybox");
-                assert_eq!((*held, *new), (id(1), id(2)));
+                assert_eq!((**held, **new), (id(1), id(2)));
                 assert_eq!(labels, "version=1, os=linux, arch=amd64");
             }
             e => panic!("{e:?}"),

@@ -447,7 +447,9 @@ impl Site {
         let pages = pages(&self.base, &plan.new);
 
         let mut written = Vec::new();
-        if plan.old.as_ref() != Some(&plan.new) {
+        // A run with no ACI (only OCI layouts) makes no site.
+        let nothing = plan.old.is_none() && plan.new.images.is_empty();
+        if !nothing && plan.old.as_ref() != Some(&plan.new) {
             self.write_if_changed(INDEX_FILE, &plan.new.to_json(), &mut written)?;
         }
         for ((rel, p), sig) in plan.images.iter().zip(signatures) {
@@ -559,6 +561,7 @@ impl Site {
                 }
             }
             self.check_writable(&rel)?;
+            self.check_writable(&format!("{rel}.asc"))?;
             held.insert(
                 rel.clone(),
                 Held {
@@ -1092,6 +1095,13 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, SiteError::KeyExport { .. }), "{e:?}");
         assert!(f.snapshot().is_empty());
+    }
+
+    #[test]
+    fn no_image_makes_no_site() {
+        let f = fixture("http://localhost/");
+        assert_eq!(f.publish(&[]).unwrap().written, Vec::<PathBuf>::new());
+        assert!(!f.site.dir.exists());
     }
 
     #[test]

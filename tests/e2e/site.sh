@@ -235,6 +235,10 @@ for page in index.html busybox/index.html; do
 done
 [ "$(jq -r '.images[0].imageId' "$SITE/_site.json")" = "$(cat "$out"/*.id)" ] || fail "_site.json does not hold the image ID"
 say "the site holds a copy of the image, its .asc, the key and the pages"
+# postprocess.sh prints the rkt lines for the site; the test runs them (as rkt_in) below.
+for line in "sudo rkt trust --prefix=localhost --insecure-allow-http" "sudo rkt run --insecure-options=http localhost/busybox:1.0.0"; do
+    grep -qF "  $line" "$work/pp.log" || fail "postprocess.sh does not print '$line': $(cat "$work/pp.log")"
+done
 
 serve "$SITE"
 # What a static server answers for rkt's discovery URL: a redirect keeping the query, then the page.

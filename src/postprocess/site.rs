@@ -617,6 +617,13 @@ impl Site {
                         arch: h.arch.clone(),
                         image_id: ImageId::from_digest([0; 64]),
                     };
+                    // The signer becomes a file name under `_keys/`, the ID goes into pages.
+                    let invalid = |message: String| SiteError::IndexInvalid { path: path.clone(), message };
+                    if let Some(signer) = &h.signer {
+                        signer.parse::<Fingerprint>().map_err(|e| invalid(format!("{}: signer: {e}", h.file)))?;
+                    }
+                    h.image_id.parse::<ImageId>().map_err(|e| invalid(format!("{}: imageId: {e}", h.file)))?;
+                    c.check_labels().map_err(|e| invalid(e.to_string()))?;
                     if h.file != c.image_rel() {
                         return Err(SiteError::IndexInvalid {
                             path,
@@ -1066,9 +1073,16 @@ mod tests {
         assert!(matches!(f.publish(std::slice::from_ref(&bad)), Err(SiteError::Label { label: "version", .. })));
         bad.candidate.version = Some(String::new());
         assert!(matches!(f.publish(&[bad]), Err(SiteError::Label { label: "version", .. })));
-        // A broken index.
+        // A broken index: not one at all, or a signer that is no fingerprint
+        // (it would become a path under _keys/).
+        let good = f.read(INDEX_FILE);
         std::fs::write(f.site.dir.join(INDEX_FILE), "{}").unwrap();
-        assert!(matches!(f.publish(&[img]), Err(SiteError::IndexInvalid { .. })));
+        assert!(matches!(f.publish(std::slice::from_ref(&img)), Err(SiteError::IndexInvalid { .. })));
+        let bad_signer = good.replace("\"signer\": null", "\"signer\": \"../../x\"");
+        assert_ne!(bad_signer, good);
+        std::fs::write(f.site.dir.join(INDEX_FILE), bad_signer).unwrap();
+        let e = f.publish(&[img]).unwrap_err();
+        assert!(matches!(&e, SiteError::IndexInvalid { message, .. } if message.contains("signer")), "{e:?}");
     }
 
     #[test]

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
+use mkaci::postprocess::site::{BaseUrl, Scheme, Site};
 use mkaci::postprocess::{postprocess, Options, Placement};
+use mkaci::result::shell_quote;
+use mkaci::sign::Gpg;
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct PostprocessArgs {
@@ -20,6 +23,14 @@ pub(crate) struct PostprocessArgs {
     /// nix-store program that registers the links as GC roots [default: nix-store on PATH]
     #[arg(long, env = "MKACI_NIX_STORE", value_name = "PATH")]
     nix_store: Option<PathBuf>,
+    /// Also publish the images into SITE, a static appc discovery site to
+    /// serve at --base-url (docs/site.md); created if missing
+    #[arg(long, value_name = "SITE", requires = "base_url")]
+    site: Option<PathBuf>,
+    /// The http(s) URL SITE is served at, e.g. https://example.com/aci/;
+    /// every image name must begin with its host and path (example.com/aci/...)
+    #[arg(long, value_name = "URL", requires = "site")]
+    base_url: Option<String>,
     /// Directory to publish into; created if missing
     dir: PathBuf,
     /// nix2aci results (what nix-build printed, e.g. ./result)
@@ -36,6 +47,14 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
         copy: args.copy,
         nix_store: args.nix_store.filter(|n| !n.as_os_str().is_empty()),
     };
+    let site = match (args.site, args.base_url) {
+        (Some(dir), Some(url)) => Some(Site::new(dir, BaseUrl::parse(&url)?)),
+        _ => None,
+    };
+    // The site is checked before DIR is written, so a refused site leaves both as they were.
+    if let Some(site) = &site {
+        site.check_results(&args.results)?;
+    }
     let report = postprocess(&args.dir, &args.results, &options)?;
     for w in &report.warnings {
         eprintln!("mkaci: warning: {w}");
@@ -75,10 +94,39 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
         let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
         println!("Exported public key {} to {}", keys.join(", "), path.display());
     }
+    let mut site_cmds = Vec::new();
+    if let Some(site) = &site {
+        let gpg = options.gpg.clone();
+        let published = site.publish_report(&report, &mut |fpr| Gpg::locate(gpg.as_deref())?.export_public(fpr))?;
+        for path in &published.kept {
+            println!("The site holds {} already; left as it is", path.display());
+        }
+        println!("Site {} for {}: {} files written", site.dir.display(), site.base, published.written.len());
+        // Plain http needs rkt's insecure options for http, and nothing more.
+        let http = site.base.scheme() == Scheme::Http;
+        site_cmds.push(format!(
+            "sudo rkt trust --prefix={}{}   # when {} serves the site",
+            shell_quote(site.base.prefix()),
+            if http { " --insecure-allow-http" } else { "" },
+            site.base
+        ));
+        let mut insecure: Vec<&str> = Vec::new();
+        if http {
+            insecure.push("http");
+        }
+        if published.unsigned {
+            insecure.push("image");
+        }
+        let opts =
+            if insecure.is_empty() { String::new() } else { format!(" --insecure-options={}", insecure.join(",")) };
+        for reference in &published.references {
+            site_cmds.push(format!("sudo rkt run{opts} {}", shell_quote(reference)));
+        }
+    }
     // The verify command names this very mkaci, which need not be on PATH.
     let mkaci = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("mkaci"));
     println!("Next:");
-    for cmd in report.next_commands(&mkaci).into_iter().chain(report.oci_next_commands()) {
+    for cmd in report.next_commands(&mkaci).into_iter().chain(report.oci_next_commands()).chain(site_cmds) {
         println!("  {cmd}");
     }
     Ok(())

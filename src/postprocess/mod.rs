@@ -22,6 +22,10 @@
 //! `<base>.docker.tar` for `podman load` / `docker load` and a GC-rooted
 //! `<base>.oci` link to the layout; see [`oci`]. OCI images are not signed.
 //!
+//! With `--site SITE --base-url URL` the command line also publishes the
+//! images into a static appc discovery site, checked before DIR is written
+//! and written after; see [`site`].
+//!
 //! Order, and what a failure leaves behind:
 //! 1. Every RESULT is read and checked (its index and each image's manifest),
 //!    DIR is created and probed, and (when an image is to be signed) gpg and
@@ -47,6 +51,7 @@
 
 mod fsops;
 pub mod oci;
+pub mod site;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -9,7 +9,10 @@
 //! 3. the manifest inside the image against every appc rule
 //!    ([`ImageManifest::from_json_slice`]);
 //! 4. when the image is (or links to) a file of a result, the image ID against
-//!    the result's index `nix2aci.json` and the `.id` file it names.
+//!    the result's index `nix2aci.json` and the `.id` file it names;
+//! 5. when the manifest pins a closure SBOM (the annotation
+//!    [`crate::sbom::ANNOTATION`]), the SHA-256 of `<base>.closure.json`
+//!    beside the image (the published copy, or the result's) against it.
 //!
 //! `docs/appc.md` describes the rules.
 
@@ -19,6 +22,7 @@ use crate::image_id::{ImageId, ImageIdError};
 use crate::inspect::{read_image, ImageReport, InspectError};
 use crate::manifest::{ImageManifest, ManifestError};
 use crate::result::{signature_name, FileName, ImageBase, IndexError, ResultDir, INDEX_FILE};
+use crate::sbom::{check_beside, PinnedSbom, SbomError};
 use crate::sign::{GoodSignature, Gpg, GpgError};
 
 /// Why an image failed verification. Each message names the cause and the fix.
@@ -63,6 +67,8 @@ pub enum VerifyError {
     Layout { image: PathBuf, error: Box<InspectError> },
     #[error("{image:?}: its manifest breaks the appc rules: {error}; rebuild the image")]
     Manifest { image: PathBuf, error: ManifestError },
+    #[error(transparent)]
+    Sbom(#[from] SbomError),
 }
 
 /// What a successful verification found.
@@ -74,6 +80,9 @@ pub struct Verified {
     /// The files the image ID was compared with: the result's index and the
     /// `.id` file it names. Empty for an image outside a result (a copy).
     pub recorded_in: Vec<PathBuf>,
+    /// The closure SBOM beside the image that matched the manifest's pin;
+    /// `None` when the manifest pins none (an image built before SBOMs).
+    pub sbom: Option<PinnedSbom>,
 }
 
 /// Runs every check of the module docs on `image` (`DIR/<image>.aci`).
@@ -82,7 +91,8 @@ pub fn verify(gpg: &Gpg, image: &Path) -> Result<Verified, VerifyError> {
     let report =
         read_image(image).map_err(|error| VerifyError::Layout { image: image.into(), error: Box::new(error) })?;
     let (manifest, recorded_in) = check_report(image, &report)?;
-    Ok(Verified { signature, report, manifest, recorded_in })
+    let sbom = check_beside(image, &manifest)?;
+    Ok(Verified { signature, report, manifest, recorded_in, sbom })
 }
 
 /// Step 0: the image exists; a dangling link is reported as such.

@@ -1,4 +1,4 @@
-//! `mkaci inspect IMAGE [--verify]`.
+//! `mkaci inspect IMAGE [--verify] [--sbom]`.
 
 use std::path::PathBuf;
 
@@ -13,14 +13,21 @@ pub(crate) struct InspectArgs {
     /// when the image is (or links to) a file of an mkaci result.
     #[arg(long)]
     verify: bool,
+    /// Print only the closure SBOM, <base>.closure.json beside the image,
+    /// after checking its SHA-256 against the manifest's pin
+    #[arg(long)]
+    sbom: bool,
 }
 
 /// Prints the manifest, image ID, entry count and sizes. The layout rules and
 /// the ID computation always run; `--verify` adds the manifest rules and the
-/// recorded ID.
+/// recorded ID. With `--sbom`, prints the checked closure SBOM instead.
 pub(crate) fn run(args: InspectArgs) -> anyhow::Result<()> {
     mkaci::verify::check_present(&args.image)?;
     let r = read_image(&args.image)?;
+    if args.sbom {
+        return print_sbom(&args, &r);
+    }
     let ratio = if r.tar_size > 0 { 100.0 * r.compressed_size as f64 / r.tar_size as f64 } else { 0.0 };
     println!("image:       {}", args.image.display());
     println!("image ID:    {}", r.image_id);
@@ -48,5 +55,22 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `--sbom`: the SBOM's bytes on stdout (for `jq` and the like), what was
+/// checked on stderr.
+fn print_sbom(args: &InspectArgs, r: &mkaci::inspect::ImageReport) -> anyhow::Result<()> {
+    use mkaci::sbom::{check_beside, sbom_beside, SbomError, ANNOTATION};
+    use std::io::Write;
+    let manifest = if args.verify {
+        check_report(&args.image, r)?.0
+    } else {
+        mkaci::manifest::ImageManifest::from_json_slice(&r.manifest_bytes)?
+    };
+    let sbom = check_beside(&args.image, &manifest)?
+        .ok_or_else(|| SbomError::NotPinned { image: args.image.clone(), sbom: sbom_beside(&args.image) })?;
+    std::io::stdout().write_all(&sbom.bytes)?;
+    eprintln!("mkaci: {} matches the image's {ANNOTATION} {}", sbom.path.display(), sbom.pin);
     Ok(())
 }

@@ -160,3 +160,28 @@ fn built_result_without_version_and_with_sign_false() {
     assert!(!dir.join(format!("{file}.asc")).exists());
     assert!(!dir.join("pubkeys.gpg").exists());
 }
+
+/// Republishing the file name from a result without an SBOM (an older
+/// mkaci's) removes the SBOM of the earlier image; verify then says the
+/// image pins none.
+#[test]
+fn a_result_without_sbom_drops_the_stale_one() {
+    if !need("gpg") {
+        return;
+    }
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let result = build(t.path(), "r", json!({"version": "1.0"}));
+    let dir = t.path().join("ACIs");
+    let out = home.mkaci().arg("postprocess").arg(&dir).arg(&result).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sbom = dir.join("busybox-1.0-linux-amd64.closure.json");
+    assert!(sbom.exists());
+    let old = make_result(t.path(), "old", &[Img::fat("busybox")]);
+    let out = home.mkaci().arg("postprocess").arg(&dir).arg(&old).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(sbom.symlink_metadata().is_err(), "the stale SBOM is still there");
+    let v = home.mkaci().arg("verify").arg(dir.join("busybox-1.0-linux-amd64.aci")).output().unwrap();
+    assert!(v.status.success(), "{}", stderr(&v));
+    assert!(stdout(&v).contains("closure:   no SBOM pinned"), "{}", stdout(&v));
+}

@@ -284,7 +284,9 @@ impl ClosureSbom {
 
     /// Adds the pin to an ACI manifest's annotations, in name order (the
     /// order [`crate::spec::from_spec`] keeps). `from_spec` refuses a user's
-    /// annotation of this name, so there is none yet.
+    /// annotation of this name, so there is none yet. The pin is of the
+    /// SBOM as it is now: place every path ([`ClosureSbom::set_placement`])
+    /// first.
     pub fn pin_manifest(&self, m: &mut ImageManifest) {
         debug_assert!(m.annotation(ANNOTATION).is_none(), "from_spec refuses the {ANNOTATION} annotation");
         let name: AcIdentifier = ANNOTATION.parse().expect("the pin's name is an AC Identifier");

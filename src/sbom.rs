@@ -209,13 +209,7 @@ impl ClosureSbom {
             })
             .collect();
         paths.sort_by(|a, b| a.path.cmp(&b.path));
-        ClosureSbom {
-            nix2aci_closure: SBOM_VERSION,
-            image,
-            store_dir: store.as_str().to_string(),
-            packages,
-            paths,
-        }
+        ClosureSbom { nix2aci_closure: SBOM_VERSION, image, store_dir: store.as_str().to_string(), packages, paths }
     }
 
     /// The SBOM of an ACI with this (final, unpinned) manifest and store layout.
@@ -481,10 +475,14 @@ mod tests {
         }
         assert!(keys_sorted(&serde_json::from_slice(&one).unwrap()));
         let text = String::from_utf8(one.clone()).unwrap();
-        let (arch, image, kind) = (text.find("\"arch\"").unwrap(), text.find("\"image\"").unwrap(), text.find("\"kind\""));
+        let (arch, image, kind) =
+            (text.find("\"arch\"").unwrap(), text.find("\"image\"").unwrap(), text.find("\"kind\""));
         assert!(image < arch && arch < kind.unwrap(), "{text}");
         assert!(!text.contains("1970") && !text.contains("created"));
-        assert_eq!(ClosurePin::of_bytes(&one), sbom(&[raw(A, &[]), raw(B, &[A, B, A]), raw(C, &[])], StoreLayout::Thin).pin());
+        assert_eq!(
+            ClosurePin::of_bytes(&one),
+            sbom(&[raw(A, &[]), raw(B, &[A, B, A]), raw(C, &[])], StoreLayout::Thin).pin()
+        );
     }
 
     #[test]
@@ -501,7 +499,10 @@ mod tests {
         let other = StorePath::from_base_name("3c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4-x").unwrap();
         assert!(!s.set_placement(&other, Placement::Contents));
         let v: serde_json::Value = serde_json::from_slice(&s.to_json()).unwrap();
-        assert_eq!(v["paths"][0]["placement"], serde_json::json!({"image": "example.com/glibc", "kind": "dependency-aci"}));
+        assert_eq!(
+            v["paths"][0]["placement"],
+            serde_json::json!({"image": "example.com/glibc", "kind": "dependency-aci"})
+        );
         assert_eq!(
             v["paths"][1]["placement"],
             serde_json::json!({"kind": "thin-mount", "mount": "nix-1c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4"})
@@ -523,7 +524,12 @@ mod tests {
         let text = p.to_string();
         assert_eq!(text, "sha256-ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(ClosurePin::parse(&text), Some(p));
-        for bad in ["", "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "sha256-AB", &text.to_uppercase()] {
+        for bad in [
+            "",
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "sha256-AB",
+            &text.to_uppercase(),
+        ] {
             assert_eq!(ClosurePin::parse(bad), None, "{bad}");
         }
         assert!(ANNOTATION.parse::<AcIdentifier>().is_ok());

@@ -429,7 +429,8 @@ fn closure_sbom_is_written_and_pinned() {
     let inside: Value = serde_json::from_slice(&std::fs::read(x.join("manifest")).unwrap()).unwrap();
     assert_eq!(inside, copy);
     // Annotations stay in name order.
-    let names: Vec<&str> = inside["annotations"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        inside["annotations"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["created", PIN]);
 
     // inspect --sbom prints exactly the file, once it matches the pin.

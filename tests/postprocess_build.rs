@@ -84,7 +84,11 @@ fn built_fat_and_thin_results_publish_sign_and_verify() {
         let v = home.mkaci().arg("verify").arg(&aci).output().unwrap();
         assert!(v.status.success(), "verify {}: {}", aci.display(), stderr(&v));
         assert!(stdout(&v).contains("matches"), "{}", stdout(&v));
-        assert!(stdout(&v).contains(&format!("closure:   {} matches the pinned sha256-", sbom.display())), "{}", stdout(&v));
+        assert!(
+            stdout(&v).contains(&format!("closure:   {} matches the pinned sha256-", sbom.display())),
+            "{}",
+            stdout(&v)
+        );
         assert!(stderr(&v).is_empty(), "{}", stderr(&v));
     }
 }
@@ -107,15 +111,12 @@ fn verify_checks_the_published_sbom() {
     let bytes = std::fs::read(&sbom).unwrap();
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(result.join("busybox-1.0-linux-amd64.manifest")).unwrap()).unwrap();
-    let pin = manifest["annotations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "nix2aci.org/closure-sha256")
-        .unwrap()["value"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let pin =
+        manifest["annotations"].as_array().unwrap().iter().find(|a| a["name"] == "nix2aci.org/closure-sha256").unwrap()
+            ["value"]
+            .as_str()
+            .unwrap()
+            .to_string();
     let verify = || home.mkaci().arg("verify").arg(&aci).output().unwrap();
     assert!(verify().status.success());
 

@@ -414,7 +414,8 @@ mod tests {
         // The SBOM is listed when there is one; results without one (an older
         // mkaci) still read.
         let with = artifact(&[("files.sbom", "busybox-1.36.1-linux-amd64.closure.json".into())]);
-        let index = parse(json!({"nix2aci": 2, "artifacts": [with, oci(&[("files.sbom", "o.closure.json".into())])]})).unwrap();
+        let index =
+            parse(json!({"nix2aci": 2, "artifacts": [with, oci(&[("files.sbom", "o.closure.json".into())])]})).unwrap();
         assert_eq!(
             index.artifacts[0].files.sbom.as_ref().map(FileName::as_str),
             Some("busybox-1.36.1-linux-amd64.closure.json")
@@ -422,7 +423,9 @@ mod tests {
         assert_eq!(index.oci_layouts[0].files.sbom.as_ref().map(FileName::as_str), Some("o.closure.json"));
         assert_eq!(Index::parse(&index.to_json(), Path::new("x")).unwrap(), index);
         assert_eq!(parse(json!({"nix2aci": 2, "artifacts": [artifact(&[])]})).unwrap().artifacts[0].files.sbom, None);
-        let json: Value = serde_json::from_slice(&parse(json!({"nix2aci": 2, "artifacts": [artifact(&[])]})).unwrap().to_json()).unwrap();
+        let json: Value =
+            serde_json::from_slice(&parse(json!({"nix2aci": 2, "artifacts": [artifact(&[])]})).unwrap().to_json())
+                .unwrap();
         assert_eq!(json["artifacts"][0]["files"].get("sbom"), None);
     }
 
@@ -480,8 +483,15 @@ mod tests {
         }
         let shared = "busybox-1.36.1-linux-amd64.closure.json";
         assert_eq!(
-            parse(json!({"nix2aci": 2, "artifacts": [oci(&[("files.sbom", shared.into())]), artifact(&[("files.sbom", shared.into())])]})),
-            Err(IndexError::DuplicateFile { path: PathBuf::from("r/nix2aci.json"), index: 1, first: 0, file: shared.into() })
+            parse(
+                json!({"nix2aci": 2, "artifacts": [oci(&[("files.sbom", shared.into())]), artifact(&[("files.sbom", shared.into())])]})
+            ),
+            Err(IndexError::DuplicateFile {
+                path: PathBuf::from("r/nix2aci.json"),
+                index: 1,
+                first: 0,
+                file: shared.into()
+            })
         );
         assert_eq!(
             parse(json!({"nix2aci": 2, "artifacts": [oci(&[]), oci(&[])]})),

@@ -153,13 +153,13 @@ pub struct ClosureSbom {
 #[derive(Debug, thiserror::Error)]
 pub enum SbomError {
     #[error(
-        "{image:?} pins no closure SBOM: its manifest has no {ANNOTATION} annotation (it was built \
-         by an mkaci without closure SBOMs); rebuild it to get {sbom:?}"
+        "{image:?} pins no closure SBOM: it has no {ANNOTATION} annotation (an OCI image: config \
+         label); it was built by an mkaci without closure SBOMs: rebuild it to get {sbom:?}"
     )]
     NotPinned { image: PathBuf, sbom: PathBuf },
     #[error(
-        "{image:?}: the {ANNOTATION} annotation {value:?} is not sha256- and 64 lowercase hex \
-         digits; rebuild the image"
+        "{image:?}: the pin {ANNOTATION} = {value:?} is not sha256- and 64 lowercase hex digits; \
+         rebuild the image"
     )]
     BadPin { image: PathBuf, value: String },
     #[error(
@@ -349,23 +349,12 @@ impl fmt::Debug for ClosurePin {
     }
 }
 
-/// The SBOM beside an image file: `<base>.closure.json` for `<base>.aci`
-/// (any other name: the name and `.closure.json`).
+/// The SBOM beside an image: `<base>.closure.json` for `<base>.aci` or an
+/// OCI layout `<base>.oci` (any other name: the name and `.closure.json`).
 pub fn sbom_beside(image: &Path) -> PathBuf {
     let name = image.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let base = name.strip_suffix(".aci").unwrap_or(&name);
+    let base = name.strip_suffix(".aci").or_else(|| name.strip_suffix(".oci")).unwrap_or(&name);
     image.with_file_name(format!("{base}{SBOM_SUFFIX}"))
-}
-
-/// The pin in an image's manifest: `None` when it has none (an image built
-/// before closure SBOMs).
-pub fn pin_of(image: &Path, m: &ImageManifest) -> Result<Option<ClosurePin>, SbomError> {
-    match m.annotation(ANNOTATION) {
-        None => Ok(None),
-        Some(value) => ClosurePin::parse(value)
-            .map(Some)
-            .ok_or_else(|| SbomError::BadPin { image: image.into(), value: value.to_string() }),
-    }
 }
 
 /// A checked SBOM: its file, its bytes, the pin they match.
@@ -379,7 +368,16 @@ pub struct PinnedSbom {
 /// Reads the SBOM beside `image` and checks it against the pin in the
 /// image's manifest `m`. `Ok(None)` when the manifest pins none.
 pub fn check_beside(image: &Path, m: &ImageManifest) -> Result<Option<PinnedSbom>, SbomError> {
-    let Some(expected) = pin_of(image, m)? else { return Ok(None) };
+    check_pinned(image, m.annotation(ANNOTATION))
+}
+
+/// Reads the SBOM beside `image` and checks it against `pin`, the value of
+/// the image's annotation (ACI) or config label (OCI layout)
+/// [`ANNOTATION`]. `Ok(None)` when there is none.
+pub fn check_pinned(image: &Path, pin: Option<&str>) -> Result<Option<PinnedSbom>, SbomError> {
+    let Some(value) = pin else { return Ok(None) };
+    let expected =
+        ClosurePin::parse(value).ok_or_else(|| SbomError::BadPin { image: image.into(), value: value.to_string() })?;
     let path = sbom_beside(image);
     let bytes = std::fs::read(&path).map_err(|e| SbomError::Missing {
         sbom: path.clone(),
@@ -535,5 +533,8 @@ mod tests {
         assert!(ANNOTATION.parse::<AcIdentifier>().is_ok());
         assert_eq!(sbom_beside(Path::new("ACIs/b-1-linux-amd64.aci")), Path::new("ACIs/b-1-linux-amd64.closure.json"));
         assert_eq!(sbom_beside(Path::new("x/img")), Path::new("x/img.closure.json"));
+        assert_eq!(sbom_beside(Path::new("OCI/b-1-linux-arm64.oci")), Path::new("OCI/b-1-linux-arm64.closure.json"));
+        assert!(matches!(check_pinned(Path::new("x.aci"), Some("sha256:00")), Err(SbomError::BadPin { .. })));
+        assert!(check_pinned(Path::new("x.aci"), None).unwrap().is_none());
     }
 }

@@ -312,6 +312,21 @@ fn postprocess_writes_a_docker_archive_and_links_the_layout() {
     let o = Command::new(MKACI).arg("postprocess").arg("--").arg(&dir).arg(&out).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(std::fs::symlink_metadata(&lay).unwrap().file_type().is_symlink());
+
+    // inspect --sbom on the published layout prints the SBOM beside it once
+    // it matches the config label, and refuses a changed one.
+    let sbom = dir.join("busybox-1.35.0-linux-amd64.closure.json");
+    let bytes = std::fs::read(&sbom).unwrap();
+    let inspect = || Command::new(MKACI).args(["inspect", "--sbom"]).arg(&lay).output().unwrap();
+    let o = inspect();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout, bytes);
+    std::fs::remove_file(&sbom).unwrap();
+    std::fs::write(&sbom, String::from_utf8(bytes).unwrap().replace("\"busybox\"", "\"b\"")).unwrap();
+    let o = inspect();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && o.stdout.is_empty());
+    assert!(err.contains("was changed") && err.contains(&sbom.display().to_string()), "{err}");
 }
 
 /// A store path whose contents differ from its narHash fails an OCI build too,

@@ -8,6 +8,7 @@ use mkaci::verify::check_report;
 #[derive(Debug, clap::Args)]
 pub(crate) struct InspectArgs {
     /// The image file (.aci); its compression is recognised from its bytes.
+    /// With --sbom, also an OCI image layout directory (.oci).
     image: PathBuf,
     /// Also check the manifest rules, and the ID against the result's index
     /// when the image is (or links to) a file of an mkaci result.
@@ -24,6 +25,9 @@ pub(crate) struct InspectArgs {
 /// recorded ID. With `--sbom`, prints the checked closure SBOM instead.
 pub(crate) fn run(args: InspectArgs) -> anyhow::Result<()> {
     mkaci::verify::check_present(&args.image)?;
+    if args.sbom && args.image.is_dir() {
+        return print_layout_sbom(&args);
+    }
     let r = read_image(&args.image)?;
     if args.sbom {
         return print_sbom(&args, &r);
@@ -72,5 +76,29 @@ fn print_sbom(args: &InspectArgs, r: &mkaci::inspect::ImageReport) -> anyhow::Re
         .ok_or_else(|| SbomError::NotPinned { image: args.image.clone(), sbom: sbom_beside(&args.image) })?;
     std::io::stdout().write_all(&sbom.bytes)?;
     eprintln!("mkaci: {} matches the image's {ANNOTATION} {}", sbom.path.display(), sbom.pin);
+    Ok(())
+}
+
+/// `--sbom` on an OCI image layout (`<base>.oci`, one tagged manifest): the
+/// pin is its config label.
+fn print_layout_sbom(args: &InspectArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use mkaci::sbom::{check_pinned, sbom_beside, SbomError, ANNOTATION};
+    use std::io::Write;
+    let index_path = args.image.join("index.json");
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&index_path)
+            .with_context(|| format!("{} is a directory but not an OCI image layout", args.image.display()))?,
+    )
+    .with_context(|| format!("{} is not JSON", index_path.display()))?;
+    let tag = index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
+        .as_str()
+        .with_context(|| format!("{} tags no manifest", index_path.display()))?;
+    let layout = mkaci::oci::read_layout(&args.image, tag)?;
+    let pin = layout.config.config.labels.get(ANNOTATION).map(String::as_str);
+    let sbom = check_pinned(&args.image, pin)?
+        .ok_or_else(|| SbomError::NotPinned { image: args.image.clone(), sbom: sbom_beside(&args.image) })?;
+    std::io::stdout().write_all(&sbom.bytes)?;
+    eprintln!("mkaci: {} matches the image's config label {ANNOTATION} {}", sbom.path.display(), sbom.pin);
     Ok(())
 }

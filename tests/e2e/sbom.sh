@@ -8,7 +8,8 @@
 #   mkaci verify accepts it; a changed or missing SBOM is refused (naming the
 #   file and both hashes) until postprocess.sh runs again;
 # - busyboxThin: each path is a thin-mount named as in <base>.mounts;
-# - busyboxOCI: the config label of the same name pins it.
+# - busyboxOCI: the config label of the same name pins it; inspect --sbom
+#   of the published layout prints it.
 . "$(dirname "$0")/lib.sh"
 need jq gpg gpgconf sha256sum nix-store
 
@@ -128,4 +129,6 @@ jq -e '.image.kind == "oci-layout" and ([.paths[].placement.kind] | unique) == [
     || fail "busyboxOCI: unexpected SBOM $(jq -c .image "$osbom")"
 ./result-oci/postprocess.sh >/dev/null || fail "busyboxOCI: postprocess.sh failed"
 [ "$(readlink -f "OCI/$(basename "$osbom")")" = "$(readlink -f "$osbom")" ] || fail "busyboxOCI: postprocess.sh did not link the SBOM into OCI/"
-say "busyboxOCI: the config label pins the SBOM, published into OCI/"
+"$mkaci" inspect --sbom "OCI/$lay" >"$work/oci-printed.json" 2>"$work/err" || fail "busyboxOCI: inspect --sbom OCI/$lay failed: $(cat "$work/err")"
+cmp -s "$work/oci-printed.json" "$osbom" || fail "busyboxOCI: inspect --sbom OCI/$lay does not print the SBOM"
+say "busyboxOCI: the config label pins the SBOM, published into OCI/; inspect --sbom OCI/$lay prints it"

@@ -16,6 +16,7 @@ use crate::layered;
 use crate::manifest;
 use crate::plan::{self, ImagePath, PlanError, PlanInput, StoreLayout};
 use crate::result::{AciFiles, Artifact, ArtifactKind, Digests, ImageBase, Index, ResultWriter, WriteError};
+use crate::sbom::{ClosureSbom, Placement};
 use crate::spec::{from_spec, layer_from_spec, SpecContext, SpecError};
 use crate::store_path::{StoreDir, StorePath, StorePathError, DEFAULT_STORE_DIR};
 
@@ -155,6 +156,9 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
             app.exec = manifest::Exec::new(args).expect("a resolved path is absolute");
         }
     }
+    // The closure SBOM, pinned by the manifest (so written before the
+    // image); a dependency image's paths are placed there below.
+    let mut closure_sbom = ClosureSbom::for_aci(&store, &closure, &packages, &resolved.manifest, layout);
     if !opts.verify_store {
         planned.plan = std::mem::take(&mut planned.plan).without_verification();
     }
@@ -175,6 +179,9 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
             result.link(f, &layer.out.join(f))?;
         }
         dependencies.push(layered::pin(&layer.manifest, &layer.artifact.digests.image_id, layer.size));
+        for p in &layer.store_paths {
+            closure_sbom.set_placement(p, Placement::DependencyAci { image: layer.artifact.name.clone() });
+        }
         dep_artifacts.push(layer.artifact.clone());
     }
     if layout == StoreLayout::Layered {
@@ -189,6 +196,7 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
             let (artifact, summary) =
                 write_dependency(&mut result, &dm, &plan, &archive_opts, resolved.sign, vec![store.display(&path)])?;
             dependencies.push(layered::pin(&dm, &summary.image_id, summary.compressed_size));
+            closure_sbom.set_placement(&path, Placement::DependencyAci { image: dm.name.clone() });
             dep_artifacts.push(artifact);
             archives.push(summary);
         }
@@ -197,15 +205,17 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
         return Err(BuildError::PrefixWithoutLayered);
     }
     resolved.manifest.dependencies = dependencies;
+    closure_sbom.pin_manifest(&mut resolved.manifest);
     let m = &resolved.manifest;
     m.validate().map_err(|rule| BuildError::Dependencies { rule })?;
     let rootfs = layered::without_store_paths(&store, std::mem::take(&mut planned.plan), &leave_out);
 
     let base = ImageBase::of_manifest(m).expect("from_spec always sets the os and arch labels");
-    let files = AciFiles::new(&base, layout == StoreLayout::Thin);
+    let files = AciFiles::new(&base, layout == StoreLayout::Thin).with_sbom(&base);
     let summary = archive::write_aci(&m.to_canonical_json(), &rootfs, &result.path(&files.image), &archive_opts)?;
     result.write(&files.manifest, &m.to_pretty_json(), 0o444)?;
     result.write(&files.id, format!("{}\n", summary.image_id).as_bytes(), 0o444)?;
+    result.write(&base.closure_sbom(), &closure_sbom.to_json(), 0o444)?;
     if let Some(mounts) = &files.mounts {
         result.write(mounts, mounts_line(&store, &thin_paths).as_bytes(), 0o444)?;
     }
@@ -397,7 +407,10 @@ fn build_oci(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) -> Re
         plan: layers::top_layer_plan(&store, &planned.plan),
         created_by: "mkaci: the top-level tree (merged packages, /etc, /tmp, mount targets)".into(),
     });
-    let input = ConfigInput { manifest: m, labels: &spec.labels, platform };
+    // The closure SBOM, pinned by a config label.
+    let closure_sbom = ClosureSbom::for_oci(&store, &closure, &packages, m, &spec.labels, platform);
+    let labels = closure_sbom.pinned_labels(&spec.labels);
+    let input = ConfigInput { manifest: m, labels: &labels, platform };
     let mut result = ResultWriter::new(out)?;
     let summary = oci::write_layout(
         &result.path(&dir_name),
@@ -406,6 +419,7 @@ fn build_oci(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) -> Re
         &oci_spec.tag,
         &ArchiveOptions { compression, threads },
     )?;
+    result.write(&base.closure_sbom(), &closure_sbom.to_json(), 0o444)?;
     result.add_oci(OciArtifact {
         kind: ArtifactKind::OciLayout,
         name: m.name.clone(),
@@ -414,7 +428,7 @@ fn build_oci(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) -> Re
         arch: platform.architecture.clone(),
         tag: oci_spec.tag.clone(),
         layers: summary.layers.len() as u32,
-        files: OciFiles { layout: dir_name },
+        files: OciFiles { layout: dir_name, sbom: Some(base.closure_sbom()) },
         digests: OciDigests { manifest: summary.manifest.digest, config: summary.config.digest },
     });
     let index = result.commit(mkaci)?;

@@ -21,6 +21,7 @@ pub mod oci;
 pub mod plan;
 pub mod postprocess;
 pub mod result;
+pub mod sbom;
 pub mod sign;
 pub mod spec;
 pub mod store_path;

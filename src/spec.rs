@@ -192,6 +192,11 @@ pub enum SpecError {
     DuplicateEventHandler { name: String, first: String, second: String },
     #[error("annotations.{name}: the annotation name is not a valid AC Identifier ({AC_ID_RULE}): {reason}")]
     AnnotationName { name: String, reason: AcIdentifierError },
+    #[error(
+        "annotations.{name}: {name:?} is reserved: mkaci sets it to the SHA-256 of the image's \
+         closure SBOM (<base>.closure.json); remove it from annotations"
+    )]
+    ReservedAnnotation { name: String },
     /// From a manifest rule.
     #[error("annotations.created: {reason}")]
     Created { reason: TimestampError },
@@ -607,6 +612,9 @@ fn build_event_handlers(value: Option<&Value>, origins: &mut Origins) -> Result<
 fn build_annotations(spec: &AciSpec, origins: &mut Origins) -> Result<Vec<Annotation>, SpecError> {
     let mut map: BTreeMap<AcIdentifier, String> = BTreeMap::new();
     for (name, value) in &spec.annotations {
+        if name == crate::sbom::ANNOTATION {
+            return Err(SpecError::ReservedAnnotation { name: name.clone() });
+        }
         let id = name.parse().map_err(|reason| SpecError::AnnotationName { name: name.clone(), reason })?;
         map.insert(id, value.clone());
     }

@@ -150,6 +150,38 @@ impl StorePath {
     pub fn base_name(&self) -> &str {
         &self.base
     }
+
+    /// The package name and version in the name part, split by Nix's
+    /// `builtins.parseDrvName` rule ([`DrvName::parse`]).
+    pub fn drv_name(&self) -> DrvName<'_> {
+        DrvName::parse(self.name())
+    }
+}
+
+/// A package name split into name and version the way Nix's
+/// `builtins.parseDrvName` does it: the version starts after the first `-`
+/// that is followed by a character that is not an ASCII letter; with no such
+/// dash there is no version. So `glibc-2.35-224` is `glibc` 2.35-224,
+/// `xz-5.4.0-bin` is `xz` 5.4.0-bin (an output suffix stays in the
+/// version), `font-util-1.3` is `font-util` 1.3, and `hello-world` has no
+/// version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrvName<'a> {
+    pub name: &'a str,
+    /// `None` where Nix's version would be the empty string.
+    pub version: Option<&'a str>,
+}
+
+impl<'a> DrvName<'a> {
+    /// Splits `s` by the `builtins.parseDrvName` rule.
+    pub fn parse(s: &'a str) -> DrvName<'a> {
+        let b = s.as_bytes();
+        let split = (0..b.len()).find(|&i| b[i] == b'-' && i + 1 < b.len() && !b[i + 1].is_ascii_alphabetic());
+        match split {
+            Some(i) => DrvName { name: &s[..i], version: Some(&s[i + 1..]) },
+            None => DrvName { name: s, version: None },
+        }
+    }
 }
 
 impl StorePathError {
@@ -217,6 +249,32 @@ mod tests {
             let err = sd.parse_path(&input).unwrap_err();
             assert!(check(&err), "{input}: unexpected {err:?}");
         }
+    }
+
+    #[test]
+    fn drv_names_split_like_parse_drv_name() {
+        // (input, name, version): what `builtins.parseDrvName` gives in Nix 2.8.
+        let cases = [
+            ("busybox-1.36.1", "busybox", Some("1.36.1")),
+            ("glibc-2.35-224", "glibc", Some("2.35-224")),
+            ("xz-5.4.0-bin", "xz", Some("5.4.0-bin")),
+            ("font-util-1.3", "font-util", Some("1.3")),
+            ("hello-world", "hello-world", None),
+            ("hello", "hello", None),
+            ("nix-2.8.1-man", "nix", Some("2.8.1-man")),
+            ("foo--bar", "foo", Some("-bar")),
+            ("foo-.x", "foo", Some(".x")),
+            ("foo-_1", "foo", Some("_1")),
+            ("foo-", "foo-", None),
+            ("-1.0", "", Some("1.0")),
+            ("python3.10-six-1.16.0", "python3.10-six", Some("1.16.0")),
+            ("source", "source", None),
+        ];
+        for (input, name, version) in cases {
+            assert_eq!(DrvName::parse(input), DrvName { name, version }, "{input}");
+        }
+        let sp = StorePath::from_base_name(&format!("{H}-bash-5.2-p15")).unwrap();
+        assert_eq!(sp.drv_name(), DrvName { name: "bash", version: Some("5.2-p15") });
     }
 
     #[test]

@@ -10,7 +10,10 @@
 //!    ([`ImageManifest::from_json_slice`]);
 //! 4. when the image is (or links to) a file of a result, the image ID against
 //!    the result's index `nix2aci.json` and the `.id` file it names;
-//! 5. every dependency the manifest pins (a layered image's), found beside
+//! 5. when the manifest pins a closure SBOM (the annotation
+//!    [`crate::sbom::ANNOTATION`]), the SHA-256 of `<base>.closure.json`
+//!    beside the image (the published copy, or the result's) against it;
+//! 6. every dependency the manifest pins (a layered image's), found beside
 //!    the image under the file name its name and labels give: present,
 //!    signed, and with the pinned image ID and size; then, in turn, its own
 //!    dependencies.
@@ -23,6 +26,7 @@ use crate::image_id::{ImageId, ImageIdError};
 use crate::inspect::{read_image, ImageReport, InspectError};
 use crate::manifest::{ImageManifest, ManifestError};
 use crate::result::{signature_name, FileName, ImageBase, IndexError, ResultDir, INDEX_FILE};
+use crate::sbom::{check_beside, PinnedSbom, SbomError};
 use crate::sign::{GoodSignature, Gpg, GpgError};
 
 /// Why an image failed verification. Each message names the cause and the fix.
@@ -81,6 +85,8 @@ pub enum VerifyError {
     DependencyMismatch { image: PathBuf, dependency: PathBuf, what: &'static str, pinned: String, found: String },
     #[error("{image:?}: its dependency does not verify: {error}")]
     Dependency { image: PathBuf, error: Box<VerifyError> },
+    #[error(transparent)]
+    Sbom(#[from] SbomError),
 }
 
 /// What a successful verification found.
@@ -92,7 +98,10 @@ pub struct Verified {
     /// The files the image ID was compared with: the result's index and the
     /// `.id` file it names. Empty for an image outside a result (a copy).
     pub recorded_in: Vec<PathBuf>,
-    /// The dependency images checked (step 5), each once, in the order met.
+    /// The closure SBOM beside the image that matched the manifest's pin;
+    /// `None` when the manifest pins none (an image built before SBOMs).
+    pub sbom: Option<PinnedSbom>,
+    /// The dependency images checked (step 6), each once, in the order met.
     pub dependencies: Vec<PathBuf>,
 }
 
@@ -102,12 +111,13 @@ pub fn verify(gpg: &Gpg, image: &Path) -> Result<Verified, VerifyError> {
     let report =
         read_image(image).map_err(|error| VerifyError::Layout { image: image.into(), error: Box::new(error) })?;
     let (manifest, recorded_in) = check_report(image, &report)?;
+    let sbom = check_beside(image, &manifest)?;
     let mut dependencies = Vec::new();
     check_dependencies(gpg, image, &manifest, &mut dependencies)?;
-    Ok(Verified { signature, report, manifest, recorded_in, dependencies })
+    Ok(Verified { signature, report, manifest, recorded_in, sbom, dependencies })
 }
 
-/// Step 5 for the dependencies of `manifest` (the image at `image`), and
+/// Step 6 for the dependencies of `manifest` (the image at `image`), and
 /// theirs; `seen` collects each dependency checked.
 fn check_dependencies(
     gpg: &Gpg,

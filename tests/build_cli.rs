@@ -206,10 +206,12 @@ fn same_input_same_bytes() {
     let s = store();
     let out = build_ok(&s, json!({}));
     let a = std::fs::read(out.join("busybox-1.35.0-linux-amd64.aci")).unwrap();
+    let sbom = std::fs::read(out.join(SBOM)).unwrap();
     let out2 = build_ok(&s, json!({})); // replaces the earlier result in place
     assert_eq!(out, out2);
     let b = std::fs::read(out2.join("busybox-1.35.0-linux-amd64.aci")).unwrap();
     assert_eq!(a, b);
+    assert_eq!(sbom, std::fs::read(out2.join(SBOM)).unwrap());
 }
 
 /// Bad inputs: each fails with a message naming the field and the value, no panic,
@@ -364,7 +366,8 @@ fn same_bytes_for_any_thread_count() {
             .output()
             .unwrap();
         assert!(o.status.success(), "{threads} threads: {}", String::from_utf8_lossy(&o.stderr));
-        let bytes = std::fs::read(out.join("busybox-1.35.0-linux-amd64.aci")).unwrap();
+        let mut bytes = std::fs::read(out.join("busybox-1.35.0-linux-amd64.aci")).unwrap();
+        bytes.extend(std::fs::read(out.join(SBOM)).unwrap());
         match &first {
             None => first = Some(bytes),
             Some(f) => assert!(*f == bytes, "{threads} threads: different bytes"),
@@ -436,6 +439,21 @@ fn layered_image_renders_as_the_fat_one() {
             actool_validate(f);
         }
     }
+    // The closure SBOM names each path's dependency image.
+    let sbom: Value = serde_json::from_slice(&std::fs::read(out.join(SBOM)).unwrap()).unwrap();
+    let mut placed: Vec<String> = sbom["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["placement"]["kind"], "dependency-aci", "{p}");
+            p["placement"]["image"].as_str().unwrap().to_string()
+        })
+        .collect();
+    placed.sort();
+    let mut names: Vec<String> = pinned.iter().map(|s| s.to_string()).collect();
+    names.sort();
+    assert_eq!(placed, names);
     let layered = s.tmp.path().join("layered");
     render(&out, &layered);
     let fat_out = s.tmp.path().join("fat-result");
@@ -571,4 +589,140 @@ fn layered_refusals_name_the_argument() {
         common::assert_fails_with(&o, needles);
         assert!(!out.exists(), "{aci}: a refused build left {}", out.display());
     }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const SBOM: &str = "busybox-1.35.0-linux-amd64.closure.json";
+const PIN: &str = "nix2aci.org/closure-sha256";
+
+/// The value of annotation `name` in a manifest.
+fn annotation<'a>(manifest: &'a Value, name: &str) -> Option<&'a str> {
+    manifest["annotations"].as_array()?.iter().find(|a| a["name"] == name)?["value"].as_str()
+}
+
+/// Every result has `<base>.closure.json`: each closure path with what Nix
+/// reported, its name and version and its placement; the index lists it, and
+/// the manifest inside the image (and its copy) pins its SHA-256.
+#[test]
+fn closure_sbom_is_written_and_pinned() {
+    let s = store();
+    let (bb, conf, file) = (s.path(H_BUSYBOX, "busybox"), s.path(H_CONF, "conf"), s.path(H_FILE, "file"));
+    let out = build_ok(&s, json!({"labels": {"team": "infra"}}));
+    let index: Value = serde_json::from_slice(&std::fs::read(out.join("nix2aci.json")).unwrap()).unwrap();
+    assert_eq!(index["artifacts"][0]["files"]["sbom"], SBOM);
+    let bytes = std::fs::read(out.join(SBOM)).unwrap();
+    let sbom: Value = serde_json::from_slice(&bytes).unwrap();
+    let closure = attrs(&s, json!({}))["closure"].clone();
+    let nar = |i: usize| closure[i]["narHash"].clone();
+    assert_eq!(
+        sbom,
+        json!({
+            "nix2aciClosure": 1,
+            "image": {"kind": "aci", "name": "busybox", "version": "1.35.0", "os": "linux", "arch": "amd64",
+                      "labels": {"team": "infra"}},
+            "storeDir": s.dir.to_str().unwrap(),
+            "packages": [bb, conf],
+            "paths": [
+                {"path": bb, "name": "busybox", "version": null, "narHash": nar(0), "narSize": 1,
+                 "references": [], "placement": {"kind": "contents"}},
+                {"path": conf, "name": "conf", "version": null, "narHash": nar(1), "narSize": 1,
+                 "references": [bb, file], "placement": {"kind": "contents"}},
+                {"path": file, "name": "file", "version": null, "narHash": nar(2), "narSize": 1,
+                 "references": [], "placement": {"kind": "contents"}},
+            ]
+        })
+    );
+    let pin = format!("sha256-{}", sha256_hex(&bytes));
+    let copy: Value =
+        serde_json::from_slice(&std::fs::read(out.join("busybox-1.35.0-linux-amd64.manifest")).unwrap()).unwrap();
+    assert_eq!(annotation(&copy, PIN), Some(pin.as_str()));
+    let x = s.tmp.path().join("x");
+    extract(&out.join("busybox-1.35.0-linux-amd64.aci"), &x);
+    let inside: Value = serde_json::from_slice(&std::fs::read(x.join("manifest")).unwrap()).unwrap();
+    assert_eq!(inside, copy);
+    // Annotations stay in name order.
+    let names: Vec<&str> =
+        inside["annotations"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["created", PIN]);
+
+    // inspect --sbom prints exactly the file, once it matches the pin.
+    let image = out.join("busybox-1.35.0-linux-amd64.aci");
+    let o = Command::new(MKACI).arg("inspect").arg("--sbom").arg(&image).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout, bytes);
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&pin));
+
+    // Beside a copy of the image: a changed SBOM, or none, is refused, naming
+    // the file, both hashes and the fix.
+    let pub_dir = s.tmp.path().join("pub");
+    std::fs::create_dir_all(&pub_dir).unwrap();
+    let copied = pub_dir.join("busybox-1.35.0-linux-amd64.aci");
+    std::fs::copy(&image, &copied).unwrap();
+    let inspect = || Command::new(MKACI).arg("inspect").arg("--sbom").arg(&copied).output().unwrap();
+    let o = inspect();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    for needle in [&pub_dir.join(SBOM).display().to_string(), &pin, "cannot be read", "postprocess.sh"] {
+        assert!(err.contains(needle), "lacks {needle}: {err}");
+    }
+    let tampered = String::from_utf8(bytes.clone()).unwrap().replace("\"conf\"", "\"c0nf\"");
+    std::fs::write(pub_dir.join(SBOM), &tampered).unwrap();
+    let o = inspect();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    let actual = format!("sha256-{}", sha256_hex(tampered.as_bytes()));
+    for needle in [&pub_dir.join(SBOM).display().to_string(), &pin, &actual, "was changed", "postprocess.sh"] {
+        assert!(err.contains(needle), "lacks {needle}: {err}");
+    }
+    assert!(o.stdout.is_empty(), "a refused SBOM is not printed");
+    std::fs::write(pub_dir.join(SBOM), &bytes).unwrap();
+    assert_eq!(inspect().stdout, bytes);
+}
+
+/// A thin image's SBOM places each path at its `nix-<hash>` mount point,
+/// the names the manifest and `.mounts` use.
+#[test]
+fn thin_sbom_names_the_mounts() {
+    let s = store();
+    let out = build_ok(&s, json!({"thin": true}));
+    let sbom: Value = serde_json::from_slice(&std::fs::read(out.join(SBOM)).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("busybox-1.35.0-linux-amd64.manifest")).unwrap()).unwrap();
+    let mounts: Vec<(&str, &str)> = manifest["app"]["mountPoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["path"].as_str().unwrap(), m["name"].as_str().unwrap()))
+        .collect();
+    let placed: Vec<(&str, &str)> = sbom["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["placement"]["kind"], "thin-mount", "{p}");
+            (p["path"].as_str().unwrap(), p["placement"]["mount"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(placed, mounts);
+    assert_eq!(placed[0].1, format!("nix-{H_BUSYBOX}"));
+    let bytes = std::fs::read(out.join(SBOM)).unwrap();
+    assert_eq!(annotation(&manifest, PIN), Some(format!("sha256-{}", sha256_hex(&bytes)).as_str()));
+}
+
+/// The pin's name is mkaci's: a user annotation of that name is refused.
+#[test]
+fn the_pin_annotation_is_reserved() {
+    let s = store();
+    let out = s.tmp.path().join("reserved");
+    let o = run_build(&s, &attrs(&s, json!({"annotations": {PIN: "sha256-00"}})), &out);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    for needle in [&format!("annotations.{PIN}"), "reserved", "closure SBOM", "remove it"] {
+        assert!(err.contains(needle), "lacks {needle}: {err}");
+    }
+    assert!(!out.exists());
 }

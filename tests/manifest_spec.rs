@@ -283,6 +283,7 @@ fn bad_inputs_name_field_value_and_fix() {
         (merge(minimal(), json!({"eventHandlers": {"pre-start": {"exec": "/x"}}})), "EventHandlerExecShape", &["eventHandlers.pre-start:", "{\"exec\":\"/x\"}", "a list of strings"]),
         (merge(minimal(), json!({"eventHandlers": [{"name": "post-stop", "exec": "/a"}, {"name": "post-stop", "exec": "/b"}]})), "DuplicateEventHandler", &["eventHandlers[1]:", "\"post-stop\"", "eventHandlers[0]", "once"]),
         (merge(minimal(), json!({"annotations": {"Maintainer": "me"}})), "AnnotationName", &["annotations.Maintainer:", "\"Maintainer\"", "lowercase a-z"]),
+        (merge(minimal(), json!({"annotations": {"nix2aci.org/closure-sha256": "sha256-00"}})), "ReservedAnnotation", &["annotations.nix2aci.org/closure-sha256:", "is reserved", "closure SBOM", "remove it"]),
         (merge(minimal(), json!({"annotations": {"created": "2024-01-02 03:04:05"}})), "Created", &["annotations.created:", "\"2024-01-02 03:04:05\"", "\"1970-01-01T00:00:01Z\""]),
         (merge(minimal(), json!({"annotations": {"homepage": "busybox.net"}})), "AnnotationUrl", &["annotations.homepage:", "\"busybox.net\"", "http:// or https://"]),
         (merge(minimal(), json!({"annotations": {"documentation": "https://exa mple.com"}})), "AnnotationUrl", &["annotations.documentation:", "\"https://exa mple.com\"", "percent-encode"]),

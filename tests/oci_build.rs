@@ -181,6 +181,19 @@ fn oci_layout_has_a_layer_per_store_path_and_a_top_layer() {
     assert_eq!(c.config.env, ["PATH=/bin"]);
     assert!(c.config.volumes.contains_key("/var/lib/data"));
     assert_eq!(c.history.len(), 5);
+    // The closure SBOM beside the layout, pinned by a config label (and no
+    // manifest annotation); every path is in the layers.
+    assert_eq!(a["files"]["sbom"], "busybox-1.35.0-linux-amd64.closure.json");
+    let sbom_bytes = std::fs::read(out.join("busybox-1.35.0-linux-amd64.closure.json")).unwrap();
+    let pin = format!("sha256-{}", digest::hex(&digest::of_bytes(&sbom_bytes)));
+    assert_eq!(c.config.labels.get("nix2aci.org/closure-sha256"), Some(&pin));
+    let manifest_blob = std::fs::read(r.blob_path(&r.manifest_descriptor.digest)).unwrap();
+    assert!(!String::from_utf8_lossy(&manifest_blob).contains("nix2aci.org"), "the pin is a label, not an annotation");
+    let sbom: Value = serde_json::from_slice(&sbom_bytes).unwrap();
+    assert_eq!(sbom["image"]["kind"], "oci-layout");
+    assert_eq!((sbom["image"]["os"].as_str(), sbom["image"]["arch"].as_str()), (Some("linux"), Some("amd64")));
+    assert_eq!(sbom["paths"].as_array().unwrap().len(), 4);
+    assert!(sbom["paths"].as_array().unwrap().iter().all(|p| p["placement"] == json!({"kind": "contents"})));
 
     // The same bytes with one thread.
     let again = s.tmp.path().join("again");
@@ -233,6 +246,11 @@ fn oci_refusals_name_the_argument() {
             "ports: the port \"http\" is socket-activated",
         ),
         (json!({}), json!({"dirName": "x.oci"}), "computed the layout name \"x.oci\""),
+        (
+            json!({"labels": {"nix2aci.org/closure-sha256": "x"}}),
+            json!({}),
+            "labels.nix2aci.org/closure-sha256: \"nix2aci.org/closure-sha256\" is reserved",
+        ),
     ];
     for (aci, oci, needle) in cases {
         let out = s.tmp.path().join("refused");
@@ -260,6 +278,11 @@ fn postprocess_writes_a_docker_archive_and_links_the_layout() {
         std::fs::canonicalize(&out).unwrap().join("busybox-1.35.0-linux-amd64.oci")
     );
     assert!(!dir.join("pubkeys.gpg").exists());
+    assert_eq!(
+        std::fs::read_link(dir.join("busybox-1.35.0-linux-amd64.closure.json")).unwrap(),
+        std::fs::canonicalize(&out).unwrap().join("busybox-1.35.0-linux-amd64.closure.json")
+    );
+    assert!(stdout.contains("(the closure SBOM)"), "{stdout}");
     let archive = std::fs::read(dir.join("busybox-1.35.0-linux-amd64.docker.tar")).unwrap();
     let mut a = tar::Archive::new(archive.as_slice());
     let mut files = std::collections::BTreeMap::new();
@@ -289,6 +312,21 @@ fn postprocess_writes_a_docker_archive_and_links_the_layout() {
     let o = Command::new(MKACI).arg("postprocess").arg("--").arg(&dir).arg(&out).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(std::fs::symlink_metadata(&lay).unwrap().file_type().is_symlink());
+
+    // inspect --sbom on the published layout prints the SBOM beside it once
+    // it matches the config label, and refuses a changed one.
+    let sbom = dir.join("busybox-1.35.0-linux-amd64.closure.json");
+    let bytes = std::fs::read(&sbom).unwrap();
+    let inspect = || Command::new(MKACI).args(["inspect", "--sbom"]).arg(&lay).output().unwrap();
+    let o = inspect();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout, bytes);
+    std::fs::remove_file(&sbom).unwrap();
+    std::fs::write(&sbom, String::from_utf8(bytes).unwrap().replace("\"busybox\"", "\"b\"")).unwrap();
+    let o = inspect();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && o.stdout.is_empty());
+    assert!(err.contains("was changed") && err.contains(&sbom.display().to_string()), "{err}");
 }
 
 /// A store path whose contents differ from its narHash fails an OCI build too,

@@ -76,11 +76,69 @@ fn built_fat_and_thin_results_publish_sign_and_verify() {
             assert!(std::fs::read_to_string(&mounts).unwrap().starts_with("--volume=nix-"));
             assert!(stdout(&out).contains("$(cat ACIs/"), "{}", stdout(&out));
         }
+        // The closure SBOM is published beside the image, a link into the result.
+        let sbom_file = img["files"]["sbom"].as_str().unwrap();
+        let sbom = t.path().join("ACIs").join(sbom_file);
+        assert_eq!(std::fs::read_link(&sbom).unwrap(), std::fs::canonicalize(result).unwrap().join(sbom_file));
+        assert!(stdout(&out).contains(&format!("Published ACIs/{sbom_file} (the closure SBOM)")), "{}", stdout(&out));
         let v = home.mkaci().arg("verify").arg(&aci).output().unwrap();
         assert!(v.status.success(), "verify {}: {}", aci.display(), stderr(&v));
         assert!(stdout(&v).contains("matches"), "{}", stdout(&v));
+        assert!(
+            stdout(&v).contains(&format!("closure:   {} matches the pinned sha256-", sbom.display())),
+            "{}",
+            stdout(&v)
+        );
         assert!(stderr(&v).is_empty(), "{}", stderr(&v));
     }
+}
+
+/// `mkaci verify` checks the published SBOM against the manifest's pin: a
+/// missing or changed one fails, naming the file, both hashes and the fix.
+#[test]
+fn verify_checks_the_published_sbom() {
+    if !need("gpg") {
+        return;
+    }
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let result = build(t.path(), "r", json!({"version": "1.0"}));
+    let dir = t.path().join("ACIs");
+    let out = home.mkaci().arg("postprocess").arg(&dir).arg(&result).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let aci = dir.join("busybox-1.0-linux-amd64.aci");
+    let sbom = dir.join("busybox-1.0-linux-amd64.closure.json");
+    let bytes = std::fs::read(&sbom).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(result.join("busybox-1.0-linux-amd64.manifest")).unwrap()).unwrap();
+    let pin =
+        manifest["annotations"].as_array().unwrap().iter().find(|a| a["name"] == "nix2aci.org/closure-sha256").unwrap()
+            ["value"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let verify = || home.mkaci().arg("verify").arg(&aci).output().unwrap();
+    assert!(verify().status.success());
+
+    std::fs::remove_file(&sbom).unwrap();
+    assert_fails_with(&verify(), &[&sbom.display().to_string(), &pin, "cannot be read", "postprocess.sh"]);
+
+    let mut changed = bytes.clone();
+    let at = changed.len() - 3;
+    changed[at] ^= 0x01;
+    std::fs::write(&sbom, &changed).unwrap();
+    let actual = {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(&changed);
+        format!("sha256-{}", d.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    };
+    assert_fails_with(&verify(), &[&sbom.display().to_string(), &pin, &actual, "was changed", "postprocess.sh"]);
+
+    // postprocess.sh again puts the result's SBOM back.
+    let out = home.mkaci().arg("postprocess").arg(&dir).arg(&result).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&sbom).unwrap(), bytes);
+    assert!(verify().status.success());
 }
 
 #[test]
@@ -102,4 +160,29 @@ fn built_result_without_version_and_with_sign_false() {
     assert!(dir.join(file).exists());
     assert!(!dir.join(format!("{file}.asc")).exists());
     assert!(!dir.join("pubkeys.gpg").exists());
+}
+
+/// Republishing the file name from a result without an SBOM (an older
+/// mkaci's) removes the SBOM of the earlier image; verify then says the
+/// image pins none.
+#[test]
+fn a_result_without_sbom_drops_the_stale_one() {
+    if !need("gpg") {
+        return;
+    }
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let result = build(t.path(), "r", json!({"version": "1.0"}));
+    let dir = t.path().join("ACIs");
+    let out = home.mkaci().arg("postprocess").arg(&dir).arg(&result).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sbom = dir.join("busybox-1.0-linux-amd64.closure.json");
+    assert!(sbom.exists());
+    let old = make_result(t.path(), "old", &[Img::fat("busybox")]);
+    let out = home.mkaci().arg("postprocess").arg(&dir).arg(&old).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(sbom.symlink_metadata().is_err(), "the stale SBOM is still there");
+    let v = home.mkaci().arg("verify").arg(dir.join("busybox-1.0-linux-amd64.aci")).output().unwrap();
+    assert!(v.status.success(), "{}", stderr(&v));
+    assert!(stdout(&v).contains("closure:   no SBOM pinned"), "{}", stdout(&v));
 }

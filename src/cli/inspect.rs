@@ -1,4 +1,4 @@
-//! `mkaci inspect IMAGE [--verify]`.
+//! `mkaci inspect IMAGE [--verify] [--sbom]`.
 
 use std::path::PathBuf;
 
@@ -8,19 +8,30 @@ use mkaci::verify::check_report;
 #[derive(Debug, clap::Args)]
 pub(crate) struct InspectArgs {
     /// The image file (.aci); its compression is recognised from its bytes.
+    /// With --sbom, also an OCI image layout directory (.oci).
     image: PathBuf,
     /// Also check the manifest rules, and the ID against the result's index
     /// when the image is (or links to) a file of an mkaci result.
     #[arg(long)]
     verify: bool,
+    /// Print only the closure SBOM, <base>.closure.json beside the image,
+    /// after checking its SHA-256 against the manifest's pin
+    #[arg(long)]
+    sbom: bool,
 }
 
 /// Prints the manifest, image ID, entry count and sizes. The layout rules and
 /// the ID computation always run; `--verify` adds the manifest rules and the
-/// recorded ID.
+/// recorded ID. With `--sbom`, prints the checked closure SBOM instead.
 pub(crate) fn run(args: InspectArgs) -> anyhow::Result<()> {
     mkaci::verify::check_present(&args.image)?;
+    if args.sbom && args.image.is_dir() {
+        return print_layout_sbom(&args);
+    }
     let r = read_image(&args.image)?;
+    if args.sbom {
+        return print_sbom(&args, &r);
+    }
     let ratio = if r.tar_size > 0 { 100.0 * r.compressed_size as f64 / r.tar_size as f64 } else { 0.0 };
     println!("image:       {}", args.image.display());
     println!("image ID:    {}", r.image_id);
@@ -48,5 +59,46 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `--sbom`: the SBOM's bytes on stdout (for `jq` and the like), what was
+/// checked on stderr.
+fn print_sbom(args: &InspectArgs, r: &mkaci::inspect::ImageReport) -> anyhow::Result<()> {
+    use mkaci::sbom::{check_beside, sbom_beside, SbomError, ANNOTATION};
+    use std::io::Write;
+    let manifest = if args.verify {
+        check_report(&args.image, r)?.0
+    } else {
+        mkaci::manifest::ImageManifest::from_json_slice(&r.manifest_bytes)?
+    };
+    let sbom = check_beside(&args.image, &manifest)?
+        .ok_or_else(|| SbomError::NotPinned { image: args.image.clone(), sbom: sbom_beside(&args.image) })?;
+    std::io::stdout().write_all(&sbom.bytes)?;
+    eprintln!("mkaci: {} matches the image's {ANNOTATION} {}", sbom.path.display(), sbom.pin);
+    Ok(())
+}
+
+/// `--sbom` on an OCI image layout (`<base>.oci`, one tagged manifest): the
+/// pin is its config label.
+fn print_layout_sbom(args: &InspectArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use mkaci::sbom::{check_pinned, sbom_beside, SbomError, ANNOTATION};
+    use std::io::Write;
+    let index_path = args.image.join("index.json");
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&index_path)
+            .with_context(|| format!("{} is a directory but not an OCI image layout", args.image.display()))?,
+    )
+    .with_context(|| format!("{} is not JSON", index_path.display()))?;
+    let tag = index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
+        .as_str()
+        .with_context(|| format!("{} tags no manifest", index_path.display()))?;
+    let layout = mkaci::oci::read_layout(&args.image, tag)?;
+    let pin = layout.config.config.labels.get(ANNOTATION).map(String::as_str);
+    let sbom = check_pinned(&args.image, pin)?
+        .ok_or_else(|| SbomError::NotPinned { image: args.image.clone(), sbom: sbom_beside(&args.image) })?;
+    std::io::stdout().write_all(&sbom.bytes)?;
+    eprintln!("mkaci: {} matches the image's config label {ANNOTATION} {}", sbom.path.display(), sbom.pin);
     Ok(())
 }

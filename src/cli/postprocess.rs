@@ -70,6 +70,9 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
         if let Some(m) = &p.mounts {
             println!("Published {}", m.display());
         }
+        if let Some(sbom) = &p.sbom {
+            println!("Published {} (the closure SBOM)", sbom.display());
+        }
         match &p.signature {
             Some((asc, signer)) => println!("Signed {} with key {signer}", asc.display()),
             None => println!("Not signed (sign = false): {}", p.aci.display()),
@@ -82,6 +85,9 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
                 println!("Linked {} -> {} (a GC root)", p.layout.display(), p.target.display())
             }
             Placement::Link { gc_root: false } => println!("Linked {} -> {}", p.layout.display(), p.target.display()),
+        }
+        if let Some(sbom) = &p.sbom {
+            println!("Published {} (the closure SBOM)", sbom.display());
         }
         println!(
             "Wrote {} ({}, image ID {}; OCI images are not signed)",

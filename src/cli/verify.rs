@@ -31,6 +31,10 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<()> {
     for recorded in &v.recorded_in {
         println!("             matches {}", recorded.display());
     }
+    match &v.sbom {
+        Some(sbom) => println!("  closure:   {} matches the pinned {}", sbom.path.display(), sbom.pin),
+        None => println!("  closure:   no SBOM pinned (the image was built by an mkaci without closure SBOMs)"),
+    }
     if !v.dependencies.is_empty() {
         println!(
             "  dependencies: {} pinned, each present, signed, and of the pinned image ID and size",

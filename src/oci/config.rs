@@ -48,6 +48,11 @@ pub enum OciSpecError {
     MaxLayers { value: u32 },
     #[error("name: {value:?} contains '~', which an image reference (name:tag, as podman and docker load it) cannot hold; pass a name without '~', e.g. {suggestion:?}")]
     NameNotAReference { value: String, suggestion: String },
+    #[error(
+        "labels.{name}: {name:?} is reserved: mkaci sets this config label to the SHA-256 of the \
+         image's closure SBOM (<base>.closure.json); remove it from labels"
+    )]
+    ReservedLabel { name: String },
     #[error("system: {system:?} has no known OCI platform; build on one of the systems of src/names.json's ociPlatforms (x86_64-linux, aarch64-linux, ...)")]
     UnknownPlatform { system: String },
     #[error("fileName: nix/mkOCI.nix computed the layout name {nix:?} but mkaci computes {ours:?}; use the mkaci that comes with this nix2aci")]
@@ -96,6 +101,9 @@ pub fn check_spec(spec: &AciSpec, oci: &OciSpec) -> Result<(), OciSpecError> {
     }
     if oci.max_layers < 2 {
         return Err(OciSpecError::MaxLayers { value: oci.max_layers });
+    }
+    if spec.labels.contains_key(crate::sbom::ANNOTATION) {
+        return Err(OciSpecError::ReservedLabel { name: crate::sbom::ANNOTATION.to_string() });
     }
     if let Some(name) = spec.name.as_deref().filter(|n| n.contains('~')) {
         return Err(OciSpecError::NameNotAReference { value: name.to_string(), suggestion: name.replace('~', "-") });
@@ -335,6 +343,10 @@ mod tests {
         assert_eq!(
             check_spec(&spec(json!({})), &OciSpec { max_layers: 1, ..oci() }),
             Err(OciSpecError::MaxLayers { value: 1 })
+        );
+        assert_eq!(
+            check_spec(&spec(json!({"labels": {"nix2aci.org/closure-sha256": "x"}})), &oci()),
+            Err(OciSpecError::ReservedLabel { name: "nix2aci.org/closure-sha256".into() })
         );
         assert_eq!(
             check_spec(&spec(json!({"name": "example.com/my~tool"})), &oci()),

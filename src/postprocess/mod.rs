@@ -11,6 +11,9 @@
 //! - `<image>.mounts`, a symlink to the store's `.mounts` (a GC root too, or a
 //!   copy), for thin images (a stale one is removed when the same file name is
 //!   republished fat);
+//! - `<base>.closure.json`, the closure SBOM the manifest pins (a link, a GC
+//!   root too, or a copy), when the result has one (a stale one is removed
+//!   when the file name is republished from a result without one);
 //! - `<image>.aci.asc`, the ASCII-armored detached signature, unless the image
 //!   was built with `sign = false`;
 //! - [`PUBKEY_FILE`] (`pubkeys.gpg`), the armored public key of the key that
@@ -31,9 +34,9 @@
 //!    DIR is created and probed, and (when an image is to be signed) gpg and
 //!    a secret key are found.
 //! 2. Every signature is made, in memory, and the public key exported.
-//! 3. Only then is DIR written: per image the `.mounts` link, the `.aci` link
-//!    and the `.asc`, each under a hidden temporary name renamed into place
-//!    (a link into the store is first made and registered by `nix-store
+//! 3. Only then is DIR written: per image the `.mounts` link, the
+//!    `.closure.json` link, the `.aci` link and the `.asc`, each under a
+//!    hidden temporary name renamed into place (a link into the store is first made and registered by `nix-store
 //!    --add-root`, which points it at the result, then renamed over with the
 //!    link to the file).
 //!
@@ -147,6 +150,8 @@ pub struct Published {
     pub placement: Placement,
     /// `DIR/<image>.mounts` for thin images.
     pub mounts: Option<PathBuf>,
+    /// `DIR/<base>.closure.json`, the closure SBOM, when the result has one.
+    pub sbom: Option<PathBuf>,
     /// `DIR/<image>.aci.asc` and the key that made it.
     pub signature: Option<(PathBuf, Fingerprint)>,
     /// The image's own mount points (its `mounts` and `mountsRo`, not the
@@ -271,19 +276,7 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
         } else {
             Placement::Link { gc_root: result_dir.parent() == Some(store_dir.as_path()) }
         };
-        let place = |file: &FileName| -> Result<(PathBuf, PathBuf), PostprocessError> {
-            let (source, dest) = (result_dir.join(file), dir.join(file));
-            match placement {
-                Placement::Copy => fsops::replace_with_copy(&source, &dest).map_err(write_err(&dest))?,
-                Placement::Link { gc_root } => {
-                    if gc_root {
-                        add_indirect_root(&nix_store, &dest, &result_dir)?;
-                    }
-                    fsops::replace_symlink(&source, &dest).map_err(write_err(&dest))?;
-                }
-            }
-            Ok((dest, source))
-        };
+        let place = |file: &FileName| place_file(placement, &nix_store, &result_dir, dir, file);
         let aci = dir.join(&artifact.files.image);
         let asc = dir.join(signature_name(&artifact.files.image));
         let target = result_dir.join(&artifact.files.image);
@@ -308,6 +301,19 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
                 None
             }
         };
+        // The closure SBOM the manifest pins, before the image, which is never
+        // beside another image's SBOM; a stale one of an older build goes.
+        let sbom = match &artifact.files.sbom {
+            Some(f) => Some(place(f)?.0),
+            None => {
+                let base = ImageBase::new(&artifact.name, artifact.version.as_deref(), &artifact.os, &artifact.arch);
+                let stale = dir.join(base.closure_sbom());
+                if stale.symlink_metadata().is_ok() {
+                    fsops::remove_if_exists(&stale).map_err(write_err(&stale))?;
+                }
+                None
+            }
+        };
         place(&artifact.files.image)?;
         let signature = match sig {
             Some(sig) => {
@@ -316,7 +322,7 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
             }
             None => None,
         };
-        published.push(Published { artifact, aci, target, placement, mounts, signature, own_mounts });
+        published.push(Published { artifact, aci, target, placement, mounts, sbom, signature, own_mounts });
     }
     let mut oci_published = Vec::with_capacity(layouts.len());
     for (result_dir, layout) in layouts {
@@ -335,6 +341,30 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
         Some((path, signers))
     };
     Ok(Report { dir: dir.to_path_buf(), published, pubkey, warnings, oci: oci_published })
+}
+
+/// Puts the file `file` of the result at `result_dir` into `dir` as
+/// `placement` says: a copy, or a link (first registered as a GC root when
+/// `gc_root`). Returns the path in `dir` and the source.
+fn place_file(
+    placement: Placement,
+    nix_store: &Path,
+    result_dir: &Path,
+    dir: &Path,
+    file: &FileName,
+) -> Result<(PathBuf, PathBuf), PostprocessError> {
+    let (source, dest) = (result_dir.join(file), dir.join(file));
+    let write_err = |e: std::io::Error| PostprocessError::WriteFailed { path: dest.clone(), message: e.to_string() };
+    match placement {
+        Placement::Copy => fsops::replace_with_copy(&source, &dest).map_err(write_err)?,
+        Placement::Link { gc_root } => {
+            if gc_root {
+                add_indirect_root(nix_store, &dest, result_dir)?;
+            }
+            fsops::replace_symlink(&source, &dest).map_err(write_err)?;
+        }
+    }
+    Ok((dest, source))
 }
 
 /// Registers `link` as an indirect GC root of the store path `result`: Nix

@@ -7,13 +7,16 @@
 //! - `<base>.oci`: a symlink to the layout in the result, registered as an
 //!   indirect GC root when the result is in the Nix store (or, with
 //!   `--copy`, a copy of the directory), for `skopeo`, `umoci` and the like:
-//!   `skopeo copy oci:DIR/<base>.oci:<tag> ...`.
+//!   `skopeo copy oci:DIR/<base>.oci:<tag> ...`;
+//! - `<base>.closure.json`: the closure SBOM the config label
+//!   `nix2aci.org/closure-sha256` pins, linked (a GC root) or copied the same
+//!   way.
 //!
 //! OCI images are never signed here (cosign and the like are out of scope).
 
 use std::path::{Path, PathBuf};
 
-use super::{add_indirect_root, fsops, Placement, PostprocessError};
+use super::{add_indirect_root, fsops, place_file, Placement, PostprocessError};
 use crate::oci::digest::Sha256Digest;
 use crate::oci::docker::write_docker_archive;
 use crate::oci::read_layout;
@@ -32,6 +35,8 @@ pub struct PublishedOci {
     pub docker_archive: PathBuf,
     /// The image ID engines show after loading it: the config digest.
     pub image_id: Sha256Digest,
+    /// `DIR/<base>.closure.json`, the closure SBOM, when the result has one.
+    pub sbom: Option<PathBuf>,
 }
 
 impl PublishedOci {
@@ -83,6 +88,10 @@ pub(super) fn publish(
         make_writable(&layout);
         std::fs::remove_dir_all(&layout).map_err(write_err(&layout))?;
     }
+    let sbom = match &artifact.files.sbom {
+        Some(f) => Some(place_file(placement, nix_store, result_dir, dir, f)?.0),
+        None => None,
+    };
     match placement {
         Placement::Copy => replace_with_dir_copy(&target, &layout).map_err(write_err(&layout))?,
         Placement::Link { gc_root } => {
@@ -92,7 +101,7 @@ pub(super) fn publish(
             fsops::replace_symlink(&target, &layout).map_err(write_err(&layout))?;
         }
     }
-    Ok(PublishedOci { artifact, layout, target, placement, docker_archive, image_id: archive.image_id })
+    Ok(PublishedOci { artifact, layout, target, placement, docker_archive, image_id: archive.image_id, sbom })
 }
 
 /// Copies the directory `source` to `dest` (through a hidden temporary

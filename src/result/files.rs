@@ -104,6 +104,11 @@ impl ImageBase {
     pub fn docker_archive(&self) -> FileName {
         self.with(".docker.tar")
     }
+
+    /// `<base>.closure.json`: the image's closure SBOM ([`crate::sbom`]).
+    pub fn closure_sbom(&self) -> FileName {
+        self.with(crate::sbom::SBOM_SUFFIX)
+    }
 }
 
 /// A name made from a base name: plain, since the base is made of an AC
@@ -130,22 +135,33 @@ pub struct AciFiles {
     /// Thin images: the rkt `--volume` arguments, `<base>.mounts`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mounts: Option<FileName>,
+    /// The closure SBOM, `<base>.closure.json`, whose SHA-256 the manifest
+    /// pins; absent in results of an mkaci without SBOMs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<FileName>,
 }
 
 impl AciFiles {
     /// The files of an image with this base; `mounts` only for thin images.
+    /// No `sbom`: [`AciFiles::with_sbom`] adds it.
     pub fn new(base: &ImageBase, thin: bool) -> AciFiles {
         AciFiles {
             image: base.aci(),
             manifest: base.with(".manifest"),
             id: base.with(".id"),
             mounts: thin.then(|| base.with(".mounts")),
+            sbom: None,
         }
+    }
+
+    /// These files and the closure SBOM `<base>.closure.json`.
+    pub fn with_sbom(self, base: &ImageBase) -> AciFiles {
+        AciFiles { sbom: Some(base.closure_sbom()), ..self }
     }
 
     /// Every file, the image first.
     pub fn all(&self) -> impl Iterator<Item = &FileName> {
-        [&self.image, &self.manifest, &self.id].into_iter().chain(self.mounts.as_ref())
+        [&self.image, &self.manifest, &self.id].into_iter().chain(self.mounts.as_ref()).chain(self.sbom.as_ref())
     }
 }
 
@@ -183,7 +199,7 @@ mod tests {
     fn aci_files_share_one_base() {
         let name: AcIdentifier = "example.com/tools/busybox".parse().unwrap();
         let base = ImageBase::new(&name, Some("1.35.0"), "linux", "amd64");
-        let f = AciFiles::new(&base, true);
+        let f = AciFiles::new(&base, true).with_sbom(&base);
         let names: Vec<&str> = f.all().map(FileName::as_str).collect();
         assert_eq!(
             names,
@@ -191,7 +207,8 @@ mod tests {
                 "busybox-1.35.0-linux-amd64.aci",
                 "busybox-1.35.0-linux-amd64.manifest",
                 "busybox-1.35.0-linux-amd64.id",
-                "busybox-1.35.0-linux-amd64.mounts"
+                "busybox-1.35.0-linux-amd64.mounts",
+                "busybox-1.35.0-linux-amd64.closure.json"
             ]
         );
         let fat = AciFiles::new(&ImageBase::new(&name, None, "linux", "aarch64"), false);

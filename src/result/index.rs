@@ -94,6 +94,11 @@ pub struct Artifact {
 pub struct OciFiles {
     /// The image layout directory, `<base>.oci`.
     pub layout: FileName,
+    /// The closure SBOM, `<base>.closure.json`, whose SHA-256 the config
+    /// label `nix2aci.org/closure-sha256` pins; absent in results of an
+    /// mkaci without SBOMs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<FileName>,
 }
 
 /// The digests of an OCI image.
@@ -263,13 +268,15 @@ impl Index {
         }
         let mut seen: std::collections::BTreeMap<&FileName, usize> = Default::default();
         for (o, &index_no) in index.oci_layouts.iter().zip(&ocis) {
-            if let Some(first) = seen.insert(&o.files.layout, index_no) {
-                return Err(IndexError::DuplicateFile {
-                    path: path.to_path_buf(),
-                    index: index_no,
-                    first,
-                    file: o.files.layout.to_string(),
-                });
+            for f in std::iter::once(&o.files.layout).chain(o.files.sbom.as_ref()) {
+                if let Some(first) = seen.insert(f, index_no) {
+                    return Err(IndexError::DuplicateFile {
+                        path: path.to_path_buf(),
+                        index: index_no,
+                        first,
+                        file: f.to_string(),
+                    });
+                }
             }
         }
         for (a, &index_no) in index.artifacts.iter().zip(&acis) {
@@ -333,6 +340,11 @@ impl ResultDir {
                     result: result.to_path_buf(),
                     file: o.files.layout.to_string(),
                 });
+            }
+            if let Some(f) = &o.files.sbom {
+                if !std::fs::metadata(dir.join(f)).map(|m| m.is_file()).unwrap_or(false) {
+                    return Err(IndexError::MissingFile { result: result.to_path_buf(), file: f.to_string() });
+                }
             }
         }
         for a in &index.artifacts {
@@ -406,6 +418,22 @@ mod tests {
         assert_eq!(index.artifacts[0].files.mounts.as_ref().map(FileName::as_str), Some("b.mounts"));
         let unversioned = artifact(&[("version", Value::Null)]);
         assert_eq!(parse(json!({"nix2aci": 2, "artifacts": [unversioned]})).unwrap().artifacts[0].version, None);
+        // The SBOM is listed when there is one; results without one (an older
+        // mkaci) still read.
+        let with = artifact(&[("files.sbom", "busybox-1.36.1-linux-amd64.closure.json".into())]);
+        let index =
+            parse(json!({"nix2aci": 2, "artifacts": [with, oci(&[("files.sbom", "o.closure.json".into())])]})).unwrap();
+        assert_eq!(
+            index.artifacts[0].files.sbom.as_ref().map(FileName::as_str),
+            Some("busybox-1.36.1-linux-amd64.closure.json")
+        );
+        assert_eq!(index.oci_layouts[0].files.sbom.as_ref().map(FileName::as_str), Some("o.closure.json"));
+        assert_eq!(Index::parse(&index.to_json(), Path::new("x")).unwrap(), index);
+        assert_eq!(parse(json!({"nix2aci": 2, "artifacts": [artifact(&[])]})).unwrap().artifacts[0].files.sbom, None);
+        let json: Value =
+            serde_json::from_slice(&parse(json!({"nix2aci": 2, "artifacts": [artifact(&[])]})).unwrap().to_json())
+                .unwrap();
+        assert_eq!(json["artifacts"][0]["files"].get("sbom"), None);
     }
 
     fn oci(over: &[(&str, Value)]) -> Value {
@@ -460,6 +488,18 @@ mod tests {
                 other => panic!("{field}: {other:?}"),
             }
         }
+        let shared = "busybox-1.36.1-linux-amd64.closure.json";
+        assert_eq!(
+            parse(
+                json!({"nix2aci": 2, "artifacts": [oci(&[("files.sbom", shared.into())]), artifact(&[("files.sbom", shared.into())])]})
+            ),
+            Err(IndexError::DuplicateFile {
+                path: PathBuf::from("r/nix2aci.json"),
+                index: 1,
+                first: 0,
+                file: shared.into()
+            })
+        );
         assert_eq!(
             parse(json!({"nix2aci": 2, "artifacts": [oci(&[]), oci(&[])]})),
             Err(IndexError::DuplicateFile {

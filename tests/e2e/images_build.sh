@@ -12,6 +12,7 @@ for attr in busybox busyboxThin busyboxStatic bash busyboxHttpd; do
     [ "$base.aci" = "$expected" ] || fail "$attr: image is $base.aci, mkACI said $expected"
     validate "$aci"
     [ -f "$out/$base.manifest" ] || fail "$attr: no $base.manifest"
+    [ -f "$out/$base.closure.json" ] || fail "$attr: no $base.closure.json"
     grep -Eqx 'sha512-[0-9a-f]{128}' "$out/$base.id" || fail "$attr: $base.id is not an image ID"
     [ -x "$out/postprocess.sh" ] || fail "$attr: postprocess.sh missing or not executable"
     # The ID is the SHA-512 of the uncompressed tar.
@@ -27,7 +28,7 @@ for attr in busybox busyboxThin busyboxStatic bash busyboxHttpd; do
           and .os == "linux" and .arch == "amd64" and .sign == $spec.sign
           and .storeLayout == (if $thin then "thin" else "fat" end)
           and .files.image == ($base + ".aci") and .files.manifest == ($base + ".manifest")
-          and .files.id == ($base + ".id")
+          and .files.id == ($base + ".id") and .files.sbom == ($base + ".closure.json")
           and (if $thin then .files.mounts == ($base + ".mounts") else (.files | has("mounts") | not) end)
           and .digests.imageId == $id)' "$out/nix2aci.json" >/dev/null \
         || fail "$attr: nix2aci.json (version 2) does not describe $base.aci: $(jq -c . "$out/nix2aci.json")"

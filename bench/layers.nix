@@ -19,6 +19,9 @@
 #   are its references, so its closure is app + busybox + corpus.
 # - layered: mkACI { packages = [ app ]; layers = [ layer ]; layered = true; }:
 #   the app image plus one per-path dependency ACI (the app's store path).
+# - perPath: mkACI { packages = [ app ]; layered = true; } without the
+#   layer: every store path of the closure a per-path dependency ACI, all
+#   built in the image's derivation.
 # - fat: mkACI { packages = [ app ]; } of the same closure, for comparison.
 {
   corpus,
@@ -74,6 +77,10 @@ in
     name = "localhost/bench/app";
     layered = true;
     layers = [ layer ];
+  });
+  perPath = mkACI (common // {
+    name = "localhost/bench/app-per-path";
+    layered = true;
   });
   fat = mkACI (common // {
     name = "localhost/bench/app-fat";

@@ -48,10 +48,13 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<()> {
     let _ = reporter.join();
     let outcome = outcome?;
     let (mut tar, mut compressed, mut entries) = (0, 0, 0);
-    for (artifact, a) in outcome.index.artifacts.iter().zip(&outcome.archives) {
+    // Each archive written, named by its index entry (a declared layer's
+    // entry links to an archive built elsewhere, and has none here).
+    for a in &outcome.archives {
+        let file = outcome.index.artifacts.iter().find(|x| x.digests.image_id == a.image_id).map(|x| &x.files.image);
         eprintln!(
             "mkaci: wrote {} ({}, {} entries, {} bytes of tar, {} bytes compressed)",
-            outcome.out.join(&artifact.files.image).display(),
+            file.map(|f| outcome.out.join(f).display().to_string()).unwrap_or_else(|| "an image".into()),
             a.image_id,
             a.entries,
             a.tar_size,

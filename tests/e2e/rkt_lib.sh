@@ -49,9 +49,12 @@ state="$work/rkt-main"
 # rm -rf over a live /dev bind would delete the host's /dev: if anything is
 # still mounted, leave $work in place and say so.
 mounts_under() { findmnt -rno TARGET | awk -v p="$1/" 'index($0, p) == 1'; }
+# A test that sources this may define rkt_extra_cleanup (stop a server, ...),
+# run first on exit.
 rkt_cleanup() {
     local status=$? d left
     set +e
+    if declare -F rkt_extra_cleanup >/dev/null; then rkt_extra_cleanup; fi
     for d in "$work"/rkt-*; do
         [ -d "$d/data" ] || continue
         rkt_in "$d" gc --grace-period=0s >/dev/null 2>&1

@@ -18,84 +18,17 @@
 # them the test is skipped. rkt and the server on port 80 need root.
 . "$(dirname "$0")/lib.sh"
 
-skip() {
-    [ "${NIX2ACI_REQUIRE_TOOLS:-}" = 1 ] && fail "$1 (NIX2ACI_REQUIRE_TOOLS=1)"
-    say "skipped: $1"
-    exit 0
-}
-tool() {
-    case $1 in
-        */*) [ -f "$1" ] && realpath "$1" ;;
-        *) command -v "$1" ;;
-    esac
-}
-# rkt is archived and no distribution ships it: where it is not beside the
-# repository the test is skipped even under NIX2ACI_REQUIRE_TOOLS=1, as in
-# rkt.sh; a path given in NIX2ACI_RKT or NIX2ACI_RKT_STAGE1 that does not
-# work is a failure.
-absent() {
-    [ -n "${2:-}" ] && fail "$1 ($2 is set)"
-    say "skipped: $1"
-    exit 0
-}
-RKT=$(tool "${NIX2ACI_RKT:-$repo/../shared/tools/rkt/rkt}") && [ -x "$RKT" ] ||
-    absent "rkt not found (set NIX2ACI_RKT to a rkt 1.30 binary)" "${NIX2ACI_RKT:+NIX2ACI_RKT}"
-STAGE1=$(tool "${NIX2ACI_RKT_STAGE1:-$repo/../shared/tools/rkt/stage1-fly.aci}") ||
-    absent "rkt's stage1-fly.aci not found (set NIX2ACI_RKT_STAGE1)" "${NIX2ACI_RKT_STAGE1:+NIX2ACI_RKT_STAGE1}"
-[ "$(id -u)" = 0 ] || skip "rkt and a server on port 80 need root"
-need python3 curl
-for t in gpg gpgconf jq findmnt timeout sha256sum; do
-    command -v "$t" >/dev/null || fail "$t is not installed (./scripts/setup installs it)"
-done
+. "$(dirname "$0")/rkt_lib.sh"
+need python3 curl sha256sum
 # rkt must reach the local server itself, never a proxy.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 export no_proxy=localhost,127.0.0.1 NO_PROXY=localhost,127.0.0.1
 
-work=$(realpath "$work")
-export GNUPGHOME="$work/gnupg"
-ACIS="$work/ACIs"
 SITE="$work/site"
 server_pid=
+rkt_extra_cleanup() { stop_server; }
 
-# As in rkt.sh: the fly stage1 leaves mounts under rkt's data until rkt gc;
-# make leftovers private before unmounting them, and never rm -rf over one.
-mounts_under() { findmnt -rno TARGET | awk -v p="$1/" 'index($0, p) == 1'; }
-site_cleanup() {
-    local status=$? d left
-    set +e
-    stop_server
-    for d in "$work"/rkt-*; do
-        [ -d "$d/data" ] || continue
-        rkt_in "$d" gc --grace-period=0s >/dev/null 2>&1
-        rkt_in "$d" gc --grace-period=0s >/dev/null 2>&1
-    done
-    left=$(mounts_under "$work")
-    if [ -n "$left" ]; then
-        printf '%s\n' "$left" | sort -u | while read -r m; do mount --make-rprivate "$m" 2>/dev/null; done
-        printf '%s\n' "$left" | sort -r | xargs -r umount -l 2>/dev/null
-    fi
-    gpgconf --kill gpg-agent >/dev/null 2>&1
-    left=$(mounts_under "$work")
-    if [ -n "$left" ]; then
-        printf '%s: still mounted, not removing %s:\n%s\n' "$test_name" "$work" "$left" >&2
-        exit 1
-    fi
-    cleanup
-    exit "$status"
-}
-trap site_cleanup EXIT
-trap 'exit 130' INT TERM HUP
-
-# rkt_in STATE ARGS...: rkt with all its state in STATE; output in $work/out, $work/err.
-rkt_in() {
-    local dir=$1; shift
-    timeout 120 "$RKT" --dir="$dir/data" --local-config="$dir/cfg" --system-config="$dir/sys" \
-        --user-config="$dir/user" "$@" </dev/null >"$work/out" 2>"$work/err"
-}
-said() {
-    printf '\n--- rkt stdout (tail):\n%s\n--- rkt stderr (tail):\n%s' \
-        "$(tail -n 5 "$work/out")" "$(grep -v 'group "rkt" not found' "$work/err" | tail -n 8)"
-}
+# rk_ok WHAT STATE ARGS...: rkt ARGS in STATE must succeed.
 rk_ok() {
     local what=$1 dir=$2; shift 2
     rkt_in "$dir" "$@" || fail "$what: rkt $* exited $?$(said)"
@@ -140,7 +73,6 @@ publish_ok() {
     publish "$@" || fail "$1: postprocess.sh --site $3 --base-url $4 failed: $(tail -n 5 "$work/pp.log")"
 }
 
-mkdir -p -m 700 "$GNUPGHOME"
 # rkt cannot verify Ed25519 signatures: RSA keys, without a passphrase. The
 # first is gpg's default key; the second signs only when named.
 for who in first second; do
@@ -162,6 +94,7 @@ let
     inherit name;
     version = "1.0.0";
     exec = [ "/bin/busybox" "echo" text ];
+    layered = name == "localhost/layered-a";
   };
 in {
   busybox = echo "localhost/busybox" "hello-from-the-site";
@@ -169,19 +102,24 @@ in {
   busyboxOther = echo "localhost/busybox" "another-image";
   tools = echo "localhost/tools/echo" "signed-by-the-second-key";
   sub = echo "localhost/sub/busybox" "hello-from-sub";
+  # Layered images under localhost/: their per-path dependency images are
+  # named under localhost/nix/store/, and the two share busybox's.
+  layeredA = echo "localhost/layered-a" "layered-a";
+  layeredB = nix2aci.mkACI {
+    packages = [ nix2aci.pkgs.busybox ];
+    name = "localhost/layered-b";
+    version = "1.0.0";
+    exec = [ "/bin/busybox" "echo" "layered-b" ];
+    layered = true;
+  };
 }
 NIX
 
 # rkt run verifies the stage1 too unless --insecure-options=image: a copy of
 # the fly stage1 signed by the first key, trusted for its prefix from a file,
 # so that the image's signature is checked through discovery alone.
-# rkt 1.30 rejects an RSA signature one byte shorter than the modulus (see
-# rkt.sh), which gpg makes about once in 256: sign again while it is one.
-sig_short() {
-    local bits
-    bits=$(gpg --list-packets "$1" 2>/dev/null | sed -n 's/.*data: \[\([0-9]*\) bits\].*/\1/p' | head -n 1)
-    [ -n "$bits" ] && [ $(((bits + 7) / 8)) -lt 256 ]
-}
+# rkt 1.30 rejects an RSA signature one byte shorter than the modulus
+# (sig_short in rkt_lib.sh): sign again while it is one.
 cp "$STAGE1" "$work/stage1-fly.aci"
 for try in 1 2 3 4 5 6 7 8; do
     gpg --batch --yes --armor --detach-sign -u "$key_a" --sig-notation "try@nix2aci.test=$try" \
@@ -334,3 +272,32 @@ if rkt_in "$st" run --stage1-path="$work/stage1-fly.aci" --insecure-options=http
 fi
 grep -q "openpgp: invalid signature" "$work/err" || fail "the tampered image failed, but not its signature check$(said)"
 say "a served image with byte $offset flipped is refused: openpgp: invalid signature"
+
+# 8. Layered images: every dependency image goes into the site under its own
+# name, rkt discovers the app and its dependencies by name, and two images
+# sharing a store path put one dependency image into the site and one into
+# rkt's store.
+LSITE=$work/layered-site
+publish_ok layeredA "$work/ACIs-layered" "$LSITE" http://localhost/
+publish_ok layeredB "$work/ACIs-layered" "$LSITE" http://localhost/
+deps=$(find "$LSITE/_aci/localhost/nix/store" -name '*.aci' | wc -l)
+[ "$deps" = 1 ] || fail "two layered images sharing busybox put $deps dependency images into the site: $(find "$LSITE/_aci" -name '*.aci')"
+[ -f "$LSITE/nix/store/index.html" ] || fail "the site does not answer discovery for the prefix localhost/nix/store"
+say "two layered images sharing a store path put one dependency image into the site"
+serve "$LSITE"
+fresh layered
+rk_ok "trust --prefix localhost, layered site" "$st" trust --prefix=localhost --insecure-allow-http --skip-fingerprint-review
+run_by_name "layered-a by name" "$st" localhost/layered-a:1.0.0 layered-a
+before=$(wc -l <"$work/server.log")
+run_by_name "layered-b by name" "$st" localhost/layered-b:1.0.0 layered-b
+# What rkt downloaded for the second image: its own files, not the shared dependency.
+fetched=$(tail -n +"$((before + 1))" "$work/server.log" | grep -o '"GET [^ ]*' | sed 's/"GET //; s/?.*//' | grep '\.aci\(\.asc\)\?$' | sort -u)
+case $fetched in */nix/store/*) fail "rkt fetched the shared dependency again for layered-b: $fetched" ;; esac
+bytes=0
+for f in $fetched; do bytes=$((bytes + $(stat -c %s "$LSITE$f"))); done
+say "rkt fetched $bytes bytes for layered-b ($(printf '%s ' $fetched)), the shared dependency not again"
+rk_ok "image list, layered" "$st" image list --fields=name --no-legend
+n=$(grep -c '^localhost/nix/store/' "$work/out")
+[ "$n" = 1 ] || fail "rkt's store holds $n dependency images for two images sharing one store path$(said)"
+say "rkt discovered both layered apps and their dependency by name; its store holds the shared dependency once"
+stop_server

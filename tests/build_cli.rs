@@ -87,6 +87,17 @@ fn run_build(s: &Store, attrs: &Value, out: &Path) -> Output {
     Command::new(MKACI).args(["build", "--attrs"]).arg(&file).arg("--out").arg(out).output().unwrap()
 }
 
+/// `mkaci build --threads THREADS --attrs FILE --out OUT`.
+fn build_threads(file: &Path, threads: &str, out: &Path) -> Output {
+    Command::new(MKACI)
+        .args(["build", "--threads", threads, "--attrs"])
+        .arg(file)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 fn build_ok(s: &Store, aci: Value) -> PathBuf {
     let out = s.tmp.path().join("result");
     let o = run_build(s, &attrs(s, aci), &out);
@@ -358,13 +369,7 @@ fn same_bytes_for_any_thread_count() {
     let mut first: Option<Vec<u8>> = None;
     for threads in ["1", "2", "7", "16"] {
         let out = s.tmp.path().join(format!("result-{threads}"));
-        let o = Command::new(MKACI)
-            .args(["build", "--threads", threads, "--attrs"])
-            .arg(&file)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
+        let o = build_threads(&file, threads, &out);
         assert!(o.status.success(), "{threads} threads: {}", String::from_utf8_lossy(&o.stderr));
         let mut bytes = std::fs::read(out.join("busybox-1.35.0-linux-amd64.aci")).unwrap();
         bytes.extend(std::fs::read(out.join(SBOM)).unwrap());
@@ -493,13 +498,7 @@ fn dependency_images_are_the_same_in_every_image() {
     {
         std::fs::write(&file, serde_json::to_vec(&attrs(&s, aci)).unwrap()).unwrap();
         let out = s.tmp.path().join(format!("result-{i}"));
-        let o = Command::new(MKACI)
-            .args(["build", "--threads", threads, "--attrs"])
-            .arg(&file)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
+        let o = build_threads(&file, threads, &out);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         results.push(out);
     }

@@ -15,6 +15,18 @@ use serde_json::{json, Value};
 const H_BUSYBOX: &str = "0c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4";
 
 /// A store with busybox, and the result of `mkaci build` for `spec` in `t/name`.
+/// A busybox 1.0 result built and published into `<tmp>/ACIs` with a fresh
+/// RSA key: the key's home, the temporary directory, the result, DIR.
+fn published_busybox() -> (GpgHome, tempfile::TempDir, PathBuf, PathBuf) {
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let result = build(t.path(), "r", json!({"version": "1.0"}));
+    let dir = t.path().join("ACIs");
+    let out = home.mkaci().arg("postprocess").arg(&dir).arg(&result).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    (home, t, result, dir)
+}
+
 fn build(t: &Path, name: &str, spec: Value) -> PathBuf {
     let store = t.join("nix/store");
     let bb = store.join(format!("{H_BUSYBOX}-busybox"));
@@ -100,12 +112,7 @@ fn verify_checks_the_published_sbom() {
     if !need("gpg") {
         return;
     }
-    let home = GpgHome::new(KeyKind::Rsa);
-    let t = tempfile::tempdir().unwrap();
-    let result = build(t.path(), "r", json!({"version": "1.0"}));
-    let dir = t.path().join("ACIs");
-    let out = home.mkaci().arg("postprocess").arg(&dir).arg(&result).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let (home, _t, result, dir) = published_busybox();
     let aci = dir.join("busybox-1.0-linux-amd64.aci");
     let sbom = dir.join("busybox-1.0-linux-amd64.closure.json");
     let bytes = std::fs::read(&sbom).unwrap();
@@ -170,12 +177,7 @@ fn a_result_without_sbom_drops_the_stale_one() {
     if !need("gpg") {
         return;
     }
-    let home = GpgHome::new(KeyKind::Rsa);
-    let t = tempfile::tempdir().unwrap();
-    let result = build(t.path(), "r", json!({"version": "1.0"}));
-    let dir = t.path().join("ACIs");
-    let out = home.mkaci().arg("postprocess").arg(&dir).arg(&result).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let (home, t, _result, dir) = published_busybox();
     let sbom = dir.join("busybox-1.0-linux-amd64.closure.json");
     assert!(sbom.exists());
     let old = make_result(t.path(), "old", &[Img::fat("busybox")]);

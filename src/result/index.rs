@@ -266,17 +266,17 @@ impl Index {
         if index.artifacts.is_empty() && index.oci_layouts.is_empty() {
             return Err(IndexError::NoArtifacts { path: path.to_path_buf() });
         }
+        // Each file belongs to one artifact.
         let mut seen: std::collections::BTreeMap<&FileName, usize> = Default::default();
+        let mut claim = |f, index_no: usize| match seen.insert(f, index_no) {
+            Some(first) => {
+                Err(IndexError::DuplicateFile { path: path.to_path_buf(), index: index_no, first, file: f.to_string() })
+            }
+            None => Ok(()),
+        };
         for (o, &index_no) in index.oci_layouts.iter().zip(&ocis) {
             for f in std::iter::once(&o.files.layout).chain(o.files.sbom.as_ref()) {
-                if let Some(first) = seen.insert(f, index_no) {
-                    return Err(IndexError::DuplicateFile {
-                        path: path.to_path_buf(),
-                        index: index_no,
-                        first,
-                        file: f.to_string(),
-                    });
-                }
+                claim(f, index_no)?;
             }
         }
         for (a, &index_no) in index.artifacts.iter().zip(&acis) {
@@ -296,14 +296,7 @@ impl Index {
                 });
             }
             for f in a.files.all() {
-                if let Some(first) = seen.insert(f, index_no) {
-                    return Err(IndexError::DuplicateFile {
-                        path: path.to_path_buf(),
-                        index: index_no,
-                        first,
-                        file: f.to_string(),
-                    });
-                }
+                claim(f, index_no)?;
             }
         }
         Ok(index)

@@ -194,7 +194,7 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
                 plan = plan.without_verification();
             }
             let (artifact, summary) =
-                write_dependency(&mut result, &dm, &plan, &archive_opts, resolved.sign, vec![store.display(&path)])?;
+                write_dependency(&result, &dm, &plan, &archive_opts, resolved.sign, vec![store.display(&path)])?;
             dependencies.push(layered::pin(&dm, &summary.image_id, summary.compressed_size));
             closure_sbom.set_placement(&path, Placement::DependencyAci { image: dm.name.clone() });
             dep_artifacts.push(artifact);
@@ -212,9 +212,7 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
 
     let base = ImageBase::of_manifest(m).expect("from_spec always sets the os and arch labels");
     let files = AciFiles::new(&base, layout == StoreLayout::Thin).with_sbom(&base);
-    let summary = archive::write_aci(&m.to_canonical_json(), &rootfs, &result.path(&files.image), &archive_opts)?;
-    result.write(&files.manifest, &m.to_pretty_json(), 0o444)?;
-    result.write(&files.id, format!("{}\n", summary.image_id).as_bytes(), 0o444)?;
+    let summary = write_image(&result, m, &rootfs, &files, &archive_opts)?;
     result.write(&base.closure_sbom(), &closure_sbom.to_json(), 0o444)?;
     if let Some(mounts) = &files.mounts {
         result.write(mounts, mounts_line(&store, &thin_paths).as_bytes(), 0o444)?;
@@ -240,10 +238,25 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
     Ok(BuildOutcome { out: out.to_path_buf(), index, archives, layouts: Vec::new() })
 }
 
+/// Writes an image (manifest `m`, rootfs `plan`) into the result as
+/// `files.image`, with its `.manifest` and `.id`.
+fn write_image(
+    result: &ResultWriter,
+    m: &manifest::ImageManifest,
+    plan: &plan::Plan,
+    files: &AciFiles,
+    opts: &ArchiveOptions,
+) -> Result<ArchiveSummary, BuildError> {
+    let summary = archive::write_aci(&m.to_canonical_json(), plan, &result.path(&files.image), opts)?;
+    result.write(&files.manifest, &m.to_pretty_json(), 0o444)?;
+    result.write(&files.id, format!("{}\n", summary.image_id).as_bytes(), 0o444)?;
+    Ok(summary)
+}
+
 /// Writes a dependency image (manifest `m`, rootfs `plan`) into the result
 /// with its `.manifest` and `.id`; returns its index entry.
 fn write_dependency(
-    result: &mut ResultWriter,
+    result: &ResultWriter,
     m: &manifest::ImageManifest,
     plan: &plan::Plan,
     opts: &ArchiveOptions,
@@ -252,9 +265,7 @@ fn write_dependency(
 ) -> Result<(Artifact, ArchiveSummary), BuildError> {
     let base = ImageBase::of_manifest(m).expect("a dependency has os and arch labels");
     let files = AciFiles::new(&base, false);
-    let summary = archive::write_aci(&m.to_canonical_json(), plan, &result.path(&files.image), opts)?;
-    result.write(&files.manifest, &m.to_pretty_json(), 0o444)?;
-    result.write(&files.id, format!("{}\n", summary.image_id).as_bytes(), 0o444)?;
+    let summary = write_image(result, m, plan, &files, opts)?;
     let label = |n: &str| m.label(n).map(str::to_string);
     let artifact = Artifact {
         kind: ArtifactKind::DependencyAci,
@@ -293,7 +304,7 @@ fn build_layer(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) -> 
     let mut result = ResultWriter::new(out)?;
     let archive_opts = ArchiveOptions { compression: resolved.compression, threads: opts.threads };
     let (artifact, summary) =
-        write_dependency(&mut result, &resolved.manifest, &plan, &archive_opts, resolved.sign, listed)?;
+        write_dependency(&result, &resolved.manifest, &plan, &archive_opts, resolved.sign, listed)?;
     result.add(artifact);
     let index = result.commit(mkaci)?;
     Ok(BuildOutcome { out: out.to_path_buf(), index, archives: vec![summary], layouts: Vec::new() })

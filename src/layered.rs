@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use crate::closure::Closure;
 use crate::image_id::ImageId;
 use crate::manifest::{AcIdentifier, AcVersion, Dependency, ImageManifest, ImageManifestKind, Label};
-use crate::plan::{mode, Entry, ImagePath, Node, Owner, Plan};
+use crate::plan::{Entry, Node, Plan};
 use crate::result::{Artifact, ArtifactKind, IndexError, ResultDir};
 use crate::store_path::{StoreDir, StorePath, StorePathError};
 
@@ -116,29 +116,23 @@ pub fn pin(m: &ImageManifest, image_id: &ImageId, size: u64) -> Dependency {
 /// each path whole, checked against its NAR hash while it is packed when the
 /// closure has one.
 pub fn store_plan(store: &StoreDir, closure: &Closure, paths: &[StorePath]) -> Plan {
-    let mut entries = Vec::new();
-    let mut at: Option<ImagePath> = None;
-    for c in store.relative().split('/') {
-        let p = match &at {
-            None => ImagePath::new(c.as_bytes().to_vec()).expect("a store directory component"),
-            Some(parent) => parent.join(c.as_bytes()).expect("a store directory component"),
-        };
-        entries.push(Entry { path: p.clone(), node: Node::Dir { mode: mode::DIR, owner: Owner::ROOT } });
-        at = Some(p);
-    }
-    let dir = at.expect("the store directory has a component");
-    let mut sorted: Vec<&StorePath> = paths.iter().collect();
-    sorted.sort();
-    for p in sorted {
-        let source = store.host_path(p);
-        let node = match closure.paths().iter().find(|i| &i.path == p).and_then(|i| i.nar_hash) {
+    let mut entries = crate::oci::layers::store_dirs(store);
+    let dir = entries.last().expect("the store directory has a component").path.clone();
+    let dirs = entries.len();
+    let wanted: BTreeSet<&StorePath> = paths.iter().collect();
+    // The closure lists its paths in store order, the archive order of
+    // siblings in the store directory.
+    for info in closure.paths().iter().filter(|i| wanted.contains(&i.path)) {
+        let source = store.host_path(&info.path);
+        let node = match info.nar_hash {
             Some(nar_hash) => Node::VerifiedTree { source, nar_hash },
             None => Node::HostTree { source },
         };
-        entries.push(Entry { path: dir.join(p.base_name().as_bytes()).expect("a base name"), node });
+        entries.push(Entry { path: dir.join(info.path.base_name().as_bytes()).expect("a base name"), node });
     }
     let plan = Plan { entries };
     debug_assert!(plan.is_ordered());
+    debug_assert_eq!(plan.entries.len(), dirs + wanted.len(), "every path is in the closure");
     plan
 }
 
@@ -163,13 +157,14 @@ pub fn without_store_paths(store: &StoreDir, rootfs: Plan, leave_out: &BTreeSet<
 }
 
 /// The closure paths that get their own dependency image, most popular
-/// first (a path before the paths that reference it), ties in store order.
+/// first (a path before the paths that reference it), ties in store order:
+/// the order of the OCI store layers, one path each.
 pub fn per_path_order(closure: &Closure, leave_out: &BTreeSet<StorePath>) -> Vec<StorePath> {
-    let pop = crate::oci::layers::popularity(closure);
-    let mut order: Vec<(&StorePath, usize)> =
-        pop.iter().filter(|(p, _)| !leave_out.contains(*p)).map(|(p, c)| (p, *c)).collect();
-    order.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    order.into_iter().map(|(p, _)| p.clone()).collect()
+    crate::oci::layers::group_by_popularity(closure, u32::MAX)
+        .into_iter()
+        .flat_map(|l| l.paths)
+        .filter(|p| !leave_out.contains(p))
+        .collect()
 }
 
 /// A declared layer, as an image that uses it sees it: the `mkLayer` output
@@ -255,6 +250,7 @@ pub fn read_declared(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{ImagePath, Owner};
 
     #[test]
     fn names() {

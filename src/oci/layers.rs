@@ -78,7 +78,7 @@ pub fn group_by_popularity(closure: &Closure, max_layers: u32) -> Vec<LayerConte
 }
 
 /// The store directory and its parents, as the fat plan makes them.
-fn store_dirs(store: &StoreDir) -> Vec<Entry> {
+pub fn store_dirs(store: &StoreDir) -> Vec<Entry> {
     let rel = ImagePath::new(store.relative()).expect("StoreDir is a valid absolute path");
     let mut at: Option<ImagePath> = None;
     let mut out = Vec::new();

@@ -15,31 +15,13 @@ const H_BUSYBOX: &str = "0c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4";
 const H_CONF: &str = "1c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4";
 const H_FILE: &str = "2c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4";
 
-struct Store {
-    tmp: tempfile::TempDir,
-    dir: PathBuf,
-}
-
-impl Store {
-    fn path(&self, hash: &str, name: &str) -> String {
-        format!("{}/{hash}-{name}", self.dir.display())
-    }
-}
+type Store = common::FakeStore;
 
 /// busybox (bin/busybox + applet links), conf (etc/motd, share/doc, references
 /// busybox), and a single-file store path.
 fn store() -> Store {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("nix/store");
-    std::fs::create_dir_all(&dir).unwrap();
-    let s = Store { tmp, dir };
-    let bb = PathBuf::from(s.path(H_BUSYBOX, "busybox"));
-    std::fs::create_dir_all(bb.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", bb.join("bin/busybox")).unwrap();
-    std::fs::set_permissions(bb.join("bin/busybox"), std::fs::Permissions::from_mode(0o555)).unwrap();
-    for applet in ["sh", "echo", "cat", "ls"] {
-        symlink("busybox", bb.join("bin").join(applet)).unwrap();
-    }
+    let s = Store::new();
+    s.add_busybox(H_BUSYBOX, &["sh", "echo", "cat", "ls"]);
     let conf = PathBuf::from(s.path(H_CONF, "conf"));
     std::fs::create_dir_all(conf.join("etc")).unwrap();
     std::fs::create_dir_all(conf.join("share/doc")).unwrap();

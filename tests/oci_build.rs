@@ -5,8 +5,9 @@
 //! top-level layer, bytes independent of the thread count, refusals named;
 //! and `mkaci postprocess` writes a docker-archive and a link to the layout.
 
+mod common;
+
 use std::io::Read;
-use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -20,29 +21,13 @@ const H_CONF: &str = "1c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4";
 const H_FILE: &str = "2c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4";
 const H_LIB: &str = "3c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4";
 
-struct Store {
-    tmp: tempfile::TempDir,
-    dir: PathBuf,
-}
-
-impl Store {
-    fn path(&self, hash: &str, name: &str) -> String {
-        format!("{}/{hash}-{name}", self.dir.display())
-    }
-}
+type Store = common::FakeStore;
 
 /// busybox (references lib), conf (etc/motd; references busybox, file, lib),
 /// file (a single file; references lib), lib (referenced by all).
 fn store() -> Store {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("nix/store");
-    std::fs::create_dir_all(&dir).unwrap();
-    let s = Store { tmp, dir };
-    let bb = PathBuf::from(s.path(H_BUSYBOX, "busybox"));
-    std::fs::create_dir_all(bb.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", bb.join("bin/busybox")).unwrap();
-    std::fs::set_permissions(bb.join("bin/busybox"), std::fs::Permissions::from_mode(0o555)).unwrap();
-    symlink("busybox", bb.join("bin/sh")).unwrap();
+    let s = Store::new();
+    s.add_busybox(H_BUSYBOX, &["sh"]);
     let conf = PathBuf::from(s.path(H_CONF, "conf"));
     std::fs::create_dir_all(conf.join("etc")).unwrap();
     std::fs::write(conf.join("etc/motd"), "welcome\n").unwrap();

@@ -1,7 +1,7 @@
 //! Shared helpers for the integration tests: the host-tool policy ([`need`]),
 //! throwaway GnuPG homes with real keys, and hand-made nix2aci results laid
 //! out as docs/result-layout.md says, holding small real ACIs made with GNU
-//! tar + gzip.
+//! tar + gzip; and a fake store directory for `mkaci build --attrs` tests.
 #![allow(dead_code, unreachable_pub)]
 
 use std::os::unix::fs::PermissionsExt;
@@ -308,5 +308,39 @@ pub fn assert_fails_with(o: &Output, needles: &[&str]) {
     assert_eq!(lines.len(), 1, "one error line expected: {err}");
     for n in needles {
         assert!(lines[0].contains(n), "{n:?} not in {:?}", lines[0]);
+    }
+}
+
+/// A store directory (`<tmp>/nix/store`) in a temporary directory, standing
+/// in for the Nix store in `mkaci build --attrs` tests.
+pub struct FakeStore {
+    pub tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+}
+
+impl FakeStore {
+    pub fn new() -> FakeStore {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("nix/store");
+        std::fs::create_dir_all(&dir).unwrap();
+        FakeStore { tmp, dir }
+    }
+
+    /// The absolute store path `<dir>/<hash>-<name>`.
+    pub fn path(&self, hash: &str, name: &str) -> String {
+        format!("{}/{hash}-{name}", self.dir.display())
+    }
+
+    /// `<hash>-busybox` with `bin/busybox` (the host's static busybox, 0555)
+    /// and `bin/<applet>` links to it.
+    pub fn add_busybox(&self, hash: &str, applets: &[&str]) -> PathBuf {
+        let bb = PathBuf::from(self.path(hash, "busybox"));
+        std::fs::create_dir_all(bb.join("bin")).unwrap();
+        std::fs::copy("/bin/busybox", bb.join("bin/busybox")).unwrap();
+        std::fs::set_permissions(bb.join("bin/busybox"), std::fs::Permissions::from_mode(0o555)).unwrap();
+        for applet in applets {
+            std::os::unix::fs::symlink("busybox", bb.join("bin").join(applet)).unwrap();
+        }
+        bb
     }
 }

@@ -250,7 +250,6 @@ let
     else if new != null then new else old;
   explicitName = pick { new = "name"; old = "acName"; } name acName;
 
-  chars = s: map (i: substring i 1 s) (builtins.genList (i: i) (stringLength s));
   # The default-name mapping, shared with mkaci (src/names.json).
   defaultName = names.mapName pkgName;
   imageName =
@@ -260,7 +259,6 @@ let
     else if defaultName == "" then
       fail "cannot derive an image name from the package name ${show pkgName}; pass `name`, e.g. name = \"example.com/app\""
     else defaultName;
-  lastPart = let parts = filter isString (split "/" imageName); in builtins.elemAt parts (length parts - 1);
 
   # --- version ---
   baseVersion = pick { new = "version"; old = "acVersion"; } version acVersion;
@@ -522,19 +520,11 @@ let
   // optional "layerPrefix" layerPrefix'
   // optional "layers" (if layers' == [ ] then null else layers');
 
-  # Nix store names allow [A-Za-z0-9+._?=-]; AC identifiers may contain `~`.
-  storeSafe = s: concatStringsSep "" (map (c: if match "[A-Za-z0-9+._?=-]" c != null then c else "-") (chars s));
-
-  drv = derivation {
-    name = storeSafe ("${lastPart}-aci" + (if version' == null then "" else "-${version'}"));
-    inherit system;
-    builder = mkaciBin;
-    args = [ "build" ];
-    __structuredAttrs = true;
-    exportReferencesGraph.closure = packagePaths;
-    storeDir = builtins.storeDir;
+  drv = import ./builder.nix {
+    kind = "aci";
+    inherit imageName system aci;
+    imageVersion = version';
     mkaci = mkaciBin;
-    inherit aci;
   };
 in
 # Force the checks above before Nix sees the derivation, so that mistakes are

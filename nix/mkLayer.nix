@@ -25,7 +25,6 @@
 }@outer:
 let
   mkACI = import ./mkACI.nix (outer // { caller = "mkLayer"; });
-  inherit (builtins) isString match concatStringsSep stringLength substring genList filter split elemAt length;
 in
 
 {
@@ -73,22 +72,12 @@ let
   // (if spec ? arch then { inherit (spec) arch; } else { })
   // (if spec ? compressionLevel then { inherit (spec) compressionLevel; } else { });
 
-  lastPart = let parts = filter isString (split "/" image.imageName); in elemAt parts (length parts - 1);
-  chars = s: genList (i: substring i 1 s) (stringLength s);
-  # Nix store names allow [A-Za-z0-9+._?=-].
-  storeSafe = s: concatStringsSep "" (map (c: if match "[A-Za-z0-9+._?=-]" c != null then c else "-") (chars s));
-
-  drv = derivation {
-    name = storeSafe ("${lastPart}-layer" + (if image.imageVersion == null then "" else "-${image.imageVersion}"));
-    system = image.system;
-    builder = image.builder;
-    args = [ "build" ];
-    __structuredAttrs = true;
-    exportReferencesGraph.closure = aci.packages;
-    storeDir = builtins.storeDir;
-    mkaci = image.builder;
-    format = "layer";
+  drv = import ./builder.nix {
+    kind = "layer";
+    inherit (image) imageName imageVersion system;
     inherit aci;
+    mkaci = image.builder;
+    extra = { format = "layer"; };
   };
 in
 builtins.seq (builtins.deepSeq aci null) (drv // {

@@ -27,8 +27,7 @@
 let
   mkACI = import ./mkACI.nix (outer // { caller = "mkOCI"; });
   names = import ./names.nix;
-  inherit (builtins) isInt isString isList isAttrs isBool toJSON match any attrValues elem
-    concatStringsSep removeAttrs stringLength substring genList;
+  inherit (builtins) isInt isString isList isAttrs toJSON match any attrValues removeAttrs;
   fail = msg: throw "mkOCI: ${msg}";
 in
 
@@ -146,23 +145,13 @@ let
 
   oci = { tag = tag'; inherit maxLayers dirName; };
 
-  lastPart = let parts = builtins.filter isString (builtins.split "/" image.imageName); in
-    builtins.elemAt parts (builtins.length parts - 1);
-  chars = s: genList (i: substring i 1 s) (stringLength s);
-  # Nix store names allow [A-Za-z0-9+._?=-].
-  storeSafe = s: concatStringsSep "" (map (c: if match "[A-Za-z0-9+._?=-]" c != null then c else "-") (chars s));
-
-  drv = derivation {
-    name = storeSafe ("${lastPart}-oci" + (if image.imageVersion == null then "" else "-${image.imageVersion}"));
+  drv = import ./builder.nix {
+    kind = "oci";
+    inherit (image) imageName imageVersion;
+    inherit aci;
     system = system';
-    builder = image.builder;
-    args = [ "build" ];
-    __structuredAttrs = true;
-    exportReferencesGraph.closure = aci.packages;
-    storeDir = builtins.storeDir;
     mkaci = image.builder;
-    format = "oci";
-    inherit aci oci;
+    extra = { format = "oci"; inherit oci; };
   };
 in
 builtins.seq checks (builtins.seq (builtins.deepSeq [ aci oci ] null) (drv // {

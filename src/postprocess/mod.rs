@@ -189,15 +189,16 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
     // 1. Read everything, check everything.
     let mut images: Vec<(PathBuf, Artifact, Vec<MountPoint>)> = Vec::new();
     let mut layouts: Vec<(PathBuf, crate::result::OciArtifact)> = Vec::new();
-    let mut seen: BTreeMap<FileName, PathBuf> = BTreeMap::new();
-    // Dependency images two results share (the same store path): published once.
-    let mut seen_ids: BTreeMap<FileName, crate::image_id::ImageId> = BTreeMap::new();
+    // Each file name published, with the result it comes from and, for an
+    // ACI, its image ID: a dependency image two results share (the same
+    // store path) is published once.
+    let mut seen: BTreeMap<FileName, (PathBuf, Option<crate::image_id::ImageId>)> = BTreeMap::new();
     for result in results {
         let r = ResultDir::read(result)?;
         for layout in r.index.oci_layouts {
             match seen.get(&layout.files.layout) {
-                Some(first) if *first == r.dir => continue, // the same result given twice
-                Some(first) => {
+                Some((first, _)) if *first == r.dir => continue, // the same result given twice
+                Some((first, _)) => {
                     return Err(PostprocessError::DuplicateImage {
                         file: layout.files.layout.to_string(),
                         first: first.clone(),
@@ -205,16 +206,16 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
                     })
                 }
                 None => {
-                    seen.insert(layout.files.layout.clone(), r.dir.clone());
+                    seen.insert(layout.files.layout.clone(), (r.dir.clone(), None));
                     layouts.push((r.dir.clone(), layout));
                 }
             }
         }
         for artifact in r.index.artifacts {
             match seen.get(&artifact.files.image) {
-                Some(first) if *first == r.dir => continue, // the same result given twice
-                Some(_) if seen_ids.get(&artifact.files.image) == Some(&artifact.digests.image_id) => continue,
-                Some(first) => {
+                Some((first, _)) if *first == r.dir => continue, // the same result given twice
+                Some((_, Some(id))) if *id == artifact.digests.image_id => continue,
+                Some((first, _)) => {
                     return Err(PostprocessError::DuplicateImage {
                         file: artifact.files.image.to_string(),
                         first: first.clone(),
@@ -222,8 +223,7 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
                     })
                 }
                 None => {
-                    seen.insert(artifact.files.image.clone(), r.dir.clone());
-                    seen_ids.insert(artifact.files.image.clone(), artifact.digests.image_id);
+                    seen.insert(artifact.files.image.clone(), (r.dir.clone(), Some(artifact.digests.image_id)));
                     let own_mounts = own_mount_points(&r.dir.join(&artifact.files.manifest))?;
                     images.push((r.dir.clone(), artifact, own_mounts));
                 }

@@ -105,6 +105,11 @@ for r in "$out" "$bash_out" "$two"; do
         [ -f "$ACIS/$f" ] && [ -f "$ACIS/$f.asc" ] || fail "postprocess.sh did not publish and sign $f"
     done
 done
+# Two results sharing a dependency image, in one run: published once.
+"$repo/target/x86_64-unknown-linux-gnu/release/mkaci" postprocess --copy -- "$work/ACIs-one-run" "$out" "$two" \
+    >"$work/pp.log" 2>&1 || fail "postprocess of two results sharing a dependency failed: $(tail -n 5 "$work/pp.log")"
+[ "$(find "$work/ACIs-one-run" -name '*.aci' | wc -l)" = 3 ] ||
+    fail "two apps sharing one dependency should publish 3 images in one run: $(ls "$work/ACIs-one-run")"
 gpg --import "$ACIS/pubkeys.gpg" 2>/dev/null
 app_pub=$ACIS/$(basename "$app")
 "$repo/target/x86_64-unknown-linux-gnu/release/mkaci" verify "$app_pub" >"$work/verify.log" 2>&1 ||

@@ -143,16 +143,18 @@ fn check_dependencies(
         if seen.contains(&path) {
             continue;
         }
-        let size = match std::fs::metadata(&path) {
-            Ok(m) => m.len(),
-            Err(e) => {
-                let problem = match std::fs::read_link(&path) {
-                    Ok(target) => format!("it is a link to {target:?}, which no longer exists"),
-                    Err(_) => format!("it is not there ({e})"),
-                };
-                return Err(missing(path, problem));
-            }
-        };
+        if let Err(e) = check_present(&path) {
+            let problem = match e {
+                VerifyError::DanglingLink { target, .. } => {
+                    format!("it is a link to {target:?}, which no longer exists")
+                }
+                VerifyError::MissingImage { message, .. } => format!("it is not there ({message})"),
+                other => other.to_string(),
+            };
+            return Err(missing(path, problem));
+        }
+        let size =
+            std::fs::metadata(&path).map_err(|e| missing(path.clone(), format!("it cannot be read ({e})")))?.len();
         let wrap = |error: VerifyError| VerifyError::Dependency { image: image.into(), error: Box::new(error) };
         verify_signature(gpg, &path).map_err(wrap)?;
         let report = read_image(&path)

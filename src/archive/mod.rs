@@ -269,12 +269,19 @@ pub fn write_archive(
     // the plan, reading files, tar framing, NAR hashes for verification).
     let (full_tx, full_rx) = sync_channel::<(Vec<u8>, usize)>(READ_AHEAD_CHUNKS);
     let (spare_tx, spare_rx) = channel::<Vec<u8>>();
+    let serial_cpu_start = thread_cpu_ns();
     let (entries, out_result) = std::thread::scope(|s| {
         let reader = s.spawn(move || {
             let mut sink = output::Chunker::new(full_tx, spare_rx);
-            let entries = framing::write_tar(&mut sink, framing, plan)?;
-            sink.finish()?;
-            Ok::<u64, ArchiveError>(entries)
+            let result = framing::write_tar(&mut sink, framing, plan).and_then(|entries| {
+                sink.finish()?;
+                Ok::<u64, ArchiveError>(entries)
+            });
+            // A fresh thread: its CPU time so far is all this archive's reading.
+            if let Some(ns) = thread_cpu_ns() {
+                STAGE_READER_CPU_NS.fetch_add(ns, Ordering::Relaxed);
+            }
+            result
         });
         let mut out_result = Ok(());
         while let Ok((buf, len)) = full_rx.recv() {
@@ -300,6 +307,9 @@ pub fn write_archive(
     out_result?;
     let entries = entries??;
     let (written, _file) = out.finish()?;
+    if let (Some(start), Some(end)) = (serial_cpu_start, thread_cpu_ns()) {
+        STAGE_SERIAL_CPU_NS.fetch_add(end.saturating_sub(start), Ordering::Relaxed);
+    }
     tmp.commit(dest)?;
     Ok(Archived { written, entries })
 }
@@ -334,6 +344,40 @@ pub fn progress() -> Progress {
         entries: PROGRESS_ENTRIES.load(Ordering::Relaxed),
         store_nar_bytes: PROGRESS_STORE_BYTES.load(Ordering::Relaxed),
     }
+}
+
+/// CPU time of the two pipeline threads, summed over every archive of this
+/// process (compression workers not included).
+static STAGE_READER_CPU_NS: AtomicU64 = AtomicU64::new(0);
+static STAGE_SERIAL_CPU_NS: AtomicU64 = AtomicU64::new(0);
+
+/// CPU seconds the two threads of the pipeline took, summed over the archives
+/// written by this process: what bounds an archive's speed however many
+/// compression threads it has. Zero where the kernel does not report a
+/// thread's CPU time.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageCpu {
+    /// The reader: walking the plan, reading files, tar framing, NAR hashes.
+    pub reader_s: f64,
+    /// The serial thread: SHA-512 (or the SHA-256 digests of a layer) over
+    /// the tar, handing chunks to the compressors, writing their output.
+    pub serial_s: f64,
+}
+
+/// A snapshot of [`StageCpu`].
+pub fn stage_cpu() -> StageCpu {
+    StageCpu {
+        reader_s: STAGE_READER_CPU_NS.load(Ordering::Relaxed) as f64 / 1e9,
+        serial_s: STAGE_SERIAL_CPU_NS.load(Ordering::Relaxed) as f64 / 1e9,
+    }
+}
+
+/// The calling thread's CPU time in nanoseconds since it started: the first
+/// field of Linux's `/proc/thread-self/schedstat`. `None` where that file is
+/// missing (a kernel without scheduler statistics, no /proc).
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
 }
 
 /// The output file under a temporary name in dest's directory; removed when

@@ -78,11 +78,16 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<()> {
         compressed += l.compressed_size();
         entries += l.entries();
     }
-    // One machine-readable line for scripts/bench, which reads the Nix build log.
+    // One machine-readable line for scripts/bench, which reads the Nix build
+    // log. The CPU seconds of the reader and of the serial thread bound the
+    // speed on any number of cores: tar_bytes / the larger of the two.
+    let cpu = mkaci::archive::stage_cpu();
     eprintln!(
-        "mkaci: stats seconds={:.3} tar_bytes={tar} compressed_bytes={compressed} entries={entries} peak_rss_kib={}",
+        "mkaci: stats seconds={:.3} tar_bytes={tar} compressed_bytes={compressed} entries={entries} peak_rss_kib={} reader_cpu_s={:.3} serial_cpu_s={:.3}",
         started.elapsed().as_secs_f64(),
-        peak_rss_kib().map(|k| k.to_string()).unwrap_or_else(|| "unknown".into())
+        peak_rss_kib().map(|k| k.to_string()).unwrap_or_else(|| "unknown".into()),
+        cpu.reader_s,
+        cpu.serial_s,
     );
     Ok(())
 }

@@ -23,8 +23,9 @@
 //! worker pool, and the members are written in order. Chunk size and level
 //! never depend on the thread count, so the bytes are the same for any thread
 //! count. A reader thread does the framing (walking the plan, reading files,
-//! NAR hashes of verified store paths); the calling thread only hashes the
-//! tar and feeds the compressors, so SHA-512 is the one serial step.
+//! NAR hashes of verified store paths); a writer thread writes the output in
+//! order; the calling thread only hashes the tar and hands the chunks on, so
+//! SHA-512 is the one serial step.
 //!
 //! [`Plan`]: crate::plan::Plan
 
@@ -263,10 +264,11 @@ pub fn write_archive(
     let tmp = TempFile::create(dest)?;
     let file = tmp.file.try_clone().map_err(|source| ArchiveError::Create { path: tmp.path.clone(), source })?;
     let mut out = output::Output::new(file, &tmp.path, opts.compression, threads, digests)?;
-    // Two threads in a pipeline: this one only hashes the tar stream (the
-    // part that cannot be split), hands chunks to the compressors and writes
-    // their output in order; a reader thread does everything else (walking
-    // the plan, reading files, tar framing, NAR hashes for verification).
+    // A pipeline: this thread only hashes the tar stream (the part that
+    // cannot be split) and hands the chunks on to the compressors or the
+    // output's writer thread; a reader thread does the rest of the work
+    // before it (walking the plan, reading files, tar framing, NAR hashes for
+    // verification).
     let (full_tx, full_rx) = sync_channel::<(Vec<u8>, usize)>(READ_AHEAD_CHUNKS);
     let (spare_tx, spare_rx) = channel::<Vec<u8>>();
     let serial_cpu_start = thread_cpu_ns();
@@ -359,8 +361,8 @@ static STAGE_SERIAL_CPU_NS: AtomicU64 = AtomicU64::new(0);
 pub struct StageCpu {
     /// The reader: walking the plan, reading files, tar framing, NAR hashes.
     pub reader_s: f64,
-    /// The serial thread: SHA-512 (or the SHA-256 digests of a layer) over
-    /// the tar, handing chunks to the compressors, writing their output.
+    /// The serial thread: SHA-512 (or the SHA-256 of a layer) over the tar,
+    /// handing the chunks on (and, for xz, the encoder's writes).
     pub serial_s: f64,
 }
 

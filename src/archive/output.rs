@@ -93,9 +93,11 @@ pub struct Written {
 }
 
 /// The serial end of the pipeline: it takes the [`Chunker`]'s chunks in order
-/// ([`Output::chunk`]), hashes them, hands them to the compressors and writes
-/// the destination in order.
-pub(super) struct Output<W: Write> {
+/// ([`Output::chunk`]), hashes them and hands them on: to the compressors,
+/// whose members a [`WriterThread`] writes in order, or (uncompressed)
+/// straight to that writer. Writing, and hashing what is written, happen off
+/// this thread, except for xz, whose encoder writes from the thread feeding it.
+pub(super) struct Output<W: Write + Send + 'static> {
     /// ring's SHA-512 (assembly): the fastest measured here, and the one
     /// serial step (docs/performance.md).
     sha512: Option<ring::digest::Context>,
@@ -107,13 +109,16 @@ pub(super) struct Output<W: Write> {
     compressed_is_tar_digest: bool,
 }
 
-enum Backend<W: Write> {
-    Plain(Hashing<W>),
+enum Backend<W: Write + Send + 'static> {
+    Plain { writer: WriterThread<W>, seq: u64, in_flight: usize },
     Xz(xz2::write::XzEncoder<Hashing<W>>),
     Gzip(GzipPool<W>),
 }
 
-impl<W: Write> Output<W> {
+/// Uncompressed chunks handed to the writer and not yet written.
+const PLAIN_IN_FLIGHT: usize = 4;
+
+impl<W: Write + Send + 'static> Output<W> {
     /// An output writing to `out`; `path` names the destination in errors.
     pub(super) fn new(
         out: W,
@@ -126,7 +131,7 @@ impl<W: Write> Output<W> {
         let hash_out = digests.sha256_compressed && !plain_shares_digest;
         let out = Hashing { inner: out, path: path.to_path_buf(), written: 0, sha256: hash_out.then(Sha256::new) };
         let backend = match compression {
-            Compression::None => Backend::Plain(out),
+            Compression::None => Backend::Plain { writer: WriterThread::spawn(out), seq: 0, in_flight: 0 },
             Compression::Xz { level } => {
                 let level = level.get();
                 // Independent blocks of a fixed size (liblzma's own default for the
@@ -168,7 +173,14 @@ impl<W: Write> Output<W> {
         }
         self.total += chunk.len() as u64;
         match &mut self.backend {
-            Backend::Plain(out) => out.write_all_or_fail(chunk)?,
+            Backend::Plain { writer, seq, in_flight } => {
+                writer.send(Piece { seq: *seq, bytes: buf, len, input: None, reuse: true })?;
+                *seq += 1;
+                *in_flight += 1;
+                let spare = if *in_flight > PLAIN_IN_FLIGHT { Some(writer.wait_freed()?) } else { writer.try_freed() };
+                *in_flight -= usize::from(spare.is_some());
+                return Ok(spare);
+            }
             Backend::Xz(enc) => enc
                 .write_all(chunk)
                 .map_err(|source| ArchiveError::Write { path: enc.get_ref().path.clone(), source })?,
@@ -184,7 +196,7 @@ impl<W: Write> Output<W> {
     /// sizes and digests, and the destination (flushed, not synced).
     pub(super) fn finish(self) -> Result<(Written, W), ArchiveError> {
         let mut out = match self.backend {
-            Backend::Plain(out) => out,
+            Backend::Plain { writer, .. } => writer.finish()?,
             Backend::Xz(enc) => {
                 // `finish` consumes the encoder: keep the path for its error.
                 let path = enc.get_ref().path.clone();
@@ -326,33 +338,128 @@ struct Job {
     len: usize,
 }
 
-struct Done {
+/// What the [`WriterThread`] takes: `bytes[..len]` is the `seq`th piece of
+/// the output. `input`, the chunk a compressed piece was made from, goes back
+/// to the serial thread as soon as the piece arrives; `bytes` itself goes back
+/// once written when `reuse` is set (an uncompressed chunk).
+struct Piece {
     seq: u64,
-    gz: Result<Vec<u8>, ()>,
-    input: Vec<u8>,
+    bytes: Vec<u8>,
+    len: usize,
+    input: Option<Vec<u8>>,
+    reuse: bool,
+}
+
+/// A compression worker that failed sends `None`.
+type PieceMsg = Option<Piece>;
+
+/// The thread that writes the destination: it takes pieces in any order,
+/// writes them in sequence order (hashing them on the way out when asked) and
+/// hands the buffers it is done with back to the serial thread.
+struct WriterThread<W> {
+    pieces: Option<Sender<PieceMsg>>,
+    freed: Receiver<Vec<u8>>,
+    handle: Option<JoinHandle<Result<Hashing<W>, ArchiveError>>>,
+}
+
+impl<W: Write + Send + 'static> WriterThread<W> {
+    fn spawn(out: Hashing<W>) -> WriterThread<W> {
+        let (pieces_tx, pieces_rx) = channel::<PieceMsg>();
+        let (freed_tx, freed_rx) = channel::<Vec<u8>>();
+        let handle = std::thread::spawn(move || write_in_order(out, pieces_rx, freed_tx));
+        WriterThread { pieces: Some(pieces_tx), freed: freed_rx, handle: Some(handle) }
+    }
+
+    /// Another sender of pieces, for a compression worker.
+    fn sender(&self) -> Option<Sender<PieceMsg>> {
+        self.pieces.clone()
+    }
+
+    fn send(&mut self, piece: Piece) -> Result<(), ArchiveError> {
+        match self.pieces.as_ref().map(|tx| tx.send(Some(piece))) {
+            Some(Ok(())) => Ok(()),
+            _ => Err(self.failure()),
+        }
+    }
+
+    /// The next buffer the writer is done with, waiting for it.
+    fn wait_freed(&mut self) -> Result<Vec<u8>, ArchiveError> {
+        self.freed.recv().map_err(|_| self.failure())
+    }
+
+    /// A buffer the writer is done with, if one is waiting.
+    fn try_freed(&mut self) -> Option<Vec<u8>> {
+        self.freed.try_recv().ok()
+    }
+
+    /// Why the writer stopped: its own error (a failed write names the
+    /// destination), or [`ArchiveError::WorkerFailed`].
+    fn failure(&mut self) -> ArchiveError {
+        self.pieces = None;
+        match self.handle.take().map(JoinHandle::join) {
+            Some(Ok(Err(e))) => e,
+            _ => ArchiveError::WorkerFailed,
+        }
+    }
+
+    /// Waits for every piece sent to be written (the other senders must be
+    /// gone) and returns the destination.
+    fn finish(mut self) -> Result<Hashing<W>, ArchiveError> {
+        self.pieces = None;
+        match self.handle.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            _ => Err(ArchiveError::WorkerFailed),
+        }
+    }
+}
+
+fn write_in_order<W: Write>(
+    mut out: Hashing<W>,
+    pieces: Receiver<PieceMsg>,
+    freed: Sender<Vec<u8>>,
+) -> Result<Hashing<W>, ArchiveError> {
+    let mut next = 0u64;
+    let mut pending: BTreeMap<u64, Piece> = BTreeMap::new();
+    for msg in pieces {
+        let mut piece = msg.ok_or(ArchiveError::WorkerFailed)?;
+        if let Some(input) = piece.input.take() {
+            // The serial thread may be gone after a failure of its own.
+            let _ = freed.send(input);
+        }
+        pending.insert(piece.seq, piece);
+        while let Some(p) = pending.remove(&next) {
+            out.write_all_or_fail(&p.bytes[..p.len])?;
+            next += 1;
+            if p.reuse {
+                let _ = freed.send(p.bytes);
+            }
+        }
+    }
+    // Every sender is gone: a gap means a piece was lost.
+    if pending.is_empty() {
+        Ok(out)
+    } else {
+        Err(ArchiveError::WorkerFailed)
+    }
 }
 
 /// Compresses chunks into independent gzip members on `threads` workers
-/// (libdeflate, no file name, mtime 0) and writes them in sequence order, on
-/// the thread that submits them (which also hashes them, in order).
-/// At most `max_in_flight` (2 x threads + 2) chunks exist at once, so memory
-/// is bounded by chunk size x threads whatever the closure size (with 2
-/// threads and 2 MiB chunks, at most 12 MiB of input and 12 MiB of output
-/// chunks).
-struct GzipPool<W> {
+/// (libdeflate, no file name, mtime 0); a [`WriterThread`] writes them in
+/// sequence order. At most `max_in_flight` (2 x threads + 2) chunks are being
+/// compressed at once, so memory is bounded by chunk size x threads whatever
+/// the closure size (with 2 threads and 2 MiB chunks, at most 12 MiB of input
+/// and about as much compressed output).
+struct GzipPool<W: Write + Send + 'static> {
     jobs: Option<SyncSender<Job>>,
-    results: Receiver<Done>,
     workers: Vec<JoinHandle<()>>,
-    out: Hashing<W>,
+    writer: WriterThread<W>,
     next_seq: u64,
-    next_write: u64,
     in_flight: usize,
     max_in_flight: usize,
-    pending: BTreeMap<u64, Vec<u8>>,
     free: Vec<Vec<u8>>,
 }
 
-impl<W: Write> GzipPool<W> {
+impl<W: Write + Send + 'static> GzipPool<W> {
     fn new(out: Hashing<W>, level: GzipLevel, threads: usize) -> Result<GzipPool<W>, ArchiveError> {
         let threads = threads.max(1);
         let lvl =
@@ -364,70 +471,54 @@ impl<W: Write> GzipPool<W> {
         let max_in_flight = MAX_IN_FLIGHT_PER_THREAD * threads + 2;
         let (job_tx, job_rx) = sync_channel::<Job>(max_in_flight);
         let job_rx = Arc::new(Mutex::new(job_rx));
-        let (done_tx, done_rx): (Sender<Done>, Receiver<Done>) = channel();
+        let writer = WriterThread::spawn(out);
         let workers = (0..threads)
-            .map(|_| {
+            .filter_map(|_| {
                 let rx = Arc::clone(&job_rx);
-                let tx = done_tx.clone();
-                std::thread::spawn(move || worker(lvl, rx, tx))
+                let tx = writer.sender()?;
+                Some(std::thread::spawn(move || worker(lvl, rx, tx)))
             })
             .collect();
-        Ok(GzipPool {
-            jobs: Some(job_tx),
-            results: done_rx,
-            workers,
-            out,
-            next_seq: 0,
-            next_write: 0,
-            in_flight: 0,
-            max_in_flight,
-            pending: BTreeMap::new(),
-            free: Vec::new(),
-        })
+        Ok(GzipPool { jobs: Some(job_tx), workers, writer, next_seq: 0, in_flight: 0, max_in_flight, free: Vec::new() })
     }
 
     fn submit(&mut self, data: Vec<u8>, len: usize) -> Result<(), ArchiveError> {
         while self.in_flight >= self.max_in_flight {
-            let done = self.results.recv().map_err(|_| ArchiveError::WorkerFailed)?;
-            self.accept(done)?;
+            let input = self.writer.wait_freed()?;
+            self.in_flight -= 1;
+            self.free.push(input);
         }
         let job = Job { seq: self.next_seq, data, len };
         self.next_seq += 1;
         self.in_flight += 1;
-        let jobs = self.jobs.as_ref().ok_or(ArchiveError::WorkerFailed)?;
-        jobs.send(job).map_err(|_| ArchiveError::WorkerFailed)?;
-        while let Ok(done) = self.results.try_recv() {
-            self.accept(done)?;
+        let sent = self.jobs.as_ref().map(|jobs| jobs.send(job));
+        if !matches!(sent, Some(Ok(()))) {
+            return Err(self.writer.failure());
         }
-        Ok(())
-    }
-
-    fn accept(&mut self, done: Done) -> Result<(), ArchiveError> {
-        self.in_flight -= 1;
-        self.free.push(done.input);
-        let gz = done.gz.map_err(|()| ArchiveError::WorkerFailed)?;
-        self.pending.insert(done.seq, gz);
-        while let Some(gz) = self.pending.remove(&self.next_write) {
-            self.out.write_all_or_fail(&gz)?;
-            self.next_write += 1;
+        while let Some(input) = self.writer.try_freed() {
+            self.in_flight -= 1;
+            self.free.push(input);
         }
         Ok(())
     }
 
     fn finish(mut self) -> Result<Hashing<W>, ArchiveError> {
+        // The workers finish the queue and stop, and with them their senders
+        // of pieces; then the writer has every piece.
         self.jobs = None;
-        while self.in_flight > 0 {
-            let done = self.results.recv().map_err(|_| ArchiveError::WorkerFailed)?;
-            self.accept(done)?;
-        }
+        let mut stopped = false;
         for w in std::mem::take(&mut self.workers) {
-            w.join().map_err(|_| ArchiveError::WorkerFailed)?;
+            stopped |= w.join().is_err();
         }
-        Ok(self.out)
+        let out = self.writer.finish()?;
+        if stopped {
+            return Err(ArchiveError::WorkerFailed);
+        }
+        Ok(out)
     }
 }
 
-fn worker(lvl: libdeflater::CompressionLvl, jobs: Arc<Mutex<Receiver<Job>>>, done: Sender<Done>) {
+fn worker(lvl: libdeflater::CompressionLvl, jobs: Arc<Mutex<Receiver<Job>>>, done: Sender<PieceMsg>) {
     let mut c = libdeflater::Compressor::new(lvl);
     loop {
         let job = match jobs.lock() {
@@ -439,14 +530,11 @@ fn worker(lvl: libdeflater::CompressionLvl, jobs: Arc<Mutex<Receiver<Job>>>, don
         };
         let input = &job.data[..job.len];
         let mut out = vec![0; c.gzip_compress_bound(input.len())];
-        let gz = match c.gzip_compress(input, &mut out) {
-            Ok(n) => {
-                out.truncate(n);
-                Ok(out)
-            }
-            Err(_) => Err(()),
+        let msg = match c.gzip_compress(input, &mut out) {
+            Ok(n) => Some(Piece { seq: job.seq, bytes: out, len: n, input: Some(job.data), reuse: false }),
+            Err(_) => None,
         };
-        if done.send(Done { seq: job.seq, gz, input: job.data }).is_err() {
+        if done.send(msg).is_err() {
             return;
         }
     }
@@ -476,7 +564,7 @@ mod tests {
 
     /// Hands `data` to `out` as the reader's [`Chunker`] does: whole
     /// [`CHUNK_SIZE`] chunks, the last one partial.
-    fn feed<W: Write>(out: &mut Output<W>, data: &[u8]) -> Result<(), ArchiveError> {
+    fn feed<W: Write + Send + 'static>(out: &mut Output<W>, data: &[u8]) -> Result<(), ArchiveError> {
         for piece in data.chunks(CHUNK_SIZE) {
             let mut buf = vec![0; CHUNK_SIZE];
             buf[..piece.len()].copy_from_slice(piece);

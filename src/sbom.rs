@@ -352,11 +352,12 @@ impl fmt::Debug for ClosurePin {
     }
 }
 
-/// The SBOM beside an image: `<base>.closure.json` for `<base>.aci` or an
-/// OCI layout `<base>.oci` (any other name: the name and `.closure.json`).
+/// The SBOM beside an image: `<base>.closure.json` for `<base>.aci`, an OCI
+/// layout `<base>.oci` or its docker-archive `<base>.docker.tar` (any other
+/// name: the name and `.closure.json`).
 pub fn sbom_beside(image: &Path) -> PathBuf {
     let name = image.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let base = name.strip_suffix(".aci").or_else(|| name.strip_suffix(".oci")).unwrap_or(&name);
+    let base = [".aci", ".oci", ".docker.tar"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(&name);
     image.with_file_name(format!("{base}{SBOM_SUFFIX}"))
 }
 

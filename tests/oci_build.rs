@@ -3,7 +3,8 @@
 //! layout's blobs match their digests, the config's diff_ids match the
 //! uncompressed layers, one layer per store path in popularity order plus the
 //! top-level layer, bytes independent of the thread count, refusals named;
-//! and `mkaci postprocess` writes a docker-archive and a link to the layout.
+//! and `mkaci postprocess` writes a docker-archive and a link to the layout;
+//! `mkaci verify` checks every digest of both.
 
 mod common;
 
@@ -344,4 +345,134 @@ fn oci_layers_check_store_paths_against_their_nar_hash() {
         assert!(err.contains(needle.as_str()), "message lacks {needle}: {err}");
     }
     assert!(!out.exists(), "left {}", out.display());
+}
+
+fn verify(path: &Path) -> Output {
+    Command::new(MKACI).arg("verify").arg(path).output().unwrap()
+}
+
+/// The members of a tar, in order.
+fn members(tar_bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut a = tar::Archive::new(tar_bytes);
+    a.entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let mut b = Vec::new();
+            e.read_to_end(&mut b).unwrap();
+            (e.path().unwrap().to_string_lossy().into_owned(), b)
+        })
+        .collect()
+}
+
+fn write_tar(path: &Path, members: &[(String, Vec<u8>)]) {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, bytes) in members {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o444);
+        h.set_cksum();
+        b.append_data(&mut h, name, bytes.as_slice()).unwrap();
+    }
+    std::fs::write(path, b.into_inner().unwrap()).unwrap();
+}
+
+fn gzip(bytes: &[u8], level: u32) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// `mkaci verify` on a published OCI layout and its docker-archive: every
+/// blob against its descriptor, every layer against its diff_id, the
+/// archive against the layout beside it, the SBOM against the config
+/// label; a changed layer, a swapped archive layer and a directory that is
+/// no layout are refused with the file, both digests and the fix.
+#[test]
+fn verify_checks_every_digest_of_a_layout_and_its_docker_archive() {
+    let s = store();
+    let out = build_ok(&s, json!({}), json!({}), "result");
+    let dir = s.tmp.path().join("OCI");
+    let o = Command::new(MKACI).args(["postprocess", "--copy", "--"]).arg(&dir).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lay = dir.join("busybox-1.35.0-linux-amd64.oci");
+    let archive = dir.join("busybox-1.35.0-linux-amd64.docker.tar");
+    let r = read_layout(&lay, "1.35.0").unwrap();
+
+    let o = verify(&lay);
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("OCI images are not signed"), "{stdout}");
+    assert!(stdout.contains(&format!("manifest {}", r.manifest_descriptor.digest)), "{stdout}");
+    assert!(stdout.contains(&format!("layers:    {} ok", r.manifest.layers.len())), "{stdout}");
+    assert!(stdout.contains(&format!("image ID:  {}", r.manifest.config.digest)), "{stdout}");
+    assert!(stdout.contains("closure.json matches the pinned sha256-"), "{stdout}");
+    let o = verify(&archive);
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("busybox:1.35.0"), "{stdout}");
+    assert!(stdout.contains(&format!("image ID:  {}", r.manifest.config.digest)), "{stdout}");
+    assert!(stdout.contains(&format!("the same as the layout {}", lay.display())), "{stdout}");
+
+    // A layer blob recompressed: the same tar, other bytes.
+    let big = r.manifest.layers.iter().max_by_key(|l| l.size).unwrap();
+    let blob = r.blob_path(&big.digest);
+    let original = std::fs::read(&blob).unwrap();
+    let mut tar_bytes = Vec::new();
+    flate2::read::MultiGzDecoder::new(original.as_slice()).read_to_end(&mut tar_bytes).unwrap();
+    let other = gzip(&tar_bytes, 1);
+    let mut perms = std::fs::metadata(&blob).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&blob, perms).unwrap();
+    std::fs::write(&blob, &other).unwrap();
+    let o = verify(&lay);
+    let err = common::stderr(&o);
+    assert!(!o.status.success(), "a changed layer passed");
+    assert!(err.contains(&blob.display().to_string()), "{err}");
+    assert!(err.contains(&digest::of_bytes(&other).to_string()) && err.contains(&big.digest.to_string()), "{err}");
+    assert!(err.contains("rebuild the image with mkOCI"), "{err}");
+    // The archive beside it is compared with the layout, so it fails too.
+    assert!(!verify(&archive).status.success());
+    std::fs::write(&blob, &original).unwrap();
+    assert!(verify(&lay).status.success());
+
+    // An archive whose layer is another tar, named after its own digest: its
+    // names agree, but the config's diff_id does not.
+    let mut m = members(&std::fs::read(&archive).unwrap());
+    let empty = gzip(&[0u8; 1024], 6);
+    let new_name = format!("{}.tar.gz", digest::hex(&digest::of_bytes(&empty)));
+    let old_name = format!("{}.tar.gz", digest::hex(&big.digest));
+    let number = r.manifest.layers.iter().position(|l| l.digest == big.digest).unwrap() + 1;
+    for (name, bytes) in m.iter_mut() {
+        if *name == old_name {
+            *name = new_name.clone();
+            *bytes = empty.clone();
+        } else if name == "manifest.json" {
+            *bytes = String::from_utf8(bytes.clone()).unwrap().replace(&old_name, &new_name).into_bytes();
+        }
+    }
+    let swapped = dir.join("swapped.docker.tar");
+    write_tar(&swapped, &m);
+    let o = verify(&swapped);
+    let err = common::stderr(&o);
+    assert!(!o.status.success(), "a swapped layer passed");
+    assert!(err.contains(&format!("layer {number} (")) && err.contains("diff_id"), "{err}");
+    // A member whose bytes are not the digest its name gives.
+    for (name, bytes) in m.iter_mut() {
+        if *name == new_name {
+            *bytes = other.clone();
+        }
+    }
+    write_tar(&swapped, &m);
+    let err = common::stderr(&verify(&swapped));
+    assert!(err.contains(&new_name) && err.contains(&digest::of_bytes(&other).to_string()), "{err}");
+    assert!(err.contains("run postprocess.sh again"), "{err}");
+
+    // A directory that is no layout.
+    let o = verify(s.tmp.path());
+    let err = common::stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("not an OCI image layout") && err.contains("DIR/<base>.oci"), "{err}");
 }

@@ -1,4 +1,5 @@
-//! `mkaci verify DIR/<image>.aci`.
+//! `mkaci verify DIR/<image>.aci`, or an OCI image: `DIR/<base>.oci`,
+//! `DIR/<base>.docker.tar`.
 
 use std::path::PathBuf;
 
@@ -10,13 +11,18 @@ pub(crate) struct VerifyArgs {
     /// gpg program to verify with [default: gpg2, else gpg, on PATH]
     #[arg(long, env = "MKACI_GPG", value_name = "PATH")]
     gpg: Option<PathBuf>,
-    /// The published image, DIR/<image>.aci; its signature is DIR/<image>.aci.asc
+    /// The published image, DIR/<image>.aci; its signature is DIR/<image>.aci.asc.
+    /// Or an OCI image: DIR/<base>.oci (a layout) or DIR/<base>.docker.tar
     #[arg(value_name = "IMAGE")]
     image: PathBuf,
 }
 
 /// Verifies, then prints what was checked.
 pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<()> {
+    mkaci::verify::check_present(&args.image)?;
+    if mkaci::oci::verify::is_oci_output(&args.image) {
+        return run_oci(&args);
+    }
     let gpg = Gpg::locate(args.gpg.as_deref().filter(|g| !g.as_os_str().is_empty()))?;
     let v = verify(&gpg, &args.image)?;
     let good = &v.signature;
@@ -59,6 +65,33 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<()> {
                  rkt discovery looks for the latter"
             );
         }
+    }
+    Ok(())
+}
+
+/// An OCI image layout or docker-archive: not signed, so every digest is
+/// checked instead.
+fn run_oci(args: &VerifyArgs) -> anyhow::Result<()> {
+    use mkaci::oci::verify::{verify_docker_archive, verify_layout};
+    let layout = args.image.is_dir();
+    let c = if layout { verify_layout(&args.image)? } else { verify_docker_archive(&args.image)? };
+    println!("{}", args.image.display());
+    println!("  signature: none: OCI images are not signed; their digests are checked instead");
+    match c.manifest_digest {
+        Some(m) => println!("  layout:    ok (tag {}, manifest {m}, every blob of its digest and size)", c.tag),
+        None => println!("  archive:   ok ({}, every member of the digest its name gives)", c.tag),
+    }
+    println!(
+        "  layers:    {} ok, each unpacking to its config diff_id ({} bytes stored, {} bytes of tar)",
+        c.layers, c.layer_bytes, c.tar_bytes
+    );
+    println!("  image ID:  {} (the config's digest)", c.config_digest);
+    if let Some(l) = &c.same_as_layout {
+        println!("             the same as the layout {}", l.display());
+    }
+    match &c.sbom {
+        Some(sbom) => println!("  closure:   {} matches the pinned {}", sbom.path.display(), sbom.pin),
+        None => println!("  closure:   no SBOM pinned (the image was built by an mkaci without closure SBOMs)"),
     }
     Ok(())
 }

@@ -102,7 +102,7 @@ fn write_to(layout: &ReadLayout, repo_tag: &str, tmp: &Path) -> Result<Sha256Dig
         if actual_size != desc.size {
             return Err(LayoutError::SizeMismatch { path, expected: desc.size, actual: actual_size });
         }
-        let mut reader = HashingReader { inner: file, sha256: Sha256::new() };
+        let mut reader = HashingReader { inner: file, sha256: Sha256::new(), bytes: 0 };
         tar.append(&header(name, desc.size), &mut reader).map_err(io("copy a layer from", &path))?;
         let actual = Sha256Digest::from_bytes(reader.sha256.finalize().into());
         if actual != desc.digest {
@@ -121,15 +121,18 @@ fn write_to(layout: &ReadLayout, repo_tag: &str, tmp: &Path) -> Result<Sha256Dig
     Ok(layout.manifest.config.digest)
 }
 
-struct HashingReader<R> {
-    inner: R,
-    sha256: Sha256,
+/// A reader that hashes what passes through it.
+pub(super) struct HashingReader<R> {
+    pub(super) inner: R,
+    pub(super) sha256: Sha256,
+    pub(super) bytes: u64,
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.sha256.update(&buf[..n]);
+        self.bytes += n as u64;
         Ok(n)
     }
 }

@@ -213,11 +213,15 @@ pub fn read_layout(dir: &Path, tag: &str) -> Result<ReadLayout, LayoutError> {
     Ok(ReadLayout { dir: dir.to_path_buf(), manifest_descriptor: desc.clone(), manifest, config, config_bytes })
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, LayoutError> {
+pub(super) fn read(path: &Path) -> Result<Vec<u8>, LayoutError> {
     std::fs::read(path).map_err(io("read", path))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], path: &Path, what: &'static str) -> Result<T, LayoutError> {
+pub(super) fn parse<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    path: &Path,
+    what: &'static str,
+) -> Result<T, LayoutError> {
     serde_json::from_slice(bytes).map_err(|e| LayoutError::Malformed {
         path: path.to_path_buf(),
         what,

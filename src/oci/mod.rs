@@ -2,8 +2,8 @@
 //! (image config, manifest, index, descriptors; [`types`]), the mapping from
 //! the mkACI arguments to the image config ([`config`]), one layer per store
 //! path with popularity grouping ([`layers`]), the image layout directory
-//! ([`layout`]) and the docker-archive tarball postprocess makes from it
-//! ([`docker`]).
+//! ([`layout`]), the docker-archive tarball postprocess makes from it
+//! ([`docker`]), and the check of both that `mkaci verify` runs ([`verify`]).
 //!
 //! The specifications:
 //! - image layout: <https://github.com/opencontainers/image-spec/blob/main/image-layout.md>
@@ -20,6 +20,7 @@ pub mod docker;
 pub mod layers;
 pub mod layout;
 pub mod types;
+pub mod verify;
 
 pub use config::{ConfigInput, OciSpecError};
 pub use layers::{group_by_popularity, LayerContent};

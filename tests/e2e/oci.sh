@@ -11,7 +11,8 @@
 # - one layer per store path plus the top-level layer, and maxLayers groups
 #   the least popular paths;
 # - postprocess.sh writes a docker-archive that podman loads, and a GC-rooted
-#   link to the layout; podman run is tried where it works;
+#   link to the layout; mkaci verify checks both; podman run is tried where
+#   it works;
 # - nix-build --check reproduces each image.
 . "$(dirname "$0")/lib.sh"
 need jq skopeo umoci oci-image-tool podman bwrap nix-store
@@ -131,6 +132,12 @@ tar -xOf "$work/OCI/$base.docker.tar" manifest.json | jq -e --arg c "${config#sh
     || fail "the docker-archive's manifest.json is not as expected"
 skopeo inspect "docker-archive:$work/OCI/$base.docker.tar" >/dev/null || fail "skopeo cannot read the docker-archive"
 say "postprocess.sh: OCI/$base.oci is a GC root, OCI/$base.docker.tar is a docker-archive"
+mkaci=$repo/target/x86_64-unknown-linux-gnu/release/mkaci
+for f in "$base.oci" "$base.docker.tar"; do
+    "$mkaci" verify "$work/OCI/$f" >"$work/verify.log" 2>&1 || { cat "$work/verify.log" >&2; fail "mkaci verify OCI/$f failed"; }
+    grep -q "image ID:  $config" "$work/verify.log" || { cat "$work/verify.log" >&2; fail "mkaci verify OCI/$f names another image ID than $config"; }
+done
+say "mkaci verify checks every digest of OCI/$base.oci and OCI/$base.docker.tar (image ID $config)"
 
 podman=(podman --root "$work/podman/root" --runroot "$work/podman/run" --storage-driver vfs --cgroup-manager cgroupfs --events-backend none)
 "${podman[@]}" load -i "$work/OCI/$base.docker.tar" >"$work/load.log" 2>&1 || { cat "$work/load.log" >&2; fail "podman load rejects the docker-archive"; }

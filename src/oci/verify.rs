@@ -176,9 +176,8 @@ fn unpack_hashes<R: Read>(blob: R, media_type: &str) -> Result<(Sha256Digest, u6
     };
     // Whatever follows the last gzip member counts in the blob's digest.
     std::io::copy(&mut raw, &mut std::io::sink()).map_err(|e| e.to_string())?;
-    let blob = Sha256Digest::from_bytes(raw.sha256.finalize().into());
-    let (tar, blob_size) = (tar, raw.bytes);
-    Ok((blob, blob_size, tar, tar_size))
+    let blob_size = raw.bytes;
+    Ok((Sha256Digest::from_bytes(raw.sha256.finalize().into()), blob_size, tar, tar_size))
 }
 
 fn hash_all<R: Read>(r: &mut R) -> std::io::Result<(Sha256Digest, u64)> {

@@ -16,7 +16,7 @@ use crate::layered;
 use crate::manifest;
 use crate::plan::{self, ImagePath, PlanError, PlanInput, StoreLayout};
 use crate::result::{AciFiles, Artifact, ArtifactKind, Digests, ImageBase, Index, ResultWriter, WriteError};
-use crate::sbom::{ClosureSbom, Placement};
+use crate::sbom::{ClosureSbom, ImageKind, Placement, SbomImage};
 use crate::spec::{from_spec, layer_from_spec, SpecContext, SpecError};
 use crate::store_path::{StoreDir, StorePath, StorePathError, DEFAULT_STORE_DIR};
 
@@ -194,7 +194,7 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
                 plan = plan.without_verification();
             }
             let (artifact, summary) =
-                write_dependency(&result, &dm, &plan, &archive_opts, resolved.sign, vec![store.display(&path)])?;
+                write_dependency(&result, &dm, &plan, &archive_opts, resolved.sign, vec![store.display(&path)], None)?;
             dependencies.push(layered::pin(&dm, &summary.image_id, summary.compressed_size));
             closure_sbom.set_placement(&path, Placement::DependencyAci { image: dm.name.clone() });
             dep_artifacts.push(artifact);
@@ -254,7 +254,8 @@ fn write_image(
 }
 
 /// Writes a dependency image (manifest `m`, rootfs `plan`) into the result
-/// with its `.manifest` and `.id`; returns its index entry.
+/// with its `.manifest` and `.id`, and `sbom` (which `m` pins) when given;
+/// returns its index entry.
 fn write_dependency(
     result: &ResultWriter,
     m: &manifest::ImageManifest,
@@ -262,10 +263,17 @@ fn write_dependency(
     opts: &ArchiveOptions,
     sign: bool,
     store_paths: Vec<String>,
+    sbom: Option<&ClosureSbom>,
 ) -> Result<(Artifact, ArchiveSummary), BuildError> {
     let base = ImageBase::of_manifest(m).expect("a dependency has os and arch labels");
-    let files = AciFiles::new(&base, false);
+    let mut files = AciFiles::new(&base, false);
+    if sbom.is_some() {
+        files = files.with_sbom(&base);
+    }
     let summary = write_image(result, m, plan, &files, opts)?;
+    if let Some(sbom) = sbom {
+        result.write(&base.closure_sbom(), &sbom.to_json(), 0o444)?;
+    }
     let label = |n: &str| m.label(n).map(str::to_string);
     let artifact = Artifact {
         kind: ArtifactKind::DependencyAci,
@@ -301,10 +309,20 @@ fn build_layer(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) -> 
     }
     let mut listed: Vec<String> = paths.iter().map(|p| store.display(p)).collect();
     listed.sort();
+    // Its own closure SBOM, every path inside it, pinned by its manifest.
+    let mut manifest = resolved.manifest;
+    let sbom = ClosureSbom::new(
+        SbomImage::of_manifest(ImageKind::DependencyAci, &manifest),
+        &store,
+        &closure,
+        &packages,
+        |_| Placement::Contents,
+    );
+    sbom.pin_manifest(&mut manifest);
     let mut result = ResultWriter::new(out)?;
     let archive_opts = ArchiveOptions { compression: resolved.compression, threads: opts.threads };
     let (artifact, summary) =
-        write_dependency(&result, &resolved.manifest, &plan, &archive_opts, resolved.sign, listed)?;
+        write_dependency(&result, &manifest, &plan, &archive_opts, resolved.sign, listed, Some(&sbom))?;
     result.add(artifact);
     let index = result.commit(mkaci)?;
     Ok(BuildOutcome { out: out.to_path_buf(), index, archives: vec![summary], layouts: Vec::new() })

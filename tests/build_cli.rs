@@ -524,12 +524,33 @@ fn declared_layer_is_linked_and_left_out() {
     assert_eq!(index["artifacts"][0]["size"].as_u64().unwrap(), std::fs::metadata(&layer_aci).unwrap().len());
     let lm: Value = serde_json::from_slice(&std::fs::read(layer.join("file-1-linux-amd64.manifest")).unwrap()).unwrap();
     assert!(lm.get("app").is_none(), "a layer has no app: {lm}");
+    // Its own closure SBOM: every path inside it, pinned by its manifest;
+    // inspect --sbom prints it.
+    let layer_sbom = "file-1-linux-amd64.closure.json";
+    assert_eq!(index["artifacts"][0]["files"]["sbom"], layer_sbom);
+    let sbom_bytes = std::fs::read(layer.join(layer_sbom)).unwrap();
+    let sbom: Value = serde_json::from_slice(&sbom_bytes).unwrap();
+    assert_eq!(sbom["image"]["kind"], "dependency-aci", "{sbom}");
+    assert_eq!(sbom["image"]["name"], "example.com/layers/file");
+    assert_eq!(sbom["packages"], json!([file]));
+    let placed: Vec<(&str, &str)> = sbom["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["path"].as_str().unwrap(), p["placement"]["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(placed, [(file.as_str(), "contents")]);
+    assert_eq!(annotation(&lm, PIN), Some(format!("sha256-{}", sha256_hex(&sbom_bytes)).as_str()));
+    let o = Command::new(MKACI).arg("inspect").arg("--sbom").arg(&layer_aci).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout, sbom_bytes);
     if need("actool") {
         actool_validate(&layer_aci);
     }
 
     let out = build_ok(&s, json!({"layered": true, "layers": [layer.to_str().unwrap()]}));
     assert_eq!(std::fs::read_link(out.join("file-1-linux-amd64.aci")).unwrap(), layer_aci);
+    assert_eq!(std::fs::read_link(out.join(layer_sbom)).unwrap(), layer.join(layer_sbom));
     let app = &index_images(&out, "aci")[0];
     let m = manifest_of(&out, app);
     let deps = m["dependencies"].as_array().unwrap();

@@ -8,8 +8,9 @@
 #   dependency bytes (same image ID).
 # - a declared layer (bashLibsLayer) is built once: images that list it
 #   build nothing for it, and link to its output.
-# - postprocess.sh signs and publishes every image; mkaci verify checks the
-#   pinned dependencies, and names one that is missing.
+# - postprocess.sh signs and publishes every image (and the declared layer's
+#   own SBOM); mkaci verify checks the pinned dependencies, and names one
+#   that is missing, and the layer's SBOM.
 # - the real rkt fetches every image from the files (signatures verified)
 #   and runs the apps; two images sharing a store path leave one dependency
 #   image in rkt's store.
@@ -123,6 +124,19 @@ fi
 grep -q 'depends on busybox/nix/store/' "$work/verify.log" || fail "mkaci verify's message does not name the dependency: $(cat "$work/verify.log")"
 mv "$work/moved.aci" "$dep_pub"
 say "mkaci verify checks the pinned dependencies and names a missing one"
+# The declared layer has its own SBOM, published beside it and checked by verify.
+layer_pub=$ACIS/$lf
+layer_sbom=$(jq -r '.artifacts[0].files.sbom' "$layer/nix2aci.json")
+[ -f "$ACIS/$layer_sbom" ] || fail "postprocess.sh did not publish the layer's SBOM $layer_sbom"
+"$repo/target/x86_64-unknown-linux-gnu/release/mkaci" verify "$layer_pub" >"$work/verify.log" 2>&1 ||
+    fail "mkaci verify of the layer failed: $(cat "$work/verify.log")"
+grep -q "closure:   $ACIS/$layer_sbom matches the pinned sha256-" "$work/verify.log" ||
+    fail "mkaci verify did not check the layer's SBOM: $(cat "$work/verify.log")"
+for s in $(jq -r '.artifacts[0].storePaths[]' "$layer/nix2aci.json"); do
+    jq -e --arg s "$s" '[.paths[] | select(.path == $s and .placement.kind == "contents")] | length == 1' \
+        "$ACIS/$layer_sbom" >/dev/null || fail "the layer's SBOM does not list $s inside it"
+done
+say "the declared layer's own SBOM lists its store paths, is published beside it, and verify checks it"
 
 # 5. rkt: fetch every image from the files (the dependencies first: rkt
 # looks an app's dependencies up in its store, else by discovery), run the apps.

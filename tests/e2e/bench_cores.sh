@@ -3,6 +3,7 @@
 # corpus: its own NAR hash of the corpus agrees with nix-hash (mkaci verifies
 # it while packing, so a wrong one would fail every build), the table has a
 # row per thread count, the image is byte-identical across thread counts,
+# the copy of the corpus is removed unless --keep is given,
 # and bad arguments get a clear error.
 . "$(dirname "$0")/lib.sh"
 need python3 tar pigz openssl nix-hash
@@ -18,7 +19,7 @@ printf 'x%.0s' $(seq 1 5000) > "$corpus/share/doc/deep/er/five-thousand"
 cp -r /usr/share/doc/bash "$corpus/share/doc/" 2>/dev/null || true
 mkfifo "$corpus/share/a-fifo"
 
-"$repo/scripts/bench-cores" --corpus "$corpus" --threads "1 2" --reps 1 --work "$work/cores" \
+"$repo/scripts/bench-cores" --corpus "$corpus" --threads "1 2" --reps 1 --work "$work/cores" --keep \
     > "$work/out.md" 2> "$work/err" || { cat "$work/err" >&2; fail "scripts/bench-cores failed"; }
 
 path=$(find "$work/cores/nix/store" -mindepth 1 -maxdepth 1 -name '*-corpus')
@@ -36,6 +37,12 @@ grep -q 'byte-identical for every thread count and run: yes' "$work/out.md" \
     || { cat "$work/out.md" >&2; fail "the image differed between thread counts"; }
 grep -q 'openssl dgst -sha512.* | [0-9.]* |$' "$work/out.md" || fail "no SHA-512 floor in the report"
 say "a row for 1 and 2 threads, the floor, and the same image for both"
+
+# Without --keep, the work directory (the copy of the corpus) is removed.
+"$repo/scripts/bench-cores" --corpus "$corpus" --threads 1 --reps 1 --work "$work/gone" >/dev/null 2>"$work/err" ||
+    { cat "$work/err" >&2; fail "scripts/bench-cores without --keep failed"; }
+[ ! -e "$work/gone" ] || fail "scripts/bench-cores left its work directory without --keep: $(ls "$work/gone")"
+say "without --keep nothing of the corpus copy stays behind"
 
 refuses() {
     local want=$1; shift

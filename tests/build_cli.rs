@@ -728,3 +728,41 @@ fn the_pin_annotation_is_reserved() {
     }
     assert!(!out.exists());
 }
+
+/// Inside a Nix build, Nix's `cores` setting (NIX_BUILD_CORES) gives the
+/// number of compression threads; 0 means every core, `--threads` wins, and
+/// a value that is no number is refused, naming the variable, before
+/// anything is written.
+#[test]
+fn nix_build_cores_sets_the_threads() {
+    let s = store();
+    let file = s.tmp.path().join("attrs.json");
+    std::fs::write(&file, serde_json::to_vec(&attrs(&s, json!({}))).unwrap()).unwrap();
+    let run = |cores: &str, threads: Option<&str>, name: &str| {
+        let mut c = Command::new(MKACI);
+        c.args(["build", "--attrs"]).arg(&file).arg("--out").arg(s.tmp.path().join(name));
+        if let Some(t) = threads {
+            c.args(["--threads", t]);
+        }
+        c.env("NIX_BUILD_CORES", cores).output().unwrap()
+    };
+    let threads_of = |o: &Output| {
+        assert!(o.status.success(), "{}", common::stderr(o));
+        let err = common::stderr(o);
+        let stats = err.lines().find(|l| l.starts_with("mkaci: stats ")).expect("a stats line").to_string();
+        stats.split(' ').find_map(|f| f.strip_prefix("threads=")).expect("threads= in the stats line").to_string()
+    };
+    assert_eq!(threads_of(&run("1", None, "one")), "1");
+    assert_eq!(threads_of(&run("3", None, "three")), "3");
+    let all = std::thread::available_parallelism().unwrap().get().to_string();
+    assert_eq!(threads_of(&run("0", None, "all")), all);
+    assert_eq!(threads_of(&run("1", Some("2"), "flag")), "2");
+    // The same bytes whatever the count.
+    let image = "busybox-1.35.0-linux-amd64.aci";
+    let read = |d: &str| std::fs::read(s.tmp.path().join(d).join(image)).unwrap();
+    assert!(read("one") == read("three") && read("one") == read("all"));
+
+    let o = run("many", None, "bad");
+    common::assert_fails_with(&o, &["NIX_BUILD_CORES = \"many\"", "cores", "--threads"]);
+    assert!(!s.tmp.path().join("bad").exists(), "a refused build left its output");
+}

@@ -16,9 +16,11 @@ pub(crate) struct BuildArgs {
     /// Output directory; by default `outputs.out` from the attrs.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Compression threads; 0 means one per core. The output does not depend on it.
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+    /// Compression threads; 0 means one per core. The output does not depend
+    /// on it. Inside a Nix build, Nix's `cores` setting (NIX_BUILD_CORES)
+    /// gives the default.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Do not check the store paths against the NAR hashes of the closure
     /// while packing them (checked by default).
     #[arg(long)]
@@ -37,7 +39,11 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<()> {
         None => std::env::current_exe().context("cannot find mkaci's own path for postprocess.sh")?,
     };
     let started = std::time::Instant::now();
-    let opts = mkaci::build::BuildOptions { threads: args.threads, verify_store: !args.no_verify_store };
+    let threads = match args.threads.map_or_else(nix_build_cores, Ok)? {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        n => n,
+    };
+    let opts = mkaci::build::BuildOptions { threads, verify_store: !args.no_verify_store };
     // A fat image packs about the closure's NAR size of tar; a thin one
     // packs no store contents, so it has no estimate.
     let expected = (!attrs.aci.thin).then(|| attrs.closure.iter().map(|p| p.nar_size).sum::<Option<u64>>()).flatten();
@@ -83,13 +89,27 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<()> {
     // speed on any number of cores: tar_bytes / the larger of the two.
     let cpu = mkaci::archive::stage_cpu();
     eprintln!(
-        "mkaci: stats seconds={:.3} tar_bytes={tar} compressed_bytes={compressed} entries={entries} peak_rss_kib={} reader_cpu_s={:.3} serial_cpu_s={:.3}",
+        "mkaci: stats seconds={:.3} tar_bytes={tar} compressed_bytes={compressed} entries={entries} peak_rss_kib={} reader_cpu_s={:.3} serial_cpu_s={:.3} threads={threads}",
         started.elapsed().as_secs_f64(),
         peak_rss_kib().map(|k| k.to_string()).unwrap_or_else(|| "unknown".into()),
         cpu.reader_s,
         cpu.serial_s,
     );
     Ok(())
+}
+
+/// The cores Nix lets a build use: `NIX_BUILD_CORES`, which Nix sets from
+/// its `cores` setting (0: all of them); 0 when unset (outside Nix).
+fn nix_build_cores() -> anyhow::Result<usize> {
+    match std::env::var("NIX_BUILD_CORES") {
+        Err(_) => Ok(0),
+        Ok(v) => v.trim().parse().map_err(|_| {
+            anyhow::anyhow!(
+                "NIX_BUILD_CORES = {v:?} is not a number of cores; Nix sets it from its `cores` setting: \
+                 give `cores` a number (0 for all cores), or pass mkaci build --threads N"
+            )
+        }),
+    }
 }
 
 /// How often a long build says how far it has got.

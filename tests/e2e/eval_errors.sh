@@ -6,19 +6,9 @@ need jq
 
 # mkACI is evaluated with a stand-in mkaci path: nothing is built here. exec
 # defaults to /bin/busybox so that each case tests the argument it names.
-expr() {
-    printf 'let mkACI0 = import %s/nix/mkACI.nix { mkaci = "/nix/store/00000000000000000000000000000000-mkaci"; system = "x86_64-linux"; };
-  mkACI = args: mkACI0 ({ exec = "/bin/busybox"; } // args);
-  bb = (import %s/nix/offline.nix { }).busybox; in %s' "$repo" "$repo" "$1"
-}
+expr() { stand_in_expr mkACI "$1"; }
 # refuses ARGS MESSAGE: mkACI ARGS must fail with MESSAGE in the error.
-refuses() {
-    local err
-    if err=$(nix-instantiate --eval --strict -E "$(expr "(mkACI $1).drvPath")" 2>&1); then
-        fail "mkACI $1 was accepted"
-    fi
-    case $err in *"$2"*) ;; *) fail "mkACI $1: error lacks '$2': $err" ;; esac
-}
+refuses() { eval_refuses mkACI "$1" "$2"; }
 refuses '{ packages = [ ]; }' '`packages` is empty'
 refuses '{ packages = bb; }' '`packages` must be a list'
 refuses '{ packages = [ 42 ]; }' '`packages` must hold derivations or store paths'

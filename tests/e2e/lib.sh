@@ -79,3 +79,22 @@ make_standin() {
     done
     cp /var/lib/dpkg/status "$dir/host/var/lib/dpkg/status"
 }
+
+# Evaluation-time refusals of mkACI and mkOCI, evaluated with a stand-in
+# mkaci path (nothing is built). stand_in_expr FN EXPR: EXPR where FN
+# (mkACI or mkOCI, exec defaulting to /bin/busybox so that each case tests
+# the argument it names) and bb (the offline busybox) are bound.
+stand_in_expr() {
+    printf 'let %s0 = import %s/nix/%s.nix { mkaci = "/nix/store/00000000000000000000000000000000-mkaci"; system = "x86_64-linux"; };
+  %s = args: %s0 ({ exec = "/bin/busybox"; } // args);
+  bb = (import %s/nix/offline.nix { }).busybox; in %s' "$1" "$repo" "$1" "$1" "$1" "$repo" "$2"
+}
+# eval_refuses FN ARGS MESSAGE: FN ARGS must fail to evaluate, with MESSAGE
+# in the error.
+eval_refuses() {
+    local err
+    if err=$(nix-instantiate --eval --strict -E "$(stand_in_expr "$1" "($1 $2).drvPath")" 2>&1); then
+        fail "$1 $2 was accepted"
+    fi
+    case $err in *"$3"*) ;; *) fail "$1 $2: error lacks '$3': $err" ;; esac
+}

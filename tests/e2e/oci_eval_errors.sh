@@ -6,19 +6,9 @@
 need jq
 
 # mkOCI is evaluated with a stand-in mkaci path: nothing is built here.
-expr() {
-    printf 'let mkOCI0 = import %s/nix/mkOCI.nix { mkaci = "/nix/store/00000000000000000000000000000000-mkaci"; system = "x86_64-linux"; };
-  mkOCI = args: mkOCI0 ({ exec = "/bin/busybox"; } // args);
-  bb = (import %s/nix/offline.nix { }).busybox; in %s' "$repo" "$repo" "$1"
-}
+expr() { stand_in_expr mkOCI "$1"; }
 # refuses ARGS MESSAGE: mkOCI ARGS must fail with MESSAGE in the error.
-refuses() {
-    local err
-    if err=$(nix-instantiate --eval --strict -E "$(expr "(mkOCI $1).drvPath")" 2>&1); then
-        fail "mkOCI $1 was accepted"
-    fi
-    case $err in *"$2"*) ;; *) fail "mkOCI $1: error lacks '$2': $err" ;; esac
-}
+refuses() { eval_refuses mkOCI "$1" "$2"; }
 # One per mkACI argument with no OCI meaning; each names the argument, shows
 # the value and says to remove it.
 refuses '{ packages = [ bb ]; thin = true; }' 'mkOCI: `thin` (true) has no meaning in an OCI image'

@@ -395,16 +395,18 @@ impl<W: Write + Send + 'static> WriterThread<W> {
     /// Why the writer stopped: its own error (a failed write names the
     /// destination), or [`ArchiveError::WorkerFailed`].
     fn failure(&mut self) -> ArchiveError {
-        self.pieces = None;
-        match self.handle.take().map(JoinHandle::join) {
-            Some(Ok(Err(e))) => e,
-            _ => ArchiveError::WorkerFailed,
-        }
+        self.join().err().unwrap_or(ArchiveError::WorkerFailed)
     }
 
     /// Waits for every piece sent to be written (the other senders must be
     /// gone) and returns the destination.
     fn finish(mut self) -> Result<Hashing<W>, ArchiveError> {
+        self.join()
+    }
+
+    /// Stops sending and waits for the thread: its result, or
+    /// [`ArchiveError::WorkerFailed`] when it panicked or was joined before.
+    fn join(&mut self) -> Result<Hashing<W>, ArchiveError> {
         self.pieces = None;
         match self.handle.take().map(JoinHandle::join) {
             Some(Ok(r)) => r,

@@ -257,10 +257,7 @@ pub fn write_archive(
     digests: DigestSet,
 ) -> Result<Archived, ArchiveError> {
     debug_assert!(plan.is_ordered(), "plan entries must be in archive order");
-    let threads = match opts.threads {
-        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        n => n,
-    };
+    let threads = compression_threads(opts.threads);
     let tmp = TempFile::create(dest)?;
     let file = tmp.file.try_clone().map_err(|source| ArchiveError::Create { path: tmp.path.clone(), source })?;
     let mut out = output::Output::new(file, &tmp.path, opts.compression, threads, digests)?;
@@ -314,6 +311,15 @@ pub fn write_archive(
     }
     tmp.commit(dest)?;
     Ok(Archived { written, entries })
+}
+
+/// The compression threads for a request of `requested`: itself, or for 0
+/// one per core.
+pub fn compression_threads(requested: usize) -> usize {
+    match requested {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        n => n,
+    }
 }
 
 /// Chunks the reader may be ahead of the hashing thread.

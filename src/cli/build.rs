@@ -39,10 +39,7 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<()> {
         None => std::env::current_exe().context("cannot find mkaci's own path for postprocess.sh")?,
     };
     let started = std::time::Instant::now();
-    let threads = match args.threads.map_or_else(nix_build_cores, Ok)? {
-        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        n => n,
-    };
+    let threads = mkaci::archive::compression_threads(args.threads.map_or_else(nix_build_cores, Ok)?);
     let opts = mkaci::build::BuildOptions { threads, verify_store: !args.no_verify_store };
     // A fat image packs about the closure's NAR size of tar; a thin one
     // packs no store contents, so it has no estimate.

@@ -84,6 +84,18 @@ pub struct BuildOptions {
     pub verify_store: bool,
 }
 
+impl BuildOptions {
+    /// `plan` as these options pack it: its store paths checked against
+    /// their NAR hashes, or (without `verify_store`) not.
+    fn store_checks(&self, plan: plan::Plan) -> plan::Plan {
+        if self.verify_store {
+            plan
+        } else {
+            plan.without_verification()
+        }
+    }
+}
+
 impl Default for BuildOptions {
     fn default() -> Self {
         BuildOptions { threads: 0, verify_store: true }
@@ -159,9 +171,7 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
     // The closure SBOM, pinned by the manifest (so written before the
     // image); a dependency image's paths are placed there below.
     let mut closure_sbom = ClosureSbom::for_aci(&store, &closure, &packages, &resolved.manifest, layout);
-    if !opts.verify_store {
-        planned.plan = std::mem::take(&mut planned.plan).without_verification();
-    }
+    planned.plan = opts.store_checks(std::mem::take(&mut planned.plan));
     let archive_opts = ArchiveOptions { compression: resolved.compression, threads };
     let os = resolved.manifest.label("os").expect("from_spec sets the os label").to_string();
     let arch = resolved.manifest.label("arch").expect("from_spec sets the arch label").to_string();
@@ -189,10 +199,7 @@ pub fn build_with(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) 
             layered::prefix(spec.layer_prefix.as_deref(), &resolved.manifest.name, &store).map_err(Box::new)?;
         for path in layered::per_path_order(&closure, &leave_out) {
             let dm = layered::dependency_manifest(layered::dependency_name(&prefix, &path), &os, &arch);
-            let mut plan = layered::store_plan(&store, &closure, std::slice::from_ref(&path));
-            if !opts.verify_store {
-                plan = plan.without_verification();
-            }
+            let plan = opts.store_checks(layered::store_plan(&store, &closure, std::slice::from_ref(&path)));
             let (artifact, summary) =
                 write_dependency(&result, &dm, &plan, &archive_opts, resolved.sign, vec![store.display(&path)], None)?;
             dependencies.push(layered::pin(&dm, &summary.image_id, summary.compressed_size));
@@ -303,10 +310,7 @@ fn build_layer(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) -> 
     }
     let resolved = layer_from_spec(spec, &SpecContext { system: &attrs.system, store: &store, thin_mounts: &[] })?;
     let paths: Vec<StorePath> = closure.paths().iter().map(|p| p.path.clone()).collect();
-    let mut plan = layered::store_plan(&store, &closure, &paths);
-    if !opts.verify_store {
-        plan = plan.without_verification();
-    }
+    let plan = opts.store_checks(layered::store_plan(&store, &closure, &paths));
     let mut listed: Vec<String> = paths.iter().map(|p| store.display(p)).collect();
     listed.sort();
     // Its own closure SBOM, every path inside it, pinned by its manifest.
@@ -414,9 +418,7 @@ fn build_oci(attrs: &Attrs, out: &Path, mkaci: &Path, opts: &BuildOptions) -> Re
     let extras = contents::extras(spec, &store)?;
     let mut planned =
         plan_and_check(attrs, &store, &closure, &packages, StoreLayout::Fat, &mount_targets, &extras, app)?;
-    if !opts.verify_store {
-        planned.plan = std::mem::take(&mut planned.plan).without_verification();
-    }
+    planned.plan = opts.store_checks(std::mem::take(&mut planned.plan));
 
     let base = ImageBase::new(&m.name, m.label("version"), &platform.os, &platform.architecture);
     let dir_name = base.oci_layout();

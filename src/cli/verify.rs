@@ -37,10 +37,7 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<()> {
     for recorded in &v.recorded_in {
         println!("             matches {}", recorded.display());
     }
-    match &v.sbom {
-        Some(sbom) => println!("  closure:   {} matches the pinned {}", sbom.path.display(), sbom.pin),
-        None => println!("  closure:   no SBOM pinned (the image was built by an mkaci without closure SBOMs)"),
-    }
+    print_sbom(&v.sbom);
     if !v.dependencies.is_empty() {
         println!(
             "  dependencies: {} pinned, each present, signed, and of the pinned image ID and size",
@@ -89,9 +86,14 @@ fn run_oci(args: &VerifyArgs) -> anyhow::Result<()> {
     if let Some(l) = &c.same_as_layout {
         println!("             the same as the layout {}", l.display());
     }
-    match &c.sbom {
+    print_sbom(&c.sbom);
+    Ok(())
+}
+
+/// The `closure:` line: the SBOM checked against the image's pin, or none.
+fn print_sbom(sbom: &Option<mkaci::sbom::PinnedSbom>) {
+    match sbom {
         Some(sbom) => println!("  closure:   {} matches the pinned {}", sbom.path.display(), sbom.pin),
         None => println!("  closure:   no SBOM pinned (the image was built by an mkaci without closure SBOMs)"),
     }
-    Ok(())
 }

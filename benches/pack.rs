@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use mkaci::archive::{write_aci, write_layer, ArchiveOptions, Compression};
-use mkaci::plan::{mode, Entry, ImagePath, Node, Owner, Plan};
+use mkaci::image::plan::{mode, Entry, ImagePath, Node, Owner, Plan};
 
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");

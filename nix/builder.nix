@@ -1,5 +1,5 @@
 # The derivation behind mkACI, mkOCI and mkLayer: `mkaci build` as the
-# builder, with structured attrs (the contract is src/attrs.rs) and the
+# builder, with structured attrs (the contract is src/nix/attrs.rs) and the
 # closure of the packages exported as `closure`.
 #
 #   import ./builder.nix { kind = "aci"; inherit imageName imageVersion system mkaci aci; }

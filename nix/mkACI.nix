@@ -6,7 +6,7 @@
 # The result is a plain `derivation` with `__structuredAttrs = true` whose
 # builder is `mkaci build`. Nix hands it the closure of `packages` through
 # `exportReferencesGraph`, and every argument below, normalised, under the
-# attribute `aci` (the contract is src/attrs.rs). mkaci is the authority on
+# attribute `aci` (the contract is src/nix/attrs.rs). mkaci is the authority on
 # validity; this file only catches cheap mistakes early, with a `throw`.
 #
 # The result directory holds `<name>-<version>-<os>-<arch>.aci`, its

@@ -17,7 +17,7 @@ use std::process::Command;
 use mkaci::archive::{
     write_aci, write_archive, write_layer, ArchiveError, ArchiveOptions, Compression, DigestSet, Framing, Sha256Digest,
 };
-use mkaci::plan::{mode, Entry, FileSource, ImagePath, Node, Owner, Plan};
+use mkaci::image::plan::{mode, Entry, FileSource, ImagePath, Node, Owner, Plan};
 use sha2::{Digest, Sha512};
 
 const MANIFEST: &[u8] = br#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/test","labels":[{"name":"os","value":"linux"},{"name":"arch","value":"amd64"}]}"#;

@@ -9,7 +9,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::process::{Command, Stdio};
 
 use mkaci::archive::{write_aci, ArchiveOptions, Compression};
-use mkaci::plan::{Entry, ImagePath, Node, Plan};
+use mkaci::image::plan::{Entry, ImagePath, Node, Plan};
 
 const SIZE: u64 = (8 << 30) + 4097;
 const MARKS: [(u64, &[u8]); 3] = [(0, b"BEGIN"), (4 << 30, b"MIDDLE"), (SIZE - 3, b"END")];

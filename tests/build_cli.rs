@@ -60,7 +60,7 @@ fn attrs(s: &Store, aci: Value) -> Value {
 
 /// The NAR hash Nix would record for a store path of the fake store.
 fn nar_hash(path: &str) -> String {
-    mkaci::nar::nar_hash_of(Path::new(path)).unwrap().to_string()
+    mkaci::nix::nar::nar_hash_of(Path::new(path)).unwrap().to_string()
 }
 
 fn run_build(s: &Store, attrs: &Value, out: &Path) -> Output {
@@ -408,7 +408,7 @@ fn layered_image_renders_as_the_fat_one() {
     let pinned: Vec<&str> =
         m["dependencies"].as_array().unwrap().iter().map(|d| d["imageName"].as_str().unwrap()).collect();
     let dir = s.dir.display().to_string();
-    let prefix = mkaci::manifest::AcIdentifier::map_from(&format!("busybox{dir}")).unwrap();
+    let prefix = mkaci::image::manifest::AcIdentifier::map_from(&format!("busybox{dir}")).unwrap();
     assert_eq!(
         pinned,
         [format!("{prefix}/{H_BUSYBOX}-busybox"), format!("{prefix}/{H_FILE}-file"), format!("{prefix}/{H_CONF}-conf")],

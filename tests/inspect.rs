@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mkaci::archive::{write_aci, ArchiveOptions, Compression};
-use mkaci::inspect::{read_image, InspectError};
-use mkaci::plan::{mode, Entry, FileSource, ImagePath, Node, Owner, Plan};
+use mkaci::check::inspect::{read_image, InspectError};
+use mkaci::image::plan::{mode, Entry, FileSource, ImagePath, Node, Owner, Plan};
 use sha2::{Digest, Sha512};
 
 const MANIFEST: &[u8] = br#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/test","labels":[{"name":"os","value":"linux"},{"name":"arch","value":"amd64"}]}"#;
@@ -309,9 +309,9 @@ fn each_layout_violation_has_its_own_error() {
 
 #[test]
 fn verify_compares_the_id_the_result_recorded() {
-    use mkaci::plan::StoreLayout;
+    use mkaci::check::verify::{check_report, VerifyError};
+    use mkaci::image::plan::StoreLayout;
     use mkaci::result::{AciFiles, Artifact, ArtifactKind, Digests, ImageBase, Index, INDEX_FILE};
-    use mkaci::verify::{check_report, VerifyError};
     let tmp = tempfile::tempdir().unwrap();
     let tar = tar_of(&good());
     let image = put(tmp.path(), "x-1-linux-amd64.aci", &gzip(&tar));

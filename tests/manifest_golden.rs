@@ -10,10 +10,10 @@ use common::need;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mkaci::attrs::AciSpec;
-use mkaci::manifest::ImageManifest;
-use mkaci::spec::{from_spec, Resolved, SpecContext};
-use mkaci::store_path::{StoreDir, StorePath};
+use mkaci::image::manifest::ImageManifest;
+use mkaci::image::spec::{from_spec, Resolved, SpecContext};
+use mkaci::nix::attrs::AciSpec;
+use mkaci::nix::store_path::{StoreDir, StorePath};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/manifest").join(name)

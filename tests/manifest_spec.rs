@@ -2,12 +2,12 @@
 //! Every bad input must name the field, show the value and say the fix.
 
 use mkaci::archive::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_XZ_LEVEL};
-use mkaci::attrs::AciSpec;
+use mkaci::nix::attrs::AciSpec;
 use std::sync::LazyLock;
 
-use mkaci::manifest::ImageManifest;
-use mkaci::spec::{from_spec, SpecContext, SpecError};
-use mkaci::store_path::{StoreDir, StorePath};
+use mkaci::image::manifest::ImageManifest;
+use mkaci::image::spec::{from_spec, SpecContext, SpecError};
+use mkaci::nix::store_path::{StoreDir, StorePath};
 use serde_json::{json, Value};
 
 const HASH_A: &str = "0c3v5zcd8pnz3m2d1ijbc3wakhwgxg4y";
@@ -31,7 +31,7 @@ fn store_path(hash: &str, name: &str) -> StorePath {
     StorePath::from_base_name(&format!("{hash}-{name}")).unwrap()
 }
 
-fn resolve(v: Value) -> Result<mkaci::spec::Resolved, SpecError> {
+fn resolve(v: Value) -> Result<mkaci::image::spec::Resolved, SpecError> {
     from_spec(&spec(v), &ctx("x86_64-linux", &[]))
 }
 
@@ -142,14 +142,14 @@ fn shapes_of_exec_ports_isolators_and_handlers() {
     assert_eq!(a.event_handlers, b.event_handlers);
     assert_eq!(a.event_handlers[0].exec.args(), ["/bin/setup", "--fast"]);
     // Lists keep their order; attrsets are sorted by name.
-    let names = |ports: &[mkaci::manifest::Port]| ports.iter().map(|p| p.name.to_string()).collect::<Vec<_>>();
+    let names = |ports: &[mkaci::image::manifest::Port]| ports.iter().map(|p| p.name.to_string()).collect::<Vec<_>>();
     assert_eq!(names(&a.ports), ["http", "dns"]);
     assert_eq!(names(&b.ports), ["dns", "http"]);
     assert_eq!(a.ports[0], b.ports[1]);
     assert_eq!(a.ports[1], b.ports[0]);
     assert_eq!(b.ports[0].count, 2);
     assert!(b.ports[0].socket_activated);
-    let iso_names = |m: &mkaci::manifest::App| m.isolators.iter().map(|i| i.name()).collect::<Vec<_>>();
+    let iso_names = |m: &mkaci::image::manifest::App| m.isolators.iter().map(|i| i.name()).collect::<Vec<_>>();
     assert_eq!(iso_names(&a), ["resource/memory", "os/linux/no-new-privileges"]);
     assert_eq!(iso_names(&b), ["os/linux/no-new-privileges", "resource/memory"]);
 }

@@ -1,4 +1,4 @@
-//! One table for Nix and Rust: `nix/names.nix` and `src/names.rs` both read
+//! One table for Nix and Rust: `nix/names.nix` and `src/nix/names.rs` both read
 //! `src/names.json`, and must give the same answers. One `nix-instantiate
 //! --eval` computes every Nix answer for a table of inputs; each is compared
 //! with names.rs.
@@ -9,8 +9,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use mkaci::manifest::AcIdentifier;
-use mkaci::names;
+use mkaci::image::manifest::AcIdentifier;
+use mkaci::nix::names;
 use serde_json::{json, Value};
 
 /// `s` as a Nix double-quoted string literal.
@@ -182,7 +182,7 @@ fn nix_and_rust_agree_on_names() {
     // The OCI answers are per system and per file name input too.
     assert_eq!(input["systems"].as_array().unwrap().len(), nix["ociPlatforms"].as_array().unwrap().len());
     assert_eq!(input["files"].as_array().unwrap().len(), nix["ociLayouts"].as_array().unwrap().len());
-    assert!(mismatches.is_empty(), "nix/names.nix and src/names.rs disagree:\n{}", mismatches.join("\n"));
+    assert!(mismatches.is_empty(), "nix/names.nix and src/nix/names.rs disagree:\n{}", mismatches.join("\n"));
 }
 
 /// The escaping used to hand the inputs to Nix.

@@ -8,7 +8,7 @@ use common::need;
 use std::path::Path;
 use std::process::Command;
 
-use mkaci::nar::{nar_hash_of, NarHash};
+use mkaci::nix::nar::{nar_hash_of, NarHash};
 use sha2::{Digest, Sha256};
 
 fn nix_store(args: &[&str]) -> Vec<u8> {

@@ -12,7 +12,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mkaci::oci::{digest, read_layout};
+use mkaci::archive::digest;
+use mkaci::formats::oci::read_layout;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -325,18 +326,18 @@ fn oci_layers_check_store_paths_against_their_nar_hash() {
     // Every closure entry with its real NAR hash.
     for entry in a["closure"].as_array_mut().unwrap() {
         let p = entry["path"].as_str().unwrap().to_string();
-        entry["narHash"] = json!(mkaci::nar::nar_hash_of(Path::new(&p)).unwrap().to_string());
+        entry["narHash"] = json!(mkaci::nix::nar::nar_hash_of(Path::new(&p)).unwrap().to_string());
     }
     let out = s.tmp.path().join("ok");
     let o = run_build(&s, &a, &out, "2");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let expected = mkaci::nar::nar_hash_of(Path::new(&lib)).unwrap().to_string();
+    let expected = mkaci::nix::nar::nar_hash_of(Path::new(&lib)).unwrap().to_string();
     // One byte changed, same size: only the hash can tell.
     let so = PathBuf::from(&lib).join("lib/libx.so");
     let mut bytes = std::fs::read(&so).unwrap();
     bytes[1 << 20] ^= 1;
     std::fs::write(&so, bytes).unwrap();
-    let actual = mkaci::nar::nar_hash_of(Path::new(&lib)).unwrap().to_string();
+    let actual = mkaci::nix::nar::nar_hash_of(Path::new(&lib)).unwrap().to_string();
     let out = s.tmp.path().join("corrupt");
     let o = run_build(&s, &a, &out, "2");
     let err = String::from_utf8_lossy(&o.stderr);

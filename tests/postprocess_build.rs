@@ -59,7 +59,7 @@ fn build(t: &Path, name: &str, spec: Value) -> PathBuf {
 
 /// The NAR hash Nix would record for a store path of the fake store.
 fn nar_hash(path: &str) -> String {
-    mkaci::nar::nar_hash_of(Path::new(path)).unwrap().to_string()
+    mkaci::nix::nar::nar_hash_of(Path::new(path)).unwrap().to_string()
 }
 
 fn index(result: &Path) -> Value {

@@ -1,6 +1,6 @@
 //! `mkaci postprocess --site SITE --base-url URL` from the command line: real
 //! gpg, hand-made results (tests/common). The site's own rules are unit
-//! tested in `src/postprocess/site.rs`; here, what only the command line
+//! tested in `src/publish/site.rs`; here, what only the command line
 //! does: the site is checked before DIR is written, the flags come together,
 //! and the printed rkt lines. `tests/e2e/site.sh` serves a site to the real rkt.
 

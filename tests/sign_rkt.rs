@@ -1,6 +1,6 @@
 //! `Gpg::sign_detached` only hands out RSA signatures that rkt 1.30 can
 //! verify: none written shorter than the key's modulus (see
-//! `mkaci::sign::SignaturePacket`). Real gpg, throwaway GNUPGHOMEs; gpg is run
+//! `mkaci::publish::sign::SignaturePacket`). Real gpg, throwaway GNUPGHOMEs; gpg is run
 //! through a small wrapper script that sets GNUPGHOME (the tests share one
 //! process environment) and, for some tests, hands back a short signature.
 
@@ -11,13 +11,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use common::*;
-use mkaci::sign::{Fingerprint, Gpg, GpgError, PubkeyAlgo, SignaturePacket, MAX_SIGN_ATTEMPTS, RETRY_NOTATION};
+use mkaci::publish::sign::{
+    Fingerprint, Gpg, GpgError, PubkeyAlgo, SignaturePacket, MAX_SIGN_ATTEMPTS, RETRY_NOTATION,
+};
 
 /// A real detached signature of `FIXTURE_DATA` by `FIXTURE_KEY` (RSA 1024)
 /// whose value begins with a zero octet, so gpg wrote it as a 1016-bit MPI:
 /// valid OpenPGP, accepted by `gpg --verify`, rejected by rkt 1.30. Found by
 /// signing with changing notations.
-const SHORT_SIG: &str = include_str!("../src/testdata/short-rsa1024.asc");
+const SHORT_SIG: &str = include_str!("../src/publish/testdata/short-rsa1024.asc");
 const FIXTURE_DATA: &str = "nix2aci\n";
 /// The public part of the throwaway key that made `SHORT_SIG`
 /// (C8F901926EDA92FBD105BD476D0A161AE7227D09).

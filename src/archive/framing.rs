@@ -35,8 +35,8 @@ use std::path::{Path, PathBuf};
 use tar::{EntryType, Header};
 
 use super::ArchiveError;
-use crate::nar::NarHasher;
-use crate::plan::{mode, FileSource, Node, Owner, Plan};
+use crate::image::plan::{mode, FileSource, Node, Owner, Plan};
+use crate::nix::nar::NarHasher;
 
 /// The fixed mtime of every entry: 1, as in the Nix store.
 const MTIME: u64 = 1;
@@ -488,7 +488,7 @@ fn pax_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Entry, ImagePath};
+    use crate::image::plan::{Entry, ImagePath};
 
     fn names(tar: &[u8]) -> Vec<Vec<u8>> {
         let mut ar = tar::Archive::new(tar);

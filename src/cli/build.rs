@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use mkaci::attrs::Attrs;
+use mkaci::nix::attrs::Attrs;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct BuildArgs {

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use mkaci::inspect::read_image;
-use mkaci::verify::check_report;
+use mkaci::check::inspect::read_image;
+use mkaci::check::verify::check_report;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct InspectArgs {
@@ -24,7 +24,7 @@ pub(crate) struct InspectArgs {
 /// the ID computation always run; `--verify` adds the manifest rules and the
 /// recorded ID. With `--sbom`, prints the checked closure SBOM instead.
 pub(crate) fn run(args: InspectArgs) -> anyhow::Result<()> {
-    mkaci::verify::check_present(&args.image)?;
+    mkaci::check::verify::check_present(&args.image)?;
     if args.sbom && args.image.is_dir() {
         return print_layout_sbom(&args);
     }
@@ -64,13 +64,13 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<()> {
 
 /// `--sbom`: the SBOM's bytes on stdout (for `jq` and the like), what was
 /// checked on stderr.
-fn print_sbom(args: &InspectArgs, r: &mkaci::inspect::ImageReport) -> anyhow::Result<()> {
-    use mkaci::sbom::{check_beside, sbom_beside, SbomError, ANNOTATION};
+fn print_sbom(args: &InspectArgs, r: &mkaci::check::inspect::ImageReport) -> anyhow::Result<()> {
+    use mkaci::image::sbom::{check_beside, sbom_beside, SbomError, ANNOTATION};
     use std::io::Write;
     let manifest = if args.verify {
         check_report(&args.image, r)?.0
     } else {
-        mkaci::manifest::ImageManifest::from_json_slice(&r.manifest_bytes)?
+        mkaci::image::manifest::ImageManifest::from_json_slice(&r.manifest_bytes)?
     };
     let sbom = check_beside(&args.image, &manifest)?
         .ok_or_else(|| SbomError::NotPinned { image: args.image.clone(), sbom: sbom_beside(&args.image) })?;
@@ -83,7 +83,7 @@ fn print_sbom(args: &InspectArgs, r: &mkaci::inspect::ImageReport) -> anyhow::Re
 /// pin is its config label.
 fn print_layout_sbom(args: &InspectArgs) -> anyhow::Result<()> {
     use anyhow::Context;
-    use mkaci::sbom::{check_pinned, sbom_beside, SbomError, ANNOTATION};
+    use mkaci::image::sbom::{check_pinned, sbom_beside, SbomError, ANNOTATION};
     use std::io::Write;
     let index_path = args.image.join("index.json");
     let index: serde_json::Value = serde_json::from_slice(
@@ -94,7 +94,7 @@ fn print_layout_sbom(args: &InspectArgs) -> anyhow::Result<()> {
     let tag = index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
         .as_str()
         .with_context(|| format!("{} tags no manifest", index_path.display()))?;
-    let layout = mkaci::oci::read_layout(&args.image, tag)?;
+    let layout = mkaci::formats::oci::read_layout(&args.image, tag)?;
     let pin = layout.config.config.labels.get(ANNOTATION).map(String::as_str);
     let sbom = check_pinned(&args.image, pin)?
         .ok_or_else(|| SbomError::NotPinned { image: args.image.clone(), sbom: sbom_beside(&args.image) })?;

@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use mkaci::postprocess::site::{BaseUrl, Scheme, Site};
-use mkaci::postprocess::{postprocess, Options, Placement};
+use mkaci::publish::postprocess::{postprocess, Options, Placement};
+use mkaci::publish::sign::Gpg;
+use mkaci::publish::site::{BaseUrl, Scheme, Site};
 use mkaci::result::shell_quote;
-use mkaci::sign::Gpg;
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct PostprocessArgs {

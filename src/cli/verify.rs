@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use mkaci::sign::Gpg;
-use mkaci::verify::{expected_file_name, verify};
+use mkaci::check::verify::{expected_file_name, verify};
+use mkaci::publish::sign::Gpg;
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct VerifyArgs {
@@ -19,8 +19,8 @@ pub(crate) struct VerifyArgs {
 
 /// Verifies, then prints what was checked.
 pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<()> {
-    mkaci::verify::check_present(&args.image)?;
-    if mkaci::oci::verify::is_oci_output(&args.image) {
+    mkaci::check::verify::check_present(&args.image)?;
+    if mkaci::check::oci::is_oci_output(&args.image) {
         return run_oci(&args);
     }
     let gpg = Gpg::locate(args.gpg.as_deref().filter(|g| !g.as_os_str().is_empty()))?;
@@ -69,7 +69,7 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<()> {
 /// An OCI image layout or docker-archive: not signed, so every digest is
 /// checked instead.
 fn run_oci(args: &VerifyArgs) -> anyhow::Result<()> {
-    use mkaci::oci::verify::{verify_docker_archive, verify_layout};
+    use mkaci::check::oci::{verify_docker_archive, verify_layout};
     let layout = args.image.is_dir();
     let c = if layout { verify_layout(&args.image)? } else { verify_docker_archive(&args.image)? };
     println!("{}", args.image.display());
@@ -91,7 +91,7 @@ fn run_oci(args: &VerifyArgs) -> anyhow::Result<()> {
 }
 
 /// The `closure:` line: the SBOM checked against the image's pin, or none.
-fn print_sbom(sbom: &Option<mkaci::sbom::PinnedSbom>) {
+fn print_sbom(sbom: &Option<mkaci::image::sbom::PinnedSbom>) {
     match sbom {
         Some(sbom) => println!("  closure:   {} matches the pinned {}", sbom.path.display(), sbom.pin),
         None => println!("  closure:   no SBOM pinned (the image was built by an mkaci without closure SBOMs)"),

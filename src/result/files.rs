@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{AcIdentifier, ImageManifest};
+use crate::image::manifest::{AcIdentifier, ImageManifest};
 
 /// A plain file name inside a result or a publishing directory: not empty, no
 /// `/`, not hidden (temporary files are hidden), no control characters.
@@ -75,7 +75,7 @@ impl ImageBase {
     /// The base of an image with this name and these labels; `latest` stands
     /// in for a missing version.
     pub fn new(name: &AcIdentifier, version: Option<&str>, os: &str, arch: &str) -> ImageBase {
-        ImageBase(crate::names::image_base_name(name.last_component(), version, os, arch))
+        ImageBase(crate::nix::names::image_base_name(name.last_component(), version, os, arch))
     }
 
     /// The base of the image this manifest describes; `None` without os and
@@ -90,13 +90,13 @@ impl ImageBase {
 
     /// `<base>.aci`
     pub fn aci(&self) -> FileName {
-        plain(crate::names::aci_file_name(&self.0))
+        plain(crate::nix::names::aci_file_name(&self.0))
     }
 
     /// `<base>.oci`: an OCI image layout directory (the base made with the
     /// OCI platform's os and architecture).
     pub fn oci_layout(&self) -> FileName {
-        plain(crate::names::oci_layout_name(&self.0))
+        plain(crate::nix::names::oci_layout_name(&self.0))
     }
 
     /// `<base>.docker.tar`: the docker-archive postprocess writes for an OCI
@@ -105,9 +105,9 @@ impl ImageBase {
         self.with(".docker.tar")
     }
 
-    /// `<base>.closure.json`: the image's closure SBOM ([`crate::sbom`]).
+    /// `<base>.closure.json`: the image's closure SBOM ([`crate::image::sbom`]).
     pub fn closure_sbom(&self) -> FileName {
-        self.with(crate::sbom::SBOM_SUFFIX)
+        self.with(crate::image::sbom::SBOM_SUFFIX)
     }
 }
 

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::files::{AciFiles, FileName};
-use crate::image_id::ImageId;
-use crate::manifest::AcIdentifier;
-use crate::oci::digest::{self, Sha256Digest};
-use crate::plan::StoreLayout;
+use crate::archive::digest::{self, Sha256Digest};
+use crate::image::image_id::ImageId;
+use crate::image::manifest::AcIdentifier;
+use crate::image::plan::StoreLayout;
 
 /// The file name of the index inside a result.
 pub const INDEX_FILE: &str = "nix2aci.json";

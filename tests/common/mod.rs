@@ -198,7 +198,7 @@ fn run_ok(cmd: &mut Command) -> Output {
 /// Builds `parent/name` as a nix2aci result with these images, following
 /// docs/result-layout.md, including a postprocess.sh that calls this mkaci.
 pub fn make_result(parent: &Path, name: &str, images: &[Img]) -> PathBuf {
-    use mkaci::plan::StoreLayout;
+    use mkaci::image::plan::StoreLayout;
     use mkaci::result::{AciFiles, Artifact, ArtifactKind, Digests, ImageBase, Index};
     let out = parent.join(name);
     std::fs::create_dir_all(&out).unwrap();
@@ -223,7 +223,7 @@ pub fn make_result(parent: &Path, name: &str, images: &[Img]) -> PathBuf {
         if !mount_points.is_empty() {
             manifest["app"]["mountPoints"] = mount_points.into();
         }
-        let name: mkaci::manifest::AcIdentifier = img.name.parse().unwrap();
+        let name: mkaci::image::manifest::AcIdentifier = img.name.parse().unwrap();
         let files = AciFiles::new(&ImageBase::new(&name, Some(img.version), "linux", "amd64"), img.thin);
         assert_eq!(files.image.as_str(), img.file());
         let id = make_aci(&out.join(&files.image), &serde_json::to_vec(&manifest).unwrap(), img.content, &[]);

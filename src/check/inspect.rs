@@ -1,0 +1,550 @@
+//! `mkaci inspect IMAGE.aci`: reads an image in one streaming pass, recomputes
+//! its ID and checks the archive layout rules (`docs/appc.md`), which are stricter
+//! than `actool validate`:
+//! - compression recognised by magic bytes (gzip incl. multi-member, xz, bzip2,
+//!   plain ustar), never the file name; nothing after the compressed stream;
+//! - exactly `manifest` (a regular file) and `rootfs` (a directory, with its own
+//!   entry) at the top level;
+//! - no PAX global header, no absolute names, no `..`, no duplicate entries;
+//! - hard link targets under `rootfs/` and earlier in the archive;
+//! - an end-of-archive marker, and only zeros after it.
+//!
+//! The image ID is the SHA-512 of every byte of the uncompressed tar (appc
+//! "Image ID"), trailing zero blocks included.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha512};
+
+use crate::image::image_id::ImageId;
+
+/// Largest manifest we read into memory. A thin image of a 2000-path closure has
+/// a manifest of a few hundred KiB.
+pub const MAX_MANIFEST_SIZE: u64 = 16 << 20;
+
+/// What [`read_image`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageReport {
+    pub image_id: ImageId,
+    /// The `manifest` file's bytes, as stored.
+    pub manifest_bytes: Vec<u8>,
+    /// Tar entries, not counting PAX or GNU extension headers.
+    pub entries: u64,
+    /// Bytes of the uncompressed tar.
+    pub tar_size: u64,
+    /// Bytes of the image file.
+    pub compressed_size: u64,
+    /// `"gzip"`, `"xz"`, `"bzip2"` or `"none"`.
+    pub compression: &'static str,
+    /// Compressed members or streams (mkaci's gzip images have one per MiB of
+    /// tar); 1 for a plain tar.
+    pub members: u64,
+    pub rootfs: RootfsStats,
+}
+
+/// Counts of what is under `rootfs/` (the `rootfs` entry itself included).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RootfsStats {
+    pub dirs: u64,
+    pub files: u64,
+    pub symlinks: u64,
+    pub hardlinks: u64,
+    /// Devices and FIFOs.
+    pub other: u64,
+    /// Sum of the regular files' sizes.
+    pub file_bytes: u64,
+    pub largest_file: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    #[error("cannot open {}: {source}", path.display())]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {} ({compression}): {source}", path.display())]
+    Read { path: PathBuf, compression: &'static str, source: std::io::Error },
+    #[error("{} is not an ACI: it starts with bytes {magic}; an ACI is gzip (1f 8b), bzip2 (42 5a 68), xz (fd 37 7a 58 5a 00) or a plain ustar tar", path.display())]
+    UnknownFormat { path: PathBuf, magic: String },
+    #[error("{} is zstd-compressed; appc only allows gzip, bzip2, xz or no compression (actool rejects zstd)", path.display())]
+    Zstd { path: PathBuf },
+    #[error("{} has {count} bytes after the end of the {compression} stream at offset {offset}; rkt refuses images with trailing bytes", path.display())]
+    TrailingBytes { path: PathBuf, compression: &'static str, offset: u64, count: u64 },
+    #[error("the tar has no end-of-archive marker (two zero blocks) at offset {offset}; the image is truncated")]
+    MissingEndOfArchive { offset: u64 },
+    #[error("the tar has non-zero data at offset {offset}, after its end-of-archive marker")]
+    DataAfterEndOfArchive { offset: u64 },
+    #[error(
+        "entry {index} is a PAX global header; actool counts it as a file outside rootfs, use per-file PAX headers"
+    )]
+    GlobalPaxHeader { index: u64 },
+    #[error("entry {name:?} has an absolute name; names must be relative (manifest, rootfs/...)")]
+    AbsoluteName { name: String },
+    #[error("entry {name:?} contains \"..\"; names must stay inside the image")]
+    DotDot { name: String },
+    #[error("entry {name:?} appears twice in the archive")]
+    Duplicate { name: String },
+    #[error("entry {name:?} is at the top level; only \"manifest\" and \"rootfs\" may be there")]
+    UnexpectedTopLevel { name: String },
+    #[error("\"manifest\" is a {kind}; it must be a regular file")]
+    ManifestNotFile { kind: &'static str },
+    #[error("\"rootfs\" is a {kind}; it must be a directory")]
+    RootfsNotDir { kind: &'static str },
+    #[error("the image has no \"manifest\" file")]
+    MissingManifest,
+    #[error("the image has no \"rootfs\" directory entry; write it explicitly")]
+    MissingRootfsDir,
+    #[error("the manifest is {size} bytes; at most {MAX_MANIFEST_SIZE} are accepted")]
+    ManifestTooLarge { size: u64 },
+    #[error("hard link {name:?} points to {target:?}, which is not under rootfs/ (the target must carry the rootfs/ prefix)")]
+    HardLinkOutsideRootfs { name: String, target: String },
+    #[error("hard link {name:?} points to {target:?}, which does not come earlier in the archive")]
+    HardLinkTargetNotEarlier { name: String, target: String },
+    #[error("entry {name:?} has tar type {kind:?}, which an ACI cannot hold (allowed: file, directory, symlink, hard link, device, fifo)")]
+    UnsupportedEntryType { name: String, kind: char },
+}
+
+/// Reads, hashes and checks an image in one streaming pass.
+pub fn read_image(path: &Path) -> Result<ImageReport, InspectError> {
+    let file = File::open(path).map_err(|source| InspectError::Open { path: path.into(), source })?;
+    let compressed_size = file.metadata().map_err(|source| InspectError::Open { path: path.into(), source })?.len();
+    let mut raw = Counting { inner: BufReader::with_capacity(256 << 10, file), consumed: 0 };
+    let head =
+        raw.fill_buf().map_err(|source| InspectError::Read { path: path.into(), compression: "none", source })?;
+    let kind = detect(head).ok_or_else(|| {
+        if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            InspectError::Zstd { path: path.into() }
+        } else {
+            let magic = head.iter().take(8).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
+            InspectError::UnknownFormat {
+                path: path.into(),
+                magic: if magic.is_empty() { "(empty file)".into() } else { magic },
+            }
+        }
+    })?;
+    let compression = kind.name();
+    let read_err = |source: std::io::Error| InspectError::Read { path: path.into(), compression, source };
+
+    let stream = Decompressed { dec: Some(Decoder::new(kind, raw)), kind, members: 1, trailing: None };
+    let mut hashed = Hashing { inner: stream, hasher: Sha512::new(), count: 0 };
+    let mut checker = Layout::default();
+    let mut manifest_bytes = None;
+    let mut data_end = 0u64;
+    {
+        let mut archive = tar::Archive::new(&mut hashed);
+        for (index, entry) in archive.entries().map_err(read_err)?.enumerate() {
+            let mut entry = entry.map_err(read_err)?;
+            data_end = entry.raw_file_position() + entry.size().div_ceil(512) * 512;
+            let is_manifest = checker.check(index as u64, &entry)?;
+            if is_manifest {
+                let size = entry.size();
+                if size > MAX_MANIFEST_SIZE {
+                    return Err(InspectError::ManifestTooLarge { size });
+                }
+                let mut bytes = Vec::with_capacity(size as usize);
+                entry.read_to_end(&mut bytes).map_err(read_err)?;
+                manifest_bytes = Some(bytes);
+            }
+        }
+    }
+    // The tar reader stops after the first zero block; what follows must be the
+    // second zero block and only zeros (record padding), all part of the ID.
+    let end_start = hashed.count;
+    if end_start < data_end + 512 {
+        return Err(InspectError::MissingEndOfArchive { offset: end_start });
+    }
+    let mut buf = vec![0u8; 256 << 10];
+    let mut zeros_after = 0u64;
+    loop {
+        let n = match hashed.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_err(e)),
+        };
+        if let Some(i) = buf[..n].iter().position(|&b| b != 0) {
+            return Err(InspectError::DataAfterEndOfArchive { offset: end_start + zeros_after + i as u64 });
+        }
+        zeros_after += n as u64;
+    }
+    if zeros_after < 512 {
+        return Err(InspectError::MissingEndOfArchive { offset: end_start - 512 });
+    }
+    let Hashing { inner: stream, hasher, count: tar_size } = hashed;
+    if let Some(offset) = stream.trailing {
+        return Err(InspectError::TrailingBytes {
+            path: path.into(),
+            compression,
+            offset,
+            count: compressed_size.saturating_sub(offset),
+        });
+    }
+    let manifest_bytes = manifest_bytes.ok_or(InspectError::MissingManifest)?;
+    if !checker.rootfs_seen {
+        return Err(InspectError::MissingRootfsDir);
+    }
+    Ok(ImageReport {
+        image_id: ImageId::from_digest(hasher.finalize().into()),
+        manifest_bytes,
+        entries: checker.entries,
+        tar_size,
+        compressed_size,
+        compression,
+        members: stream.members,
+        rootfs: checker.stats,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Gzip,
+    Xz,
+    Bzip2,
+    Plain,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Gzip => "gzip",
+            Kind::Xz => "xz",
+            Kind::Bzip2 => "bzip2",
+            Kind::Plain => "none",
+        }
+    }
+
+    /// The first byte of another member or stream, when the format allows
+    /// concatenation.
+    fn continues(self, b: u8) -> bool {
+        match self {
+            Kind::Gzip => b == 0x1f,
+            Kind::Bzip2 => b == b'B',
+            Kind::Xz => b == 0xfd,
+            Kind::Plain => false,
+        }
+    }
+}
+
+fn detect(head: &[u8]) -> Option<Kind> {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Some(Kind::Gzip)
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Some(Kind::Xz)
+    } else if head.starts_with(b"BZh") {
+        Some(Kind::Bzip2)
+    } else if head.len() >= 262 && &head[257..262] == b"ustar" {
+        Some(Kind::Plain)
+    } else {
+        None
+    }
+}
+
+/// A buffered reader that counts consumed bytes (the offset in the file).
+struct Counting<R> {
+    inner: BufReader<R>,
+    consumed: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for Counting<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amt: usize) {
+        self.consumed += amt as u64;
+        self.inner.consume(amt)
+    }
+}
+
+type Raw = Counting<File>;
+
+enum Decoder {
+    Plain(Raw),
+    Gzip(flate2::bufread::GzDecoder<Raw>),
+    Xz(XzStream),
+    Bzip2(bzip2::bufread::BzDecoder<Raw>),
+}
+
+impl Decoder {
+    fn new(kind: Kind, raw: Raw) -> Decoder {
+        match kind {
+            Kind::Plain => Decoder::Plain(raw),
+            Kind::Gzip => Decoder::Gzip(flate2::bufread::GzDecoder::new(raw)),
+            Kind::Xz => Decoder::Xz(XzStream::new(raw)),
+            Kind::Bzip2 => Decoder::Bzip2(bzip2::bufread::BzDecoder::new(raw)),
+        }
+    }
+
+    fn into_inner(self) -> Raw {
+        match self {
+            Decoder::Plain(r) => r,
+            Decoder::Gzip(d) => d.into_inner(),
+            Decoder::Xz(d) => d.raw,
+            Decoder::Bzip2(d) => d.into_inner(),
+        }
+    }
+}
+
+impl Read for Decoder {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Decoder::Plain(r) => r.read(buf),
+            Decoder::Gzip(d) => d.read(buf),
+            Decoder::Xz(d) => d.read(buf),
+            Decoder::Bzip2(d) => d.read(buf),
+        }
+    }
+}
+
+/// One xz stream. (xz2's `bufread::XzDecoder` reports "corrupt xz stream" when
+/// bytes follow the stream end instead of stopping there, which would hide
+/// trailing bytes behind a misleading error.)
+struct XzStream {
+    raw: Raw,
+    stream: xz2::stream::Stream,
+    ended: bool,
+}
+
+impl XzStream {
+    fn new(raw: Raw) -> XzStream {
+        let stream = xz2::stream::Stream::new_stream_decoder(u64::MAX, 0).expect("liblzma decoder init");
+        XzStream { raw, stream, ended: false }
+    }
+}
+
+impl Read for XzStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.ended || buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let input = self.raw.fill_buf()?;
+            let eof = input.is_empty();
+            let (in0, out0) = (self.stream.total_in(), self.stream.total_out());
+            let action = if eof { xz2::stream::Action::Finish } else { xz2::stream::Action::Run };
+            let status = self.stream.process(input, buf, action);
+            let consumed = (self.stream.total_in() - in0) as usize;
+            let read = (self.stream.total_out() - out0) as usize;
+            self.raw.consume(consumed);
+            if status.map_err(std::io::Error::from)? == xz2::stream::Status::StreamEnd {
+                self.ended = true;
+                return Ok(read);
+            }
+            if read > 0 {
+                return Ok(read);
+            }
+            if eof {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the xz stream is truncated"));
+            }
+            if consumed == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "corrupt xz stream"));
+            }
+        }
+    }
+}
+
+/// The uncompressed tar: member after member (gzip, bzip2 and xz allow
+/// concatenation) until the file ends. If other bytes follow a member, the
+/// stream ends there and `trailing` records their offset.
+struct Decompressed {
+    dec: Option<Decoder>,
+    kind: Kind,
+    members: u64,
+    trailing: Option<u64>,
+}
+
+impl Read for Decompressed {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let Some(dec) = self.dec.as_mut() else { return Ok(0) };
+            let n = dec.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            let mut raw = self.dec.take().expect("decoder present").into_inner();
+            if self.kind == Kind::Plain {
+                return Ok(0);
+            }
+            let next = raw.fill_buf()?;
+            if next.is_empty() {
+                return Ok(0);
+            }
+            if self.kind.continues(next[0]) {
+                self.members += 1;
+                self.dec = Some(Decoder::new(self.kind, raw));
+            } else {
+                self.trailing = Some(raw.consumed);
+                return Ok(0);
+            }
+        }
+    }
+}
+
+/// Hashes and counts every byte read through it: the image ID.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha512,
+    count: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// The layout rules, checked entry by entry.
+#[derive(Default)]
+struct Layout {
+    seen: HashSet<Vec<u8>>,
+    entries: u64,
+    rootfs_seen: bool,
+    stats: RootfsStats,
+}
+
+fn show(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `name` without empty and `.` components; errors on absolute names and `..`.
+fn normalize(name: &[u8]) -> Result<Vec<u8>, InspectError> {
+    if name.starts_with(b"/") {
+        return Err(InspectError::AbsoluteName { name: show(name) });
+    }
+    let mut out = Vec::with_capacity(name.len());
+    for c in name.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => continue,
+            b".." => return Err(InspectError::DotDot { name: show(name) }),
+            _ => {
+                if !out.is_empty() {
+                    out.push(b'/');
+                }
+                out.extend_from_slice(c);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn kind_name(t: tar::EntryType) -> &'static str {
+    match t {
+        t if t.is_file() => "regular file",
+        t if t.is_dir() => "directory",
+        t if t.is_symlink() => "symlink",
+        t if t.is_hard_link() => "hard link",
+        t if t.is_character_special() || t.is_block_special() => "device",
+        t if t.is_fifo() => "fifo",
+        _ => "special entry",
+    }
+}
+
+impl Layout {
+    /// Checks one entry; returns true if it is the manifest.
+    fn check<R: Read>(&mut self, index: u64, entry: &tar::Entry<'_, R>) -> Result<bool, InspectError> {
+        let ty = entry.header().entry_type();
+        let raw_name = entry.path_bytes();
+        if ty.is_pax_global_extensions() {
+            return Err(InspectError::GlobalPaxHeader { index });
+        }
+        let allowed = ty.is_file()
+            || ty.is_dir()
+            || ty.is_symlink()
+            || ty.is_hard_link()
+            || ty.is_character_special()
+            || ty.is_block_special()
+            || ty.is_fifo()
+            || ty.as_byte() == b'7'; // contiguous file: a regular file to readers
+        if !allowed {
+            return Err(InspectError::UnsupportedEntryType { name: show(&raw_name), kind: ty.as_byte() as char });
+        }
+        let name = normalize(&raw_name)?;
+        self.entries += 1;
+        let top = name.split(|&b| b == b'/').next().unwrap_or(b"");
+        let is_top = !name.contains(&b'/');
+        let is_manifest = match (top, is_top) {
+            (b"manifest", true) => {
+                if !(ty.is_file() || ty.as_byte() == b'7') {
+                    return Err(InspectError::ManifestNotFile { kind: kind_name(ty) });
+                }
+                true
+            }
+            (b"rootfs", true) => {
+                if !ty.is_dir() {
+                    return Err(InspectError::RootfsNotDir { kind: kind_name(ty) });
+                }
+                self.rootfs_seen = true;
+                false
+            }
+            (b"rootfs", false) => false,
+            _ => return Err(InspectError::UnexpectedTopLevel { name: show(&raw_name) }),
+        };
+        if ty.is_hard_link() {
+            let target_raw = entry.link_name_bytes().unwrap_or_default();
+            let target = normalize(&target_raw)?;
+            if !target.starts_with(b"rootfs/") {
+                return Err(InspectError::HardLinkOutsideRootfs { name: show(&raw_name), target: show(&target_raw) });
+            }
+            if !self.seen.contains(&target) {
+                return Err(InspectError::HardLinkTargetNotEarlier {
+                    name: show(&raw_name),
+                    target: show(&target_raw),
+                });
+            }
+        }
+        if top == b"rootfs" {
+            let s = &mut self.stats;
+            match ty {
+                t if t.is_dir() => s.dirs += 1,
+                t if t.is_symlink() => s.symlinks += 1,
+                t if t.is_hard_link() => s.hardlinks += 1,
+                t if t.is_file() || t.as_byte() == b'7' => {
+                    s.files += 1;
+                    s.file_bytes += entry.size();
+                    s.largest_file = s.largest_file.max(entry.size());
+                }
+                _ => s.other += 1,
+            }
+        }
+        if !self.seen.insert(name) {
+            return Err(InspectError::Duplicate { name: show(&raw_name) });
+        }
+        Ok(is_manifest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_normalize_or_fail_with_their_variant() {
+        assert_eq!(normalize(b"./rootfs//a/./b/").unwrap(), b"rootfs/a/b");
+        assert!(matches!(normalize(b"/rootfs/a"), Err(InspectError::AbsoluteName { .. })));
+        assert!(matches!(normalize(b"rootfs/a/../../etc"), Err(InspectError::DotDot { .. })));
+        assert!(matches!(normalize(b".."), Err(InspectError::DotDot { .. })));
+    }
+
+    #[test]
+    fn magic_bytes_decide_the_format() {
+        assert_eq!(detect(&[0x1f, 0x8b, 8]), Some(Kind::Gzip));
+        assert_eq!(detect(b"BZh91AY"), Some(Kind::Bzip2));
+        assert_eq!(detect(&[0xfd, b'7', b'z', b'X', b'Z', 0, 0]), Some(Kind::Xz));
+        let mut tar = vec![0u8; 512];
+        tar[257..263].copy_from_slice(b"ustar\0");
+        assert_eq!(detect(&tar), Some(Kind::Plain));
+        assert_eq!(detect(&[0u8; 512]), None);
+        assert_eq!(detect(&[0x1f]), None);
+    }
+}

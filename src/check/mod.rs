@@ -1,0 +1,8 @@
+//! Reading published artifacts back: an ACI's archive layout and image ID
+//! ([`inspect`]), a published ACI with its signature, index, SBOM and
+//! dependencies ([`verify`]), and OCI image layouts and docker-archives, every
+//! digest recomputed ([`oci`]).
+
+pub mod inspect;
+pub mod oci;
+pub mod verify;

@@ -1,0 +1,324 @@
+//! `mkaci verify` for OCI output: an image layout directory (`<base>.oci`,
+//! what mkOCI builds) or its docker-archive (`<base>.docker.tar`, what
+//! postprocess writes for `podman load`). OCI images are not signed: what
+//! ties them to their build is their digests, so every one is recomputed.
+//!
+//! For a layout, in order, stopping at the first failure:
+//! 1. `index.json` tags exactly one manifest (mkOCI writes one);
+//! 2. the manifest and config blobs have the digests and sizes their
+//!    descriptors give ([`read_layout`]);
+//! 3. every layer blob has its descriptor's digest and size, and unpacks (a
+//!    gzip layer is decompressed) to the tar whose SHA-256 is the config's
+//!    `diff_id` for it;
+//! 4. when the config pins a closure SBOM (the label [`ANNOTATION`]), the
+//!    SHA-256 of `<base>.closure.json` beside the layout.
+//!
+//! For a docker-archive: `manifest.json` names one image; every member named
+//! after a digest (`<hex>.json`, `<hex>.tar.gz`, `<hex>.tar`) has it; each
+//! layer unpacks to its config `diff_id`; the config is the one of the layout
+//! beside the archive, when there is one; and the SBOM pin as above.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::archive::digest::{self, Sha256Digest};
+use crate::formats::oci::docker::HashingReader;
+use crate::formats::oci::layout::{self, read_layout, LayoutError};
+use crate::formats::oci::types::{
+    ImageConfig, ImageIndex, ANNOTATION_REF_NAME, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_TAR,
+};
+use crate::image::sbom::{check_pinned, PinnedSbom, SbomError, ANNOTATION};
+
+/// Why an OCI image failed verification. Each message names the file, what
+/// was expected and what was found, and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum OciVerifyError {
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error(transparent)]
+    Sbom(#[from] SbomError),
+    #[error(
+        "{} is a directory but not an OCI image layout (it has no index.json); pass DIR/<base>.oci \
+         or DIR/<base>.docker.tar for an OCI image, DIR/<image>.aci for an ACI",
+        dir.display()
+    )]
+    NotALayout { dir: PathBuf },
+    #[error(
+        "{} tags {count} manifests ({tags}), where mkOCI writes one; pass a layout mkOCI built \
+         (DIR/<base>.oci as postprocess publishes it)",
+        index.display()
+    )]
+    NotOneManifest { index: PathBuf, count: usize, tags: String },
+    #[error(
+        "layer {number} of {} ({media_type}) cannot be unpacked: {message}; the layout is damaged, \
+         rebuild the image with mkOCI",
+        path.display()
+    )]
+    BadLayer { path: PathBuf, number: usize, media_type: String, message: String },
+    #[error(
+        "layer {number} ({}) unpacks to a tar with {actual}, but the image config's diff_id for it \
+         is {expected}; the layer was changed after it was built, rebuild the image with mkOCI",
+        path.display()
+    )]
+    DiffIdMismatch { path: PathBuf, number: usize, expected: Sha256Digest, actual: Sha256Digest },
+    #[error(
+        "{} is not a docker-archive as postprocess writes it: {message}; run postprocess.sh again \
+         (it writes the archive from the .oci layout beside it)",
+        path.display()
+    )]
+    BadArchive { path: PathBuf, message: String },
+    #[error(
+        "{} holds {member} whose SHA-256 is {actual}, not the digest its name gives; the archive \
+         is damaged, run postprocess.sh again",
+        path.display()
+    )]
+    ArchiveMember { path: PathBuf, member: String, actual: Sha256Digest },
+    #[error(
+        "{} holds the image config {archive}, but the layout beside it, {}, has {layout}; the \
+         archive is from another build, run postprocess.sh again",
+        path.display(),
+        layout_dir.display()
+    )]
+    ArchiveNotLayout { path: PathBuf, layout_dir: PathBuf, archive: Sha256Digest, layout: Sha256Digest },
+}
+
+/// What [`verify_layout`] and [`verify_docker_archive`] checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OciCheck {
+    /// The tag (layout) or `name:tag` (docker-archive).
+    pub tag: String,
+    /// The config's digest: the image ID engines show.
+    pub config_digest: Sha256Digest,
+    /// The manifest's digest (a layout only; a docker-archive has none).
+    pub manifest_digest: Option<Sha256Digest>,
+    pub layers: usize,
+    /// Bytes of the layer blobs as stored, and of their tars.
+    pub layer_bytes: u64,
+    pub tar_bytes: u64,
+    /// The SBOM the config pins, checked.
+    pub sbom: Option<PinnedSbom>,
+    /// The layout the docker-archive's config was compared with.
+    pub same_as_layout: Option<PathBuf>,
+}
+
+/// Whether `path` is OCI output `mkaci verify` checks: a directory (an image
+/// layout) or a file named `*.docker.tar`.
+pub fn is_oci_output(path: &Path) -> bool {
+    path.is_dir() || path.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".docker.tar"))
+}
+
+/// Verifies the image layout at `dir`; see the module documentation.
+pub fn verify_layout(dir: &Path) -> Result<OciCheck, OciVerifyError> {
+    let index_path = dir.join("index.json");
+    if !index_path.exists() {
+        return Err(OciVerifyError::NotALayout { dir: dir.to_path_buf() });
+    }
+    let index: ImageIndex = layout::parse(&layout::read(&index_path)?, &index_path, "OCI image index")?;
+    let tags: Vec<&str> =
+        index.manifests.iter().filter_map(|m| m.annotations.get(ANNOTATION_REF_NAME)).map(String::as_str).collect();
+    let [tag] = tags.as_slice() else {
+        return Err(OciVerifyError::NotOneManifest { index: index_path, count: tags.len(), tags: tags.join(", ") });
+    };
+    let read = read_layout(dir, tag)?;
+    let (mut layer_bytes, mut tar_bytes) = (0, 0);
+    for (i, (desc, diff_id)) in read.manifest.layers.iter().zip(&read.config.rootfs.diff_ids).enumerate() {
+        let path = read.blob_path(&desc.digest);
+        let file = std::fs::File::open(&path).map_err(|source| LayoutError::Io {
+            action: "read",
+            path: path.clone(),
+            source,
+        })?;
+        let (blob, blob_size, tar, tar_size) = unpack_hashes(file, &desc.media_type).map_err(|message| {
+            OciVerifyError::BadLayer { path: path.clone(), number: i + 1, media_type: desc.media_type.clone(), message }
+        })?;
+        if blob != desc.digest || blob_size != desc.size {
+            return Err(LayoutError::DigestMismatch {
+                path,
+                expected: desc.digest,
+                expected_size: desc.size,
+                actual: blob,
+                actual_size: blob_size,
+            }
+            .into());
+        }
+        if tar != *diff_id {
+            return Err(OciVerifyError::DiffIdMismatch { path, number: i + 1, expected: *diff_id, actual: tar });
+        }
+        layer_bytes += blob_size;
+        tar_bytes += tar_size;
+    }
+    let sbom = check_pinned(dir, read.config.config.labels.get(ANNOTATION).map(String::as_str))?;
+    Ok(OciCheck {
+        tag: tag.to_string(),
+        config_digest: read.manifest.config.digest,
+        manifest_digest: Some(read.manifest_descriptor.digest),
+        layers: read.manifest.layers.len(),
+        layer_bytes,
+        tar_bytes,
+        sbom,
+        same_as_layout: None,
+    })
+}
+
+/// Reads a layer blob of `media_type` to its end: its SHA-256 and size, and
+/// those of the tar it holds. The error says why it cannot be unpacked.
+fn unpack_hashes<R: Read>(blob: R, media_type: &str) -> Result<(Sha256Digest, u64, Sha256Digest, u64), String> {
+    let mut raw = HashingReader { inner: blob, sha256: Sha256::new(), bytes: 0 };
+    let (tar, tar_size) = match media_type {
+        MEDIA_TYPE_LAYER_GZIP => {
+            let mut gz = flate2::read::MultiGzDecoder::new(&mut raw);
+            hash_all(&mut gz).map_err(|e| format!("not a gzip stream ({e})"))?
+        }
+        MEDIA_TYPE_LAYER_TAR => hash_all(&mut raw).map_err(|e| e.to_string())?,
+        other => return Err(format!("the media type {other:?} is none mkOCI writes")),
+    };
+    // Whatever follows the last gzip member counts in the blob's digest.
+    std::io::copy(&mut raw, &mut std::io::sink()).map_err(|e| e.to_string())?;
+    let blob_size = raw.bytes;
+    Ok((Sha256Digest::from_bytes(raw.sha256.finalize().into()), blob_size, tar, tar_size))
+}
+
+fn hash_all<R: Read>(r: &mut R) -> std::io::Result<(Sha256Digest, u64)> {
+    let mut h = HashingReader { inner: r, sha256: Sha256::new(), bytes: 0 };
+    std::io::copy(&mut h, &mut std::io::sink())?;
+    Ok((Sha256Digest::from_bytes(h.sha256.finalize().into()), h.bytes))
+}
+
+/// An entry of a docker-archive's `manifest.json`.
+#[derive(Debug, Deserialize)]
+struct ArchiveEntry {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags", default)]
+    repo_tags: Vec<String>,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+/// A member of a docker-archive named after a digest, as read.
+struct Member {
+    digest: Sha256Digest,
+    size: u64,
+    /// The tar a layer holds (its SHA-256 and size); `None` for the config.
+    tar: Option<(Sha256Digest, u64)>,
+    /// The config's bytes (small); empty for a layer.
+    bytes: Vec<u8>,
+}
+
+/// Verifies the docker-archive at `path`; see the module documentation.
+pub fn verify_docker_archive(path: &Path) -> Result<OciCheck, OciVerifyError> {
+    let bad = |message: String| OciVerifyError::BadArchive { path: path.to_path_buf(), message };
+    let file = std::fs::File::open(path).map_err(|source| LayoutError::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut archive = tar::Archive::new(file);
+    let mut manifest: Option<Vec<u8>> = None;
+    let mut members: BTreeMap<String, Member> = BTreeMap::new();
+    for entry in archive.entries().map_err(|e| bad(e.to_string()))? {
+        let mut entry = entry.map_err(|e| bad(e.to_string()))?;
+        let name = entry.path().map_err(|e| bad(e.to_string()))?.to_string_lossy().into_owned();
+        if name == "manifest.json" {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).map_err(|e| bad(e.to_string()))?;
+            manifest = Some(bytes);
+            continue;
+        }
+        let (hex, kind) = match name.rsplit_once('.') {
+            Some((stem, "gz")) if stem.ends_with(".tar") => {
+                (stem.trim_end_matches(".tar"), Some(MEDIA_TYPE_LAYER_GZIP))
+            }
+            Some((stem, "tar")) => (stem, Some(MEDIA_TYPE_LAYER_TAR)),
+            Some((stem, "json")) => (stem, None),
+            _ => return Err(bad(format!("it holds {name:?}, which is not manifest.json, <hex>.json or a layer"))),
+        };
+        let named = digest::parse(&format!("sha256:{hex}"))
+            .ok_or_else(|| bad(format!("{name:?} is not named after a SHA-256 digest")))?;
+        let member = match kind {
+            Some(media_type) => {
+                let (blob, size, tar, tar_size) = unpack_hashes(&mut entry, media_type)
+                    .map_err(|message| bad(format!("its layer {name:?} cannot be unpacked: {message}")))?;
+                Member { digest: blob, size, tar: Some((tar, tar_size)), bytes: Vec::new() }
+            }
+            None => {
+                let mut bytes = Vec::new();
+                entry.read_to_end(&mut bytes).map_err(|e| bad(e.to_string()))?;
+                Member { digest: digest::of_bytes(&bytes), size: bytes.len() as u64, tar: None, bytes }
+            }
+        };
+        if member.digest != named {
+            return Err(OciVerifyError::ArchiveMember {
+                path: path.to_path_buf(),
+                member: name,
+                actual: member.digest,
+            });
+        }
+        members.insert(name, member);
+    }
+    let manifest = manifest.ok_or_else(|| bad("it has no manifest.json".into()))?;
+    let entries: Vec<ArchiveEntry> =
+        serde_json::from_slice(&manifest).map_err(|e| bad(format!("its manifest.json is not valid: {e}")))?;
+    let [entry] = entries.as_slice() else {
+        return Err(bad(format!("its manifest.json lists {} images, where postprocess writes one", entries.len())));
+    };
+    let config_member =
+        members.get(&entry.config).ok_or_else(|| bad(format!("its config {:?} is missing", entry.config)))?;
+    let config: ImageConfig = serde_json::from_slice(&config_member.bytes)
+        .map_err(|e| bad(format!("its config {:?} is not an OCI image config: {e}", entry.config)))?;
+    if config.rootfs.diff_ids.len() != entry.layers.len() {
+        return Err(bad(format!(
+            "its config lists {} diff_ids for the {} layers of manifest.json",
+            config.rootfs.diff_ids.len(),
+            entry.layers.len()
+        )));
+    }
+    let (mut layer_bytes, mut tar_bytes) = (0, 0);
+    for (i, (name, diff_id)) in entry.layers.iter().zip(&config.rootfs.diff_ids).enumerate() {
+        let m = members.get(name).ok_or_else(|| bad(format!("its layer {name:?} is missing")))?;
+        let (tar, tar_size) = m.tar.ok_or_else(|| bad(format!("{name:?} is listed as a layer but is not one")))?;
+        if tar != *diff_id {
+            return Err(OciVerifyError::DiffIdMismatch {
+                path: path.join(name),
+                number: i + 1,
+                expected: *diff_id,
+                actual: tar,
+            });
+        }
+        layer_bytes += m.size;
+        tar_bytes += tar_size;
+    }
+    let config_digest = config_member.digest;
+    let layout_dir = path.with_file_name(
+        path.file_name().map(|n| n.to_string_lossy().replace(".docker.tar", ".oci")).unwrap_or_default(),
+    );
+    let same_as_layout = if layout_dir.join("index.json").is_file() {
+        let beside = verify_layout(&layout_dir)?;
+        if beside.config_digest != config_digest {
+            return Err(OciVerifyError::ArchiveNotLayout {
+                path: path.to_path_buf(),
+                layout_dir,
+                archive: config_digest,
+                layout: beside.config_digest,
+            });
+        }
+        Some(layout_dir)
+    } else {
+        None
+    };
+    let sbom = check_pinned(path, config.config.labels.get(ANNOTATION).map(String::as_str))?;
+    Ok(OciCheck {
+        tag: entry.repo_tags.join(", "),
+        config_digest,
+        manifest_digest: None,
+        layers: entry.layers.len(),
+        layer_bytes,
+        tar_bytes,
+        sbom,
+        same_as_layout,
+    })
+}

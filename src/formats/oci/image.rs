@@ -1,0 +1,83 @@
+//! An OCI image layout (`format = "oci"`, what `mkOCI` asks for): the same
+//! arguments, closure, manifest checks and rootfs plan as an ACI, written as
+//! one layer per store path (grouped by popularity past `maxLayers`, see
+//! [`super::layers`]) and a top-level layer, with the closure SBOM beside it.
+
+use std::collections::BTreeSet;
+
+use crate::archive::ArchiveOptions;
+use crate::image::contents;
+use crate::image::plan::StoreLayout;
+use crate::image::rootfs::{self, RootfsInput};
+use crate::image::sbom::ClosureSbom;
+use crate::image::spec::{from_spec, SpecContext};
+use crate::result::{ArtifactKind, ImageBase, OciArtifact, OciDigests, OciFiles, ResultWriter};
+
+use super::{config, layers, write_layout, ConfigInput, OciSpecError};
+use crate::formats::{BuildError, Built, Input};
+
+/// Builds the OCI image layout `input` describes.
+pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildError> {
+    let (attrs, spec, store, closure) = (input.attrs, input.spec(), &input.store, &input.closure);
+    let oci_spec = attrs.oci.as_ref().ok_or(OciSpecError::MissingOciAttrs)?;
+    if spec.layered {
+        return Err(BuildError::OciWithLayers { argument: "layered" });
+    }
+    if !spec.layers.is_empty() {
+        return Err(BuildError::OciWithLayers { argument: "layers" });
+    }
+    config::check_spec(spec, oci_spec)?;
+    let platform = crate::nix::names::oci_platform_of_system(&attrs.system)
+        .ok_or_else(|| OciSpecError::UnknownPlatform { system: attrs.system.clone() })?;
+    let resolved = from_spec(spec, &SpecContext { system: &attrs.system, store, thin_mounts: &[] })?;
+    let compression = config::layer_compression(resolved.compression)?;
+    let m = &resolved.manifest;
+    config::check_manifest(m)?;
+    let app = m.app.as_ref().expect("from_spec always gives an app");
+    let mount_targets = rootfs::mount_targets(app, &BTreeSet::new());
+    let extras = contents::extras(spec, store)?;
+    let rootfs_input = RootfsInput {
+        spec,
+        store,
+        closure,
+        packages: &input.packages,
+        layout: StoreLayout::Fat,
+        mount_targets: &mount_targets,
+        extras: &extras,
+    };
+    let mut planned = rootfs::plan_and_check(&rootfs_input, app)?;
+    let rootfs = input.opts.store_checks(std::mem::take(&mut planned.plan));
+
+    let base = ImageBase::new(&m.name, m.label("version"), &platform.os, &platform.architecture);
+    let dir_name = base.oci_layout();
+    if let Some(nix) = &oci_spec.dir_name {
+        if nix != dir_name.as_str() {
+            return Err(OciSpecError::DirNameMismatch { nix: nix.clone(), ours: dir_name.to_string() }.into());
+        }
+    }
+    let layer_inputs = layers::layer_inputs(store, closure, &rootfs, oci_spec.max_layers);
+    // The closure SBOM, pinned by a config label.
+    let closure_sbom = ClosureSbom::for_oci(store, closure, &input.packages, m, &spec.labels, platform);
+    let labels = closure_sbom.pinned_labels(&spec.labels);
+    let config_input = ConfigInput { manifest: m, labels: &labels, platform };
+    let summary = write_layout(
+        &result.path(&dir_name),
+        &layer_inputs,
+        &config_input,
+        &oci_spec.tag,
+        &ArchiveOptions { compression, threads: input.opts.threads },
+    )?;
+    result.write(&base.closure_sbom(), &closure_sbom.to_json(), 0o444)?;
+    result.add_oci(OciArtifact {
+        kind: ArtifactKind::OciLayout,
+        name: m.name.clone(),
+        version: m.label("version").map(str::to_string),
+        os: platform.os.clone(),
+        arch: platform.architecture.clone(),
+        tag: oci_spec.tag.clone(),
+        layers: summary.layers.len() as u32,
+        files: OciFiles { layout: dir_name, sbom: Some(base.closure_sbom()) },
+        digests: OciDigests { manifest: summary.manifest.digest, config: summary.config.digest },
+    });
+    Ok(Built { archives: Vec::new(), layouts: vec![summary] })
+}

@@ -1,0 +1,230 @@
+//! The OCI image layout directory: `oci-layout`, `index.json` (one manifest,
+//! tagged with `org.opencontainers.image.ref.name`) and `blobs/sha256/<hex>`
+//! for the layers, the config and the manifest.
+//!
+//! Layers are written by [`crate::archive::write_layer`], which computes the
+//! `diff_id` (SHA-256 of the tar) and the blob digest (SHA-256 of what it
+//! writes) while writing; each layer goes to a hidden temporary name and is
+//! renamed to its digest. The config and the manifest are small JSON held in
+//! memory and hashed there.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::archive::{self, ArchiveError, ArchiveOptions, Compression, LayerSummary};
+use crate::image::plan::Plan;
+
+use super::config::ConfigInput;
+use super::types::{
+    to_json, Descriptor, ImageConfig, ImageIndex, ImageManifest, LayoutMarker, Platform, ANNOTATION_REF_NAME,
+    MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_MANIFEST,
+};
+use crate::archive::digest::{self, Sha256Digest};
+
+/// Why a layout could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("{} is not a valid {what}: {message}; rebuild the image with mkOCI", path.display())]
+    Malformed { path: PathBuf, what: &'static str, message: String },
+    #[error("{} lists no manifest tagged {tag:?} (tags: {found}); use one of those tags", path.display())]
+    NoSuchTag { path: PathBuf, tag: String, found: String },
+    #[error("{} is {actual} bytes where the manifest says {expected}; the layout is damaged, rebuild the image with mkOCI", path.display())]
+    SizeMismatch { path: PathBuf, expected: u64, actual: u64 },
+    #[error("{} has {actual} (size {actual_size}) where {expected} (size {expected_size}) was expected; the layout is damaged, rebuild the image with mkOCI", path.display())]
+    DigestMismatch { path: PathBuf, expected: Sha256Digest, expected_size: u64, actual: Sha256Digest, actual_size: u64 },
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> LayoutError + 'a {
+    move |source| LayoutError::Io { action, path: path.to_path_buf(), source }
+}
+
+/// One layer to write: its plan and what the history says made it.
+pub struct LayerInput {
+    pub plan: Plan,
+    pub created_by: String,
+}
+
+/// What [`write_layout`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayoutSummary {
+    pub manifest: Descriptor,
+    pub config: Descriptor,
+    pub layers: Vec<LayerSummary>,
+}
+
+impl LayoutSummary {
+    /// Bytes of all layer tars, uncompressed.
+    pub fn tar_size(&self) -> u64 {
+        self.layers.iter().map(|l| l.tar_size).sum()
+    }
+
+    /// Bytes of all layer blobs.
+    pub fn compressed_size(&self) -> u64 {
+        self.layers.iter().map(|l| l.compressed_size).sum()
+    }
+
+    /// Tar entries of all layers.
+    pub fn entries(&self) -> u64 {
+        self.layers.iter().map(|l| l.entries).sum()
+    }
+}
+
+/// Writes the image layout into the new directory `dir`: the layers in
+/// order (bottom first), the config, the manifest, `index.json` with the
+/// manifest tagged `tag`, and `oci-layout`.
+pub fn write_layout(
+    dir: &Path,
+    layers: &[LayerInput],
+    input: &ConfigInput<'_>,
+    tag: &str,
+    opts: &ArchiveOptions,
+) -> Result<LayoutSummary, LayoutError> {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).map_err(io("create", &blobs))?;
+    let layer_type = match opts.compression {
+        Compression::None => MEDIA_TYPE_LAYER_TAR,
+        _ => MEDIA_TYPE_LAYER_GZIP,
+    };
+    let mut summaries = Vec::with_capacity(layers.len());
+    let mut descriptors = Vec::with_capacity(layers.len());
+    for (i, layer) in layers.iter().enumerate() {
+        let tmp = blobs.join(format!(".layer-{i}"));
+        let s = archive::write_layer(&layer.plan, &tmp, opts)?;
+        let dest = blobs.join(digest::hex(&s.digest));
+        std::fs::rename(&tmp, &dest).map_err(io("rename a layer to", &dest))?;
+        descriptors.push(Descriptor {
+            media_type: layer_type.into(),
+            digest: s.digest,
+            size: s.compressed_size,
+            annotations: BTreeMap::new(),
+            platform: None,
+        });
+        summaries.push(s);
+    }
+    let config: ImageConfig = input.image_config(
+        summaries.iter().map(|s| s.diff_id).collect(),
+        layers.iter().map(|l| l.created_by.clone()).collect(),
+    );
+    let config = write_blob(&blobs, MEDIA_TYPE_CONFIG, &to_json(&config))?;
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: Some(MEDIA_TYPE_MANIFEST.into()),
+        config: config.clone(),
+        layers: descriptors,
+        annotations: input.manifest_annotations(),
+    };
+    let mut manifest = write_blob(&blobs, MEDIA_TYPE_MANIFEST, &to_json(&manifest))?;
+    manifest.annotations.insert(ANNOTATION_REF_NAME.into(), tag.into());
+    manifest.platform = Some(Platform {
+        architecture: input.platform.architecture.clone(),
+        os: input.platform.os.clone(),
+        variant: input.platform.variant.clone(),
+    });
+    let index =
+        ImageIndex { schema_version: 2, media_type: Some(MEDIA_TYPE_INDEX.into()), manifests: vec![manifest.clone()] };
+    write_file(&dir.join("index.json"), &to_json(&index))?;
+    write_file(&dir.join("oci-layout"), &to_json(&LayoutMarker::default()))?;
+    Ok(LayoutSummary { manifest, config, layers: summaries })
+}
+
+fn write_blob(blobs: &Path, media_type: &str, bytes: &[u8]) -> Result<Descriptor, LayoutError> {
+    let digest = digest::of_bytes(bytes);
+    write_file(&blobs.join(digest::hex(&digest)), bytes)?;
+    Ok(Descriptor {
+        media_type: media_type.into(),
+        digest,
+        size: bytes.len() as u64,
+        annotations: BTreeMap::new(),
+        platform: None,
+    })
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
+    let mut f = std::fs::File::create(path).map_err(io("create", path))?;
+    f.write_all(bytes).map_err(io("write", path))
+}
+
+/// A layout read back: the manifest tagged as asked, its config, and where
+/// the blobs are. The JSON blobs' digests and sizes are checked; the layers'
+/// are checked by whoever reads them ([`super::docker`]).
+#[derive(Debug, Clone)]
+pub struct ReadLayout {
+    pub dir: PathBuf,
+    pub manifest_descriptor: Descriptor,
+    pub manifest: ImageManifest,
+    pub config: ImageConfig,
+    /// The config blob's bytes, as they are (their digest is the image ID).
+    pub config_bytes: Vec<u8>,
+}
+
+impl ReadLayout {
+    /// The file of a blob.
+    pub fn blob_path(&self, d: &Sha256Digest) -> PathBuf {
+        self.dir.join("blobs/sha256").join(digest::hex(d))
+    }
+}
+
+/// Reads the layout at `dir` and the manifest tagged `tag` in its index.
+pub fn read_layout(dir: &Path, tag: &str) -> Result<ReadLayout, LayoutError> {
+    let index_path = dir.join("index.json");
+    let index: ImageIndex = parse(&read(&index_path)?, &index_path, "OCI image index")?;
+    let Some(desc) =
+        index.manifests.iter().find(|m| m.annotations.get(ANNOTATION_REF_NAME).map(String::as_str) == Some(tag))
+    else {
+        let found: Vec<&str> =
+            index.manifests.iter().filter_map(|m| m.annotations.get(ANNOTATION_REF_NAME)).map(String::as_str).collect();
+        return Err(LayoutError::NoSuchTag { path: index_path, tag: tag.into(), found: found.join(", ") });
+    };
+    let blob = |d: &Descriptor| -> Result<(PathBuf, Vec<u8>), LayoutError> {
+        let path = dir.join("blobs/sha256").join(digest::hex(&d.digest));
+        let bytes = read(&path)?;
+        let actual = digest::of_bytes(&bytes);
+        if actual != d.digest || bytes.len() as u64 != d.size {
+            return Err(LayoutError::DigestMismatch {
+                path,
+                expected: d.digest,
+                expected_size: d.size,
+                actual,
+                actual_size: bytes.len() as u64,
+            });
+        }
+        Ok((path, bytes))
+    };
+    let (mpath, mbytes) = blob(desc)?;
+    let manifest: ImageManifest = parse(&mbytes, &mpath, "OCI image manifest")?;
+    let (cpath, config_bytes) = blob(&manifest.config)?;
+    let config: ImageConfig = parse(&config_bytes, &cpath, "OCI image config")?;
+    if config.rootfs.diff_ids.len() != manifest.layers.len() {
+        return Err(LayoutError::Malformed {
+            path: cpath,
+            what: "OCI image config",
+            message: format!(
+                "it lists {} diff_ids for the manifest's {} layers",
+                config.rootfs.diff_ids.len(),
+                manifest.layers.len()
+            ),
+        });
+    }
+    Ok(ReadLayout { dir: dir.to_path_buf(), manifest_descriptor: desc.clone(), manifest, config, config_bytes })
+}
+
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, LayoutError> {
+    std::fs::read(path).map_err(io("read", path))
+}
+
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    path: &Path,
+    what: &'static str,
+) -> Result<T, LayoutError> {
+    serde_json::from_slice(bytes).map_err(|e| LayoutError::Malformed {
+        path: path.to_path_buf(),
+        what,
+        message: e.to_string(),
+    })
+}

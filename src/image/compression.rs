@@ -1,0 +1,89 @@
+//! The compression an image asks for: gzip, xz or none, with levels valid by
+//! construction. The mkACI arguments resolve to one ([`crate::image::spec`]);
+//! the archive writer implements it (`crate::archive`), so the choice lives
+//! here, below both.
+
+/// How the tar stream is compressed. appc allows gzip, bzip2, xz or none; we write
+/// gzip, xz or none. The levels are valid by construction, so the writer never
+/// checks them again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Gzip { level: GzipLevel },
+    Xz { level: XzLevel },
+    None,
+}
+
+impl Compression {
+    /// Gzip at `level` (libdeflate, 1..=12).
+    pub fn gzip(level: u32) -> Result<Compression, LevelError> {
+        GzipLevel::new(level).map(|level| Compression::Gzip { level })
+    }
+
+    /// Xz at preset `level` (0..=9).
+    pub fn xz(level: u32) -> Result<Compression, LevelError> {
+        XzLevel::new(level).map(|level| Compression::Xz { level })
+    }
+}
+
+/// A libdeflate gzip level. libdeflate also has level 0 (stored blocks), which
+/// is no compression; use [`Compression::None`] for that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GzipLevel(u32);
+
+impl GzipLevel {
+    /// [`DEFAULT_GZIP_LEVEL`].
+    pub const DEFAULT: GzipLevel = GzipLevel(DEFAULT_GZIP_LEVEL);
+
+    /// The levels allowed.
+    pub const RANGE: std::ops::RangeInclusive<u32> = 1..=12;
+
+    pub fn new(level: u32) -> Result<GzipLevel, LevelError> {
+        if Self::RANGE.contains(&level) {
+            Ok(GzipLevel(level))
+        } else {
+            Err(LevelError::Gzip { level })
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+/// An xz (liblzma) preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XzLevel(u32);
+
+impl XzLevel {
+    /// The presets allowed.
+    pub const RANGE: std::ops::RangeInclusive<u32> = 0..=9;
+
+    pub fn new(level: u32) -> Result<XzLevel, LevelError> {
+        if Self::RANGE.contains(&level) {
+            Ok(XzLevel(level))
+        } else {
+            Err(LevelError::Xz { level })
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+/// A compression level out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LevelError {
+    #[error("gzip level {level} is not allowed; use 1..=12 (libdeflate levels)")]
+    Gzip { level: u32 },
+    #[error("xz level {level} is not allowed; use 0..=9")]
+    Xz { level: u32 },
+}
+
+/// Default gzip level (libdeflate levels 1..=12). Measured on the 1.38 GB Rust
+/// toolchain tar (1 MiB members): level 6 gives 286.1 MB, 1.006x `tar | pigz -6`
+/// (284.5 MB); level 5 gives 289.5 MB (1.018x) and level 4 295.1 MB (1.037x),
+/// both more than 1% bigger than pigz, for 12% and 22% less CPU.
+pub const DEFAULT_GZIP_LEVEL: u32 = 6;
+/// Default xz preset (0..=9).
+pub const DEFAULT_XZ_LEVEL: u32 = 6;

@@ -1,0 +1,499 @@
+//! `mkaci postprocess [--gpg PATH] [--key KEYID] [--] DIR RESULT...`: the step
+//! outside the sandbox that signs a result's images with the user's gpg and
+//! publishes them into DIR (`ACIs/` from `result/postprocess.sh`), ready for
+//! `rkt trust` and `rkt run` (see `docs/appc.md` on signatures and `docs/result-layout.md`).
+//!
+//! For each ACI artifact of each RESULT's `nix2aci.json` it makes, in DIR:
+//! - `<image>.aci`, a symlink to the image in the store, registered with Nix
+//!   as an indirect GC root (`nix-store --add-root DIR/<image>.aci --indirect`)
+//!   so that garbage collection keeps the image while the link exists; or,
+//!   with `--copy`, a copy of the image;
+//! - `<image>.mounts`, a symlink to the store's `.mounts` (a GC root too, or a
+//!   copy), for thin images (a stale one is removed when the same file name is
+//!   republished fat);
+//! - `<base>.closure.json`, the closure SBOM the manifest pins (a link, a GC
+//!   root too, or a copy), when the result has one (a stale one is removed
+//!   when the file name is republished from a result without one);
+//! - `<image>.aci.asc`, the ASCII-armored detached signature, unless the image
+//!   was built with `sign = false`;
+//! - [`PUBKEY_FILE`] (`pubkeys.gpg`), the armored public key of the key that
+//!   signed in this run: `rkt trust --prefix=<name> DIR/pubkeys.gpg`. The name
+//!   is the one appc meta discovery serves (`ac-discovery-pubkeys`), so DIR can
+//!   be served as a discovery site as is.
+//!
+//! For each OCI image layout artifact (from `mkOCI`) it makes, in DIR, a
+//! `<base>.docker.tar` for `podman load` / `docker load` and a GC-rooted
+//! `<base>.oci` link to the layout; see [`oci`]. OCI images are not signed.
+//!
+//! With `--site SITE --base-url URL` the command line also publishes the
+//! images into a static appc discovery site, checked before DIR is written
+//! and written after; see [`site`].
+//!
+//! Order, and what a failure leaves behind:
+//! 1. Every RESULT is read and checked (its index and each image's manifest),
+//!    DIR is created and probed, and (when an image is to be signed) gpg and
+//!    a secret key are found.
+//! 2. Every signature is made, in memory, and the public key exported.
+//! 3. Only then is DIR written: per image the `.mounts` link, the
+//!    `.closure.json` link, the `.aci` link and the `.asc`, each under a
+//!    hidden temporary name renamed into place (a link into the store is first made and registered by `nix-store
+//!    --add-root`, which points it at the result, then renamed over with the
+//!    link to the file).
+//!
+//! So any gpg failure (no gpg, no key, agent cannot unlock it) exits before
+//! DIR is touched: no partial or stale `.asc` appears, the files of earlier
+//! runs stay as they were, and a DIR this run created is removed again (a
+//! directory it created is only ever left behind with something in it). An earlier `.asc` of an image that is not
+//! re-linked still belongs to the image its `.aci` points to. When the `.aci`
+//! link is about to point at a different image (or the image is
+//! `sign = false`), the old `.asc` is deleted *before* the link is replaced
+//! and the new one renamed in right after, so a signature of another image is
+//! never left next to it: at worst (a crash in between) the image has no
+//! `.asc` and rkt refuses it as unsigned.
+//! Re-running is idempotent: links are replaced and images signed again.
+
+use super::{fsops, oci};
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::image::manifest::{ImageManifest, ManifestError, MountPoint};
+use crate::nix::store_path::DEFAULT_STORE_DIR;
+use crate::publish::sign::{DetachedSignature, Fingerprint, Gpg, GpgError, PubkeyAlgo};
+use crate::result::{signature_name, AciFiles, Artifact, FileName, ImageBase, IndexError, ResultDir};
+
+pub use crate::result::files::PUBKEY_FILE;
+
+/// Why postprocess failed. Each message names the cause and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PostprocessError {
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Gpg(#[from] GpgError),
+    #[error(
+        "cannot read the manifest {path:?} of the result: {reason}; rebuild the image with \
+         nix-build and run the new result's postprocess.sh"
+    )]
+    Manifest { path: PathBuf, reason: ManifestError },
+    #[error(
+        "cannot read the manifest {path:?} of the result: {message}; check the result, or rebuild it with nix-build"
+    )]
+    ManifestUnreadable { path: PathBuf, message: String },
+    #[error(
+        "two results publish the same file {file:?}: {first:?} and {second:?}; publish them \
+         into different directories (the first argument of postprocess.sh)"
+    )]
+    DuplicateImage { file: String, first: PathBuf, second: PathBuf },
+    #[error(
+        "cannot write to the output directory {dir:?}: {message}; choose another directory \
+         (the first argument of postprocess.sh, e.g. ./result/postprocess.sh ~/ACIs) or fix \
+         its permissions"
+    )]
+    DirNotWritable { dir: PathBuf, message: String },
+    #[error("cannot write {path:?}: {message}; check the output directory and run postprocess.sh again")]
+    WriteFailed { path: PathBuf, message: String },
+    #[error(
+        "cannot keep {link:?} safe from garbage collection: {program:?} is not found; install Nix's \
+         nix-store on PATH (or name it with --nix-store), or publish copies with --copy"
+    )]
+    NixStoreMissing { link: PathBuf, program: PathBuf },
+    #[error(
+        "cannot register {link:?} as a GC root: `nix-store --add-root` failed: {message}; \
+         publish copies with --copy instead"
+    )]
+    GcRootFailed { link: PathBuf, message: String },
+    #[error("cannot write the docker-archive of the OCI image at {path:?}: {message}")]
+    DockerArchive { path: PathBuf, message: String },
+}
+
+/// Something worth telling the user that does not stop the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    /// The signature was made by a key rkt cannot verify.
+    UnsupportedKeyAlgo { signer: Fingerprint, algo: PubkeyAlgo },
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Warning::UnsupportedKeyAlgo { signer, algo } => write!(
+                f,
+                "the signing key {signer} is {algo}; rkt only verifies RSA, DSA and ECDSA \
+                 signatures, so `rkt run` will reject these images. Sign with an RSA key: \
+                 --key <rsa key> or MKACI_SIGN_KEY"
+            ),
+        }
+    }
+}
+
+/// How a file reaches DIR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// A symlink; into the Nix store, also an indirect GC root.
+    Link { gc_root: bool },
+    /// A copy of the file.
+    Copy,
+}
+
+/// One published image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub artifact: Artifact,
+    /// `DIR/<image>.aci`
+    pub aci: PathBuf,
+    /// The image in the result it links to or was copied from.
+    pub target: PathBuf,
+    pub placement: Placement,
+    /// `DIR/<image>.mounts` for thin images.
+    pub mounts: Option<PathBuf>,
+    /// `DIR/<base>.closure.json`, the closure SBOM, when the result has one.
+    pub sbom: Option<PathBuf>,
+    /// `DIR/<image>.aci.asc` and the key that made it.
+    pub signature: Option<(PathBuf, Fingerprint)>,
+    /// The image's own mount points (its `mounts` and `mountsRo`, not the
+    /// thin `nix-<hash>` ones): `rkt run` needs a `--volume` for each.
+    pub own_mounts: Vec<MountPoint>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub dir: PathBuf,
+    pub published: Vec<Published>,
+    /// `DIR/pubkeys.gpg` and the keys in it, when anything was signed.
+    pub pubkey: Option<(PathBuf, Vec<Fingerprint>)>,
+    pub warnings: Vec<Warning>,
+    /// The OCI images published (never signed).
+    pub oci: Vec<oci::PublishedOci>,
+}
+
+/// Options of [`postprocess`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// gpg program; `None` finds `gpg2` or `gpg` on PATH.
+    pub gpg: Option<PathBuf>,
+    /// Key spec for `--local-user`; `None` uses gpg's default key.
+    pub key: Option<String>,
+    /// Copy the files into DIR instead of linking them.
+    pub copy: bool,
+    /// The `nix-store` program that registers GC roots; `None` finds it on PATH.
+    pub nix_store: Option<PathBuf>,
+}
+
+/// Publishes the ACI artifacts of `results` into `dir`; see the module docs.
+pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result<Report, PostprocessError> {
+    // 1. Read everything, check everything.
+    let mut images: Vec<(PathBuf, Artifact, Vec<MountPoint>)> = Vec::new();
+    let mut layouts: Vec<(PathBuf, crate::result::OciArtifact)> = Vec::new();
+    // Each file name published, with the result it comes from and, for an
+    // ACI, its image ID: a dependency image two results share (the same
+    // store path) is published once.
+    let mut seen: BTreeMap<FileName, (PathBuf, Option<crate::image::image_id::ImageId>)> = BTreeMap::new();
+    for result in results {
+        let r = ResultDir::read(result)?;
+        for layout in r.index.oci_layouts {
+            match seen.get(&layout.files.layout) {
+                Some((first, _)) if *first == r.dir => continue, // the same result given twice
+                Some((first, _)) => {
+                    return Err(PostprocessError::DuplicateImage {
+                        file: layout.files.layout.to_string(),
+                        first: first.clone(),
+                        second: r.dir.clone(),
+                    })
+                }
+                None => {
+                    seen.insert(layout.files.layout.clone(), (r.dir.clone(), None));
+                    layouts.push((r.dir.clone(), layout));
+                }
+            }
+        }
+        for artifact in r.index.artifacts {
+            match seen.get(&artifact.files.image) {
+                Some((first, _)) if *first == r.dir => continue, // the same result given twice
+                Some((_, Some(id))) if *id == artifact.digests.image_id => continue,
+                Some((first, _)) => {
+                    return Err(PostprocessError::DuplicateImage {
+                        file: artifact.files.image.to_string(),
+                        first: first.clone(),
+                        second: r.dir.clone(),
+                    })
+                }
+                None => {
+                    seen.insert(artifact.files.image.clone(), (r.dir.clone(), Some(artifact.digests.image_id)));
+                    let own_mounts = own_mount_points(&r.dir.join(&artifact.files.manifest))?;
+                    images.push((r.dir.clone(), artifact, own_mounts));
+                }
+            }
+        }
+    }
+    // Removes DIR again on the way out if this run made it and wrote nothing into it.
+    let _created = fsops::ensure_writable_dir(dir)
+        .map_err(|e| PostprocessError::DirNotWritable { dir: dir.to_path_buf(), message: e.to_string() })?;
+    let store_dir = std::env::var_os("NIX_STORE_DIR").map(PathBuf::from).unwrap_or_else(|| DEFAULT_STORE_DIR.into());
+
+    // 2. Sign in memory.
+    let key = options.key.as_deref();
+    let mut signatures: Vec<Option<DetachedSignature>> = Vec::with_capacity(images.len());
+    let mut warnings = Vec::new();
+    let mut signers: Vec<Fingerprint> = Vec::new();
+    let mut pubkeys: Vec<u8> = Vec::new();
+    if images.iter().any(|(_, a, _)| a.sign) {
+        let gpg = Gpg::locate(options.gpg.as_deref())?;
+        gpg.check_signing_key(key)?;
+        for (result_dir, artifact, _) in &images {
+            if !artifact.sign {
+                signatures.push(None);
+                continue;
+            }
+            let sig = gpg.sign_detached(&result_dir.join(&artifact.files.image), key)?;
+            if !signers.contains(&sig.signer) {
+                if !sig.algo.rkt_can_verify() {
+                    warnings.push(Warning::UnsupportedKeyAlgo { signer: sig.signer.clone(), algo: sig.algo });
+                }
+                pubkeys.extend(gpg.export_public(&sig.signer)?);
+                signers.push(sig.signer.clone());
+            }
+            signatures.push(Some(sig));
+        }
+    } else {
+        signatures.resize(images.len(), None);
+    }
+
+    // 3. Write DIR.
+    let write_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: std::io::Error| PostprocessError::WriteFailed { path, message: e.to_string() }
+    };
+    let nix_store = options.nix_store.clone().unwrap_or_else(|| PathBuf::from("nix-store"));
+    let mut published = Vec::with_capacity(images.len());
+    for ((result_dir, artifact, own_mounts), sig) in images.into_iter().zip(signatures) {
+        let placement = if options.copy {
+            Placement::Copy
+        } else {
+            Placement::Link { gc_root: result_dir.parent() == Some(store_dir.as_path()) }
+        };
+        let place = |file: &FileName| place_file(placement, &nix_store, &result_dir, dir, file);
+        let aci = dir.join(&artifact.files.image);
+        let asc = dir.join(signature_name(&artifact.files.image));
+        let target = result_dir.join(&artifact.files.image);
+        // An old `.asc` that belongs to another image goes before the image
+        // changes, so it is never next to an image it does not sign.
+        let relinks = options.copy || std::fs::read_link(&aci).ok().as_deref() != Some(target.as_path());
+        if sig.is_none() || relinks {
+            fsops::remove_if_exists(&asc).map_err(write_err(&asc))?;
+        }
+        let mounts = match &artifact.files.mounts {
+            Some(m) => Some(place(m)?.0),
+            None => {
+                // A `.mounts` left by an earlier thin build of this file name
+                // would hand rkt volumes the fat image does not declare.
+                let base = ImageBase::new(&artifact.name, artifact.version.as_deref(), &artifact.os, &artifact.arch);
+                if let Some(m) = AciFiles::new(&base, true).mounts {
+                    let stale = dir.join(m);
+                    if stale.symlink_metadata().is_ok() {
+                        fsops::remove_if_exists(&stale).map_err(write_err(&stale))?;
+                    }
+                }
+                None
+            }
+        };
+        // The closure SBOM the manifest pins, before the image, which is never
+        // beside another image's SBOM; a stale one of an older build goes.
+        let sbom = match &artifact.files.sbom {
+            Some(f) => Some(place(f)?.0),
+            None => {
+                let base = ImageBase::new(&artifact.name, artifact.version.as_deref(), &artifact.os, &artifact.arch);
+                let stale = dir.join(base.closure_sbom());
+                if stale.symlink_metadata().is_ok() {
+                    fsops::remove_if_exists(&stale).map_err(write_err(&stale))?;
+                }
+                None
+            }
+        };
+        place(&artifact.files.image)?;
+        let signature = match sig {
+            Some(sig) => {
+                fsops::replace_file(&asc, &sig.armored).map_err(write_err(&asc))?;
+                Some((asc, sig.signer))
+            }
+            None => None,
+        };
+        published.push(Published { artifact, aci, target, placement, mounts, sbom, signature, own_mounts });
+    }
+    let mut oci_published = Vec::with_capacity(layouts.len());
+    for (result_dir, layout) in layouts {
+        let placement = if options.copy {
+            Placement::Copy
+        } else {
+            Placement::Link { gc_root: result_dir.parent() == Some(store_dir.as_path()) }
+        };
+        oci_published.push(oci::publish(dir, &result_dir, layout, placement, &nix_store)?);
+    }
+    let pubkey = if signers.is_empty() {
+        None
+    } else {
+        let path = dir.join(PUBKEY_FILE);
+        fsops::replace_file(&path, &pubkeys).map_err(write_err(&path))?;
+        Some((path, signers))
+    };
+    Ok(Report { dir: dir.to_path_buf(), published, pubkey, warnings, oci: oci_published })
+}
+
+/// Puts the file `file` of the result at `result_dir` into `dir` as
+/// `placement` says: a copy, or a link (first registered as a GC root when
+/// `gc_root`). Returns the path in `dir` and the source.
+pub(super) fn place_file(
+    placement: Placement,
+    nix_store: &Path,
+    result_dir: &Path,
+    dir: &Path,
+    file: &FileName,
+) -> Result<(PathBuf, PathBuf), PostprocessError> {
+    let (source, dest) = (result_dir.join(file), dir.join(file));
+    let write_err = |e: std::io::Error| PostprocessError::WriteFailed { path: dest.clone(), message: e.to_string() };
+    match placement {
+        Placement::Copy => fsops::replace_with_copy(&source, &dest).map_err(write_err)?,
+        Placement::Link { gc_root } => {
+            if gc_root {
+                add_indirect_root(nix_store, &dest, result_dir)?;
+            }
+            fsops::replace_symlink(&source, &dest).map_err(write_err)?;
+        }
+    }
+    Ok((dest, source))
+}
+
+/// Registers `link` as an indirect GC root of the store path `result`: Nix
+/// keeps `result` as long as `link` is a symlink into it. `nix-store` makes
+/// `link` point at `result` itself; the caller then points it at the file.
+pub(super) fn add_indirect_root(nix_store: &Path, link: &Path, result: &Path) -> Result<(), PostprocessError> {
+    let mut abs = std::env::current_dir().unwrap_or_default();
+    abs.push(link);
+    let out = Command::new(nix_store)
+        .arg("--add-root")
+        .arg(&abs)
+        .arg("--indirect")
+        .arg("--realise")
+        .arg(result)
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                PostprocessError::NixStoreMissing { link: link.to_path_buf(), program: nix_store.to_path_buf() }
+            }
+            _ => PostprocessError::GcRootFailed { link: link.to_path_buf(), message: e.to_string() },
+        })?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let message = stderr.trim().lines().last().unwrap_or("no message").to_string();
+        return Err(PostprocessError::GcRootFailed { link: link.to_path_buf(), message });
+    }
+    Ok(())
+}
+
+/// The mount points of the image whose manifest is the file `path` (the
+/// result's pretty-printed copy), less a thin image's `nix-<hash>` store mounts,
+/// whose volumes the `.mounts` file gives.
+fn own_mount_points(path: &Path) -> Result<Vec<MountPoint>, PostprocessError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| PostprocessError::ManifestUnreadable { path: path.to_path_buf(), message: e.to_string() })?;
+    let manifest = ImageManifest::from_json_slice(&bytes)
+        .map_err(|reason| PostprocessError::Manifest { path: path.to_path_buf(), reason })?;
+    let mounts = manifest.app.map(|app| app.mount_points).unwrap_or_default();
+    Ok(mounts.into_iter().filter(|m| !is_thin_store_mount(m)).collect())
+}
+
+/// A thin image's mount of a store path: `nix-<hash>` at `<store>/<hash>-<name>`.
+fn is_thin_store_mount(m: &MountPoint) -> bool {
+    let Some(hash) = m.name.as_str().strip_prefix("nix-") else { return false };
+    let base = Path::new(m.path.as_str()).file_name().map(|b| b.to_string_lossy().into_owned()).unwrap_or_default();
+    hash.len() == 32 && base.strip_prefix(hash).is_some_and(|rest| rest.starts_with('-'))
+}
+
+impl Report {
+    /// The commands to load each published OCI image into an engine.
+    pub fn oci_next_commands(&self) -> Vec<String> {
+        use crate::result::shell_quote_path;
+        let mut cmds = Vec::new();
+        for p in &self.oci {
+            cmds.push(format!("podman load -i {}", shell_quote_path(&p.docker_archive)));
+            cmds.push(format!(
+                "skopeo inspect oci:{}:{}",
+                shell_quote_path(&p.layout),
+                crate::result::shell_quote(&p.artifact.tag)
+            ));
+        }
+        cmds
+    }
+
+    /// The commands to run next: one `rkt trust` per image name, one `rkt run`
+    /// per image (with the volumes of a thin image, and a `--volume`
+    /// placeholder for each of the image's own mount points), and one
+    /// `verify` per image with `mkaci`, the program that ran.
+    pub fn next_commands(&self, mkaci: &Path) -> Vec<String> {
+        use crate::result::{shell_quote, shell_quote_path, ArtifactKind};
+        let is_dep = |p: &&Published| p.artifact.kind == ArtifactKind::DependencyAci;
+        let mut cmds = Vec::new();
+        if let Some((keyfile, _)) = &self.pubkey {
+            // A dependency is trusted under its name less the last component
+            // (the prefix it shares with the other dependencies).
+            let mut names: Vec<&str> = self
+                .published
+                .iter()
+                .filter(|p| p.signature.is_some())
+                .map(|p| {
+                    let n = p.artifact.name.as_str();
+                    match (is_dep(&p), n.rsplit_once('/')) {
+                        (true, Some((prefix, _))) => prefix,
+                        _ => n,
+                    }
+                })
+                .collect();
+            names.sort();
+            names.dedup();
+            for name in names {
+                cmds.push(format!(
+                    "sudo rkt trust --prefix={} {}   # without a terminal (a script): add --skip-fingerprint-review",
+                    shell_quote(name),
+                    shell_quote_path(keyfile)
+                ));
+            }
+        }
+        // rkt finds dependencies by name in its store (or by discovery):
+        // fetching them from the files first makes the apps runnable.
+        let deps: Vec<String> = self.published.iter().filter(is_dep).map(|p| shell_quote_path(&p.aci)).collect();
+        if !deps.is_empty() {
+            let insecure = if self.published.iter().filter(is_dep).any(|p| p.signature.is_none()) {
+                " --insecure-options=image"
+            } else {
+                ""
+            };
+            cmds.push(format!("sudo rkt fetch{insecure} {}", deps.join(" ")));
+        }
+        for p in self.published.iter().filter(|p| !is_dep(p)) {
+            let mut cmd = String::from("sudo rkt run");
+            if p.signature.is_none() {
+                cmd.push_str(" --insecure-options=image");
+            }
+            if let Some(m) = &p.mounts {
+                cmd.push_str(&format!(" $(cat {})", shell_quote_path(m)));
+            }
+            for m in &p.own_mounts {
+                // <HOST_PATH> is left for the user to fill in: the shell
+                // refuses the line as it is.
+                cmd.push_str(&format!(" --volume={},kind=host,source=<HOST_PATH>", m.name.as_str()));
+                if m.read_only {
+                    cmd.push_str(",readOnly=true");
+                }
+            }
+            cmd.push(' ');
+            cmd.push_str(&shell_quote_path(&p.aci));
+            cmds.push(cmd);
+        }
+        for p in self.published.iter().filter(|p| !is_dep(p)) {
+            cmds.push(format!("{} verify {}", shell_quote_path(mkaci), shell_quote_path(&p.aci)));
+        }
+        cmds
+    }
+}

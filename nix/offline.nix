@@ -12,6 +12,10 @@
 #   RUNPATH rewritten by patchelf to point at the store copies of glibc and
 #   ncurses. Its closure is three store paths, and it runs only if all three
 #   are present.
+# - runCommand, writeScriptBin, writeShellScriptBin: to make packages of your
+#   own (a script, a directory, a program you compiled elsewhere) with the same
+#   names and arguments as nixpkgs' trivial builders, so that an expression
+#   written with them builds with either package set.
 #
 # The build sandbox has no shell and no patchelf: busybox-static is imported as
 # a directory (so that it is called as `busybox` and finds its applets) and
@@ -172,6 +176,49 @@ rec {
 
   # The host's libtinfo (what bash needs from ncurses).
   ncurses = libPackage "ncurses-${debVersion "libtinfo6"}" ncursesFiles // { pname = "ncurses"; version = debVersion "libtinfo6"; };
+
+  # runCommand NAME ENV SCRIPT: a package made by SCRIPT, run by busybox sh
+  # (`-eu`) with every busybox applet on PATH; SCRIPT writes $out (a file or
+  # a directory). ENV's attributes become environment variables of the
+  # build. As nixpkgs' runCommand, e.g.
+  #   runCommand "my-site" { } "mkdir -p $out/share && cp -r ${./site} $out/share/site"
+  runCommand = name: env: script:
+    if !builtins.isString name then throw "nix2aci offline package set: runCommand's first argument (the name) must be a string, got a ${builtins.typeOf name}"
+    else if !builtins.isAttrs env then throw "nix2aci offline package set: runCommand ${name}: the second argument (the environment) must be an attribute set, e.g. { }, got a ${builtins.typeOf env}"
+    else if !builtins.isString script then throw "nix2aci offline package set: runCommand ${name}: the third argument (the build script) must be a string, got a ${builtins.typeOf script}"
+    else derivation (removeAttrs env [ "name" "system" "builder" "args" ] // {
+      inherit name system;
+      builder = "${busyboxHost}/busybox";
+      args = [
+        "sh"
+        "-euc"
+        ''
+          ${busyboxHost}/busybox mkdir "$NIX_BUILD_TOP/.bin"
+          ${busyboxHost}/busybox --install -s "$NIX_BUILD_TOP/.bin"
+          export PATH="$NIX_BUILD_TOP/.bin"
+          ${script}
+        ''
+      ];
+    });
+
+  # writeScriptBin NAME TEXT: a package with the executable bin/NAME holding
+  # TEXT (give it its own `#!` line). As nixpkgs' writeScriptBin.
+  writeScriptBin = name: text:
+    if builtins.match "[^/]+" name == null || name == "." || name == ".." then
+      throw "nix2aci offline package set: writeScriptBin ${builtins.toJSON name}: the name becomes bin/NAME, so it must be a file name (no /, not empty)"
+    else runCommand name { inherit text; passAsFile = [ "text" ]; } ''
+      mkdir -p "$out/bin"
+      cp "$textPath" "$out/bin/${name}"
+      chmod 0555 "$out/bin/${name}"
+    '';
+
+  # writeShellScriptBin NAME TEXT: bin/NAME, a bash script of TEXT (this
+  # set's bash, which comes with it into the image). As nixpkgs'
+  # writeShellScriptBin.
+  writeShellScriptBin = name: text: writeScriptBin name ''
+    #!${bash}/bin/bash
+    ${text}
+  '';
 
   # The host's bash, made to load glibc and ncurses from the store.
   bash =

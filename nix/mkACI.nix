@@ -73,8 +73,9 @@ in
   # The `os` label. Default: from `system` by src/names.json (linux).
   os ? null,
 
-  # The Nix system to build on; also gives the default os and arch. Default:
-  # the `system` mkACI was imported with (else mkaci's).
+  # The Nix system the image is built on (where mkaci runs); it also gives
+  # the default os and arch, so its packages must be for that system too.
+  # Default: the `system` mkACI was imported with (else mkaci's).
   system ? defaultSystem,
 
   # Thin image: no store contents, only a directory skeleton and one read-only

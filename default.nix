@@ -70,6 +70,8 @@ in
   # OCI images of the same arguments (nix/mkOCI.nix).
   busyboxOCI = import ./pkgs/linux/busyboxOCI.nix stdArgs;
   bashOCI = import ./pkgs/linux/bashOCI.nix stdArgs;
+  # An OCI image over the declared layer bashLibsLayer (its `oci`).
+  bashLayeredOCI = import ./pkgs/linux/bashLayeredOCI.nix stdArgs;
 }
 // ifHas "dnsmasq" { dnsmasq = import ./pkgs/linux/dnsmasq.nix stdArgs; }
 // ifHas "docker" { docker = import ./pkgs/linux/docker.nix stdArgs; }

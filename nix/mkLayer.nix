@@ -1,9 +1,15 @@
 # mkLayer: a declared layer, one dependency ACI holding the whole closure of
-# `packages` (and no app), for mkACI's `layers`.
+# `packages` (and no app), for mkACI's `layers` and mkOCI's `layers`.
 #
 #   mkLayer = import ./nix/mkLayer.nix { inherit mkaci system; };
 #   libs = mkLayer { packages = [ pkgs.glibc pkgs.ncurses ]; name = "example.com/layers/bash-libs"; };
 #   mkACI { packages = [ pkgs.bash ]; layers = [ libs ]; layered = true; ... }
+#   mkOCI { packages = [ pkgs.bash ]; layers = [ libs ]; ... }
+#
+# For OCI images the layer has a second derivation, its `oci` attribute: an
+# OCI image layout of one layer holding the same closure, which mkOCI copies
+# into its images as is. It is built only when an OCI image uses the layer,
+# so an ACI-only user never pays for it, and then once.
 #
 # A layer is its own derivation: every image that lists it links to the
 # same output, and Nix builds it once. The result directory holds
@@ -25,6 +31,7 @@
 }@outer:
 let
   mkACI = import ./mkACI.nix (outer // { caller = "mkLayer"; });
+  names = import ./names.nix;
 in
 
 {
@@ -79,6 +86,37 @@ let
     mkaci = image.builder;
     extra = { format = "layer"; };
   };
+
+  # The OCI layer: the same closure as one layer of an OCI image layout. Its
+  # tag is the version when that is a valid OCI tag, else "latest".
+  ociPlatform = names.ociPlatformOfSystem image.system;
+  ociTag =
+    if image.imageVersion != null && builtins.match "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}" image.imageVersion != null
+    then image.imageVersion else "latest";
+  ociDrv =
+    if aci.compression == "xz" then
+      throw "mkLayer ${image.imageName}: compression = \"xz\" is not an OCI layer compression, so mkOCI cannot use this layer; build it with compression = \"gzip\" (the default) or \"none\""
+    else if ociPlatform == null then
+      throw "mkLayer ${image.imageName}: no OCI platform known for system ${image.system}; build it for one of src/names.json's ociPlatforms"
+    else import ./builder.nix {
+      kind = "oci-layer";
+      inherit (image) imageName imageVersion system;
+      aci = builtins.removeAttrs aci [ "sign" ];
+      mkaci = image.builder;
+      extra = {
+        format = "oci-layer";
+        oci = {
+          tag = ociTag;
+          maxLayers = 1;
+          dirName = names.ociLayoutName {
+            name = image.imageName;
+            version = image.imageVersion;
+            os = ociPlatform.os;
+            arch = ociPlatform.architecture;
+          };
+        };
+      };
+    };
 in
 builtins.seq (builtins.deepSeq aci null) (drv // {
   # Marks a layer for mkACI's `layers`.
@@ -90,4 +128,6 @@ builtins.seq (builtins.deepSeq aci null) (drv // {
   inherit (image) mkaci packages;
   # The normalised arguments, as handed to mkaci.
   aciSpec = aci;
+  # The layer for OCI images (what mkOCI's `layers` uses).
+  oci = ociDrv;
 })

@@ -85,7 +85,13 @@ in
   tag ? null,
   # The most layers the image may have, the top-level tree's included: one
   # layer per store path, the least popular grouped past this (docs/oci.md).
+  # Declared layers count.
   maxLayers ? 100,
+  # Declared layers: results of nix2aci.mkLayer (the same values mkACI's
+  # `layers` takes). Each is the image's bottom layer in the order given,
+  # built once as its own derivation (the layer's `oci`) and copied into the
+  # image as is; its store paths leave the image's own layers.
+  layers ? [ ],
 
   # mkACI arguments with no OCI meaning: refused when they ask for anything.
   thin ? false,
@@ -104,6 +110,9 @@ let
     fail "`${arg}` (${show v}) has no meaning in an OCI image: ${why}; remove `${arg}`, or build an ACI with mkACI";
 
   portList = if isList ports then ports else if isAttrs ports then attrValues ports else [ ];
+  notLayers = if isList layers
+    then builtins.filter (i: let l = builtins.elemAt layers i; in !(isAttrs l && (l.nix2aciLayer or false) == true)) (builtins.genList (i: i) (builtins.length layers))
+    else [ ];
   socketActivated = any (p: isAttrs p && (p.socketActivated or false) == true) portList;
 
   checks =
@@ -117,10 +126,13 @@ let
     else if socketActivated then refuse "ports" ports "socketActivated has no OCI equivalent; drop socketActivated from the port"
     else if compression == "xz" then fail "`compression` (\"xz\") is not an OCI layer compression; use \"gzip\" (the default) or \"none\""
     else if !(isInt maxLayers && maxLayers >= 2) then fail "`maxLayers` must be an integer of at least 2 (one store layer and the top-level layer), got ${show maxLayers}"
+    else if !isList layers then fail "`layers` must be a list of nix2aci.mkLayer results, got ${show layers}"
+    else if notLayers != [ ] then fail "`layers`[${toString (builtins.head notLayers)}] is not a nix2aci.mkLayer result (${show (builtins.elemAt layers (builtins.head notLayers))}); pass layers = [ (nix2aci.mkLayer { packages = [ ... ]; }) ]"
+    else if maxLayers < builtins.length layers + 2 then fail "`maxLayers` (${toString maxLayers}) leaves no room beside ${toString (builtins.length layers)} declared layer(s) for the image's own store layer and top-level layer; raise it to at least ${toString (builtins.length layers + 2)}"
     else true;
 
   # Everything else is mkACI's: its checks, its normalisation.
-  image = mkACI (removeAttrs args [ "tag" "maxLayers" "thin" "isolators" "eventHandlers" "supplementaryGIDs" "os" "arch" "sign" ]);
+  image = mkACI (removeAttrs args [ "tag" "maxLayers" "layers" "thin" "isolators" "eventHandlers" "supplementaryGIDs" "os" "arch" "sign" ]);
   aci = removeAttrs image.aciSpec [ "sign" ];
   system' = image.system;
 
@@ -143,7 +155,10 @@ let
     arch = platform.architecture;
   };
 
-  oci = { tag = tag'; inherit maxLayers dirName; };
+  # `layers` only when there are some, so that images without keep their
+  # derivations.
+  oci = { tag = tag'; inherit maxLayers dirName; }
+    // (if layers == [ ] then { } else { layers = map (l: "${l.oci}") layers; });
 
   drv = import ./builder.nix {
     kind = "oci";

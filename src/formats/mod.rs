@@ -7,7 +7,8 @@
 //!   over dependency images ([`aci::layered`]), declared layers
 //!   ([`aci::layer`], what `mkLayer` builds); what they share (writing an ACI
 //!   with its `.manifest` and `.id`) is [`aci`] itself.
-//! - [`oci`]: OCI image layouts (`mkOCI`), and the docker-archive that
+//! - [`oci`]: OCI image layouts (`mkOCI`, [`oci::image`]) over declared
+//!   layers (`mkLayer`'s `oci`, [`oci::layer`]), and the docker-archive that
 //!   publishing makes from one.
 //!
 //! No format imports another (`scripts/check-layers` enforces it): what two
@@ -137,6 +138,8 @@ pub enum BuildError {
     Layout(#[from] oci::LayoutError),
     #[error(transparent)]
     Layered(#[from] Box<aci::layered::LayeredError>),
+    #[error(transparent)]
+    OciLayers(#[from] Box<oci::declared::DeclaredError>),
     #[error("thin = true and {argument} do not go together: a thin image mounts every store path from the host, a layered one ships them as dependency images; choose one")]
     ThinWithLayers { argument: &'static str },
     #[error("layerPrefix is given but layered is not true; it names the per-path dependency images, which only layered = true makes: set layered = true or drop layerPrefix")]

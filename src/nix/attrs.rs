@@ -55,6 +55,11 @@ pub enum ImageFormat {
     /// One dependency ACI holding the closure of `aci.packages` and no app
     /// (`mkLayer`): a declared layer other images depend on.
     Layer,
+    /// The same declared layer for OCI images (`mkLayer`'s `oci`): an image
+    /// layout with one layer holding the closure of `aci.packages` and no
+    /// app, whose blob images that list it copy; needs `oci`.
+    #[serde(rename = "oci-layer")]
+    OciLayer,
 }
 
 /// The arguments only `mkOCI` has. The rest of its arguments are mkACI's,
@@ -70,6 +75,10 @@ pub struct OciSpec {
     /// The layout directory name `nix/mkOCI.nix` computed; must agree with mkaci's own.
     #[serde(default)]
     pub dir_name: Option<String>,
+    /// Declared layers (the outputs of `mkLayer`'s `oci`, store paths): the
+    /// image's bottom layers, in order, copied as they are.
+    #[serde(default)]
+    pub layers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -360,15 +369,33 @@ mod tests {
         assert_eq!(a.format, ImageFormat::Oci);
         assert_eq!(
             a.oci,
-            Some(OciSpec { tag: "1.0".into(), max_layers: 100, dir_name: Some("p-1.0-linux-amd64.oci".into()) })
+            Some(OciSpec {
+                tag: "1.0".into(),
+                max_layers: 100,
+                dir_name: Some("p-1.0-linux-amd64.oci".into()),
+                layers: Vec::new()
+            })
         );
+        let (field, msg) = Attrs::from_slice(
+            br#"{"outputs":{"out":"/x"},"system":"x86_64-linux","closure":[],"format":"oci",
+                "oci":{"tag":"1","maxLayers":2,"layerz":3},"aci":{"packages":[]}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(field, "oci.layerz");
+        assert!(msg.contains("layerz"), "{msg}");
         let (field, msg) = Attrs::from_slice(
             br#"{"outputs":{"out":"/x"},"system":"x86_64-linux","closure":[],"format":"oci",
                 "oci":{"tag":"1","maxLayers":2,"layers":3},"aci":{"packages":[]}}"#,
         )
         .unwrap_err();
         assert_eq!(field, "oci.layers");
-        assert!(msg.contains("layers"), "{msg}");
+        assert!(msg.contains("expected a sequence"), "{msg}");
+        let a = Attrs::from_slice(
+            br#"{"outputs":{"out":"/x"},"system":"x86_64-linux","closure":[],"format":"oci-layer",
+                "oci":{"tag":"1","maxLayers":1},"aci":{"packages":[]}}"#,
+        )
+        .unwrap();
+        assert_eq!(a.format, ImageFormat::OciLayer);
         let (field, _) = Attrs::from_slice(
             br#"{"outputs":{"out":"/x"},"system":"x86_64-linux","closure":[],"format":"docker","aci":{"packages":[]}}"#,
         )

@@ -132,6 +132,10 @@ pub struct OciArtifact {
     pub layers: u32,
     pub files: OciFiles,
     pub digests: OciDigests,
+    /// A declared layer's image (`mkLayer`'s `oci`): the store paths its one
+    /// layer holds, in store order. Empty for an application image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub store_paths: Vec<String>,
 }
 
 /// `nix2aci.json`. In the file, `artifacts` is one list whose entries say

@@ -165,7 +165,10 @@ impl ConfigInput<'_> {
 
     /// The run configuration.
     pub fn run_config(&self) -> RunConfig {
-        let app = self.manifest.app.as_ref().expect("from_spec always gives an app");
+        // A declared layer's image has no app: nothing to run, only labels.
+        let Some(app) = self.manifest.app.as_ref() else {
+            return RunConfig { labels: self.labels.clone(), ..RunConfig::default() };
+        };
         let args = app.exec.args();
         let mut exposed_ports = BTreeMap::new();
         for p in &app.ports {
@@ -242,7 +245,7 @@ mod tests {
     }
 
     fn oci() -> OciSpec {
-        OciSpec { tag: "1.0".into(), max_layers: 100, dir_name: None }
+        OciSpec { tag: "1.0".into(), max_layers: 100, dir_name: None, layers: Vec::new() }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! An OCI image layout (`format = "oci"`, what `mkOCI` asks for): the same
 //! arguments, closure, manifest checks and rootfs plan as an ACI, written as
-//! one layer per store path (grouped by popularity past `maxLayers`, see
-//! [`super::layers`]) and a top-level layer, with the closure SBOM beside it.
+//! the declared layers' finished blobs ([`super::declared`]), then one layer
+//! per remaining store path (grouped by popularity past `maxLayers`, which
+//! counts the declared layers; see [`super::layers`]) and a top-level layer,
+//! with the closure SBOM beside it.
 
 use std::collections::BTreeSet;
 
@@ -13,7 +15,7 @@ use crate::image::sbom::ClosureSbom;
 use crate::image::spec::{from_spec, SpecContext};
 use crate::result::{ArtifactKind, ImageBase, OciArtifact, OciDigests, OciFiles, ResultWriter};
 
-use super::{config, layers, write_layout, ConfigInput, OciSpecError};
+use super::{config, declared, layers, write_layout, ConfigInput, OciSpecError};
 use crate::formats::{BuildError, Built, Input};
 
 /// Builds the OCI image layout `input` describes.
@@ -55,7 +57,21 @@ pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildErr
             return Err(OciSpecError::DirNameMismatch { nix: nix.clone(), ours: dir_name.to_string() }.into());
         }
     }
-    let layer_inputs = layers::layer_inputs(store, closure, &rootfs, oci_spec.max_layers);
+    let declared = declared::read(&oci_spec.layers, store, platform).map_err(Box::new)?;
+    let count = declared.layers.len() as u32;
+    if oci_spec.max_layers < count.saturating_add(2) {
+        return Err(
+            Box::new(declared::DeclaredError::NoRoom { max_layers: oci_spec.max_layers, declared: count }).into()
+        );
+    }
+    let mut layer_inputs = declared.layers;
+    layer_inputs.extend(layers::layer_inputs(
+        store,
+        closure,
+        &rootfs,
+        oci_spec.max_layers - count,
+        &declared.store_paths,
+    ));
     // The closure SBOM, pinned by a config label.
     let closure_sbom = ClosureSbom::for_oci(store, closure, &input.packages, m, &spec.labels, platform);
     let labels = closure_sbom.pinned_labels(&spec.labels);
@@ -78,6 +94,7 @@ pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildErr
         layers: summary.layers.len() as u32,
         files: OciFiles { layout: dir_name, sbom: Some(base.closure_sbom()) },
         digests: OciDigests { manifest: summary.manifest.digest, config: summary.config.digest },
+        store_paths: Vec::new(),
     });
     Ok(Built { archives: Vec::new(), layouts: vec![summary] })
 }

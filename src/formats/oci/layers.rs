@@ -5,24 +5,34 @@
 //! (`/etc`, `/tmp`, mount targets, the packages' merged trees, the store
 //! directory itself).
 
-use crate::image::plan::store::{group_by_popularity, group_plan, without_store, StoreGroup};
+use std::collections::BTreeSet;
+
+use crate::image::plan::store::{group_by_popularity_without, group_plan, without_store, StoreGroup};
 use crate::image::plan::Plan;
 use crate::nix::closure::Closure;
-use crate::nix::store_path::StoreDir;
+use crate::nix::store_path::{StoreDir, StorePath};
 
 use super::layout::LayerInput;
 
 /// The layers of an image of `closure` whose rootfs is `rootfs`, bottom
-/// first: the store groups, then the top-level tree.
-pub fn layer_inputs(store: &StoreDir, closure: &Closure, rootfs: &Plan, max_layers: u32) -> Vec<LayerInput> {
-    let mut layers: Vec<LayerInput> = group_by_popularity(closure, max_layers)
+/// first: the store groups of every path but those in `leave_out` (which
+/// declared layers hold), then the top-level tree; `max_layers` of them at
+/// most.
+pub fn layer_inputs(
+    store: &StoreDir,
+    closure: &Closure,
+    rootfs: &Plan,
+    max_layers: u32,
+    leave_out: &BTreeSet<StorePath>,
+) -> Vec<LayerInput> {
+    let mut layers: Vec<LayerInput> = group_by_popularity_without(closure, max_layers, leave_out)
         .iter()
-        .map(|g| LayerInput { plan: group_plan(store, g, rootfs), created_by: describe(store, g) })
+        .map(|g| LayerInput::plan(group_plan(store, g, rootfs), describe(store, g)))
         .collect();
-    layers.push(LayerInput {
-        plan: without_store(store, rootfs),
-        created_by: "mkaci: the top-level tree (merged packages, /etc, /tmp, mount targets)".into(),
-    });
+    layers.push(LayerInput::plan(
+        without_store(store, rootfs),
+        "mkaci: the top-level tree (merged packages, /etc, /tmp, mount targets)",
+    ));
     layers
 }
 
@@ -37,7 +47,6 @@ pub fn describe(store: &StoreDir, layer: &StoreGroup) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nix::store_path::StorePath;
 
     #[test]
     fn layer_history() {

@@ -43,10 +43,39 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     move |source| LayoutError::Io { action, path: path.to_path_buf(), source }
 }
 
-/// One layer to write: its plan and what the history says made it.
+/// One layer to write: where its bytes come from and what the history says
+/// made it.
 pub struct LayerInput {
-    pub plan: Plan,
+    pub source: LayerSource,
     pub created_by: String,
+}
+
+/// Where a layer's bytes come from.
+pub enum LayerSource {
+    /// A plan, packed here.
+    Plan(Plan),
+    /// The finished blob of another layout (a declared layer's), copied as it
+    /// is and checked against its descriptor while it is copied: never packed
+    /// or compressed again.
+    Blob(FinishedBlob),
+}
+
+/// A layer blob written by another build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishedBlob {
+    /// The blob's file.
+    pub path: PathBuf,
+    /// Its descriptor in the layout it comes from: media type, digest, size.
+    pub descriptor: Descriptor,
+    /// Its `diff_id` in that layout's config.
+    pub diff_id: Sha256Digest,
+}
+
+impl LayerInput {
+    /// A layer packed from `plan`.
+    pub fn plan(plan: Plan, created_by: impl Into<String>) -> LayerInput {
+        LayerInput { source: LayerSource::Plan(plan), created_by: created_by.into() }
+    }
 }
 
 /// What [`write_layout`] wrote.
@@ -94,11 +123,14 @@ pub fn write_layout(
     let mut descriptors = Vec::with_capacity(layers.len());
     for (i, layer) in layers.iter().enumerate() {
         let tmp = blobs.join(format!(".layer-{i}"));
-        let s = archive::write_layer(&layer.plan, &tmp, opts)?;
+        let (s, media_type) = match &layer.source {
+            LayerSource::Plan(plan) => (archive::write_layer(plan, &tmp, opts)?, layer_type.to_string()),
+            LayerSource::Blob(blob) => (copy_blob(blob, &tmp)?, blob.descriptor.media_type.clone()),
+        };
         let dest = blobs.join(digest::hex(&s.digest));
         std::fs::rename(&tmp, &dest).map_err(io("rename a layer to", &dest))?;
         descriptors.push(Descriptor {
-            media_type: layer_type.into(),
+            media_type,
             digest: s.digest,
             size: s.compressed_size,
             annotations: BTreeMap::new(),
@@ -130,6 +162,51 @@ pub fn write_layout(
     write_file(&dir.join("index.json"), &to_json(&index))?;
     write_file(&dir.join("oci-layout"), &to_json(&LayoutMarker::default()))?;
     Ok(LayoutSummary { manifest, config, layers: summaries })
+}
+
+/// Copies a finished layer blob to `dest`, hashing it on the way, and checks
+/// it against its descriptor: never more bytes than the descriptor's size
+/// are read. The summary has the blob's digest and size and its `diff_id`;
+/// the tar size and entry count, which only packing knows, are 0.
+fn copy_blob(blob: &FinishedBlob, dest: &Path) -> Result<LayerSummary, LayoutError> {
+    use sha2::Digest as _;
+    use std::io::Read;
+    let src = std::fs::File::open(&blob.path).map_err(io("open", &blob.path))?;
+    let meta = src.metadata().map_err(io("read the size of", &blob.path))?;
+    if !meta.is_file() {
+        return Err(LayoutError::Malformed {
+            path: blob.path.clone(),
+            what: "layer blob",
+            message: "it is not a regular file".into(),
+        });
+    }
+    let expected = blob.descriptor.size;
+    let mut out = std::fs::File::create(dest).map_err(io("create", dest))?;
+    let mut reader = src.take(expected.saturating_add(1));
+    let mut sha = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut copied: u64 = 0;
+    loop {
+        let n = reader.read(&mut buf).map_err(io("read", &blob.path))?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(io("write", dest))?;
+        copied += n as u64;
+    }
+    let actual = Sha256Digest::from_bytes(sha.finalize().into());
+    if actual != blob.descriptor.digest || copied != expected {
+        let _ = std::fs::remove_file(dest);
+        return Err(LayoutError::DigestMismatch {
+            path: blob.path.clone(),
+            expected: blob.descriptor.digest,
+            expected_size: expected,
+            actual,
+            actual_size: copied,
+        });
+    }
+    Ok(LayerSummary { diff_id: blob.diff_id, digest: actual, tar_size: 0, compressed_size: copied, entries: 0 })
 }
 
 fn write_blob(blobs: &Path, media_type: &str, bytes: &[u8]) -> Result<Descriptor, LayoutError> {

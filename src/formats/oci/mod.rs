@@ -16,8 +16,10 @@
 //! `docs/oci.md` describes the mapping and the layering for users.
 
 pub mod config;
+pub mod declared;
 pub mod docker;
 pub mod image;
+pub mod layer;
 pub mod layers;
 pub mod layout;
 pub mod types;

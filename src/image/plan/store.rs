@@ -65,8 +65,20 @@ pub fn popularity(closure: &Closure) -> BTreeMap<StorePath, usize> {
 /// group, most popular first, ties in store order; past the budget the
 /// least popular share the last group. See the module docs.
 pub fn group_by_popularity(closure: &Closure, max_layers: u32) -> Vec<StoreGroup> {
+    group_by_popularity_without(closure, max_layers, &BTreeSet::new())
+}
+
+/// [`group_by_popularity`] of the closure less `leave_out` (the paths that
+/// declared layers hold): the popularity is still counted over the whole
+/// closure, so the order of the other paths does not change.
+pub fn group_by_popularity_without(
+    closure: &Closure,
+    max_layers: u32,
+    leave_out: &BTreeSet<StorePath>,
+) -> Vec<StoreGroup> {
     let pop = popularity(closure);
-    let mut order: Vec<(&StorePath, usize)> = pop.iter().map(|(p, c)| (p, *c)).collect();
+    let mut order: Vec<(&StorePath, usize)> =
+        pop.iter().filter(|(p, _)| !leave_out.contains(*p)).map(|(p, c)| (p, *c)).collect();
     // Most popular first; among equals, store order (by hash).
     order.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     let budget = (max_layers.max(2) - 1) as usize;
@@ -245,6 +257,23 @@ mod tests {
         let left = without_store_paths(&store, plan, &[a.clone()].into_iter().collect());
         let names: Vec<String> = left.entries.iter().map(|e| e.path.to_string()).collect();
         assert_eq!(names, ["/bin", "/nix", "/nix/store", &format!("/nix/store/{b}"), "/tmp"]);
+    }
+
+    #[test]
+    fn grouping_without_declared_paths() {
+        let store = StoreDir::default();
+        let (c, p) = closure(&store, &[&[1, 3], &[2], &[2], &[2]]);
+        // Leaving out glibc (p2) keeps the others in their order.
+        let out: BTreeSet<StorePath> = [p[2].clone()].into_iter().collect();
+        let layers = group_by_popularity_without(&c, 100, &out);
+        let order: Vec<&StorePath> = layers.iter().map(|l| &l.paths[0]).collect();
+        assert_eq!(order, [&p[1], &p[3], &p[0]]);
+        // The budget counts only what is left: 3 layers in all gives 1 single and 1 shared group.
+        let layers = group_by_popularity_without(&c, 3, &out);
+        assert_eq!(layers.len(), 2);
+        assert_eq!(layers[1].paths, vec![p[0].clone(), p[3].clone()]);
+        // Nothing left out is the plain grouping.
+        assert_eq!(group_by_popularity_without(&c, 4, &BTreeSet::new()), group_by_popularity(&c, 4));
     }
 
     #[test]

@@ -1,0 +1,66 @@
+//! A declared layer for OCI images (`format = "oci-layer"`, what `mkLayer`'s
+//! `oci` asks for): an image layout of one layer holding the whole closure
+//! of the packages under the store directory, with no app. Images that list
+//! it in `layers` copy its blob as one of their bottom layers
+//! ([`super::declared`]); as its own derivation it is built once and cached,
+//! and its blob is never packed or compressed again. See `docs/oci.md`.
+
+use crate::archive::ArchiveOptions;
+use crate::image::plan::store::store_plan;
+use crate::image::spec::{layer_from_spec, SpecContext};
+use crate::nix::store_path::StorePath;
+use crate::result::{ArtifactKind, ImageBase, OciArtifact, OciDigests, OciFiles, ResultWriter};
+
+use super::layout::LayerInput;
+use super::{config, write_layout, ConfigInput, OciSpecError};
+use crate::formats::{BuildError, Built, Input};
+
+/// Builds the OCI declared layer `input` describes.
+pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildError> {
+    let (attrs, spec, store, closure) = (input.attrs, input.spec(), &input.store, &input.closure);
+    let oci_spec = attrs.oci.as_ref().ok_or(OciSpecError::MissingOciAttrs)?;
+    for (index, p) in input.packages.iter().enumerate() {
+        if !closure.contains(p) {
+            return Err(BuildError::PackageNotInClosure { index, value: store.display(p) });
+        }
+    }
+    let platform = crate::nix::names::oci_platform_of_system(&attrs.system)
+        .ok_or_else(|| OciSpecError::UnknownPlatform { system: attrs.system.clone() })?;
+    let resolved = layer_from_spec(spec, &SpecContext { system: &attrs.system, store, thin_mounts: &[] })?;
+    let compression = config::layer_compression(resolved.compression)?;
+    let m = &resolved.manifest;
+    let paths: Vec<StorePath> = closure.paths().iter().map(|p| p.path.clone()).collect();
+    let plan = input.opts.store_checks(store_plan(store, closure, &paths));
+    let mut listed: Vec<String> = paths.iter().map(|p| store.display(p)).collect();
+    listed.sort();
+
+    let base = ImageBase::new(&m.name, m.label("version"), &platform.os, &platform.architecture);
+    let dir_name = base.oci_layout();
+    if let Some(nix) = &oci_spec.dir_name {
+        if nix != dir_name.as_str() {
+            return Err(OciSpecError::DirNameMismatch { nix: nix.clone(), ours: dir_name.to_string() }.into());
+        }
+    }
+    let layers = [LayerInput::plan(plan, format!("mkaci: declared layer {} ({} store paths)", m.name, paths.len()))];
+    let config_input = ConfigInput { manifest: m, labels: &spec.labels, platform };
+    let summary = write_layout(
+        &result.path(&dir_name),
+        &layers,
+        &config_input,
+        &oci_spec.tag,
+        &ArchiveOptions { compression, threads: input.opts.threads },
+    )?;
+    result.add_oci(OciArtifact {
+        kind: ArtifactKind::OciLayout,
+        name: m.name.clone(),
+        version: m.label("version").map(str::to_string),
+        os: platform.os.clone(),
+        arch: platform.architecture.clone(),
+        tag: oci_spec.tag.clone(),
+        layers: 1,
+        files: OciFiles { layout: dir_name, sbom: None },
+        digests: OciDigests { manifest: summary.manifest.digest, config: summary.config.digest },
+        store_paths: listed,
+    });
+    Ok(Built { archives: Vec::new(), layouts: vec![summary] })
+}

@@ -477,3 +477,114 @@ fn verify_checks_every_digest_of_a_layout_and_its_docker_archive() {
     assert!(!o.status.success());
     assert!(err.contains("not an OCI image layout") && err.contains("DIR/<base>.oci"), "{err}");
 }
+
+const H_LAYER: &str = "4c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4";
+
+/// Builds lib as a declared OCI layer (`format = "oci-layer"`) into the
+/// store, for `system`; returns its output.
+fn oci_layer(s: &Store, hash: &str, system: &str) -> PathBuf {
+    let lib = s.path(H_LIB, "lib");
+    let out = PathBuf::from(s.path(hash, "lib-oci-layer"));
+    let a = json!({
+        "outputs": {"out": "/unused"},
+        "system": system,
+        "storeDir": s.dir.to_str().unwrap(),
+        "closure": [{"path": lib, "references": [lib]}],
+        "format": "oci-layer",
+        "oci": {"tag": "1", "maxLayers": 1},
+        "aci": {"defaultName": "lib", "version": "1", "packages": [lib], "name": "layers/lib"},
+    });
+    let o = run_build(s, &a, &out, "0");
+    assert!(o.status.success(), "the layer build failed: {}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+#[test]
+fn declared_oci_layers_are_copied_as_the_bottom_layers() {
+    let s = store();
+    let layer = oci_layer(&s, H_LAYER, "x86_64-linux");
+    let index: Value = serde_json::from_slice(&std::fs::read(layer.join("nix2aci.json")).unwrap()).unwrap();
+    assert_eq!(index["artifacts"][0]["layers"], 1);
+    assert_eq!(index["artifacts"][0]["storePaths"], json!([s.path(H_LIB, "lib")]));
+    let ldir = layer.join(index["artifacts"][0]["files"]["layout"].as_str().unwrap());
+    let l = read_layout(&ldir, "1").unwrap();
+    let lblob = &l.manifest.layers[0];
+
+    let out = build_ok(&s, json!({}), json!({"layers": [layer.to_str().unwrap()]}), "with-layer");
+    let img = read_layout(&out.join("busybox-1.35.0-linux-amd64.oci"), "1.35.0").unwrap();
+    // The bottom layer is the declared one, byte for byte, with its diff_id.
+    assert_eq!(&img.manifest.layers[0], lblob);
+    assert_eq!(img.config.rootfs.diff_ids[0], l.config.rootfs.diff_ids[0]);
+    assert_eq!(
+        std::fs::read(img.blob_path(&lblob.digest)).unwrap(),
+        std::fs::read(l.blob_path(&lblob.digest)).unwrap()
+    );
+    // lib is in no other layer; busybox, conf and file keep a layer each.
+    let lib_rel = s.path(H_LIB, "lib")[1..].to_string();
+    for d in &img.manifest.layers[1..] {
+        let (names, _) = layer_entries(&img.blob_path(&d.digest));
+        assert!(!names.iter().any(|n| n.starts_with(&lib_rel)), "{names:?} holds lib");
+    }
+    assert_eq!(img.manifest.layers.len(), 1 + 3 + 1);
+    assert!(img.config.history[0].created_by.starts_with("mkaci: declared layer layers/lib"));
+    // The result verifies like any layout.
+    let v = verify(&out.join("busybox-1.35.0-linux-amd64.oci"));
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    // maxLayers counts the declared layer: 4 leaves 3 for the store groups and the top.
+    let out = build_ok(&s, json!({}), json!({"maxLayers": 4, "layers": [layer.to_str().unwrap()]}), "budget");
+    let img = read_layout(&out.join("busybox-1.35.0-linux-amd64.oci"), "1.35.0").unwrap();
+    assert_eq!(img.manifest.layers.len(), 4);
+}
+
+#[test]
+fn declared_oci_layers_are_refused_naming_the_layer() {
+    let s = store();
+    let layer = oci_layer(&s, H_LAYER, "x86_64-linux");
+    let arm = oci_layer(&s, "5c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4", "aarch64-linux");
+    // An ACI result is not an OCI layer.
+    let aci = PathBuf::from(s.path("6c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4", "an-aci"));
+    let mut a = attrs(&s, json!({}), json!({}));
+    a["format"] = json!("aci");
+    let o = run_build(&s, &a, &aci, "0");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A layer whose blob was changed after it was built.
+    let tampered = PathBuf::from(s.path("7c7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4", "tampered"));
+    let o = Command::new("cp").arg("-r").arg(&layer).arg(&tampered).output().unwrap();
+    assert!(o.status.success());
+    let index: Value = serde_json::from_slice(&std::fs::read(layer.join("nix2aci.json")).unwrap()).unwrap();
+    let dir_name = index["artifacts"][0]["files"]["layout"].as_str().unwrap();
+    let blobs = tampered.join(dir_name).join("blobs/sha256");
+    let ldir = layer.join(dir_name);
+    let l = read_layout(&ldir, "1").unwrap();
+    let blob = blobs.join(digest::hex(&l.manifest.layers[0].digest));
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&blob, bytes).unwrap();
+
+    let cases: Vec<(Value, String)> = vec![
+        (json!({"layers": ["/not/in/the/store"]}), "layers[0] = \"/not/in/the/store\" is not a store path".into()),
+        (
+            json!({"layers": [aci.to_str().unwrap()]}),
+            "layers[0] = ".to_string() + &format!("{aci:?}") + " is not an OCI layer: it holds 1 ACI(s)",
+        ),
+        (
+            json!({"layers": [arm.to_str().unwrap()]}),
+            "layers[0] (layers/lib) is built for linux/arm64, this image for linux/amd64".into(),
+        ),
+        (
+            json!({"layers": [layer.to_str().unwrap(), layer.to_str().unwrap()]}),
+            "layers[0] and layers[1] are the same layer layers/lib".into(),
+        ),
+        (json!({"maxLayers": 2, "layers": [layer.to_str().unwrap()]}), "raise maxLayers to at least 3".into()),
+        (json!({"layers": [tampered.to_str().unwrap()]}), "where sha256:".into()),
+    ];
+    for (oci, needle) in cases {
+        let out = s.tmp.path().join("refused");
+        let o = run_build(&s, &attrs(&s, json!({}), oci.clone()), &out, "0");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{oci} was accepted");
+        assert!(err.contains(&needle), "{oci}: expected {needle:?} in: {err}");
+        assert!(!out.exists(), "a refused build left {out:?}");
+    }
+}

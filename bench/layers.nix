@@ -23,6 +23,8 @@
 #   layer: every store path of the closure a per-path dependency ACI, all
 #   built in the image's derivation.
 # - fat: mkACI { packages = [ app ]; } of the same closure, for comparison.
+# - oci: mkOCI { packages = [ app ]; layers = [ layer ]; }: an OCI image whose
+#   bottom layer is the layer's `oci` (built once, as `layerOci`), linked.
 {
   corpus,
   part ? "large",
@@ -32,7 +34,7 @@ let
   inherit (builtins) fromJSON readFile map storePath concatStringsSep head filter match;
 
   nix2aci = import ../default.nix { offline = true; };
-  inherit (nix2aci) mkACI mkLayer;
+  inherit (nix2aci) mkACI mkOCI mkLayer;
   busybox = nix2aci.pkgs.busybox;
 
   paths = map storePath (fromJSON (readFile corpus)).${part};
@@ -73,6 +75,11 @@ let
 in
 {
   inherit busybox layer app;
+  layerOci = layer.oci;
+  oci = mkOCI (common // {
+    name = "localhost/bench/app-oci";
+    layers = [ layer ];
+  });
   layered = mkACI (common // {
     name = "localhost/bench/app";
     layered = true;

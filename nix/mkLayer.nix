@@ -7,7 +7,7 @@
 #   mkOCI { packages = [ pkgs.bash ]; layers = [ libs ]; ... }
 #
 # For OCI images the layer has a second derivation, its `oci` attribute: an
-# OCI image layout of one layer holding the same closure, which mkOCI copies
+# OCI image layout of one layer holding the same closure, which mkOCI links
 # into its images as is. It is built only when an OCI image uses the layer,
 # so an ACI-only user never pays for it, and then once.
 #

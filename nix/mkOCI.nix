@@ -89,7 +89,7 @@ in
   maxLayers ? 100,
   # Declared layers: results of nix2aci.mkLayer (the same values mkACI's
   # `layers` takes). Each is the image's bottom layer in the order given,
-  # built once as its own derivation (the layer's `oci`) and copied into the
+  # built once as its own derivation (the layer's `oci`) and linked into the
   # image as is; its store paths leave the image's own layers.
   layers ? [ ],
 

@@ -2,8 +2,8 @@
 # Declared layers for OCI images: bashLayeredOCI lists bashLibsLayer, the
 # same mkLayer value the layered ACI bashLayered uses.
 # - The layer's `oci` is an image layout of one layer that lists its store
-#   paths; the image's bottom layer is that blob, byte for byte (same
-#   digest, same diff_id), and its store paths are in no other layer.
+#   paths; the image's bottom layer is that blob (a link to it, the same
+#   digest and diff_id), and its store paths are in no other layer.
 # - oci-image-tool validates the image, umoci unpacks it and bash runs from
 #   the bundle under bwrap; postprocess publishes it and mkaci verify checks
 #   every digest; podman loads it.
@@ -37,7 +37,12 @@ man=$(skopeo inspect --raw "oci:$lay:$tag")
 cfg=$(skopeo inspect --config --raw "oci:$lay:$tag")
 [ "$(jq -r '.layers[0].digest' <<<"$man")" = "$lblob" ] || fail "the image's bottom layer is not the declared layer's blob: $(jq -c '.layers' <<<"$man")"
 [ "$(jq -r '.rootfs.diff_ids[0]' <<<"$cfg")" = "$ldiff" ] || fail "the image's first diff_id is not the declared layer's"
-cmp -s "$llay/blobs/sha256/${lblob#sha256:}" "$lay/blobs/sha256/${lblob#sha256:}" || fail "the copied blob differs from the layer's"
+# Linked, not copied: the image's blob is a link to the layer's, and the
+# image's result references the layer's output (so Nix keeps it).
+[ "$(readlink "$lay/blobs/sha256/${lblob#sha256:}")" = "$llay/blobs/sha256/${lblob#sha256:}" ] \
+    || fail "the image's blob $lblob is not a link to the layer's: $(ls -l "$lay/blobs/sha256/${lblob#sha256:}")"
+nix-store -q --references "$out" | grep -qx "$layer" || fail "the image's result does not reference the layer's output"
+cmp -s "$llay/blobs/sha256/${lblob#sha256:}" "$lay/blobs/sha256/${lblob#sha256:}" || fail "the linked blob differs from the layer's"
 jq -e '.history[0].created_by | startswith("mkaci: declared layer bash/layers/libs")' <<<"$cfg" >/dev/null \
     || fail "the history does not name the declared layer: $(jq -c '.history' <<<"$cfg")"
 n=$(jq '.layers | length' <<<"$man")
@@ -49,7 +54,7 @@ for d in $(jq -r '.layers[1:][].digest' <<<"$man"); do
         ! grep -q "^${p#/}/" <<<"$listing" || fail "the layer $d holds $p, which the declared layer holds"
     done
 done
-say "bashLayeredOCI: its bottom layer is the declared layer's blob, copied ($lblob); 3 layers"
+say "bashLayeredOCI: its bottom layer is the declared layer's blob, linked ($lblob); 3 layers"
 
 oci-image-tool validate --type image --ref "name=$tag" "$lay" >/dev/null 2>&1 || fail "oci-image-tool rejects the image"
 umoci unpack --rootless --image "$lay:$tag" "$work/bundle" >"$work/umoci.log" 2>&1 \
@@ -60,6 +65,10 @@ got=$(bwrap --bind "$work/bundle/rootfs" / --proc /proc --dev /dev --unshare-all
 say "umoci unpacks it; bash runs from the bundle and prints $got"
 
 "$out/postprocess.sh" "$work/OCI" >"$work/pp.log" 2>&1 || { cat "$work/pp.log" >&2; fail "postprocess.sh failed"; }
+# --copy copies the blob itself, not the link into the store.
+"$out/postprocess.sh" "$work/OCI-copy" --copy >"$work/ppc.log" 2>&1 || { cat "$work/ppc.log" >&2; fail "postprocess.sh --copy failed"; }
+[ -f "$work/OCI-copy/$(basename "$lay")/blobs/sha256/${lblob#sha256:}" ] && [ ! -L "$work/OCI-copy/$(basename "$lay")/blobs/sha256/${lblob#sha256:}" ] \
+    || fail "postprocess --copy left the declared layer's blob a link"
 base=$(basename "$lay" .oci)
 for f in "$base.oci" "$base.docker.tar"; do
     "$mkaci" verify "$work/OCI/$f" >"$work/verify.log" 2>&1 || { cat "$work/verify.log" >&2; fail "mkaci verify OCI/$f failed"; }

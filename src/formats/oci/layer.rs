@@ -1,7 +1,7 @@
 //! A declared layer for OCI images (`format = "oci-layer"`, what `mkLayer`'s
 //! `oci` asks for): an image layout of one layer holding the whole closure
 //! of the packages under the store directory, with no app. Images that list
-//! it in `layers` copy its blob as one of their bottom layers
+//! it in `layers` link its blob as one of their bottom layers
 //! ([`super::declared`]); as its own derivation it is built once and cached,
 //! and its blob is never packed or compressed again. See `docs/oci.md`.
 

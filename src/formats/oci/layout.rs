@@ -54,9 +54,9 @@ pub struct LayerInput {
 pub enum LayerSource {
     /// A plan, packed here.
     Plan(Plan),
-    /// The finished blob of another layout (a declared layer's), copied as it
-    /// is and checked against its descriptor while it is copied: never packed
-    /// or compressed again.
+    /// The finished blob of another layout (a declared layer's, in the store):
+    /// checked against its descriptor, then linked to where it is, never
+    /// packed, compressed or copied again.
     Blob(FinishedBlob),
 }
 
@@ -125,7 +125,7 @@ pub fn write_layout(
         let tmp = blobs.join(format!(".layer-{i}"));
         let (s, media_type) = match &layer.source {
             LayerSource::Plan(plan) => (archive::write_layer(plan, &tmp, opts)?, layer_type.to_string()),
-            LayerSource::Blob(blob) => (copy_blob(blob, &tmp)?, blob.descriptor.media_type.clone()),
+            LayerSource::Blob(blob) => (link_blob(blob, &tmp)?, blob.descriptor.media_type.clone()),
         };
         let dest = blobs.join(digest::hex(&s.digest));
         std::fs::rename(&tmp, &dest).map_err(io("rename a layer to", &dest))?;
@@ -164,11 +164,13 @@ pub fn write_layout(
     Ok(LayoutSummary { manifest, config, layers: summaries })
 }
 
-/// Copies a finished layer blob to `dest`, hashing it on the way, and checks
-/// it against its descriptor: never more bytes than the descriptor's size
-/// are read. The summary has the blob's digest and size and its `diff_id`;
-/// the tar size and entry count, which only packing knows, are 0.
-fn copy_blob(blob: &FinishedBlob, dest: &Path) -> Result<LayerSummary, LayoutError> {
+/// Checks a finished layer blob against its descriptor (hashing it; never
+/// more bytes than the descriptor's size are read) and makes `dest` a
+/// symlink to it: the blob is a file of another store path, which the
+/// result then references, so Nix keeps it as long as the result. The
+/// summary has the blob's digest and size and its `diff_id`; the tar size
+/// and entry count, which only packing knows, are 0.
+fn link_blob(blob: &FinishedBlob, dest: &Path) -> Result<LayerSummary, LayoutError> {
     use sha2::Digest as _;
     use std::io::Read;
     let src = std::fs::File::open(&blob.path).map_err(io("open", &blob.path))?;
@@ -181,32 +183,30 @@ fn copy_blob(blob: &FinishedBlob, dest: &Path) -> Result<LayerSummary, LayoutErr
         });
     }
     let expected = blob.descriptor.size;
-    let mut out = std::fs::File::create(dest).map_err(io("create", dest))?;
     let mut reader = src.take(expected.saturating_add(1));
     let mut sha = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
-    let mut copied: u64 = 0;
+    let mut read: u64 = 0;
     loop {
         let n = reader.read(&mut buf).map_err(io("read", &blob.path))?;
         if n == 0 {
             break;
         }
         sha.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(io("write", dest))?;
-        copied += n as u64;
+        read += n as u64;
     }
     let actual = Sha256Digest::from_bytes(sha.finalize().into());
-    if actual != blob.descriptor.digest || copied != expected {
-        let _ = std::fs::remove_file(dest);
+    if actual != blob.descriptor.digest || read != expected {
         return Err(LayoutError::DigestMismatch {
             path: blob.path.clone(),
             expected: blob.descriptor.digest,
             expected_size: expected,
             actual,
-            actual_size: copied,
+            actual_size: read,
         });
     }
-    Ok(LayerSummary { diff_id: blob.diff_id, digest: actual, tar_size: 0, compressed_size: copied, entries: 0 })
+    std::os::unix::fs::symlink(&blob.path, dest).map_err(io("create the link", dest))?;
+    Ok(LayerSummary { diff_id: blob.diff_id, digest: actual, tar_size: 0, compressed_size: read, entries: 0 })
 }
 
 fn write_blob(blobs: &Path, media_type: &str, bytes: &[u8]) -> Result<Descriptor, LayoutError> {

@@ -9,7 +9,8 @@
 # normalises it; mkOCI then makes a derivation of its own whose builder is
 # `mkaci build` with `format = "oci"`. Arguments that mean nothing in an OCI
 # image (thin, isolators, eventHandlers, supplementaryGIDs, os, arch,
-# sign = true, a socket-activated port, xz compression) are refused here,
+# sign = true, layered, layerPrefix, a socket-activated port, xz
+# compression) are refused here,
 # with a throw that names them. docs/oci.md has the mapping.
 #
 # The result directory holds `<name>-<version>-<os>-<arch>.oci/` (os and
@@ -101,6 +102,8 @@ in
   os ? null,
   arch ? null,
   sign ? false,
+  layered ? false,
+  layerPrefix ? null,
 }@args:
 
 let
@@ -123,6 +126,8 @@ let
     else if os != null then refuse "os" os "the OCI os comes from `system`; pass system = \"x86_64-linux\" or the like"
     else if arch != null then refuse "arch" arch "the OCI architecture comes from `system`; pass system = \"aarch64-linux\" or the like"
     else if sign != false then refuse "sign" sign "OCI images are not signed by nix2aci (cosign and the like are out of scope)"
+    else if layered != false then refuse "layered" layered "an OCI image already has one layer per store path (see maxLayers); declared layers go in `layers`"
+    else if layerPrefix != null then refuse "layerPrefix" layerPrefix "it names per-path dependency ACIs, which OCI images do not have"
     else if socketActivated then refuse "ports" ports "socketActivated has no OCI equivalent; drop socketActivated from the port"
     else if compression == "xz" then fail "`compression` (\"xz\") is not an OCI layer compression; use \"gzip\" (the default) or \"none\""
     else if !(isInt maxLayers && maxLayers >= 2) then fail "`maxLayers` must be an integer of at least 2 (one store layer and the top-level layer), got ${show maxLayers}"
@@ -132,7 +137,7 @@ let
     else true;
 
   # Everything else is mkACI's: its checks, its normalisation.
-  image = mkACI (removeAttrs args [ "tag" "maxLayers" "layers" "thin" "isolators" "eventHandlers" "supplementaryGIDs" "os" "arch" "sign" ]);
+  image = mkACI (removeAttrs args [ "tag" "maxLayers" "layers" "thin" "isolators" "eventHandlers" "supplementaryGIDs" "os" "arch" "sign" "layered" "layerPrefix" ]);
   aci = removeAttrs image.aciSpec [ "sign" ];
   system' = image.system;
 

@@ -19,6 +19,8 @@ refuses '{ packages = [ bb ]; os = "linux"; }' '`os` ("linux") has no meaning in
 refuses '{ packages = [ bb ]; arch = "arm64"; }' '`arch` ("arm64") has no meaning in an OCI image: the OCI architecture comes from `system`'
 refuses '{ packages = [ bb ]; sign = true; }' '`sign` (true) has no meaning in an OCI image: OCI images are not signed'
 refuses '{ packages = [ bb ]; ports.http = { protocol = "tcp"; port = 80; socketActivated = true; }; }' 'socketActivated has no OCI equivalent'
+refuses '{ packages = [ bb ]; layered = true; }' '`layered` (true) has no meaning in an OCI image: an OCI image already has one layer per store path'
+refuses '{ packages = [ bb ]; layerPrefix = "example.com/deps"; }' '`layerPrefix` ("example.com/deps") has no meaning in an OCI image'
 refuses '{ packages = [ bb ]; thin = true; }' 'remove `thin`, or build an ACI with mkACI'
 # mkOCI's own arguments, and a compression OCI layers do not have.
 refuses '{ packages = [ bb ]; compression = "xz"; }' '`compression` ("xz") is not an OCI layer compression; use "gzip"'
@@ -31,6 +33,10 @@ refuses '{ packages = [ bb ]; system = "mips64-linux"; }' 'no appc os and arch k
 # mkACI's checks apply, under mkOCI's name.
 refuses '{ packages = [ ]; }' 'mkOCI: `packages` is empty'
 refuses '{ packages = [ bb ]; mounts.data = "var/lib"; }' 'mkOCI: `mounts.data` must be an absolute path'
+# Every mkACI argument is an mkOCI argument too (mapped, or refused above by
+# name), so none gets Nix's own "unexpected argument".
+missing=$(nix-instantiate --eval --strict --json -E "let f = p: builtins.attrNames (builtins.functionArgs (import $repo/nix/\${p}.nix { mkaci = \"/x\"; system = \"x86_64-linux\"; })); o = f \"mkOCI\"; in builtins.filter (a: !(builtins.elem a o)) (f \"mkACI\")")
+[ "$missing" = "[]" ] || fail "mkACI arguments that mkOCI neither maps nor refuses by name: $missing"
 say "arguments without OCI meaning and bad mkOCI arguments fail at evaluation time, named"
 
 # accepts ARGS JQ: the attrs of mkOCI ARGS ({ aci, oci, ... }) satisfy the jq filter.

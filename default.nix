@@ -73,6 +73,12 @@ in
   # An OCI image over the declared layer bashLibsLayer (its `oci`).
   bashLayeredOCI = import ./pkgs/linux/bashLayeredOCI.nix stdArgs;
 }
+# Images for arm64, packed here (targetSystem): where the offline set has the
+# arm64 busybox-static (./scripts/setup downloads it on x86_64).
+// (if useOffline && system == "x86_64-linux" then {
+  busyboxArm64 = import ./pkgs/linux/busyboxArm64.nix stdArgs;
+  busyboxArm64OCI = import ./pkgs/linux/busyboxArm64OCI.nix stdArgs;
+} else { })
 // ifHas "dnsmasq" { dnsmasq = import ./pkgs/linux/dnsmasq.nix stdArgs; }
 // ifHas "docker" { docker = import ./pkgs/linux/docker.nix stdArgs; }
 // ifHas "etcd" { etcd2 = import ./pkgs/linux/etcd2.nix stdArgs; }

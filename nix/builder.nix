@@ -4,9 +4,10 @@
 #
 #   import ./builder.nix { kind = "aci"; inherit imageName imageVersion system mkaci aci; }
 #
-# `extra` adds attributes (`format`, `oci`); the derivation is named
+# `extra` adds attributes (`format`, `oci`); `targetSystem`, the image's Nix
+# system, is passed when it is not `system`. The derivation is named
 # `<last part of the image name>-<kind>[-<version>]`, made a valid store name.
-{ kind, imageName, imageVersion, system, mkaci, aci, extra ? { } }:
+{ kind, imageName, imageVersion, system, mkaci, aci, extra ? { }, targetSystem ? system }:
 let
   inherit (builtins) isString match concatStringsSep stringLength substring genList filter split elemAt length;
   lastPart = let parts = filter isString (split "/" imageName); in elemAt parts (length parts - 1);
@@ -23,4 +24,8 @@ derivation ({
   exportReferencesGraph.closure = aci.packages;
   storeDir = builtins.storeDir;
   inherit mkaci aci;
-} // extra)
+}
+# The image's system, only when it is not the builder's: images built for
+# their own system keep their derivations.
+// (if targetSystem == system then { } else { inherit targetSystem; })
+// extra)

@@ -73,10 +73,17 @@ in
   # The `os` label. Default: from `system` by src/names.json (linux).
   os ? null,
 
-  # The Nix system the image is built on (where mkaci runs); it also gives
-  # the default os and arch, so its packages must be for that system too.
-  # Default: the `system` mkACI was imported with (else mkaci's).
+  # The Nix system the image is built on (where mkaci runs). Default: the
+  # `system` mkACI was imported with (else mkaci's).
   system ? defaultSystem,
+
+  # The Nix system of the image (e.g. "aarch64-linux" for an arm64 image
+  # built on an x86_64 machine): gives the os and arch, and its programs
+  # must be for it (mkaci refuses an `exec` built for another machine). The
+  # packages must be built for it too: cross-built (nixpkgs'
+  # pkgsCross.aarch64-multiplatform) or from a nixpkgs of that system.
+  # Default: `system`. `os` and `arch`, when given too, must agree with it.
+  targetSystem ? null,
 
   # Thin image: no store contents, only a directory skeleton and one read-only
   # host mount point per store path of the closure (`nix-<hash>`). Run it with
@@ -269,11 +276,17 @@ let
     else if v == "" then null else v;
 
   # --- os and arch ---
-  # From src/names.json, shared with mkaci.
+  # From src/names.json, shared with mkaci: the image's system is
+  # `targetSystem`, else `system`.
+  targetSystem' =
+    if targetSystem == null then system
+    else if isString targetSystem then targetSystem
+    else fail "`targetSystem` must be a Nix system string such as \"aarch64-linux\", got ${show targetSystem}";
+  systemArg = if targetSystem == null then "system" else "targetSystem";
   systemOsArch =
-    if isString system then names.osArchOfSystem system
+    if isString targetSystem' then names.osArchOfSystem targetSystem'
     else fail "`system` must be a Nix system string such as \"x86_64-linux\", got ${show system}";
-  noSystem = fail "no appc os and arch known for system ${show system}; pass `os` and `arch` (e.g. os = \"linux\"; arch = \"amd64\";)";
+  noSystem = fail "no appc os and arch known for ${systemArg} ${show targetSystem'}; pass `os` and `arch` (e.g. os = \"linux\"; arch = \"amd64\";)";
   osFinal =
     if os != null then str "os" os
     else if systemOsArch != null then systemOsArch.os
@@ -283,6 +296,15 @@ let
     if arch' != null then arch'
     else if systemOsArch != null then systemOsArch.arch
     else noSystem;
+  # os and arch given with targetSystem must say the same.
+  targetConflict =
+    if targetSystem == null || systemOsArch == null then null
+    else if os != null && osFinal != systemOsArch.os then "os"
+    else if arch' != null && arch' != systemOsArch.arch then "arch"
+    else null;
+  checkTarget =
+    if targetConflict == null then true
+    else fail "`${targetConflict}` (${show (if targetConflict == "os" then osFinal else arch')}) contradicts targetSystem ${show targetSystem'}, whose ${targetConflict} is ${show systemOsArch.${targetConflict}}; drop `${targetConflict}` (targetSystem gives it) or change targetSystem";
   fileName = names.fileName { name = imageName; version = version'; os = osFinal; arch = archFinal; };
 
   # --- small checks and conversions ---
@@ -524,13 +546,14 @@ let
   drv = import ./builder.nix {
     kind = "aci";
     inherit imageName system aci;
+    targetSystem = targetSystem';
     imageVersion = version';
     mkaci = mkaciBin;
   };
 in
 # Force the checks above before Nix sees the derivation, so that mistakes are
 # reported at evaluation time.
-builtins.seq (builtins.deepSeq aci null) (drv // {
+builtins.seq checkTarget (builtins.seq (builtins.deepSeq aci null) (drv // {
   # The image file inside the result, `<name>-<version>-<os>-<arch>.aci`.
   imageFileName = fileName;
   # The image name and version labels.
@@ -544,4 +567,6 @@ builtins.seq (builtins.deepSeq aci null) (drv // {
   aciSpec = aci;
   # The packages the image was made from.
   packages = packages';
-})
+  # The Nix system of the image (targetSystem, else system).
+  targetSystem = targetSystem';
+}))

@@ -53,6 +53,9 @@ in
   os ? null,
   arch ? null,
   system ? null,
+  # The Nix system of the layer's packages, as for mkACI; an image can use
+  # only a layer of its own targetSystem. Default: `system`.
+  targetSystem ? null,
   # Extra labels and annotations, as for mkACI.
   labels ? { },
   annotations ? { },
@@ -81,7 +84,7 @@ let
 
   drv = import ./builder.nix {
     kind = "layer";
-    inherit (image) imageName imageVersion system;
+    inherit (image) imageName imageVersion system targetSystem;
     inherit aci;
     mkaci = image.builder;
     extra = { format = "layer"; };
@@ -89,7 +92,7 @@ let
 
   # The OCI layer: the same closure as one layer of an OCI image layout. Its
   # tag is the version when that is a valid OCI tag, else "latest".
-  ociPlatform = names.ociPlatformOfSystem image.system;
+  ociPlatform = names.ociPlatformOfSystem image.targetSystem;
   ociTag =
     if image.imageVersion != null && builtins.match "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}" image.imageVersion != null
     then image.imageVersion else "latest";
@@ -97,10 +100,10 @@ let
     if aci.compression == "xz" then
       throw "mkLayer ${image.imageName}: compression = \"xz\" is not an OCI layer compression, so mkOCI cannot use this layer; build it with compression = \"gzip\" (the default) or \"none\""
     else if ociPlatform == null then
-      throw "mkLayer ${image.imageName}: no OCI platform known for system ${image.system}; build it for one of src/names.json's ociPlatforms"
+      throw "mkLayer ${image.imageName}: no OCI platform known for system ${image.targetSystem}; build it for one of src/names.json's ociPlatforms"
     else import ./builder.nix {
       kind = "oci-layer";
-      inherit (image) imageName imageVersion system;
+      inherit (image) imageName imageVersion system targetSystem;
       aci = builtins.removeAttrs aci [ "sign" ];
       mkaci = image.builder;
       extra = {
@@ -125,7 +128,7 @@ builtins.seq (builtins.deepSeq aci null) (drv // {
   imageFileName = image.imageFileName;
   imageName = image.imageName;
   imageVersion = image.imageVersion;
-  inherit (image) mkaci packages;
+  inherit (image) mkaci packages targetSystem;
   # The normalised arguments, as handed to mkaci.
   aciSpec = aci;
   # The layer for OCI images (what mkOCI's `layers` uses).

@@ -42,9 +42,13 @@ in
   version ? null,
   acVersion ? null,
   versionAddon ? "",
-  # Gives the OCI os and architecture (x86_64-linux -> linux/amd64,
-  # aarch64-linux -> linux/arm64; src/names.json, ociPlatforms).
+  # The Nix system the image is built on (where mkaci runs).
   system ? null,
+  # The Nix system of the image: gives the OCI os and architecture
+  # (x86_64-linux -> linux/amd64, aarch64-linux -> linux/arm64;
+  # src/names.json, ociPlatforms), and its `exec` must be built for it.
+  # Default: `system`. See mkACI's targetSystem.
+  targetSystem ? null,
   # -> the config's Labels.
   labels ? { },
   acLabels ? { },
@@ -123,8 +127,8 @@ let
     else if !empty isolators then refuse "isolators" isolators "the image config has no resource or capability limits; give them to the engine (podman run --memory, --cap-drop, ...)"
     else if !empty eventHandlers then refuse "eventHandlers" eventHandlers "the image config has no pre-start or post-stop hooks"
     else if !empty supplementaryGIDs then refuse "supplementaryGIDs" supplementaryGIDs "the image config has no supplementary groups; give them to the engine (podman run --group-add)"
-    else if os != null then refuse "os" os "the OCI os comes from `system`; pass system = \"x86_64-linux\" or the like"
-    else if arch != null then refuse "arch" arch "the OCI architecture comes from `system`; pass system = \"aarch64-linux\" or the like"
+    else if os != null then refuse "os" os "the OCI os comes from `targetSystem` (default: `system`); pass targetSystem = \"x86_64-linux\" or the like"
+    else if arch != null then refuse "arch" arch "the OCI architecture comes from `targetSystem` (default: `system`); pass targetSystem = \"aarch64-linux\" or the like"
     else if sign != false then refuse "sign" sign "OCI images are not signed by nix2aci (cosign and the like are out of scope)"
     else if layered != false then refuse "layered" layered "an OCI image already has one layer per store path (see maxLayers); declared layers go in `layers`"
     else if layerPrefix != null then refuse "layerPrefix" layerPrefix "it names per-path dependency ACIs, which OCI images do not have"
@@ -140,11 +144,12 @@ let
   image = mkACI (removeAttrs args [ "tag" "maxLayers" "layers" "thin" "isolators" "eventHandlers" "supplementaryGIDs" "os" "arch" "sign" "layered" "layerPrefix" ]);
   aci = removeAttrs image.aciSpec [ "sign" ];
   system' = image.system;
+  targetSystem' = image.targetSystem;
 
   platform =
-    let p = names.ociPlatformOfSystem system'; in
+    let p = names.ociPlatformOfSystem targetSystem'; in
     if p != null then p
-    else fail "no OCI platform known for system ${show system'}; build for one of src/names.json's ociPlatforms (x86_64-linux, aarch64-linux, ...)";
+    else fail "no OCI platform known for system ${show targetSystem'}; build for one of src/names.json's ociPlatforms (x86_64-linux, aarch64-linux, ...)";
 
   tag' =
     let t = if tag != null then tag else if image.imageVersion != null then image.imageVersion else "latest"; in
@@ -170,6 +175,7 @@ let
     inherit (image) imageName imageVersion;
     inherit aci;
     system = system';
+    targetSystem = targetSystem';
     mkaci = image.builder;
     extra = { format = "oci"; inherit oci; };
   };
@@ -181,6 +187,7 @@ builtins.seq checks (builtins.seq (builtins.deepSeq [ aci oci ] null) (drv // {
   imageVersion = image.imageVersion;
   tag = tag';
   inherit platform;
+  targetSystem = targetSystem';
   inherit (image) mkaci packages;
   # The normalised arguments, as handed to mkaci.
   aciSpec = aci;

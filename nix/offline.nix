@@ -12,6 +12,10 @@
 #   RUNPATH rewritten by patchelf to point at the store copies of glibc and
 #   ncurses. Its closure is three store paths, and it runs only if all three
 #   are present.
+# - busyboxAarch64 (on x86_64): Debian's arm64 busybox-static, which
+#   ./scripts/setup unpacks under target/foreign/aarch64-linux/, for images
+#   of another platform (`targetSystem = "aarch64-linux"`); it runs here under
+#   qemu-aarch64-static.
 # - runCommand, writeScriptBin, writeShellScriptBin: to make packages of your
 #   own (a script, a directory, a program you compiled elsewhere) with the same
 #   names and arguments as nixpkgs' trivial builders, so that an expression
@@ -170,6 +174,34 @@ rec {
 
   # The same binary: Debian's busybox is statically linked already.
   busyboxStatic = busybox;
+
+  # Debian's arm64 busybox-static (a foreign package: built for
+  # aarch64-linux, packed here by the x86_64 mkaci), with one symlink per
+  # applet. ./scripts/setup downloads and unpacks it. Its applets are named
+  # after the host's busybox-static of the same Debian release.
+  busyboxAarch64 =
+    let
+      dir = ../target/foreign/aarch64-linux;
+      version =
+        let v = if pathExists (dir + "/VERSION") then builtins.replaceStrings [ "\n" ] [ "" ] (readFile (dir + "/VERSION")) else "host";
+          m = match "([0-9]+:)?(.*)-[^-]*" v;
+        in if m != null then elemAt m 1 else v;
+      bin = builtins.path { name = "busybox-static-arm64"; path = dir + "/bin/busybox"; };
+    in
+    if !pathExists (dir + "/bin/busybox") then
+      throw "nix2aci offline package set: ${toString dir}/bin/busybox does not exist; run ./scripts/setup as root (it downloads Debian's arm64 busybox-static)"
+    else
+      runBusybox "busybox-aarch64-${version}" ''
+        mkdir -p "$out/bin"
+        cp ${bin} "$out/bin/busybox"
+        chmod 0555 "$out/bin/busybox"
+        # The applets of the host's busybox-static, the same Debian build
+        # for amd64 (the arm64 binary cannot run in this sandbox).
+        for applet in $(busybox --list); do
+          [ -e "$out/bin/$applet" ] || ln -s busybox "$out/bin/$applet"
+        done
+      ''
+      // { pname = "busybox"; inherit version; };
 
   # The host's dynamic loader, libc and libm.
   glibc = libPackage "glibc-${debVersion "libc6"}" glibcFiles // { pname = "glibc"; version = debVersion "libc6"; };

@@ -8,6 +8,7 @@
 
 pub mod compression;
 pub mod contents;
+pub mod elf;
 pub mod image_id;
 pub mod manifest;
 pub mod plan;

@@ -4,7 +4,10 @@
 //! `__structuredAttrs = true`. Of those, mkaci reads:
 //!
 //! - `outputs.out`: where to write the result (`$out` is not set with structured attrs);
-//! - `system`: the Nix system, which gives the `os` and `arch` labels;
+//! - `system`: the Nix system the builder runs on;
+//! - `targetSystem`: the Nix system of the image, which gives the `os` and
+//!   `arch` labels and the OCI platform; absent when it is `system`
+//!   ([`Attrs::image_system`]);
 //! - `storeDir`: the store directory (optional, `/nix/store` by default);
 //! - `closure`: what `exportReferencesGraph.closure` became, see [`crate::nix::closure`];
 //! - `mkaci`: the store path of mkaci itself, for `postprocess.sh`;
@@ -31,6 +34,10 @@ use crate::nix::closure::RawPathInfo;
 pub struct Attrs {
     pub outputs: Outputs,
     pub system: String,
+    /// The image's Nix system, when it is not `system` (an image of
+    /// packages built for another platform).
+    #[serde(default)]
+    pub target_system: Option<String>,
     #[serde(default)]
     pub store_dir: Option<String>,
     pub closure: Vec<RawPathInfo>,
@@ -296,6 +303,11 @@ pub enum AttrsError {
 }
 
 impl Attrs {
+    /// The Nix system of the image: `targetSystem`, else `system`.
+    pub fn image_system(&self) -> &str {
+        self.target_system.as_deref().unwrap_or(&self.system)
+    }
+
     pub fn from_file(path: &Path) -> Result<Self, AttrsError> {
         let bytes = std::fs::read(path).map_err(|source| AttrsError::Read { path: path.to_path_buf(), source })?;
         Self::from_slice(&bytes).map_err(|(field, message)| AttrsError::Field {

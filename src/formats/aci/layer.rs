@@ -22,7 +22,7 @@ pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildErr
             return Err(BuildError::PackageNotInClosure { index, value: store.display(p) });
         }
     }
-    let resolved = layer_from_spec(spec, &SpecContext { system: &input.attrs.system, store, thin_mounts: &[] })?;
+    let resolved = layer_from_spec(spec, &SpecContext { system: input.attrs.image_system(), store, thin_mounts: &[] })?;
     let paths: Vec<StorePath> = closure.paths().iter().map(|p| p.path.clone()).collect();
     let plan = input.opts.store_checks(store_plan(store, closure, &paths));
     let mut listed: Vec<String> = paths.iter().map(|p| store.display(p)).collect();

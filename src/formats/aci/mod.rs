@@ -60,7 +60,10 @@ pub fn prepare_app(input: &Input, layout: StoreLayout) -> Result<PreparedApp, Bu
         StoreLayout::Thin => closure.paths().iter().map(|p| p.path.clone()).collect(),
         StoreLayout::Fat | StoreLayout::Layered => Vec::new(),
     };
-    let mut resolved = from_spec(spec, &SpecContext { system: &input.attrs.system, store, thin_mounts: &thin_paths })?;
+    let mut resolved =
+        from_spec(spec, &SpecContext { system: input.attrs.image_system(), store, thin_mounts: &thin_paths })?;
+    let os = resolved.manifest.label("os").expect("from_spec sets the os label").to_string();
+    let arch = resolved.manifest.label("arch").expect("from_spec sets the arch label").to_string();
     let app = resolved.manifest.app.as_mut().expect("from_spec always gives an app");
 
     // The user's mount points, as validated in the manifest; the plan makes
@@ -77,6 +80,8 @@ pub fn prepare_app(input: &Input, layout: StoreLayout) -> Result<PreparedApp, Bu
         layout: plan_layout,
         mount_targets: &mount_targets,
         extras: &extras,
+        os: &os,
+        arch: &arch,
     };
     let mut planned = rootfs::plan_and_check(&rootfs_input, app)?;
     if layout == StoreLayout::Thin {
@@ -94,8 +99,6 @@ pub fn prepare_app(input: &Input, layout: StoreLayout) -> Result<PreparedApp, Bu
     // image); a dependency image's paths are placed there later.
     let sbom = ClosureSbom::for_aci(store, closure, &input.packages, &resolved.manifest, layout);
     let rootfs = input.opts.store_checks(std::mem::take(&mut planned.plan));
-    let os = resolved.manifest.label("os").expect("from_spec sets the os label").to_string();
-    let arch = resolved.manifest.label("arch").expect("from_spec sets the arch label").to_string();
     Ok(PreparedApp {
         manifest: resolved.manifest,
         sign: resolved.sign,

@@ -29,9 +29,9 @@ pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildErr
         return Err(BuildError::OciWithLayers { argument: "layers" });
     }
     config::check_spec(spec, oci_spec)?;
-    let platform = crate::nix::names::oci_platform_of_system(&attrs.system)
-        .ok_or_else(|| OciSpecError::UnknownPlatform { system: attrs.system.clone() })?;
-    let resolved = from_spec(spec, &SpecContext { system: &attrs.system, store, thin_mounts: &[] })?;
+    let platform = crate::nix::names::oci_platform_of_system(attrs.image_system())
+        .ok_or_else(|| OciSpecError::UnknownPlatform { system: attrs.image_system().to_string() })?;
+    let resolved = from_spec(spec, &SpecContext { system: attrs.image_system(), store, thin_mounts: &[] })?;
     let compression = config::layer_compression(resolved.compression)?;
     let m = &resolved.manifest;
     config::check_manifest(m)?;
@@ -46,6 +46,8 @@ pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildErr
         layout: StoreLayout::Fat,
         mount_targets: &mount_targets,
         extras: &extras,
+        os: m.label("os").expect("from_spec sets the os label"),
+        arch: m.label("arch").expect("from_spec sets the arch label"),
     };
     let mut planned = rootfs::plan_and_check(&rootfs_input, app)?;
     let rootfs = input.opts.store_checks(std::mem::take(&mut planned.plan));

@@ -24,9 +24,9 @@ pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildErr
             return Err(BuildError::PackageNotInClosure { index, value: store.display(p) });
         }
     }
-    let platform = crate::nix::names::oci_platform_of_system(&attrs.system)
-        .ok_or_else(|| OciSpecError::UnknownPlatform { system: attrs.system.clone() })?;
-    let resolved = layer_from_spec(spec, &SpecContext { system: &attrs.system, store, thin_mounts: &[] })?;
+    let platform = crate::nix::names::oci_platform_of_system(attrs.image_system())
+        .ok_or_else(|| OciSpecError::UnknownPlatform { system: attrs.image_system().to_string() })?;
+    let resolved = layer_from_spec(spec, &SpecContext { system: attrs.image_system(), store, thin_mounts: &[] })?;
     let compression = config::layer_compression(resolved.compression)?;
     let m = &resolved.manifest;
     let paths: Vec<StorePath> = closure.paths().iter().map(|p| p.path.clone()).collect();

@@ -634,10 +634,23 @@ impl<'a> PlannedRootfs<'a> {
     /// The contents of the regular file `path` resolves to in the image
     /// (following its links), or `None` when it does not resolve to one.
     pub fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, PlanError> {
+        Ok(self.read_file_head(path, u64::MAX)?.map(|(_, bytes)| bytes))
+    }
+
+    /// At most the first `max` bytes of the regular file `path` resolves to,
+    /// with the path it resolves to, or `None` when it does not resolve to a
+    /// regular file.
+    pub fn read_file_head(&self, path: &str, max: u64) -> Result<Option<(String, Vec<u8>)>, PlanError> {
         let Ok((at, Kind::File { .. })) = self.resolve(path) else { return Ok(None) };
         let comps = split(at.as_bytes());
         let store_comps = components(&ImagePath::new(self.store.relative()).expect("valid"));
-        let read = |p: &Path| std::fs::read(p).map(Some).map_err(io(p));
+        let read = |p: &Path| {
+            let mut out = Vec::new();
+            std::fs::File::open(p)
+                .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, max), &mut out))
+                .map(|_| Some((at.clone(), out)))
+                .map_err(io(p))
+        };
         if comps.len() > store_comps.len() && comps[..store_comps.len()] == store_comps[..] {
             let mut host = PathBuf::from(self.store.as_str());
             for c in &comps[store_comps.len()..] {
@@ -656,7 +669,9 @@ impl<'a> PlannedRootfs<'a> {
             }
         }
         match cur {
-            Tree::Leaf { node: Node::File { source: FileSource::Inline(b), .. }, .. } => Ok(Some(b.clone())),
+            Tree::Leaf { node: Node::File { source: FileSource::Inline(b), .. }, .. } => {
+                Ok(Some((at.clone(), b[..b.len().min(usize::try_from(max).unwrap_or(usize::MAX))].to_vec())))
+            }
             Tree::Leaf { node: Node::File { source: FileSource::Host { path, .. }, .. }, .. } => read(path),
             _ => Ok(None),
         }

@@ -20,20 +20,25 @@ pub enum RootfsError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Contents(#[from] ContentsError),
-    #[error(
-        "exec[0] = {exec0:?} {what} {program}, a program for {machine}, but the image is for {os}/{arch}, whose programs are {expected}: it can never run there. Build the image for the program's platform with targetSystem (e.g. targetSystem = \"{suggest}\"), or give packages built for {os}/{arch}"
-    )]
-    ForeignExec {
-        exec0: String,
-        /// "resolves to" or "runs with the interpreter".
-        what: &'static str,
-        program: String,
-        machine: String,
-        os: String,
-        arch: String,
-        expected: String,
-        suggest: &'static str,
-    },
+    #[error(transparent)]
+    ForeignExec(Box<ForeignExec>),
+}
+
+/// exec[0] is a program for another machine than the image's.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "exec[0] = {exec0:?} {what} {program}, a program for {machine}, but the image is for {os}/{arch}, whose programs are {expected}: it can never run there. Build the image for the program's platform with targetSystem (e.g. targetSystem = \"{suggest}\"), or give packages built for {os}/{arch}"
+)]
+pub struct ForeignExec {
+    pub exec0: String,
+    /// "resolves to" or "runs with the interpreter".
+    pub what: &'static str,
+    pub program: String,
+    pub machine: String,
+    pub os: String,
+    pub arch: String,
+    pub expected: String,
+    pub suggest: &'static str,
 }
 
 /// What an app's rootfs is planned from.
@@ -94,7 +99,7 @@ fn check_exec_machine(planned: &PlannedRootfs, exec0: &str, os: &str, arch: &str
     if machine == expected {
         return Ok(());
     }
-    Err(RootfsError::ForeignExec {
+    Err(RootfsError::ForeignExec(Box::new(ForeignExec {
         exec0: exec0.to_string(),
         what,
         program,
@@ -103,7 +108,7 @@ fn check_exec_machine(planned: &PlannedRootfs, exec0: &str, os: &str, arch: &str
         arch: arch.to_string(),
         expected: elf::machine_name(expected),
         suggest: elf::system_of_machine(machine).unwrap_or("<the program's Nix system>"),
-    })
+    })))
 }
 
 /// The mount targets of `app` that the rootfs makes as directories: every

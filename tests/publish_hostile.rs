@@ -76,7 +76,8 @@ fn labels_that_cannot_be_file_names_are_refused_where_read() {
     let bad_version = manifest_with(serde_json::json!([
         {"name": "version", "value": "1/2"}, {"name": "os", "value": "linux"}, {"name": "arch", "value": "amd64"}
     ]));
-    let mut bad_dep = manifest_with(serde_json::json!([{"name": "os", "value": "linux"}, {"name": "arch", "value": "amd64"}]));
+    let mut bad_dep =
+        manifest_with(serde_json::json!([{"name": "os", "value": "linux"}, {"name": "arch", "value": "amd64"}]));
     bad_dep["dependencies"] = serde_json::json!([{"imageName": "example.com/dep", "labels": [
         {"name": "os", "value": "linux"}, {"name": "arch", "value": "amd64"}, {"name": "version", "value": "a\nb"}
     ]}]);

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use mkaci::publish::postprocess::{postprocess, Options, Placement};
+use mkaci::publish::postprocess::{postprocess, ImageRead, Options, Placement};
 use mkaci::publish::sign::Gpg;
 use mkaci::publish::site::{BaseUrl, Scheme, Site};
 use mkaci::result::shell_quote;
@@ -55,7 +55,14 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
     if let Some(site) = &site {
         site.check_results(&args.results)?;
     }
-    let report = postprocess(&args.dir, &args.results, &options)?;
+    // The images are read again before signing with the reader inspect and
+    // verify use, so that one reading decides what an image is.
+    let read_image = |path: &std::path::Path| {
+        mkaci::check::inspect::read_image(path)
+            .map(|r| ImageRead { image_id: r.image_id, manifest: r.manifest_bytes })
+            .map_err(|e| e.to_string())
+    };
+    let report = postprocess(&args.dir, &args.results, &options, &read_image)?;
     for w in &report.warnings {
         eprintln!("mkaci: warning: {w}");
     }

@@ -50,6 +50,7 @@ use super::postprocess::Report;
 use crate::image::image_id::ImageId;
 use crate::image::manifest::AcIdentifier;
 use crate::publish::sign::{Fingerprint, GpgError};
+use crate::publish::source::Checked;
 use crate::result::{Artifact, IndexError, ResultDir};
 
 /// The site's index of the images it holds.
@@ -298,12 +299,13 @@ impl Candidate {
     }
 }
 
-/// An image to publish with its files: the image in the result and, when it
-/// was signed, its `.asc` in DIR and the key that made it.
+/// An image to publish with its files: the image file (checked against the
+/// index by postprocess) and, when it was signed, its `.asc` in DIR and the
+/// key that made it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publishable {
     pub candidate: Candidate,
-    pub image: PathBuf,
+    pub image: Checked,
     pub signature: Option<(PathBuf, Fingerprint)>,
 }
 
@@ -365,8 +367,8 @@ pub struct SiteReport {
 struct Plan {
     old: Option<SiteIndex>,
     new: SiteIndex,
-    /// Images to (re)write: the `file` and what to copy there.
-    images: Vec<(String, Publishable)>,
+    /// Images to (re)write: the `file` and the index of what to copy there.
+    images: Vec<(String, usize)>,
     kept: Vec<String>,
 }
 
@@ -388,10 +390,7 @@ impl Site {
 
     /// Checks `candidates` against the site, writing nothing.
     pub fn check(&self, candidates: &[Candidate]) -> Result<(), SiteError> {
-        let images: Vec<Publishable> = candidates
-            .iter()
-            .map(|c| Publishable { candidate: c.clone(), image: PathBuf::new(), signature: None })
-            .collect();
+        let images: Vec<(&Candidate, Option<&Fingerprint>)> = candidates.iter().map(|c| (c, None)).collect();
         self.plan(&images).map(|_| ())
     }
 
@@ -407,7 +406,7 @@ impl Site {
             .iter()
             .map(|p| Publishable {
                 candidate: Candidate::of(&p.artifact),
-                image: p.target.clone(),
+                image: p.source.clone(),
                 signature: p.signature.clone(),
             })
             .collect();
@@ -422,7 +421,9 @@ impl Site {
         images: &[Publishable],
         export: &mut dyn FnMut(&Fingerprint) -> Result<Vec<u8>, GpgError>,
     ) -> Result<SiteReport, SiteError> {
-        let plan = self.plan(images)?;
+        let planned: Vec<(&Candidate, Option<&Fingerprint>)> =
+            images.iter().map(|p| (&p.candidate, p.signature.as_ref().map(|(_, f)| f))).collect();
+        let plan = self.plan(&planned)?;
         // Everything that can fail without writing comes first: the keys and
         // the signatures are read before the first file is written.
         let signers: BTreeSet<&str> = plan.new.images.iter().filter_map(|h| h.signer.as_deref()).collect();
@@ -439,8 +440,8 @@ impl Site {
             keys.push((key_rel(fpr), armored));
         }
         let mut signatures: Vec<Option<Vec<u8>>> = Vec::new();
-        for (_, p) in &plan.images {
-            signatures.push(match &p.signature {
+        for &(_, i) in &plan.images {
+            signatures.push(match &images[i].signature {
                 Some((asc, _)) => Some(std::fs::read(asc).map_err(|e| read_failed(asc, e))?),
                 None => None,
             });
@@ -453,13 +454,15 @@ impl Site {
         if !nothing && plan.old.as_ref() != Some(&plan.new) {
             self.write_if_changed(INDEX_FILE, &plan.new.to_json(), &mut written)?;
         }
-        for ((rel, p), sig) in plan.images.iter().zip(signatures) {
+        for ((rel, i), sig) in plan.images.iter().zip(signatures) {
+            let p = &images[*i];
             let dest = self.path(rel);
             let asc = self.path(&format!("{rel}.asc"));
             self.make_parent(&dest)?;
             // A signature left from before would belong to other bytes.
             fsops::remove_if_exists(&asc).map_err(|e| write_failed(&asc, e))?;
-            fsops::replace_with_copy(&p.image, &dest).map_err(|e| write_failed(&dest, e))?;
+            let from = p.image.open().map_err(|e| read_failed(&p.image.path, e))?;
+            fsops::replace_with_copy(from, &dest).map_err(|e| write_failed(&dest, e))?;
             written.push(dest);
             if let Some(sig) = sig {
                 fsops::replace_file(&asc, &sig).map_err(|e| write_failed(&asc, e))?;
@@ -493,7 +496,7 @@ impl Site {
     }
 
     /// Reads the site, checks every image against it and decides what to write.
-    fn plan(&self, images: &[Publishable]) -> Result<Plan, SiteError> {
+    fn plan(&self, images: &[(&Candidate, Option<&Fingerprint>)]) -> Result<Plan, SiteError> {
         let old = self.read_index()?;
         if let Some(old) = &old {
             if old.base_url != self.base.to_string() {
@@ -509,8 +512,7 @@ impl Site {
         let mut this_run: BTreeMap<String, ImageId> = BTreeMap::new();
         let mut to_write = Vec::new();
         let mut kept = Vec::new();
-        for p in images {
-            let c = &p.candidate;
+        for (i, &(c, signer)) in images.iter().enumerate() {
             if self.base.relative(c.name.as_str()).is_none() {
                 return Err(SiteError::NameOutsideBase {
                     name: c.name.clone(),
@@ -547,7 +549,7 @@ impl Site {
                     // Complete: the image is there, and so is its signature
                     // unless this run has none to give (then the one there, if
                     // any, stays too).
-                    let complete = is_file(&aci) && (p.signature.is_none() || is_file(&asc));
+                    let complete = is_file(&aci) && (signer.is_none() || is_file(&asc));
                     if complete {
                         kept.push(rel);
                         continue;
@@ -572,10 +574,10 @@ impl Site {
                     arch: c.arch.clone(),
                     image_id: c.image_id.to_string(),
                     file: rel.clone(),
-                    signer: p.signature.as_ref().map(|(_, f)| f.to_string()),
+                    signer: signer.map(|f| f.to_string()),
                 },
             );
-            to_write.push((rel, p.clone()));
+            to_write.push((rel, i));
         }
         let new = SiteIndex {
             nix2aci_site: INDEX_VERSION,
@@ -823,6 +825,7 @@ mod tests {
                 std::fs::write(&asc, format!("sig of {n} by {s}")).unwrap();
                 (asc, s.parse().unwrap())
             });
+            let image = Checked::file(&image).unwrap();
             Publishable {
                 candidate: Candidate {
                     name: name.parse().unwrap(),

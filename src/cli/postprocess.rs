@@ -51,10 +51,16 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
         (Some(dir), Some(url)) => Some(Site::new(dir, BaseUrl::parse(&url)?)),
         _ => None,
     };
-    // The site is checked before DIR is written, so a refused site leaves both as they were.
-    if let Some(site) = &site {
-        site.check_results(&args.results)?;
-    }
+    // The site is locked for the whole run (another publisher waits), and
+    // checked before DIR is written, so a refused site leaves both as they were.
+    let _lock = match &site {
+        Some(site) => {
+            let lock = site.lock()?;
+            site.check_results(&args.results)?;
+            Some(lock)
+        }
+        None => None,
+    };
     // The images are read again before signing with the reader inspect and
     // verify use, so that one reading decides what an image is.
     let read_image = |path: &std::path::Path| {

@@ -41,6 +41,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,8 @@ use crate::result::{Artifact, IndexError, ResultDir};
 pub const INDEX_FILE: &str = "_site.json";
 /// The version of [`INDEX_FILE`] this mkaci reads and writes.
 pub const INDEX_VERSION: u64 = 1;
+/// The lock file publishers take ([`Site::lock`]); never served as content.
+pub const LOCK_FILE: &str = "_site.lock";
 /// The directory of the images and their signatures.
 pub const IMAGE_DIR: &str = "_aci";
 /// The directory of the armored public keys.
@@ -372,9 +375,72 @@ struct Plan {
     kept: Vec<String>,
 }
 
+/// A publisher's hold on a site ([`Site::lock`]): released when dropped.
+#[must_use = "the site is unlocked when this is dropped"]
+#[derive(Debug)]
+pub struct SiteLock {
+    file: std::fs::File,
+    dir: PathBuf,
+    created_dir: bool,
+}
+
+impl Drop for SiteLock {
+    fn drop(&mut self) {
+        // A site this run found new and left without an index goes again,
+        // removed while still locked: a waiting publisher then finds its
+        // lock file gone and takes a new one.
+        if self.dir.join(INDEX_FILE).symlink_metadata().is_ok() {
+            return;
+        }
+        let only_lock = std::fs::read_dir(&self.dir)
+            .map(|entries| entries.flatten().all(|e| e.file_name() == LOCK_FILE))
+            .unwrap_or(false);
+        if only_lock {
+            let _ = std::fs::remove_file(self.dir.join(LOCK_FILE));
+            if self.created_dir {
+                let _ = std::fs::remove_dir(&self.dir);
+            }
+        }
+        let _ = &self.file; // unlocked as it is closed, after the above
+    }
+}
+
 impl Site {
     pub fn new(dir: PathBuf, base: BaseUrl) -> Site {
         Site { dir, base }
+    }
+
+    /// Takes the site for this publisher: an exclusive `flock` on
+    /// [`LOCK_FILE`] in the site (made, and the site directory with it, when
+    /// missing), waiting while another publisher holds it. Check and publish
+    /// while holding it, so that the index read is the one written over.
+    /// Temporary files a publisher killed part-way left are removed.
+    pub fn lock(&self) -> Result<SiteLock, SiteError> {
+        use rustix::fs::{flock, FlockOperation};
+        use std::os::unix::fs::MetadataExt;
+        let path = self.path(LOCK_FILE);
+        loop {
+            let created_dir = self.dir.symlink_metadata().is_err();
+            std::fs::create_dir_all(&self.dir).map_err(|e| write_failed(&self.dir, e))?;
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .open(&path)
+                .map_err(|e| write_failed(&path, e))?;
+            flock(&file, FlockOperation::LockExclusive).map_err(|e| write_failed(&path, std::io::Error::from(e)))?;
+            // The holder before may have removed the file (and the site) as
+            // it left: lock the one that is there now.
+            let held = file.metadata().map_err(|e| read_failed(&path, e))?;
+            let current = path.symlink_metadata();
+            if current.is_ok_and(|m| m.dev() == held.dev() && m.ino() == held.ino()) {
+                let lock = SiteLock { file, dir: self.dir.clone(), created_dir };
+                remove_temporaries(&self.dir);
+                return Ok(lock);
+            }
+        }
     }
 
     /// Checks the images of these results against the site as
@@ -637,7 +703,12 @@ impl Site {
                 Ok(Some(index))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::read_dir(&self.dir) {
-                Ok(mut entries) => match entries.next() {
+                // The lock file and the temporaries of a killed publisher do
+                // not make a directory a site, nor something else.
+                Ok(entries) => match entries.flatten().find(|e| {
+                    let name = e.file_name();
+                    name != LOCK_FILE && !name.to_string_lossy().starts_with('.')
+                }) {
                     Some(_) => Err(SiteError::NotASite { site: self.dir.clone() }),
                     None => Ok(None),
                 },
@@ -687,6 +758,23 @@ impl Site {
         fsops::replace_file(&path, bytes).map_err(|e| write_failed(&path, e))?;
         written.push(path);
         Ok(())
+    }
+}
+
+/// Removes the hidden temporary files ([`fsops`] names them
+/// `.NAME.tmp-PID-N`) under `dir`; only the holder of the lock writes, so
+/// any that are there were left by a publisher killed part-way.
+fn remove_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let Ok(t) = e.file_type() else { continue };
+        if name.starts_with('.') && name.contains(".tmp-") && !t.is_dir() {
+            let _ = std::fs::remove_file(e.path());
+        } else if t.is_dir() {
+            remove_temporaries(&e.path());
+        }
     }
 }
 

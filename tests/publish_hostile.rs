@@ -321,3 +321,30 @@ fn a_declared_layers_links_must_point_at_a_layer_result_in_the_store() {
     refused(&run(&r, &dir), &["the layer's imageId", &fake]);
     nothing_published(&dir);
 }
+
+/// A write that fails part-way (here: a directory where the second image's
+/// signature goes) never leaves a signature without its key in DIR.
+#[test]
+fn a_failure_part_way_leaves_no_signature_without_its_key() {
+    if !need("gpg") {
+        return;
+    }
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (Img::fat("example.com/a"), Img::fat("example.com/b"));
+    let result = make_result(t.path(), "r", &[a.clone(), b.clone()]);
+    let dir = t.path().join("ACIs");
+    std::fs::create_dir_all(dir.join(format!("{}.asc", b.file())).join("blocker")).unwrap();
+    let o = postprocess(&home, &dir, &[&result], &[]);
+    refused(&o, &[&format!("{}.asc", b.file())]);
+    for entry in listing(&dir) {
+        if let Some(image) = entry.strip_suffix(".asc") {
+            if dir.join(&entry).is_file() {
+                assert!(dir.join("pubkeys.gpg").is_file(), "{image} is signed, and no pubkeys.gpg");
+                let fresh = GpgHome::new(KeyKind::None);
+                assert!(fresh.gpg().arg("--import").arg(dir.join("pubkeys.gpg")).status().unwrap().success());
+                assert!(fresh.verifies(&dir.join(&entry), &dir.join(image)));
+            }
+        }
+    }
+}

@@ -37,7 +37,8 @@
 //!    DIR is created and probed, and (when an image is to be signed) gpg and
 //!    a secret key are found.
 //! 2. Every signature is made, in memory, and the public key exported.
-//! 3. Only then is DIR written: per image the `.mounts` link, the
+//! 3. Only then is DIR written: first `pubkeys.gpg`, so that no signature
+//!    is ever in DIR without its key; then per image the `.mounts` link, the
 //!    `.closure.json` link, the `.aci` link and the `.asc`, each under a
 //!    hidden temporary name renamed into place (a link into the store is first made and registered by `nix-store
 //!    --add-root`, which points it at the result, then renamed over with the
@@ -354,6 +355,15 @@ pub fn postprocess(
         move |e: std::io::Error| PostprocessError::WriteFailed { path, message: e.to_string() }
     };
     let nix_store = options.nix_store.clone().unwrap_or_else(|| PathBuf::from("nix-store"));
+    // The keys first: a run that fails part-way never leaves a signature
+    // whose key is not exported beside it.
+    let pubkey = if signers.is_empty() {
+        None
+    } else {
+        let path = dir.join(PUBKEY_FILE);
+        fsops::replace_file(&path, &pubkeys).map_err(write_err(&path))?;
+        Some((path, signers))
+    };
     let mut published = Vec::with_capacity(images.len());
     for (((result_dir, artifact, own_mounts), sig), files) in images.into_iter().zip(signatures).zip(checked) {
         let placement = if options.copy {
@@ -420,13 +430,6 @@ pub fn postprocess(
         };
         oci_published.push(oci::publish(dir, layout, placement, &nix_store)?);
     }
-    let pubkey = if signers.is_empty() {
-        None
-    } else {
-        let path = dir.join(PUBKEY_FILE);
-        fsops::replace_file(&path, &pubkeys).map_err(write_err(&path))?;
-        Some((path, signers))
-    };
     Ok(Report { dir: dir.to_path_buf(), published, pubkey, warnings, oci: oci_published })
 }
 

@@ -15,6 +15,8 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli.run() {
         Ok(()) => ExitCode::SUCCESS,
+        // Quiet, as `cat` is when its reader goes away.
+        Err(e) if e.downcast_ref::<cli::StdoutClosed>().is_some() => ExitCode::from(cli::SIGPIPE_STATUS),
         Err(e) => {
             eprintln!("mkaci: error: {}", cli::report(&e));
             ExitCode::FAILURE

@@ -586,3 +586,90 @@ fn declared_oci_layers_are_refused_naming_the_layer() {
         assert!(!out.exists(), "a refused build left {out:?}");
     }
 }
+
+/// A layout in a result is untrusted: a stray blob, a file the layout's
+/// index does not reach, a link in it, or a blob whose bytes are not its
+/// digest are refused before anything is published, with or without --copy.
+#[test]
+fn postprocess_publishes_only_what_the_layouts_index_reaches() {
+    let s = store();
+    let built = build_ok(&s, json!({}), json!({}), "result");
+    let secret = s.tmp.path().join("secret");
+    std::fs::write(&secret, "the user's secret").unwrap();
+    let layout_name = "busybox-1.35.0-linux-amd64.oci";
+    // A writable copy of the result to plant things into.
+    let copy = |name: &str| -> std::path::PathBuf {
+        let r = s.tmp.path().join(name);
+        let o = Command::new("cp").arg("-a").arg(&built).arg(&r).status().unwrap();
+        assert!(o.success());
+        let _ = Command::new("chmod").arg("-R").arg("u+w").arg(&r).status();
+        r
+    };
+    let blob_dir = |r: &Path| r.join(layout_name).join("blobs/sha256");
+    let some_blob = |r: &Path| {
+        let mut names: Vec<_> = std::fs::read_dir(blob_dir(r)).unwrap().map(|e| e.unwrap().path()).collect();
+        names.sort();
+        names.pop().unwrap()
+    };
+    type Plant<'a> = Box<dyn Fn(&Path) + 'a>;
+    let cases: Vec<(&str, Plant, &str)> = vec![
+        (
+            "stray",
+            Box::new(|r: &Path| std::fs::write(blob_dir(r).join("ab".repeat(32)), "stray").unwrap()),
+            "does not reach it",
+        ),
+        (
+            "extra-file",
+            Box::new(|r: &Path| std::fs::write(r.join(layout_name).join("notes.txt"), "x").unwrap()),
+            "holds no such file",
+        ),
+        (
+            "linked-blob",
+            Box::new(|r: &Path| {
+                let b = some_blob(r);
+                std::fs::remove_file(&b).unwrap();
+                std::os::unix::fs::symlink(&secret, &b).unwrap();
+            }),
+            "a symlink, not a regular file",
+        ),
+        (
+            "linked-layout",
+            Box::new(|r: &Path| {
+                let l = r.join(layout_name);
+                let elsewhere = r.with_extension("elsewhere");
+                std::fs::rename(&l, &elsewhere).unwrap();
+                std::os::unix::fs::symlink(&elsewhere, &l).unwrap();
+            }),
+            "a directory goes there",
+        ),
+    ];
+    for (name, plant, needle) in cases {
+        let r = copy(name);
+        plant(&r);
+        for copy_flag in [false, true] {
+            let dir = s.tmp.path().join(format!("OCI-{name}-{copy_flag}"));
+            let mut cmd = Command::new(MKACI);
+            cmd.arg("postprocess");
+            if copy_flag {
+                cmd.arg("--copy");
+            }
+            let o = cmd.arg("--").arg(&dir).arg(&r).output().unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+            assert!(err.contains(needle) && !err.contains("internal error"), "{name}: {err}");
+            assert!(!dir.exists(), "{name}: DIR written");
+        }
+    }
+    // A layer blob whose bytes are not its digest (same size).
+    let r = copy("tampered");
+    let manifest = read_layout(&r.join(layout_name), "1.35.0").unwrap().manifest;
+    let layer = blob_dir(&r).join(digest::hex(&manifest.layers[0].digest));
+    let mut bytes = std::fs::read(&layer).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&layer, bytes).unwrap();
+    let dir = s.tmp.path().join("OCI-tampered");
+    let o = Command::new(MKACI).args(["postprocess", "--copy", "--"]).arg(&dir).arg(&r).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!dir.join(layout_name).exists(), "a tampered layout was copied");
+}

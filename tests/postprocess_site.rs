@@ -6,7 +6,9 @@
 
 mod common;
 
+use std::io::Read;
 use std::path::Path;
+use std::process::Command;
 
 use common::*;
 
@@ -111,4 +113,138 @@ fn site_and_base_url_come_together() {
         let other = if args[0] == "--site" { "--base-url" } else { "--site" };
         assert!(stderr(&out).contains(other), "{}", stderr(&out));
     }
+}
+
+/// The images `_site.json` lists, as their files.
+fn listed(site: &Path) -> Vec<String> {
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(site.join("_site.json")).unwrap()).unwrap();
+    let mut files: Vec<String> =
+        index["images"].as_array().unwrap().iter().map(|h| h["file"].as_str().unwrap().to_string()).collect();
+    files.sort();
+    files
+}
+
+const NAMES: [&str; 10] = [
+    "localhost/a0",
+    "localhost/a1",
+    "localhost/a2",
+    "localhost/a3",
+    "localhost/a4",
+    "localhost/a5",
+    "localhost/a6",
+    "localhost/a7",
+    "localhost/a8",
+    "localhost/a9",
+];
+
+#[test]
+fn ten_concurrent_publishers_list_all_ten_images() {
+    if !need("gpg") {
+        return;
+    }
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let site = t.path().join("site");
+    let results: Vec<_> =
+        NAMES.iter().enumerate().map(|(i, n)| make_result(t.path(), &format!("r{i}"), &[Img::fat(n)])).collect();
+    let children: Vec<_> = results
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            home.mkaci()
+                .arg("postprocess")
+                .arg("--site")
+                .arg(&site)
+                .args(["--base-url", "http://localhost/", "--"])
+                .arg(t.path().join(format!("ACIs{i}")))
+                .arg(r)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let want: Vec<String> = NAMES.iter().map(|n| format!("_aci/{n}-1.0-linux-amd64.aci")).collect();
+    assert_eq!(listed(&site), want);
+    for f in &want {
+        assert!(home.verifies(&site.join(format!("{f}.asc")), &site.join(f)), "{f}");
+    }
+    let root = std::fs::read_to_string(site.join("index.html")).unwrap();
+    for n in NAMES {
+        assert!(root.contains(&format!(">{n}<")), "{n} not on the root page");
+    }
+}
+
+/// A publisher killed at any point leaves a site that the next publisher
+/// reads (a valid `_site.json`, no half-written file under its final name),
+/// and running the same publish again completes it.
+#[test]
+fn a_publisher_killed_part_way_leaves_a_site_the_next_run_completes() {
+    if !need("gpg") {
+        return;
+    }
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let site = t.path().join("site");
+    // One image published first, so that the site exists in every round.
+    let first = make_result(t.path(), "first", &[Img::fat("localhost/first")]);
+    assert!(postprocess(&home, &t.path().join("ACIs"), &site, "http://localhost/", &[&first]).status.success());
+    // Images big enough that signing and copying them takes a while: 8 MiB
+    // of random hex in the rootfs (about 4 MiB of gzip).
+    let mut sources = std::collections::BTreeMap::new();
+    sources.insert("_aci/localhost/first-1.0-linux-amd64.aci".to_string(), first.join("first-1.0-linux-amd64.aci"));
+    let mut killed_between = 0;
+    for round in 0..8u64 {
+        let name: &'static str = Box::leak(format!("localhost/big{round}").into_boxed_str());
+        let mut noise = vec![0u8; 4 << 20];
+        std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut noise).unwrap();
+        let content: &'static str = Box::leak(hex(&noise).into_boxed_str());
+        let r = make_result(t.path(), &format!("big{round}"), &[Img { content, ..Img::fat(name) }]);
+        let aci = r.join(format!("big{round}-1.0-linux-amd64.aci"));
+        sources.insert(format!("_aci/{name}-1.0-linux-amd64.aci"), aci.clone());
+        let dir = t.path().join(format!("ACIs-big{round}"));
+        let mut child = home
+            .mkaci()
+            .arg("postprocess")
+            .arg("--site")
+            .arg(&site)
+            .args(["--base-url", "http://localhost/", "--"])
+            .arg(&dir)
+            .arg(&r)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(40 * round));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if !status.success() {
+            killed_between += 1;
+        }
+        // The site reads: its index parses, and every image file it holds
+        // under a final name is whole.
+        for f in listed(&site) {
+            if let Ok(bytes) = std::fs::read(site.join(&f)) {
+                assert!(bytes == std::fs::read(&sources[&f]).unwrap(), "round {round}: {f} is not whole");
+            }
+        }
+        // The same publish again completes it.
+        let o = postprocess(&home, &dir, &site, "http://localhost/", &[&r]);
+        assert!(o.status.success(), "round {round}: {}", stderr(&o));
+        let f = format!("_aci/{name}-1.0-linux-amd64.aci");
+        assert!(listed(&site).contains(&f));
+        assert_eq!(std::fs::read(site.join(&f)).unwrap(), std::fs::read(&aci).unwrap(), "round {round}");
+        assert!(home.verifies(&site.join(format!("{f}.asc")), &site.join(&f)));
+        let page = std::fs::read_to_string(site.join(format!("big{round}/index.html"))).unwrap();
+        assert!(page.contains("ac-discovery-pubkeys"));
+        // No temporary file is left in the site.
+        let leftover = Command::new("find").arg(&site).args(["-name", ".*"]).output().unwrap();
+        assert_eq!(stdout(&leftover), "", "round {round}");
+    }
+    assert!(killed_between > 0, "no round was killed part-way: make the images bigger");
+    assert_eq!(listed(&site).len(), 9);
 }

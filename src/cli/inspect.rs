@@ -33,11 +33,11 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<()> {
         return print_sbom(&args, &r);
     }
     let ratio = if r.tar_size > 0 { 100.0 * r.compressed_size as f64 / r.tar_size as f64 } else { 0.0 };
-    println!("image:       {}", args.image.display());
-    println!("image ID:    {}", r.image_id);
-    println!("compression: {} ({} member{})", r.compression, r.members, if r.members == 1 { "" } else { "s" });
-    println!("size:        {} bytes compressed, {} bytes of tar ({ratio:.1}%)", r.compressed_size, r.tar_size);
-    println!(
+    out!("image:       {}", args.image.display());
+    out!("image ID:    {}", r.image_id);
+    out!("compression: {} ({} member{})", r.compression, r.members, if r.members == 1 { "" } else { "s" });
+    out!("size:        {} bytes compressed, {} bytes of tar ({ratio:.1}%)", r.compressed_size, r.tar_size);
+    out!(
         "entries:     {} ({} directories, {} files of {} bytes, {} symlinks, {} hard links, {} other)",
         r.entries,
         r.rootfs.dirs,
@@ -47,15 +47,15 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<()> {
         r.rootfs.hardlinks,
         r.rootfs.other
     );
-    println!("manifest:");
-    println!("{}", String::from_utf8_lossy(&r.manifest_bytes));
+    out!("manifest:");
+    out!("{}", String::from_utf8_lossy(&r.manifest_bytes));
     if args.verify {
         let (_, recorded_in) = check_report(&args.image, &r)?;
         match recorded_in.as_slice() {
-            [] => println!("verify:      layout and manifest OK (not in an mkaci result: no recorded ID to compare)"),
+            [] => out!("verify:      layout and manifest OK (not in an mkaci result: no recorded ID to compare)"),
             files => {
                 let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-                println!("verify:      layout and manifest OK, ID matches {}", names.join(", "));
+                out!("verify:      layout and manifest OK, ID matches {}", names.join(", "));
             }
         }
     }
@@ -74,7 +74,7 @@ fn print_sbom(args: &InspectArgs, r: &mkaci::check::inspect::ImageReport) -> any
     };
     let sbom = check_beside(&args.image, &manifest)?
         .ok_or_else(|| SbomError::NotPinned { image: args.image.clone(), sbom: sbom_beside(&args.image) })?;
-    std::io::stdout().write_all(&sbom.bytes)?;
+    std::io::stdout().write_all(&sbom.bytes).map_err(super::stdout_error)?;
     eprintln!("mkaci: {} matches the image's {ANNOTATION} {}", sbom.path.display(), sbom.pin);
     Ok(())
 }
@@ -98,7 +98,7 @@ fn print_layout_sbom(args: &InspectArgs) -> anyhow::Result<()> {
     let pin = layout.config.config.labels.get(ANNOTATION).map(String::as_str);
     let sbom = check_pinned(&args.image, pin)?
         .ok_or_else(|| SbomError::NotPinned { image: args.image.clone(), sbom: sbom_beside(&args.image) })?;
-    std::io::stdout().write_all(&sbom.bytes)?;
+    std::io::stdout().write_all(&sbom.bytes).map_err(super::stdout_error)?;
     eprintln!("mkaci: {} matches the image's config label {ANNOTATION} {}", sbom.path.display(), sbom.pin);
     Ok(())
 }

@@ -1,6 +1,16 @@
 //! The subcommands. Each file holds a command's clap arguments and its `run`,
 //! which calls the library and prints.
 
+/// `println!` that hands a failed write back as an error instead of
+/// panicking: a closed stdout (`mkaci verify X | head -1`) becomes
+/// [`StdoutClosed`], any other write error an `io::Error`.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*).map_err($crate::cli::stdout_error)?
+    }};
+}
+
 mod build;
 mod inspect;
 mod postprocess;
@@ -35,6 +45,28 @@ impl Cli {
             Cmd::Verify(args) => verify::run(args),
             Cmd::Inspect(args) => inspect::run(args),
         }
+    }
+}
+
+/// The reader of stdout has gone (`| head`, `| true`): the command stops
+/// where it is, without a message, as `cat` does. `main` turns it into the
+/// status a process killed by SIGPIPE has, so a pipeline's status (with
+/// `set -o pipefail`) is what it would be for `cat`. SIGPIPE itself stays
+/// ignored (Rust's default): postprocess writes to gpg's stdin, and a gpg
+/// that exits early must give an error there, not kill a run half-way.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout is closed")]
+pub(crate) struct StdoutClosed;
+
+/// The exit status of a process killed by SIGPIPE (128 + 13).
+pub(crate) const SIGPIPE_STATUS: u8 = 141;
+
+/// A write error on stdout as the error [`out!`] returns.
+pub(crate) fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        anyhow::Error::new(StdoutClosed)
+    } else {
+        anyhow::Error::new(e).context("cannot write to stdout")
     }
 }
 

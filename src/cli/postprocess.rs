@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use mkaci::publish::postprocess::{postprocess, Options, Placement};
+use mkaci::publish::postprocess::{postprocess, ImageRead, Options, Placement};
 use mkaci::publish::sign::Gpg;
 use mkaci::publish::site::{BaseUrl, Scheme, Site};
 use mkaci::result::shell_quote;
@@ -51,45 +51,58 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
         (Some(dir), Some(url)) => Some(Site::new(dir, BaseUrl::parse(&url)?)),
         _ => None,
     };
-    // The site is checked before DIR is written, so a refused site leaves both as they were.
-    if let Some(site) = &site {
-        site.check_results(&args.results)?;
-    }
-    let report = postprocess(&args.dir, &args.results, &options)?;
+    // The site is locked for the whole run (another publisher waits), and
+    // checked before DIR is written, so a refused site leaves both as they were.
+    let _lock = match &site {
+        Some(site) => {
+            let lock = site.lock()?;
+            site.check_results(&args.results)?;
+            Some(lock)
+        }
+        None => None,
+    };
+    // The images are read again before signing with the reader inspect and
+    // verify use, so that one reading decides what an image is.
+    let read_image = |path: &std::path::Path| {
+        mkaci::check::inspect::read_image(path)
+            .map(|r| ImageRead { image_id: r.image_id, manifest: r.manifest_bytes })
+            .map_err(|e| e.to_string())
+    };
+    let report = postprocess(&args.dir, &args.results, &options, &read_image)?;
     for w in &report.warnings {
         eprintln!("mkaci: warning: {w}");
     }
     for p in &report.published {
         match p.placement {
-            Placement::Copy => println!("Copied {} to {}", p.target.display(), p.aci.display()),
+            Placement::Copy => out!("Copied {} to {}", p.target.display(), p.aci.display()),
             Placement::Link { gc_root: true } => {
-                println!("Linked {} -> {} (a GC root)", p.aci.display(), p.target.display())
+                out!("Linked {} -> {} (a GC root)", p.aci.display(), p.target.display())
             }
-            Placement::Link { gc_root: false } => println!("Linked {} -> {}", p.aci.display(), p.target.display()),
+            Placement::Link { gc_root: false } => out!("Linked {} -> {}", p.aci.display(), p.target.display()),
         }
         if let Some(m) = &p.mounts {
-            println!("Published {}", m.display());
+            out!("Published {}", m.display());
         }
         if let Some(sbom) = &p.sbom {
-            println!("Published {} (the closure SBOM)", sbom.display());
+            out!("Published {} (the closure SBOM)", sbom.display());
         }
         match &p.signature {
-            Some((asc, signer)) => println!("Signed {} with key {signer}", asc.display()),
-            None => println!("Not signed (sign = false): {}", p.aci.display()),
+            Some((asc, signer)) => out!("Signed {} with key {signer}", asc.display()),
+            None => out!("Not signed (sign = false): {}", p.aci.display()),
         }
     }
     for p in &report.oci {
         match p.placement {
-            Placement::Copy => println!("Copied {} to {}", p.target.display(), p.layout.display()),
+            Placement::Copy => out!("Copied {} to {}", p.target.display(), p.layout.display()),
             Placement::Link { gc_root: true } => {
-                println!("Linked {} -> {} (a GC root)", p.layout.display(), p.target.display())
+                out!("Linked {} -> {} (a GC root)", p.layout.display(), p.target.display())
             }
-            Placement::Link { gc_root: false } => println!("Linked {} -> {}", p.layout.display(), p.target.display()),
+            Placement::Link { gc_root: false } => out!("Linked {} -> {}", p.layout.display(), p.target.display()),
         }
         if let Some(sbom) = &p.sbom {
-            println!("Published {} (the closure SBOM)", sbom.display());
+            out!("Published {} (the closure SBOM)", sbom.display());
         }
-        println!(
+        out!(
             "Wrote {} ({}, image ID {}; OCI images are not signed)",
             p.docker_archive.display(),
             p.reference(),
@@ -98,16 +111,16 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
     }
     if let Some((path, keys)) = &report.pubkey {
         let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        println!("Exported public key {} to {}", keys.join(", "), path.display());
+        out!("Exported public key {} to {}", keys.join(", "), path.display());
     }
     let mut site_cmds = Vec::new();
     if let Some(site) = &site {
         let gpg = options.gpg.clone();
         let published = site.publish_report(&report, &mut |fpr| Gpg::locate(gpg.as_deref())?.export_public(fpr))?;
         for path in &published.kept {
-            println!("The site holds {} already; left as it is", path.display());
+            out!("The site holds {} already; left as it is", path.display());
         }
-        println!("Site {} for {}: {} files written", site.dir.display(), site.base, published.written.len());
+        out!("Site {} for {}: {} files written", site.dir.display(), site.base, published.written.len());
         // Plain http needs rkt's insecure options for http, and nothing more.
         let http = site.base.scheme() == Scheme::Http;
         site_cmds.push(format!(
@@ -131,9 +144,9 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
     }
     // The verify command names this very mkaci, which need not be on PATH.
     let mkaci = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("mkaci"));
-    println!("Next:");
+    out!("Next:");
     for cmd in report.next_commands(&mkaci).into_iter().chain(report.oci_next_commands()).chain(site_cmds) {
-        println!("  {cmd}");
+        out!("  {cmd}");
     }
     Ok(())
 }

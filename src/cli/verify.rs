@@ -26,25 +26,27 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<()> {
     let gpg = Gpg::locate(args.gpg.as_deref().filter(|g| !g.as_os_str().is_empty()))?;
     let v = verify(&gpg, &args.image)?;
     let good = &v.signature;
-    println!("{}", args.image.display());
-    println!("  signature: good, from {} ({}, {})", good.user_id, good.primary, good.algo);
-    println!(
+    out!("{}", args.image.display());
+    out!("  signature: good, from {} ({}, {})", good.user_id, good.primary, good.algo);
+    out!(
         "  layout:    ok ({}, {} entries, {} bytes uncompressed)",
-        v.report.compression, v.report.entries, v.report.tar_size
+        v.report.compression,
+        v.report.entries,
+        v.report.tar_size
     );
-    println!("  manifest:  ok ({} {})", v.manifest.name, v.manifest.label("version").unwrap_or("(no version)"));
-    println!("  image ID:  {}", v.report.image_id);
+    out!("  manifest:  ok ({} {})", v.manifest.name, v.manifest.label("version").unwrap_or("(no version)"));
+    out!("  image ID:  {}", v.report.image_id);
     for recorded in &v.recorded_in {
-        println!("             matches {}", recorded.display());
+        out!("             matches {}", recorded.display());
     }
-    print_sbom(&v.sbom);
+    print_sbom(&v.sbom)?;
     if !v.dependencies.is_empty() {
-        println!(
+        out!(
             "  dependencies: {} pinned, each present, signed, and of the pinned image ID and size",
             v.dependencies.len()
         );
         for d in &v.dependencies {
-            println!("             {}", d.display());
+            out!("             {}", d.display());
         }
     }
     if !good.algo.rkt_can_verify() {
@@ -72,28 +74,31 @@ fn run_oci(args: &VerifyArgs) -> anyhow::Result<()> {
     use mkaci::check::oci::{verify_docker_archive, verify_layout};
     let layout = args.image.is_dir();
     let c = if layout { verify_layout(&args.image)? } else { verify_docker_archive(&args.image)? };
-    println!("{}", args.image.display());
-    println!("  signature: none: OCI images are not signed; their digests are checked instead");
+    out!("{}", args.image.display());
+    out!("  signature: none: OCI images are not signed; their digests are checked instead");
     match c.manifest_digest {
-        Some(m) => println!("  layout:    ok (tag {}, manifest {m}, every blob of its digest and size)", c.tag),
-        None => println!("  archive:   ok ({}, every member of the digest its name gives)", c.tag),
+        Some(m) => out!("  layout:    ok (tag {}, manifest {m}, every blob of its digest and size)", c.tag),
+        None => out!("  archive:   ok ({}, every member of the digest its name gives)", c.tag),
     }
-    println!(
+    out!(
         "  layers:    {} ok, each unpacking to its config diff_id ({} bytes stored, {} bytes of tar)",
-        c.layers, c.layer_bytes, c.tar_bytes
+        c.layers,
+        c.layer_bytes,
+        c.tar_bytes
     );
-    println!("  image ID:  {} (the config's digest)", c.config_digest);
+    out!("  image ID:  {} (the config's digest)", c.config_digest);
     if let Some(l) = &c.same_as_layout {
-        println!("             the same as the layout {}", l.display());
+        out!("             the same as the layout {}", l.display());
     }
-    print_sbom(&c.sbom);
+    print_sbom(&c.sbom)?;
     Ok(())
 }
 
 /// The `closure:` line: the SBOM checked against the image's pin, or none.
-fn print_sbom(sbom: &Option<mkaci::image::sbom::PinnedSbom>) {
+fn print_sbom(sbom: &Option<mkaci::image::sbom::PinnedSbom>) -> anyhow::Result<()> {
     match sbom {
-        Some(sbom) => println!("  closure:   {} matches the pinned {}", sbom.path.display(), sbom.pin),
-        None => println!("  closure:   no SBOM pinned (the image was built by an mkaci without closure SBOMs)"),
+        Some(sbom) => out!("  closure:   {} matches the pinned {}", sbom.path.display(), sbom.pin),
+        None => out!("  closure:   no SBOM pinned (the image was built by an mkaci without closure SBOMs)"),
     }
+    Ok(())
 }

@@ -178,6 +178,21 @@ pub fn map_name(raw: &str) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
+/// Why `value`, a version, os or arch, cannot be a part of a file name
+/// ([`image_base_name`]): a `/` would make the name a path, a control
+/// character a name no shell line or listing shows as it is. `None` when it
+/// can. Checked wherever a manifest or a result index is read, so that every
+/// name made from them is a plain file name.
+pub fn name_part_problem(value: &str) -> Option<&'static str> {
+    if value.contains('/') {
+        Some("it contains '/'")
+    } else if value.chars().any(char::is_control) {
+        Some("it contains a control character")
+    } else {
+        None
+    }
+}
+
 /// The version part of a file name when the image has no version (`latest`).
 pub fn no_version() -> &'static str {
     &NAMES.file_name.no_version

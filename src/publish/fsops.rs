@@ -40,11 +40,11 @@ pub(super) fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// Copies the file `source` to `dest` (mode 0444), replacing whatever `dest` was.
-pub(super) fn replace_with_copy(source: &Path, dest: &Path) -> std::io::Result<()> {
+/// Copies what `from` reads (an opened, checked file) to `dest` (mode
+/// 0444), replacing whatever `dest` was.
+pub(super) fn replace_with_copy(mut from: impl std::io::Read, dest: &Path) -> std::io::Result<()> {
     let tmp = temp_sibling(dest);
     let result = (|| {
-        let mut from = std::fs::File::open(source)?;
         let mut to = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o444).open(&tmp)?;
         std::io::copy(&mut from, &mut to)?;
         to.sync_all()?;

@@ -14,13 +14,19 @@
 //!
 //! OCI images are never signed here (cosign and the like are out of scope).
 
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
 use super::fsops;
-use super::postprocess::{add_indirect_root, place_file, Placement, PostprocessError};
-use crate::archive::digest::Sha256Digest;
+use super::postprocess::{add_indirect_root, check_sbom, place_file, Placement, PostprocessError};
+use super::source::{file_of_result, layout_of_result, Checked, CheckedLayout};
+use crate::archive::digest::{self, Sha256Digest};
 use crate::formats::oci::docker::write_docker_archive;
-use crate::formats::oci::read_layout;
+use crate::formats::oci::{read_layout, ReadLayout};
+use crate::image::sbom::ANNOTATION;
 use crate::result::{ImageBase, OciArtifact};
 
 /// One published OCI image.
@@ -51,23 +57,34 @@ fn reference(a: &OciArtifact) -> String {
     format!("{}:{}", a.name, a.tag)
 }
 
-/// Publishes one OCI layout of the result at `result_dir` into `dir`.
-pub(super) fn publish(
-    dir: &Path,
+/// An OCI layout of a result, checked before anything is written
+/// ([`check`]).
+pub(super) struct CheckedOci {
+    result_dir: PathBuf,
+    artifact: OciArtifact,
+    layout: CheckedLayout,
+    read: ReadLayout,
+    sbom: Option<Checked>,
+    /// The files the layout's index reaches (relative to the layout), with
+    /// the digest of each blob: all that is published of it.
+    reached: Vec<(String, Option<Sha256Digest>)>,
+}
+
+/// Checks the OCI layout `artifact` of the result at `result_dir`: regular
+/// files and directories only, no link ([`layout_of_result`]); its index
+/// tags the manifest the result's index records, whose config and manifest
+/// digests are checked as they are read; every blob is reached from that
+/// manifest (a stray one is refused, never published); the SBOM is the one
+/// the config pins.
+pub(super) fn check(
     result_dir: &Path,
     artifact: OciArtifact,
-    placement: Placement,
-    nix_store: &Path,
-) -> Result<PublishedOci, PostprocessError> {
-    let target = result_dir.join(&artifact.files.layout);
-    let layout = dir.join(&artifact.files.layout);
-    let base = ImageBase::new(&artifact.name, artifact.version.as_deref(), &artifact.os, &artifact.arch);
-    let docker_archive = dir.join(base.docker_archive());
-    let archive_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |e: crate::formats::oci::LayoutError| PostprocessError::DockerArchive { path, message: e.to_string() }
-    };
-    let read = read_layout(&target, &artifact.tag).map_err(archive_err(&target))?;
+    store_dir: &Path,
+) -> Result<CheckedOci, PostprocessError> {
+    let layout = layout_of_result(result_dir, &artifact.files.layout)?;
+    let target = layout.dir.clone();
+    let read = read_layout(&target, &artifact.tag)
+        .map_err(|e| PostprocessError::DockerArchive { path: target.clone(), message: e.to_string() })?;
     if read.manifest_descriptor.digest != artifact.digests.manifest {
         return Err(PostprocessError::DockerArchive {
             path: target.clone(),
@@ -77,8 +94,77 @@ pub(super) fn publish(
             ),
         });
     }
-    let archive =
-        write_docker_archive(&read, &reference(&artifact), &docker_archive).map_err(archive_err(&docker_archive))?;
+    if read.manifest.config.digest != artifact.digests.config {
+        return Err(PostprocessError::DockerArchive {
+            path: target.clone(),
+            message: format!(
+                "the manifest's config is {}, but the result's nix2aci.json says {}",
+                read.manifest.config.digest, artifact.digests.config
+            ),
+        });
+    }
+    let mut reached: Vec<(String, Option<Sha256Digest>)> =
+        vec![("oci-layout".into(), None), ("index.json".into(), None)];
+    let blobs = std::iter::once(read.manifest_descriptor.digest)
+        .chain(std::iter::once(read.manifest.config.digest))
+        .chain(read.manifest.layers.iter().map(|l| l.digest));
+    for d in blobs {
+        let rel = format!("blobs/sha256/{}", digest::hex(&d));
+        if !reached.iter().any(|(r, _)| *r == rel) {
+            reached.push((rel, Some(d)));
+        }
+    }
+    for rel in layout.files.keys() {
+        if !reached.iter().any(|(r, _)| r == rel) {
+            return Err(PostprocessError::LayoutStray {
+                layout: target.clone(),
+                path: target.join(rel),
+                problem: format!("index.json does not reach it from the manifest tagged {:?}", artifact.tag),
+            });
+        }
+    }
+    for (rel, _) in &reached {
+        if !layout.files.contains_key(rel) {
+            return Err(PostprocessError::LayoutStray {
+                layout: target.clone(),
+                path: target.join(rel),
+                problem: "the manifest needs it, and it is missing".into(),
+            });
+        }
+    }
+    let sbom = match &artifact.files.sbom {
+        Some(f) => {
+            let (sbom, _) = file_of_result(result_dir, f, store_dir)?;
+            let pin = read.config.config.labels.get(ANNOTATION).map(String::as_str);
+            check_sbom(&sbom, pin, &target)?;
+            Some(sbom)
+        }
+        None => None,
+    };
+    Ok(CheckedOci { result_dir: result_dir.to_path_buf(), artifact, layout, read, sbom, reached })
+}
+
+impl CheckedOci {
+    /// The result the layout is in.
+    pub(super) fn result_dir(&self) -> &Path {
+        &self.result_dir
+    }
+}
+
+/// Publishes one checked OCI layout into `dir`.
+pub(super) fn publish(
+    dir: &Path,
+    checked: CheckedOci,
+    placement: Placement,
+    nix_store: &Path,
+) -> Result<PublishedOci, PostprocessError> {
+    let CheckedOci { result_dir, artifact, layout: checked_layout, read, sbom: checked_sbom, reached } = checked;
+    let target = checked_layout.dir.clone();
+    let layout = dir.join(&artifact.files.layout);
+    let base = ImageBase::new(&artifact.name, artifact.version.as_deref(), &artifact.os, &artifact.arch);
+    let docker_archive = dir.join(base.docker_archive());
+    let archive = write_docker_archive(&read, &reference(&artifact), &docker_archive)
+        .map_err(|e| PostprocessError::DockerArchive { path: docker_archive.clone(), message: e.to_string() })?;
 
     let write_err = |path: &Path| {
         let path = path.to_path_buf();
@@ -89,15 +175,15 @@ pub(super) fn publish(
         make_writable(&layout);
         std::fs::remove_dir_all(&layout).map_err(write_err(&layout))?;
     }
-    let sbom = match &artifact.files.sbom {
-        Some(f) => Some(place_file(placement, nix_store, result_dir, dir, f)?.0),
-        None => None,
+    let sbom = match (&artifact.files.sbom, &checked_sbom) {
+        (Some(f), Some(c)) => Some(place_file(placement, nix_store, &result_dir, dir, f, c)?.0),
+        _ => None,
     };
     match placement {
-        Placement::Copy => replace_with_dir_copy(&target, &layout).map_err(write_err(&layout))?,
+        Placement::Copy => replace_with_dir_copy(&checked_layout, &reached, &layout)?,
         Placement::Link { gc_root } => {
             if gc_root {
-                add_indirect_root(nix_store, &layout, result_dir)?;
+                add_indirect_root(nix_store, &layout, &result_dir)?;
             }
             fsops::replace_symlink(&target, &layout).map_err(write_err(&layout))?;
         }
@@ -105,14 +191,42 @@ pub(super) fn publish(
     Ok(PublishedOci { artifact, layout, target, placement, docker_archive, image_id: archive.image_id, sbom })
 }
 
-/// Copies the directory `source` to `dest` (through a hidden temporary
-/// directory renamed into place), replacing a file or link at `dest`.
-fn replace_with_dir_copy(source: &Path, dest: &Path) -> std::io::Result<()> {
+/// Copies what the layout's index reaches, `reached`, to `dest` (through a
+/// hidden temporary directory renamed into place), each blob's digest
+/// checked as it is copied; replaces a file or link at `dest`.
+fn replace_with_dir_copy(
+    layout: &CheckedLayout,
+    reached: &[(String, Option<Sha256Digest>)],
+    dest: &Path,
+) -> Result<(), PostprocessError> {
     let tmp = fsops::temp_sibling(dest);
-    let result = copy_dir(source, &tmp).and_then(|()| {
-        fsops::remove_if_exists(dest)?;
-        std::fs::rename(&tmp, dest)
-    });
+    let write_err =
+        |e: std::io::Error| PostprocessError::WriteFailed { path: dest.to_path_buf(), message: e.to_string() };
+    let result = (|| {
+        std::fs::create_dir_all(tmp.join("blobs/sha256")).map_err(write_err)?;
+        for (rel, want) in reached {
+            let source = &layout.files[rel];
+            let from = source.open().map_err(|_| PostprocessError::Changed { path: source.path.clone() })?;
+            let mut hashing = HashingRead { inner: from, hasher: Sha256::new() };
+            let to = tmp.join(rel);
+            let mut out =
+                std::fs::OpenOptions::new().write(true).create_new(true).mode(0o444).open(&to).map_err(write_err)?;
+            std::io::copy(&mut hashing, &mut out).map_err(write_err)?;
+            out.sync_all().map_err(write_err)?;
+            if let Some(want) = want {
+                let got = Sha256Digest::from_bytes(hashing.hasher.finalize().into());
+                if got != *want {
+                    return Err(PostprocessError::LayoutStray {
+                        layout: layout.dir.clone(),
+                        path: source.path.clone(),
+                        problem: format!("its digest is {got}, not {want}"),
+                    });
+                }
+            }
+        }
+        fsops::remove_if_exists(dest).map_err(write_err)?;
+        std::fs::rename(&tmp, dest).map_err(write_err)
+    })();
     if result.is_err() {
         make_writable(&tmp);
         let _ = std::fs::remove_dir_all(&tmp);
@@ -120,20 +234,18 @@ fn replace_with_dir_copy(source: &Path, dest: &Path) -> std::io::Result<()> {
     result
 }
 
-fn copy_dir(source: &Path, dest: &Path) -> std::io::Result<()> {
-    std::fs::create_dir(dest)?;
-    let mut names: Vec<_> = std::fs::read_dir(source)?.map(|e| e.map(|e| e.file_name())).collect::<Result<_, _>>()?;
-    names.sort();
-    for name in names {
-        let (from, to) = (source.join(&name), dest.join(&name));
-        let meta = std::fs::symlink_metadata(&from)?;
-        if meta.is_dir() {
-            copy_dir(&from, &to)?;
-        } else {
-            std::fs::copy(&from, &to)?;
-        }
+/// Hashes what it reads.
+struct HashingRead<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
-    Ok(())
 }
 
 /// Directories copied out of the store are read-only; make a tree removable.

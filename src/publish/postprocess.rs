@@ -30,11 +30,15 @@
 //! and written after; see [`site`].
 //!
 //! Order, and what a failure leaves behind:
-//! 1. Every RESULT is read and checked (its index and each image's manifest),
+//! 1. Every RESULT is read and checked as untrusted input ([`super::source`]:
+//!    no link out of it is followed; each image is read again with the
+//!    given [`ReadImage`] and must be the image its index describes; OCI
+//!    layouts hold only what their index reaches),
 //!    DIR is created and probed, and (when an image is to be signed) gpg and
 //!    a secret key are found.
 //! 2. Every signature is made, in memory, and the public key exported.
-//! 3. Only then is DIR written: per image the `.mounts` link, the
+//! 3. Only then is DIR written: first `pubkeys.gpg`, so that no signature
+//!    is ever in DIR without its key; then per image the `.mounts` link, the
 //!    `.closure.json` link, the `.aci` link and the `.asc`, each under a
 //!    hidden temporary name renamed into place (a link into the store is first made and registered by `nix-store
 //!    --add-root`, which points it at the result, then renamed over with the
@@ -52,16 +56,19 @@
 //! `.asc` and rkt refuses it as unsigned.
 //! Re-running is idempotent: links are replaced and images signed again.
 
+use super::source::{file_of_result, Checked, Origin};
 use super::{fsops, oci};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::image::image_id::ImageId;
 use crate::image::manifest::{ImageManifest, ManifestError, MountPoint};
+use crate::image::sbom::{ClosurePin, ANNOTATION};
 use crate::nix::store_path::DEFAULT_STORE_DIR;
 use crate::publish::sign::{DetachedSignature, Fingerprint, Gpg, GpgError, PubkeyAlgo};
-use crate::result::{signature_name, AciFiles, Artifact, FileName, ImageBase, IndexError, ResultDir};
+use crate::result::{signature_name, AciFiles, Artifact, FileName, ImageBase, IndexError, ResultDir, INDEX_FILE};
 
 pub use crate::result::files::PUBKEY_FILE;
 
@@ -106,6 +113,49 @@ pub enum PostprocessError {
     GcRootFailed { link: PathBuf, message: String },
     #[error("cannot write the docker-archive of the OCI image at {path:?}: {message}")]
     DockerArchive { path: PathBuf, message: String },
+    #[error("cannot read {path:?} of the result: {message}; check the result, or rebuild it with nix-build")]
+    Unreadable { path: PathBuf, message: String },
+    #[error(
+        "{path:?} is {kind}, not a regular file; postprocess publishes only regular files of a result \
+         (and of the layers it links to); rebuild the image with nix-build"
+    )]
+    NotAFile { path: PathBuf, kind: &'static str },
+    #[error(
+        "{path:?} is a link to {target:?}, which postprocess does not follow: {problem}; the only links \
+         mkaci makes in a result point at a file of the same name in a declared layer's result in \
+         {store:?}; nothing was signed or published, so rebuild the image with nix-build and find out \
+         what made that link"
+    )]
+    LinkOut { path: PathBuf, target: PathBuf, store: PathBuf, problem: String },
+    #[error("{path:?} is {size} bytes; at most {limit} are read; rebuild the image with nix-build")]
+    TooLarge { path: PathBuf, size: u64, limit: u64 },
+    #[error(
+        "{path:?} is not a valid ACI: {message}; nothing was signed or published; rebuild the image \
+         with nix-build (`mkaci inspect` shows what is wrong)"
+    )]
+    BadImage { path: PathBuf, message: String },
+    #[error(
+        "{path:?} has the image ID {found}, but {recorded_in:?} says {recorded}; postprocess signs \
+         only the image the index describes, so nothing was signed or published; rebuild the image \
+         with nix-build"
+    )]
+    IdMismatch { path: PathBuf, recorded_in: PathBuf, recorded: Box<ImageId>, found: Box<ImageId> },
+    #[error(
+        "{path:?} does not match the result's index {index:?}: {field} is {in_image} in the image but \
+         {in_index} in the index; nothing was signed or published; rebuild the image with nix-build"
+    )]
+    Mismatch { path: PathBuf, index: PathBuf, field: String, in_image: String, in_index: String },
+    #[error(
+        "{path:?} changed while postprocess was publishing it; nothing more was signed or published; \
+         run postprocess.sh again once nothing writes into the result"
+    )]
+    Changed { path: PathBuf },
+    #[error(
+        "the OCI image layout {layout:?} holds {path:?}: {problem}; postprocess publishes only what \
+         the layout's index.json reaches, and a layout mkaci wrote holds nothing else; rebuild the \
+         image with nix-build"
+    )]
+    LayoutStray { layout: PathBuf, path: PathBuf, problem: String },
 }
 
 /// Something worth telling the user that does not stop the run.
@@ -137,6 +187,28 @@ pub enum Placement {
     Copy,
 }
 
+/// What re-reading an image found: the image ID of its bytes and the
+/// manifest inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRead {
+    pub image_id: ImageId,
+    pub manifest: Vec<u8>,
+}
+
+/// Reads an image file whole, checks its archive layout and computes its
+/// image ID; the message says what is wrong. The command line passes
+/// `check::inspect::read_image`, the reader `inspect` and `verify` use
+/// (`publish` comes before `check` and cannot name it; see
+/// `docs/architecture.md`).
+pub type ReadImage<'a> = &'a dyn Fn(&Path) -> Result<ImageRead, String>;
+
+/// The most bytes read of a result's `.id` file, `.mounts` file and closure
+/// SBOM: far above what a build writes (an SBOM of a 2000-path closure is
+/// about a MiB).
+const MAX_ID_FILE: u64 = 1 << 10;
+const MAX_MOUNTS_FILE: u64 = 16 << 20;
+pub(super) const MAX_SBOM_FILE: u64 = 64 << 20;
+
 /// One published image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
@@ -145,6 +217,9 @@ pub struct Published {
     pub aci: PathBuf,
     /// The image in the result it links to or was copied from.
     pub target: PathBuf,
+    /// The image file checked against the index (`target`, or the file of a
+    /// declared layer's result it links to): what the site copies.
+    pub source: Checked,
     pub placement: Placement,
     /// `DIR/<image>.mounts` for thin images.
     pub mounts: Option<PathBuf>,
@@ -183,10 +258,17 @@ pub struct Options {
 }
 
 /// Publishes the ACI artifacts of `results` into `dir`; see the module docs.
-pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result<Report, PostprocessError> {
+pub fn postprocess(
+    dir: &Path,
+    results: &[PathBuf],
+    options: &Options,
+    read_image: ReadImage<'_>,
+) -> Result<Report, PostprocessError> {
+    let store_dir = std::env::var_os("NIX_STORE_DIR").map(PathBuf::from).unwrap_or_else(|| DEFAULT_STORE_DIR.into());
     // 1. Read everything, check everything.
     let mut images: Vec<(PathBuf, Artifact, Vec<MountPoint>)> = Vec::new();
-    let mut layouts: Vec<(PathBuf, crate::result::OciArtifact)> = Vec::new();
+    let mut checked: Vec<CheckedFiles> = Vec::new();
+    let mut layouts: Vec<oci::CheckedOci> = Vec::new();
     // Each file name published, with the result it comes from and, for an
     // ACI, its image ID: a dependency image two results share (the same
     // store path) is published once.
@@ -205,7 +287,7 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
                 }
                 None => {
                     seen.insert(layout.files.layout.clone(), (r.dir.clone(), None));
-                    layouts.push((r.dir.clone(), layout));
+                    layouts.push(oci::check(&r.dir, layout, &store_dir)?);
                 }
             }
         }
@@ -222,8 +304,10 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
                 }
                 None => {
                     seen.insert(artifact.files.image.clone(), (r.dir.clone(), Some(artifact.digests.image_id)));
-                    let own_mounts = own_mount_points(&r.dir.join(&artifact.files.manifest))?;
+                    let (files, manifest) = check_artifact(&r.dir, &artifact, &store_dir, read_image)?;
+                    let own_mounts = own_mount_points(&manifest);
                     images.push((r.dir.clone(), artifact, own_mounts));
+                    checked.push(files);
                 }
             }
         }
@@ -231,7 +315,6 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
     // Removes DIR again on the way out if this run made it and wrote nothing into it.
     let _created = fsops::ensure_writable_dir(dir)
         .map_err(|e| PostprocessError::DirNotWritable { dir: dir.to_path_buf(), message: e.to_string() })?;
-    let store_dir = std::env::var_os("NIX_STORE_DIR").map(PathBuf::from).unwrap_or_else(|| DEFAULT_STORE_DIR.into());
 
     // 2. Sign in memory.
     let key = options.key.as_deref();
@@ -242,12 +325,17 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
     if images.iter().any(|(_, a, _)| a.sign) {
         let gpg = Gpg::locate(options.gpg.as_deref())?;
         gpg.check_signing_key(key)?;
-        for (result_dir, artifact, _) in &images {
+        for ((_, artifact, _), files) in images.iter().zip(&checked) {
             if !artifact.sign {
                 signatures.push(None);
                 continue;
             }
-            let sig = gpg.sign_detached(&result_dir.join(&artifact.files.image), key)?;
+            // gpg reads the checked file itself, which must still be the one
+            // whose ID was compared with the index once it is signed.
+            let sig = gpg.sign_detached(&files.image.path, key)?;
+            if !files.image.unchanged() {
+                return Err(PostprocessError::Changed { path: files.image.path.clone() });
+            }
             if !signers.contains(&sig.signer) {
                 if !sig.algo.rkt_can_verify() {
                     warnings.push(Warning::UnsupportedKeyAlgo { signer: sig.signer.clone(), algo: sig.algo });
@@ -267,14 +355,24 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
         move |e: std::io::Error| PostprocessError::WriteFailed { path, message: e.to_string() }
     };
     let nix_store = options.nix_store.clone().unwrap_or_else(|| PathBuf::from("nix-store"));
+    // The keys first: a run that fails part-way never leaves a signature
+    // whose key is not exported beside it.
+    let pubkey = if signers.is_empty() {
+        None
+    } else {
+        let path = dir.join(PUBKEY_FILE);
+        fsops::replace_file(&path, &pubkeys).map_err(write_err(&path))?;
+        Some((path, signers))
+    };
     let mut published = Vec::with_capacity(images.len());
-    for ((result_dir, artifact, own_mounts), sig) in images.into_iter().zip(signatures) {
+    for (((result_dir, artifact, own_mounts), sig), files) in images.into_iter().zip(signatures).zip(checked) {
         let placement = if options.copy {
             Placement::Copy
         } else {
             Placement::Link { gc_root: result_dir.parent() == Some(store_dir.as_path()) }
         };
-        let place = |file: &FileName| place_file(placement, &nix_store, &result_dir, dir, file);
+        let place =
+            |file: &FileName, source: &Checked| place_file(placement, &nix_store, &result_dir, dir, file, source);
         let aci = dir.join(&artifact.files.image);
         let asc = dir.join(signature_name(&artifact.files.image));
         let target = result_dir.join(&artifact.files.image);
@@ -285,7 +383,7 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
             fsops::remove_if_exists(&asc).map_err(write_err(&asc))?;
         }
         let mounts = match &artifact.files.mounts {
-            Some(m) => Some(place(m)?.0),
+            Some(m) => Some(place(m, files.mounts.as_ref().unwrap_or(&files.image))?.0),
             None => {
                 // A `.mounts` left by an earlier thin build of this file name
                 // would hand rkt volumes the fat image does not declare.
@@ -302,7 +400,7 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
         // The closure SBOM the manifest pins, before the image, which is never
         // beside another image's SBOM; a stale one of an older build goes.
         let sbom = match &artifact.files.sbom {
-            Some(f) => Some(place(f)?.0),
+            Some(f) => Some(place(f, files.sbom.as_ref().unwrap_or(&files.image))?.0),
             None => {
                 let base = ImageBase::new(&artifact.name, artifact.version.as_deref(), &artifact.os, &artifact.arch);
                 let stale = dir.join(base.closure_sbom());
@@ -312,7 +410,7 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
                 None
             }
         };
-        place(&artifact.files.image)?;
+        place(&artifact.files.image, &files.image)?;
         let signature = match sig {
             Some(sig) => {
                 fsops::replace_file(&asc, &sig.armored).map_err(write_err(&asc))?;
@@ -320,41 +418,40 @@ pub fn postprocess(dir: &Path, results: &[PathBuf], options: &Options) -> Result
             }
             None => None,
         };
-        published.push(Published { artifact, aci, target, placement, mounts, sbom, signature, own_mounts });
+        let source = files.image;
+        published.push(Published { artifact, aci, target, source, placement, mounts, sbom, signature, own_mounts });
     }
     let mut oci_published = Vec::with_capacity(layouts.len());
-    for (result_dir, layout) in layouts {
+    for layout in layouts {
         let placement = if options.copy {
             Placement::Copy
         } else {
-            Placement::Link { gc_root: result_dir.parent() == Some(store_dir.as_path()) }
+            Placement::Link { gc_root: layout.result_dir().parent() == Some(store_dir.as_path()) }
         };
-        oci_published.push(oci::publish(dir, &result_dir, layout, placement, &nix_store)?);
+        oci_published.push(oci::publish(dir, layout, placement, &nix_store)?);
     }
-    let pubkey = if signers.is_empty() {
-        None
-    } else {
-        let path = dir.join(PUBKEY_FILE);
-        fsops::replace_file(&path, &pubkeys).map_err(write_err(&path))?;
-        Some((path, signers))
-    };
     Ok(Report { dir: dir.to_path_buf(), published, pubkey, warnings, oci: oci_published })
 }
 
 /// Puts the file `file` of the result at `result_dir` into `dir` as
-/// `placement` says: a copy, or a link (first registered as a GC root when
-/// `gc_root`). Returns the path in `dir` and the source.
+/// `placement` says: a copy of `checked` (the file, checked), or a link
+/// (first registered as a GC root when `gc_root`). Returns the path in `dir`
+/// and the source.
 pub(super) fn place_file(
     placement: Placement,
     nix_store: &Path,
     result_dir: &Path,
     dir: &Path,
     file: &FileName,
+    checked: &Checked,
 ) -> Result<(PathBuf, PathBuf), PostprocessError> {
     let (source, dest) = (result_dir.join(file), dir.join(file));
     let write_err = |e: std::io::Error| PostprocessError::WriteFailed { path: dest.clone(), message: e.to_string() };
     match placement {
-        Placement::Copy => fsops::replace_with_copy(&source, &dest).map_err(write_err)?,
+        Placement::Copy => {
+            let from = checked.open().map_err(|_| PostprocessError::Changed { path: checked.path.clone() })?;
+            fsops::replace_with_copy(from, &dest).map_err(write_err)?
+        }
         Placement::Link { gc_root } => {
             if gc_root {
                 add_indirect_root(nix_store, &dest, result_dir)?;
@@ -392,16 +489,157 @@ pub(super) fn add_indirect_root(nix_store: &Path, link: &Path, result: &Path) ->
     Ok(())
 }
 
-/// The mount points of the image whose manifest is the file `path` (the
-/// result's pretty-printed copy), less a thin image's `nix-<hash>` store mounts,
-/// whose volumes the `.mounts` file gives.
-fn own_mount_points(path: &Path) -> Result<Vec<MountPoint>, PostprocessError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| PostprocessError::ManifestUnreadable { path: path.to_path_buf(), message: e.to_string() })?;
-    let manifest = ImageManifest::from_json_slice(&bytes)
-        .map_err(|reason| PostprocessError::Manifest { path: path.to_path_buf(), reason })?;
-    let mounts = manifest.app.map(|app| app.mount_points).unwrap_or_default();
-    Ok(mounts.into_iter().filter(|m| !is_thin_store_mount(m)).collect())
+/// The files of an ACI artifact, checked ([`check_artifact`]).
+struct CheckedFiles {
+    image: Checked,
+    mounts: Option<Checked>,
+    sbom: Option<Checked>,
+}
+
+/// Checks an ACI artifact of the result at `result_dir` before anything is
+/// signed: its files are regular files of the result (or the one link a
+/// declared layer's file is, [`file_of_result`]); the image, read again
+/// whole, is a valid ACI whose ID is the one the index and the `.id` file
+/// record, of the index's size; its manifest has the index's name, version,
+/// os and arch; a thin image's `.mounts` is the line its manifest's store
+/// mounts make; the SBOM is the one the manifest pins. Returns the files and
+/// the manifest inside the image.
+fn check_artifact(
+    result_dir: &Path,
+    a: &Artifact,
+    store_dir: &Path,
+    read_image: ReadImage<'_>,
+) -> Result<(CheckedFiles, ImageManifest), PostprocessError> {
+    let index = result_dir.join(INDEX_FILE);
+    let (image, origin) = file_of_result(result_dir, &a.files.image, store_dir)?;
+    let mismatch = |field: &str, in_image: String, in_index: String| PostprocessError::Mismatch {
+        path: image.path.clone(),
+        index: index.clone(),
+        field: field.to_string(),
+        in_image,
+        in_index,
+    };
+    // A declared layer: its own index must describe the same image.
+    if let Origin::Layer(layer) = &origin {
+        let theirs = layer.artifact(a.files.image.as_str()).map(|l| l.digests.image_id);
+        if theirs != Some(a.digests.image_id) {
+            return Err(PostprocessError::Mismatch {
+                path: result_dir.join(&a.files.image),
+                index: layer.dir.join(INDEX_FILE),
+                field: "the layer's imageId".into(),
+                in_image: theirs.map(|i| i.to_string()).unwrap_or_else(|| "(not listed)".into()),
+                in_index: a.digests.image_id.to_string(),
+            });
+        }
+    }
+    if let Some(size) = a.size {
+        if size != image.size() {
+            return Err(mismatch("size", image.size().to_string(), size.to_string()));
+        }
+    }
+    let (id_file, _) = file_of_result(result_dir, &a.files.id, store_dir)?;
+    let id_text = id_file.read_limited(MAX_ID_FILE)?;
+    let recorded: ImageId =
+        std::str::from_utf8(&id_text).ok().and_then(|t| t.strip_suffix('\n')).and_then(|t| t.parse().ok()).ok_or_else(
+            || PostprocessError::Unreadable {
+                path: id_file.path.clone(),
+                message: "it does not hold an image ID (sha512-<128 hex> and a newline)".into(),
+            },
+        )?;
+    let read =
+        read_image(&image.path).map_err(|message| PostprocessError::BadImage { path: image.path.clone(), message })?;
+    if !image.unchanged() {
+        return Err(PostprocessError::Changed { path: image.path.clone() });
+    }
+    for (recorded_in, id) in [(&index, a.digests.image_id), (&id_file.path, recorded)] {
+        if id != read.image_id {
+            return Err(PostprocessError::IdMismatch {
+                path: image.path.clone(),
+                recorded_in: recorded_in.clone(),
+                recorded: Box::new(id),
+                found: Box::new(read.image_id),
+            });
+        }
+    }
+    let manifest = ImageManifest::from_json_slice(&read.manifest)
+        .map_err(|reason| PostprocessError::Manifest { path: image.path.clone(), reason })?;
+    let show = |v: Option<&str>| v.map(|v| format!("{v:?}")).unwrap_or_else(|| "absent".into());
+    if manifest.name != a.name {
+        return Err(mismatch("name", manifest.name.to_string(), a.name.to_string()));
+    }
+    for (field, in_image, in_index) in [
+        ("version", manifest.label("version"), a.version.as_deref()),
+        ("os", manifest.label("os"), Some(a.os.as_str())),
+        ("arch", manifest.label("arch"), Some(a.arch.as_str())),
+    ] {
+        if in_image != in_index {
+            return Err(mismatch(field, show(in_image), show(in_index)));
+        }
+    }
+    let mounts = match &a.files.mounts {
+        Some(f) => {
+            let (mounts, _) = file_of_result(result_dir, f, store_dir)?;
+            let expected = thin_mounts_line(&manifest);
+            if mounts.read_limited(MAX_MOUNTS_FILE)? != expected.as_bytes() {
+                return Err(PostprocessError::Mismatch {
+                    path: mounts.path.clone(),
+                    index: image.path.clone(),
+                    field: "the volumes".into(),
+                    in_image: "the file's --volume arguments".into(),
+                    in_index: format!("the store mounts of the image's manifest, {:?}", expected.trim_end()),
+                });
+            }
+            Some(mounts)
+        }
+        None => None,
+    };
+    let sbom = match &a.files.sbom {
+        Some(f) => {
+            let (sbom, _) = file_of_result(result_dir, f, store_dir)?;
+            check_sbom(&sbom, manifest.annotation(ANNOTATION), &image.path)?;
+            Some(sbom)
+        }
+        None => None,
+    };
+    Ok((CheckedFiles { image, mounts, sbom }, manifest))
+}
+
+/// Checks the SBOM `sbom` against `pin`, the image's pin of it (the image at
+/// `image`): an SBOM the image does not pin is not published.
+pub(super) fn check_sbom(sbom: &Checked, pin: Option<&str>, image: &Path) -> Result<(), PostprocessError> {
+    let expected = pin.and_then(ClosurePin::parse);
+    let actual = ClosurePin::of_bytes(&sbom.read_limited(MAX_SBOM_FILE)?);
+    if expected != Some(actual) {
+        return Err(PostprocessError::Mismatch {
+            path: sbom.path.clone(),
+            index: image.to_path_buf(),
+            field: format!("the SHA-256 ({ANNOTATION})"),
+            in_image: pin.map(|p| format!("{p:?}")).unwrap_or_else(|| "not pinned".into()),
+            in_index: actual.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The `.mounts` line of a thin image: a `--volume` for each of its
+/// manifest's store mounts, in the manifest's order, as the build writes it.
+fn thin_mounts_line(m: &ImageManifest) -> String {
+    let mounts = m.app.as_ref().map(|app| app.mount_points.as_slice()).unwrap_or_default();
+    let mut line = mounts
+        .iter()
+        .filter(|m| is_thin_store_mount(m))
+        .map(|m| format!("--volume={},kind=host,source={},readOnly=true", m.name.as_str(), m.path.as_str()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    line.push('\n');
+    line
+}
+
+/// The mount points of the image with the manifest `manifest`, less a thin
+/// image's `nix-<hash>` store mounts, whose volumes the `.mounts` file gives.
+fn own_mount_points(manifest: &ImageManifest) -> Vec<MountPoint> {
+    let mounts = manifest.app.as_ref().map(|app| app.mount_points.clone()).unwrap_or_default();
+    mounts.into_iter().filter(|m| !is_thin_store_mount(m)).collect()
 }
 
 /// A thin image's mount of a store path: `nix-<hash>` at `<store>/<hash>-<name>`.

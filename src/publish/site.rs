@@ -41,6 +41,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -50,12 +51,15 @@ use super::postprocess::Report;
 use crate::image::image_id::ImageId;
 use crate::image::manifest::AcIdentifier;
 use crate::publish::sign::{Fingerprint, GpgError};
+use crate::publish::source::Checked;
 use crate::result::{Artifact, IndexError, ResultDir};
 
 /// The site's index of the images it holds.
 pub const INDEX_FILE: &str = "_site.json";
 /// The version of [`INDEX_FILE`] this mkaci reads and writes.
 pub const INDEX_VERSION: u64 = 1;
+/// The lock file publishers take ([`Site::lock`]); never served as content.
+pub const LOCK_FILE: &str = "_site.lock";
 /// The directory of the images and their signatures.
 pub const IMAGE_DIR: &str = "_aci";
 /// The directory of the armored public keys.
@@ -298,12 +302,13 @@ impl Candidate {
     }
 }
 
-/// An image to publish with its files: the image in the result and, when it
-/// was signed, its `.asc` in DIR and the key that made it.
+/// An image to publish with its files: the image file (checked against the
+/// index by postprocess) and, when it was signed, its `.asc` in DIR and the
+/// key that made it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publishable {
     pub candidate: Candidate,
-    pub image: PathBuf,
+    pub image: Checked,
     pub signature: Option<(PathBuf, Fingerprint)>,
 }
 
@@ -365,14 +370,77 @@ pub struct SiteReport {
 struct Plan {
     old: Option<SiteIndex>,
     new: SiteIndex,
-    /// Images to (re)write: the `file` and what to copy there.
-    images: Vec<(String, Publishable)>,
+    /// Images to (re)write: the `file` and the index of what to copy there.
+    images: Vec<(String, usize)>,
     kept: Vec<String>,
+}
+
+/// A publisher's hold on a site ([`Site::lock`]): released when dropped.
+#[must_use = "the site is unlocked when this is dropped"]
+#[derive(Debug)]
+pub struct SiteLock {
+    file: std::fs::File,
+    dir: PathBuf,
+    created_dir: bool,
+}
+
+impl Drop for SiteLock {
+    fn drop(&mut self) {
+        // A site this run found new and left without an index goes again,
+        // removed while still locked: a waiting publisher then finds its
+        // lock file gone and takes a new one.
+        if self.dir.join(INDEX_FILE).symlink_metadata().is_ok() {
+            return;
+        }
+        let only_lock = std::fs::read_dir(&self.dir)
+            .map(|entries| entries.flatten().all(|e| e.file_name() == LOCK_FILE))
+            .unwrap_or(false);
+        if only_lock {
+            let _ = std::fs::remove_file(self.dir.join(LOCK_FILE));
+            if self.created_dir {
+                let _ = std::fs::remove_dir(&self.dir);
+            }
+        }
+        let _ = &self.file; // unlocked as it is closed, after the above
+    }
 }
 
 impl Site {
     pub fn new(dir: PathBuf, base: BaseUrl) -> Site {
         Site { dir, base }
+    }
+
+    /// Takes the site for this publisher: an exclusive `flock` on
+    /// [`LOCK_FILE`] in the site (made, and the site directory with it, when
+    /// missing), waiting while another publisher holds it. Check and publish
+    /// while holding it, so that the index read is the one written over.
+    /// Temporary files a publisher killed part-way left are removed.
+    pub fn lock(&self) -> Result<SiteLock, SiteError> {
+        use rustix::fs::{flock, FlockOperation};
+        use std::os::unix::fs::MetadataExt;
+        let path = self.path(LOCK_FILE);
+        loop {
+            let created_dir = self.dir.symlink_metadata().is_err();
+            std::fs::create_dir_all(&self.dir).map_err(|e| write_failed(&self.dir, e))?;
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .open(&path)
+                .map_err(|e| write_failed(&path, e))?;
+            flock(&file, FlockOperation::LockExclusive).map_err(|e| write_failed(&path, std::io::Error::from(e)))?;
+            // The holder before may have removed the file (and the site) as
+            // it left: lock the one that is there now.
+            let held = file.metadata().map_err(|e| read_failed(&path, e))?;
+            let current = path.symlink_metadata();
+            if current.is_ok_and(|m| m.dev() == held.dev() && m.ino() == held.ino()) {
+                let lock = SiteLock { file, dir: self.dir.clone(), created_dir };
+                remove_temporaries(&self.dir);
+                return Ok(lock);
+            }
+        }
     }
 
     /// Checks the images of these results against the site as
@@ -388,10 +456,7 @@ impl Site {
 
     /// Checks `candidates` against the site, writing nothing.
     pub fn check(&self, candidates: &[Candidate]) -> Result<(), SiteError> {
-        let images: Vec<Publishable> = candidates
-            .iter()
-            .map(|c| Publishable { candidate: c.clone(), image: PathBuf::new(), signature: None })
-            .collect();
+        let images: Vec<(&Candidate, Option<&Fingerprint>)> = candidates.iter().map(|c| (c, None)).collect();
         self.plan(&images).map(|_| ())
     }
 
@@ -407,7 +472,7 @@ impl Site {
             .iter()
             .map(|p| Publishable {
                 candidate: Candidate::of(&p.artifact),
-                image: p.target.clone(),
+                image: p.source.clone(),
                 signature: p.signature.clone(),
             })
             .collect();
@@ -422,7 +487,9 @@ impl Site {
         images: &[Publishable],
         export: &mut dyn FnMut(&Fingerprint) -> Result<Vec<u8>, GpgError>,
     ) -> Result<SiteReport, SiteError> {
-        let plan = self.plan(images)?;
+        let planned: Vec<(&Candidate, Option<&Fingerprint>)> =
+            images.iter().map(|p| (&p.candidate, p.signature.as_ref().map(|(_, f)| f))).collect();
+        let plan = self.plan(&planned)?;
         // Everything that can fail without writing comes first: the keys and
         // the signatures are read before the first file is written.
         let signers: BTreeSet<&str> = plan.new.images.iter().filter_map(|h| h.signer.as_deref()).collect();
@@ -439,8 +506,8 @@ impl Site {
             keys.push((key_rel(fpr), armored));
         }
         let mut signatures: Vec<Option<Vec<u8>>> = Vec::new();
-        for (_, p) in &plan.images {
-            signatures.push(match &p.signature {
+        for &(_, i) in &plan.images {
+            signatures.push(match &images[i].signature {
                 Some((asc, _)) => Some(std::fs::read(asc).map_err(|e| read_failed(asc, e))?),
                 None => None,
             });
@@ -453,13 +520,15 @@ impl Site {
         if !nothing && plan.old.as_ref() != Some(&plan.new) {
             self.write_if_changed(INDEX_FILE, &plan.new.to_json(), &mut written)?;
         }
-        for ((rel, p), sig) in plan.images.iter().zip(signatures) {
+        for ((rel, i), sig) in plan.images.iter().zip(signatures) {
+            let p = &images[*i];
             let dest = self.path(rel);
             let asc = self.path(&format!("{rel}.asc"));
             self.make_parent(&dest)?;
             // A signature left from before would belong to other bytes.
             fsops::remove_if_exists(&asc).map_err(|e| write_failed(&asc, e))?;
-            fsops::replace_with_copy(&p.image, &dest).map_err(|e| write_failed(&dest, e))?;
+            let from = p.image.open().map_err(|e| read_failed(&p.image.path, e))?;
+            fsops::replace_with_copy(from, &dest).map_err(|e| write_failed(&dest, e))?;
             written.push(dest);
             if let Some(sig) = sig {
                 fsops::replace_file(&asc, &sig).map_err(|e| write_failed(&asc, e))?;
@@ -493,7 +562,7 @@ impl Site {
     }
 
     /// Reads the site, checks every image against it and decides what to write.
-    fn plan(&self, images: &[Publishable]) -> Result<Plan, SiteError> {
+    fn plan(&self, images: &[(&Candidate, Option<&Fingerprint>)]) -> Result<Plan, SiteError> {
         let old = self.read_index()?;
         if let Some(old) = &old {
             if old.base_url != self.base.to_string() {
@@ -509,8 +578,7 @@ impl Site {
         let mut this_run: BTreeMap<String, ImageId> = BTreeMap::new();
         let mut to_write = Vec::new();
         let mut kept = Vec::new();
-        for p in images {
-            let c = &p.candidate;
+        for (i, &(c, signer)) in images.iter().enumerate() {
             if self.base.relative(c.name.as_str()).is_none() {
                 return Err(SiteError::NameOutsideBase {
                     name: c.name.clone(),
@@ -547,7 +615,7 @@ impl Site {
                     // Complete: the image is there, and so is its signature
                     // unless this run has none to give (then the one there, if
                     // any, stays too).
-                    let complete = is_file(&aci) && (p.signature.is_none() || is_file(&asc));
+                    let complete = is_file(&aci) && (signer.is_none() || is_file(&asc));
                     if complete {
                         kept.push(rel);
                         continue;
@@ -572,10 +640,10 @@ impl Site {
                     arch: c.arch.clone(),
                     image_id: c.image_id.to_string(),
                     file: rel.clone(),
-                    signer: p.signature.as_ref().map(|(_, f)| f.to_string()),
+                    signer: signer.map(|f| f.to_string()),
                 },
             );
-            to_write.push((rel, p.clone()));
+            to_write.push((rel, i));
         }
         let new = SiteIndex {
             nix2aci_site: INDEX_VERSION,
@@ -635,7 +703,12 @@ impl Site {
                 Ok(Some(index))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::read_dir(&self.dir) {
-                Ok(mut entries) => match entries.next() {
+                // The lock file and the temporaries of a killed publisher do
+                // not make a directory a site, nor something else.
+                Ok(entries) => match entries.flatten().find(|e| {
+                    let name = e.file_name();
+                    name != LOCK_FILE && !name.to_string_lossy().starts_with('.')
+                }) {
                     Some(_) => Err(SiteError::NotASite { site: self.dir.clone() }),
                     None => Ok(None),
                 },
@@ -685,6 +758,23 @@ impl Site {
         fsops::replace_file(&path, bytes).map_err(|e| write_failed(&path, e))?;
         written.push(path);
         Ok(())
+    }
+}
+
+/// Removes the hidden temporary files ([`fsops`] names them
+/// `.NAME.tmp-PID-N`) under `dir`; only the holder of the lock writes, so
+/// any that are there were left by a publisher killed part-way.
+fn remove_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let Ok(t) = e.file_type() else { continue };
+        if name.starts_with('.') && name.contains(".tmp-") && !t.is_dir() {
+            let _ = std::fs::remove_file(e.path());
+        } else if t.is_dir() {
+            remove_temporaries(&e.path());
+        }
     }
 }
 
@@ -823,6 +913,7 @@ mod tests {
                 std::fs::write(&asc, format!("sig of {n} by {s}")).unwrap();
                 (asc, s.parse().unwrap())
             });
+            let image = Checked::file(&image).unwrap();
             Publishable {
                 candidate: Candidate {
                     name: name.parse().unwrap(),

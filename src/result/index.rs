@@ -267,6 +267,33 @@ impl Index {
                 acis.push(i);
             }
         }
+        // Every file name postprocess and verify make is made of these.
+        let labels = index
+            .artifacts
+            .iter()
+            .zip(&acis)
+            .map(|(a, &i)| (i, a.version.as_deref(), a.os.as_str(), a.arch.as_str()))
+            .chain(
+                index
+                    .oci_layouts
+                    .iter()
+                    .zip(&ocis)
+                    .map(|(o, &i)| (i, o.version.as_deref(), o.os.as_str(), o.arch.as_str())),
+            );
+        for (i, version, os, arch) in labels {
+            for (field, value) in [("version", version), ("os", Some(os)), ("arch", Some(arch))] {
+                let Some(value) = value else { continue };
+                let problem = match crate::nix::names::name_part_problem(value) {
+                    Some(p) => p,
+                    None if value.is_empty() && field != "version" => "it is empty",
+                    None => continue,
+                };
+                return Err(malformed(
+                    format!("artifacts[{i}].{field}"),
+                    format!("{value:?} cannot go into a file name: {problem}"),
+                ));
+            }
+        }
         if index.artifacts.is_empty() && index.oci_layouts.is_empty() {
             return Err(IndexError::NoArtifacts { path: path.to_path_buf() });
         }
@@ -544,6 +571,13 @@ mod tests {
             (artifact(&[("kind", "zip".into())]), "artifacts[0].kind", "zip"),
             (artifact(&[("storeLayout", "layered-ish".into())]), "artifacts[0].storeLayout", "layered-ish"),
             (artifact(&[("extra", 1.into())]), "artifacts[0].extra", "extra"),
+            // The labels file names are made of: a '/' or a control character
+            // would make a path or an unprintable name.
+            (artifact(&[("version", "1/../../x".into())]), "artifacts[0].version", "contains '/'"),
+            (artifact(&[("os", "linux\n".into())]), "artifacts[0].os", "control character"),
+            (artifact(&[("arch", "".into())]), "artifacts[0].arch", "empty"),
+            (oci(&[("arch", "a/b".into())]), "artifacts[0].arch", "contains '/'"),
+            (oci(&[("version", "\u{1b}[2J".into())]), "artifacts[0].version", "control character"),
         ];
         for (a, field, text) in malformed {
             match parse(json!({"nix2aci": 2, "artifacts": [a]})) {

@@ -187,6 +187,9 @@ impl Img {
     }
 }
 
+/// The store mount of a thin image here: its name and path.
+pub const THIN_MOUNT: (&str, &str) =
+    ("nix-0c8y8p5ymhm3mha0mzqhcq7cx9ffpwzw", "/nix/store/0c8y8p5ymhm3mha0mzqhcq7cx9ffpwzw-busybox-1.36.1");
 pub const THIN_MOUNTS: &str = "--volume=nix-0c8y8p5ymhm3mha0mzqhcq7cx9ffpwzw,kind=host,source=/nix/store/0c8y8p5ymhm3mha0mzqhcq7cx9ffpwzw-busybox-1.36.1,readOnly=true";
 
 fn run_ok(cmd: &mut Command) -> Output {
@@ -220,6 +223,11 @@ pub fn make_result(parent: &Path, name: &str, images: &[Img]) -> PathBuf {
             ],
             "app": {"exec": ["/bin/sh"], "user": "0", "group": "0"}
         });
+        let mut mount_points = mount_points;
+        if img.thin && !img.mount_points.iter().any(|m| m.0 == THIN_MOUNT.0) {
+            // The store mount THIN_MOUNTS gives the volume of.
+            mount_points.push(serde_json::json!({"name": THIN_MOUNT.0, "path": THIN_MOUNT.1, "readOnly": true}));
+        }
         if !mount_points.is_empty() {
             manifest["app"]["mountPoints"] = mount_points.into();
         }

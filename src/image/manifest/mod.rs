@@ -302,6 +302,11 @@ pub enum ManifestError {
     DuplicateLabel { at: Location, first: Location, name: String },
     #[error("{at}: the {missing:?} label is missing; rkt refuses images without both os and arch (e.g. os=linux, arch=amd64)")]
     MissingOsArch { at: Location, missing: &'static str },
+    #[error(
+        "{at}: the {label} label {value:?} cannot go into a file name ({problem}); image files are named \
+         <name>-<version>-<os>-<arch>.aci, so give a {label} without '/' or control characters"
+    )]
+    LabelNotInFileName { at: Location, label: String, value: String, problem: &'static str },
     #[error("{at}: os={os:?} arch={arch:?} is not an allowed pair; allowed are {}", valid_os_arch_list())]
     InvalidOsArch { at: Location, os: String, arch: String },
     #[error("{at}: the value is empty; give a user or group name or number, e.g. \"0\"")]
@@ -352,6 +357,7 @@ impl ManifestError {
             | DuplicateLabel { at, .. }
             | MissingOsArch { at, .. }
             | InvalidOsArch { at, .. }
+            | LabelNotInFileName { at, .. }
             | EmptyUserGroup { at }
             | DuplicateEnv { at, .. }
             | EnvValueNul { at, .. }
@@ -402,6 +408,21 @@ fn check_labels(at: &Location, labels: &[Label]) -> Result<(), ManifestError> {
             first: at.index(first).key("name"),
             name: labels[i].name.to_string(),
         });
+    }
+    // The labels every file name of the image (or of a dependency) is made of.
+    for (i, l) in labels.iter().enumerate() {
+        let label = l.name.as_str();
+        if !matches!(label, "version" | "os" | "arch") {
+            continue;
+        }
+        if let Some(problem) = crate::nix::names::name_part_problem(&l.value) {
+            return Err(ManifestError::LabelNotInFileName {
+                at: at.index(i).key("value"),
+                label: label.to_string(),
+                value: l.value.clone(),
+                problem,
+            });
+        }
     }
     Ok(())
 }

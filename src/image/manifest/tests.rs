@@ -87,6 +87,36 @@ fn rule_violations_table() {
             Box::new(|v| v["labels"][1]["value"] = json!("arm64")),
             InvalidOsArch { at: loc("labels[1].value"), os: s("linux"), arch: s("arm64") },
         ),
+        (
+            Box::new(|v| push(&mut v["labels"], json!({"name": "version", "value": "1/../../x"}))),
+            LabelNotInFileName {
+                at: loc("labels[2].value"),
+                label: s("version"),
+                value: s("1/../../x"),
+                problem: "it contains '/'",
+            },
+        ),
+        (
+            Box::new(|v| v["labels"][0]["value"] = json!("linux\u{7}")),
+            LabelNotInFileName {
+                at: loc("labels[0].value"),
+                label: s("os"),
+                value: s("linux\u{7}"),
+                problem: "it contains a control character",
+            },
+        ),
+        (
+            Box::new(|v| {
+                v["dependencies"] =
+                    json!([{"imageName": "example.com/dep", "labels": [{"name": "arch", "value": "a/b"}]}])
+            }),
+            LabelNotInFileName {
+                at: loc("dependencies[0].labels[0].value"),
+                label: s("arch"),
+                value: s("a/b"),
+                problem: "it contains '/'",
+            },
+        ),
         (Box::new(|v| v["app"]["user"] = json!("")), EmptyUserGroup { at: loc("app.user") }),
         (Box::new(|v| v["app"]["group"] = json!("")), EmptyUserGroup { at: loc("app.group") }),
         (

@@ -630,7 +630,7 @@ fn postprocess_publishes_only_what_the_layouts_index_reaches() {
                 std::fs::remove_file(&b).unwrap();
                 std::os::unix::fs::symlink(&secret, &b).unwrap();
             }),
-            "a symlink, not a regular file",
+            "which postprocess does not follow: a blob links only to the same blob of a declared layer's layout in the store",
         ),
         (
             "linked-layout",

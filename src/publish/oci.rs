@@ -81,7 +81,7 @@ pub(super) fn check(
     artifact: OciArtifact,
     store_dir: &Path,
 ) -> Result<CheckedOci, PostprocessError> {
-    let layout = layout_of_result(result_dir, &artifact.files.layout)?;
+    let layout = layout_of_result(result_dir, &artifact.files.layout, store_dir)?;
     let target = layout.dir.clone();
     let read = read_layout(&target, &artifact.tag)
         .map_err(|e| PostprocessError::DockerArchive { path: target.clone(), message: e.to_string() })?;

@@ -201,8 +201,10 @@ pub struct CheckedLayout {
 
 /// The OCI layout `file` of the result at `result`: a directory (not a link)
 /// holding `oci-layout`, `index.json` and `blobs/sha256/<64 hex>` only, all
-/// regular files and directories.
-pub fn layout_of_result(result: &Path, file: &FileName) -> Result<CheckedLayout, PostprocessError> {
+/// regular files and directories, but for the one link mkaci makes: a
+/// declared layer's blob, linked to the same blob of the layer's own layout
+/// in the store ([`declared_blob`]).
+pub fn layout_of_result(result: &Path, file: &FileName, store_dir: &Path) -> Result<CheckedLayout, PostprocessError> {
     let dir = result.join(file);
     let stray = |path: PathBuf, problem: String| PostprocessError::LayoutStray { layout: dir.clone(), path, problem };
     let is_dir = |p: &Path| -> Result<(), PostprocessError> {
@@ -234,7 +236,13 @@ pub fn layout_of_result(result: &Path, file: &FileName) -> Result<CheckedLayout,
                         if blob.len() != 64 || !blob.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
                             return Err(stray(blob_path, "it is not named by a sha256 digest".into()));
                         }
-                        files.insert(format!("blobs/sha256/{blob}"), Checked::regular(&blob_path)?);
+                        let m = std::fs::symlink_metadata(&blob_path).map_err(|e| unreadable(&blob_path, e))?;
+                        let checked = if m.file_type().is_symlink() {
+                            declared_blob(result, &blob_path, &blob, store_dir)?
+                        } else {
+                            Checked::regular(&blob_path)?
+                        };
+                        files.insert(format!("blobs/sha256/{blob}"), checked);
                     }
                 }
             }
@@ -247,6 +255,46 @@ pub fn layout_of_result(result: &Path, file: &FileName) -> Result<CheckedLayout,
         }
     }
     Ok(CheckedLayout { dir, files })
+}
+
+/// A blob of a layout that is a link: only a declared layer's, exactly
+/// `<store>/<store path>/<layout>/blobs/sha256/<hex>` with the same `<hex>`,
+/// in another store path that is a nix2aci result listing that layout (an
+/// `mkLayer`'s `oci`). Its digest is checked like every other blob's when it
+/// is read.
+fn declared_blob(result: &Path, path: &Path, hex: &str, store_dir: &Path) -> Result<Checked, PostprocessError> {
+    let target = std::fs::read_link(path).map_err(|e| unreadable(path, e))?;
+    let refuse = |problem: String| PostprocessError::LinkOut {
+        path: path.to_path_buf(),
+        target: target.clone(),
+        store: store_dir.to_path_buf(),
+        problem,
+    };
+    let plain =
+        target.is_absolute() && target.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    let rel = target.strip_prefix(store_dir).ok().filter(|_| plain);
+    let parts: Vec<&std::ffi::OsStr> = rel.map(|r| r.iter().collect()).unwrap_or_default();
+    let [store_path, layout, blobs, sha, name] = parts.as_slice() else {
+        return Err(refuse("a blob links only to the same blob of a declared layer's layout in the store".into()));
+    };
+    if *blobs != "blobs" || *sha != "sha256" || *name != hex {
+        return Err(refuse(format!("a linked blob must be the layer's blobs/sha256/{hex}")));
+    }
+    let layer = store_dir.join(store_path);
+    if layer == result {
+        return Err(refuse("it points back into the result".into()));
+    }
+    let layer_result =
+        ResultDir::read(&layer).map_err(|e| refuse(format!("the store path is not a nix2aci result: {e}")))?;
+    let listed = layer_result.index.oci_layouts.iter().any(|o| o.files.layout.as_str() == layout.to_string_lossy());
+    if !listed {
+        return Err(refuse(format!(
+            "the layer's {} lists no layout {}",
+            crate::result::INDEX_FILE,
+            layout.to_string_lossy()
+        )));
+    }
+    Checked::regular(&target)
 }
 
 /// The names in `dir`, sorted; a name that is not UTF-8 is refused.

@@ -138,6 +138,12 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
         }
         let opts =
             if insecure.is_empty() { String::new() } else { format!(" --insecure-options={}", insecure.join(",")) };
+        // Dependency images have no app: rkt fetches them (a layered app's
+        // run would find them by discovery too), and runs only the apps.
+        if !published.dependencies.is_empty() {
+            let deps: Vec<String> = published.dependencies.iter().map(|r| shell_quote(r)).collect();
+            site_cmds.push(format!("sudo rkt fetch{opts} {}", deps.join(" ")));
+        }
         for reference in &published.references {
             site_cmds.push(format!("sudo rkt run{opts} {}", shell_quote(reference)));
         }

@@ -308,6 +308,9 @@ impl Candidate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publishable {
     pub candidate: Candidate,
+    /// An image with an app (run by name); false for a dependency image,
+    /// which rkt fetches but cannot run.
+    pub app: bool,
     pub image: Checked,
     pub signature: Option<(PathBuf, Fingerprint)>,
 }
@@ -359,9 +362,12 @@ pub struct SiteReport {
     pub written: Vec<PathBuf>,
     /// Images the site held already, left as they were.
     pub kept: Vec<PathBuf>,
-    /// The images of this run, as `name:version` (`name` alone when it has
-    /// no version), each once, for `rkt fetch` / `rkt run`.
+    /// The app images of this run, as `name:version` (`name` alone when it
+    /// has no version), each once, for `rkt run`.
     pub references: Vec<String>,
+    /// The dependency images of this run, the same way, for `rkt fetch`
+    /// (they have no app to run).
+    pub dependencies: Vec<String>,
     /// Whether any image of this run is served unsigned.
     pub unsigned: bool,
 }
@@ -472,6 +478,7 @@ impl Site {
             .iter()
             .map(|p| Publishable {
                 candidate: Candidate::of(&p.artifact),
+                app: p.artifact.kind != crate::result::ArtifactKind::DependencyAci,
                 image: p.source.clone(),
                 signature: p.signature.clone(),
             })
@@ -542,19 +549,30 @@ impl Site {
             self.write_if_changed(rel, html.as_bytes(), &mut written)?;
         }
 
-        let mut references: Vec<String> = images
-            .iter()
-            .map(|p| match &p.candidate.version {
-                Some(v) => format!("{}:{v}", p.candidate.name),
-                None => p.candidate.name.to_string(),
-            })
-            .collect();
-        references.sort();
-        references.dedup();
+        let reference_list = |app: bool| {
+            let mut out: Vec<String> = images
+                .iter()
+                .filter(|p| p.app == app)
+                .map(|p| match &p.candidate.version {
+                    Some(v) => format!("{}:{v}", p.candidate.name),
+                    None => p.candidate.name.to_string(),
+                })
+                .collect();
+            out.sort();
+            out.dedup();
+            out
+        };
+        let (references, dependencies) = (reference_list(true), reference_list(false));
         let unsigned = images
             .iter()
             .any(|p| plan.new.images.iter().any(|h| h.file == p.candidate.image_rel() && h.signer.is_none()));
-        Ok(SiteReport { written, kept: plan.kept.iter().map(|rel| self.path(rel)).collect(), references, unsigned })
+        Ok(SiteReport {
+            written,
+            kept: plan.kept.iter().map(|rel| self.path(rel)).collect(),
+            references,
+            dependencies,
+            unsigned,
+        })
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -922,6 +940,7 @@ mod tests {
                     arch: "amd64".into(),
                     image_id: id(n),
                 },
+                app: !name.contains("/deps/"),
                 image,
                 signature,
             }
@@ -997,6 +1016,16 @@ mod tests {
     }
 
     #[test]
+    fn dependencies_are_fetched_not_run() {
+        let f = fixture("http://localhost/");
+        let app = f.image("localhost/app", Some("1"), 1, Some(FPR_A));
+        let dep = f.image("localhost/deps/libs", None, 2, Some(FPR_A));
+        let report = f.publish(&[app, dep]).unwrap();
+        assert_eq!(report.references, ["localhost/app:1"]);
+        assert_eq!(report.dependencies, ["localhost/deps/libs"]);
+    }
+
+    #[test]
     fn layout_pages_and_keys() {
         let f = fixture("http://localhost/");
         let bb = f.image("localhost/tools/busybox", Some("1.35.0"), 1, Some(FPR_A));
@@ -1005,6 +1034,7 @@ mod tests {
         assert_eq!(std::fs::read(f.site.dir.join(aci)).unwrap(), [1; 16]);
         assert_eq!(f.read(&format!("{aci}.asc")), format!("sig of 1 by {FPR_A}"));
         assert_eq!(f.read(&format!("_keys/{FPR_A}.gpg")), format!("key {FPR_A}\n"));
+        assert_eq!(report.dependencies, Vec::<String>::new());
         assert_eq!(report.references, ["localhost/tools/busybox:1.35.0"]);
         assert!(!report.unsigned);
         let template = "http://localhost/_aci/{name}-{version}-{os}-{arch}.{ext}";

@@ -279,6 +279,13 @@ say "a served image with byte $offset flipped is refused: openpgp: invalid signa
 # rkt's store.
 LSITE=$work/layered-site
 publish_ok layeredA "$work/ACIs-layered" "$LSITE" http://localhost/
+# The site's "Next:" lines run the app only; its dependency image, which has
+# no app, gets a fetch line. The run line is run below, as printed.
+site_runs=$(sed -n 's/^  sudo rkt run --insecure-options=http //p' "$work/pp.log" | grep -v '^--' | grep -v '\.aci$' || true)
+[ "$site_runs" = "localhost/layered-a:1.0.0" ] || fail "the printed site run lines name '$site_runs', not only the app: $(cat "$work/pp.log")"
+grep -q '^  sudo rkt fetch --insecure-options=http localhost/nix/store/[0-9a-z]\{32\}-busybox-1.35.0$' "$work/pp.log" \
+    || fail "no fetch line for the dependency image: $(cat "$work/pp.log")"
+say "the printed site lines run the app only and fetch its dependency image"
 publish_ok layeredB "$work/ACIs-layered" "$LSITE" http://localhost/
 deps=$(find "$LSITE/_aci/localhost/nix/store" -name '*.aci' | wc -l)
 [ "$deps" = 1 ] || fail "two layered images sharing busybox put $deps dependency images into the site: $(find "$LSITE/_aci" -name '*.aci')"
@@ -287,7 +294,7 @@ say "two layered images sharing a store path put one dependency image into the s
 serve "$LSITE"
 fresh layered
 rk_ok "trust --prefix localhost, layered site" "$st" trust --prefix=localhost --insecure-allow-http --skip-fingerprint-review
-run_by_name "layered-a by name" "$st" localhost/layered-a:1.0.0 layered-a
+run_by_name "layered-a by name, the printed run line" "$st" "$site_runs" layered-a
 before=$(wc -l <"$work/server.log")
 run_by_name "layered-b by name" "$st" localhost/layered-b:1.0.0 layered-b
 # What rkt downloaded for the second image: its own files, not the shared dependency.

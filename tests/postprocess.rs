@@ -91,7 +91,7 @@ fn next_commands_have_volume_placeholders_for_own_mounts() {
 }
 
 #[test]
-fn second_run_relinks_and_resigns() {
+fn second_run_keeps_a_signature_that_still_holds() {
     if !need("gpg") {
         return;
     }
@@ -103,14 +103,23 @@ fn second_run_relinks_and_resigns() {
     assert!(postprocess(&home, &dir, &[&result]).status.success());
     let asc = dir.join(format!("{}.asc", img.file()));
     let first = std::fs::read(&asc).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1100)); // a new signature timestamp
+    let first_mtime = std::fs::metadata(&asc).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // a new signature would differ
     let out = postprocess(&home, &dir, &[&result]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let second = std::fs::read(&asc).unwrap();
-    assert_ne!(first, second, "the image was signed again");
+    // The same image and key: the signature is kept as it is, and said so.
+    assert_eq!(std::fs::read(&asc).unwrap(), first, "the unchanged image was signed again");
+    assert_eq!(std::fs::metadata(&asc).unwrap().modified().unwrap(), first_mtime);
+    assert!(stdout(&out).contains("Unchanged: "), "{}", stdout(&out));
     assert!(home.verifies(&asc, &dir.join(img.file())));
-    // No temporary names left behind.
+    // No temporary names left behind (the key probe included).
     assert_eq!(listing(&dir), [img.file(), format!("{}.asc", img.file()), "pubkeys.gpg".into()]);
+    // A signature that no longer verifies (changed bytes) is made again.
+    std::fs::write(&asc, b"-----BEGIN PGP SIGNATURE-----\nbroken\n-----END PGP SIGNATURE-----\n").unwrap();
+    let out = postprocess(&home, &dir, &[&result]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Signed "), "{}", stdout(&out));
+    assert!(home.verifies(&asc, &dir.join(img.file())));
 
     // A new build of the same image name: relinked, and signed for the new image.
     let t2 = tempfile::tempdir().unwrap();

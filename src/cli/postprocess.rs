@@ -87,6 +87,9 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
             out!("Published {} (the closure SBOM)", sbom.display());
         }
         match &p.signature {
+            Some((asc, signer)) if p.signature_kept => {
+                out!("Unchanged: {} still signs this image with key {signer}; not signed again", asc.display())
+            }
             Some((asc, signer)) => out!("Signed {} with key {signer}", asc.display()),
             None => out!("Not signed (sign = false): {}", p.aci.display()),
         }

@@ -54,7 +54,11 @@
 //! and the new one renamed in right after, so a signature of another image is
 //! never left next to it: at worst (a crash in between) the image has no
 //! `.asc` and rkt refuses it as unsigned.
-//! Re-running is idempotent: links are replaced and images signed again.
+//! Re-running is idempotent: links are replaced, and an image whose `.asc`
+//! in DIR still verifies for its bytes with the key gpg signs with now keeps
+//! that signature, untouched ("Unchanged"); any other is signed again. The
+//! key gpg signs with is found by signing a few bytes once per run, and only
+//! when DIR holds such a signature.
 
 use super::source::{file_of_result, Checked, Origin};
 use super::{fsops, oci};
@@ -227,6 +231,10 @@ pub struct Published {
     pub sbom: Option<PathBuf>,
     /// `DIR/<image>.aci.asc` and the key that made it.
     pub signature: Option<(PathBuf, Fingerprint)>,
+    /// Whether that signature was DIR's already: it verified for this very
+    /// image with the key gpg signs with now, so the image was not signed
+    /// again.
+    pub signature_kept: bool,
     /// The image's own mount points (its `mounts` and `mountsRo`, not the
     /// thin `nix-<hash>` ones): `rkt run` needs a `--volume` for each.
     pub own_mounts: Vec<MountPoint>,
@@ -319,15 +327,33 @@ pub fn postprocess(
     // 2. Sign in memory.
     let key = options.key.as_deref();
     let mut signatures: Vec<Option<DetachedSignature>> = Vec::with_capacity(images.len());
+    let mut kept: Vec<bool> = Vec::with_capacity(images.len());
     let mut warnings = Vec::new();
     let mut signers: Vec<Fingerprint> = Vec::new();
     let mut pubkeys: Vec<u8> = Vec::new();
     if images.iter().any(|(_, a, _)| a.sign) {
         let gpg = Gpg::locate(options.gpg.as_deref())?;
         gpg.check_signing_key(key)?;
+        // The key gpg signs with now, known from a signature of a few bytes,
+        // made only when DIR holds signatures that could be kept.
+        let mut signing_key: Option<Fingerprint> = None;
         for ((_, artifact, _), files) in images.iter().zip(&checked) {
             if !artifact.sign {
                 signatures.push(None);
+                kept.push(false);
+                continue;
+            }
+            let old_asc = dir.join(signature_name(&artifact.files.image));
+            if let Some(sig) = keep_signature(&gpg, key, &mut signing_key, &old_asc, &files.image.path, dir)? {
+                if !signers.contains(&sig.signer) {
+                    if !sig.algo.rkt_can_verify() {
+                        warnings.push(Warning::UnsupportedKeyAlgo { signer: sig.signer.clone(), algo: sig.algo });
+                    }
+                    pubkeys.extend(gpg.export_public(&sig.signer)?);
+                    signers.push(sig.signer.clone());
+                }
+                signatures.push(Some(sig));
+                kept.push(true);
                 continue;
             }
             // gpg reads the checked file itself, which must still be the one
@@ -344,9 +370,11 @@ pub fn postprocess(
                 signers.push(sig.signer.clone());
             }
             signatures.push(Some(sig));
+            kept.push(false);
         }
     } else {
         signatures.resize(images.len(), None);
+        kept.resize(images.len(), false);
     }
 
     // 3. Write DIR.
@@ -365,7 +393,9 @@ pub fn postprocess(
         Some((path, signers))
     };
     let mut published = Vec::with_capacity(images.len());
-    for (((result_dir, artifact, own_mounts), sig), files) in images.into_iter().zip(signatures).zip(checked) {
+    for ((((result_dir, artifact, own_mounts), sig), files), signature_kept) in
+        images.into_iter().zip(signatures).zip(checked).zip(kept)
+    {
         let placement = if options.copy {
             Placement::Copy
         } else {
@@ -379,7 +409,8 @@ pub fn postprocess(
         // An old `.asc` that belongs to another image goes before the image
         // changes, so it is never next to an image it does not sign.
         let relinks = options.copy || std::fs::read_link(&aci).ok().as_deref() != Some(target.as_path());
-        if sig.is_none() || relinks {
+        // A kept `.asc` signs this image's bytes, whatever the link said.
+        if !signature_kept && (sig.is_none() || relinks) {
             fsops::remove_if_exists(&asc).map_err(write_err(&asc))?;
         }
         let mounts = match &artifact.files.mounts {
@@ -413,13 +444,26 @@ pub fn postprocess(
         place(&artifact.files.image, &files.image)?;
         let signature = match sig {
             Some(sig) => {
-                fsops::replace_file(&asc, &sig.armored).map_err(write_err(&asc))?;
+                if !signature_kept {
+                    fsops::replace_file(&asc, &sig.armored).map_err(write_err(&asc))?;
+                }
                 Some((asc, sig.signer))
             }
             None => None,
         };
         let source = files.image;
-        published.push(Published { artifact, aci, target, source, placement, mounts, sbom, signature, own_mounts });
+        published.push(Published {
+            artifact,
+            aci,
+            target,
+            source,
+            placement,
+            mounts,
+            sbom,
+            signature,
+            signature_kept,
+            own_mounts,
+        });
     }
     let mut oci_published = Vec::with_capacity(layouts.len());
     for layout in layouts {
@@ -431,6 +475,51 @@ pub fn postprocess(
         oci_published.push(oci::publish(dir, layout, placement, &nix_store)?);
     }
     Ok(Report { dir: dir.to_path_buf(), published, pubkey, warnings, oci: oci_published })
+}
+
+/// Most bytes of an existing `.asc` that is read to be kept.
+const MAX_KEPT_SIGNATURE: u64 = 64 * 1024;
+
+/// The signature DIR holds already at `old_asc`, when it is still good: it
+/// verifies for the image at `image` (the bytes about to be published) and
+/// was made by the key gpg signs with now (found once per run, by signing a
+/// few bytes, in `signing_key`). `None` when there is none or it does not
+/// qualify: the image is then signed again. Anything but a regular file of
+/// a sane size is not read.
+fn keep_signature(
+    gpg: &Gpg,
+    key: Option<&str>,
+    signing_key: &mut Option<Fingerprint>,
+    old_asc: &Path,
+    image: &Path,
+    dir: &Path,
+) -> Result<Option<DetachedSignature>, PostprocessError> {
+    use std::io::Read;
+    let Ok(m) = std::fs::symlink_metadata(old_asc) else { return Ok(None) };
+    if !m.is_file() || m.len() > MAX_KEPT_SIGNATURE {
+        return Ok(None);
+    }
+    let Ok(good) = gpg.verify_detached(old_asc, image) else { return Ok(None) };
+    let now = match signing_key {
+        Some(k) => k.clone(),
+        None => {
+            let probe = dir.join(format!(".nix2aci-signing-key-probe-{}", std::process::id()));
+            std::fs::write(&probe, b"which key signs\n")
+                .map_err(|e| PostprocessError::WriteFailed { path: probe.clone(), message: e.to_string() })?;
+            let sig = gpg.sign_detached(&probe, key);
+            let _ = std::fs::remove_file(&probe);
+            signing_key.insert(sig?.signer).clone()
+        }
+    };
+    if good.signer != now {
+        return Ok(None);
+    }
+    let mut armored = Vec::new();
+    let read = std::fs::File::open(old_asc).and_then(|f| f.take(MAX_KEPT_SIGNATURE).read_to_end(&mut armored));
+    if read.is_err() {
+        return Ok(None);
+    }
+    Ok(Some(DetachedSignature { armored, signer: good.signer, algo: good.algo }))
 }
 
 /// Puts the file `file` of the result at `result_dir` into `dir` as

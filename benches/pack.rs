@@ -46,7 +46,7 @@ fn main() {
     }
     let manifest = br#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/bench","labels":[{"name":"os","value":"linux"},{"name":"arch","value":"amd64"}]}"#;
     let plan = Plan { entries };
-    let opts = ArchiveOptions { compression, threads };
+    let opts = ArchiveOptions { compression, threads, machine: None };
     let t = Instant::now();
     let (tar_size, out_size, entries, id) = if layer {
         let sum = write_layer(&plan, &out, &opts).unwrap();

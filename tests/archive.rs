@@ -166,7 +166,7 @@ fn actool_validate(image: &Path) {
 }
 
 fn opts(compression: Compression, threads: usize) -> ArchiveOptions {
-    ArchiveOptions { compression, threads }
+    ArchiveOptions { compression, threads, machine: None }
 }
 
 fn only_file(dir: &Path) -> Vec<String> {

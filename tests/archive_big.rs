@@ -33,7 +33,7 @@ fn file_over_8_gib() {
     let plan =
         Plan { entries: vec![Entry { path: ImagePath::new("s").unwrap(), node: Node::HostTree { source: src } }] };
     let image = tmp.path().join("big.aci");
-    let opts = ArchiveOptions { compression: Compression::gzip(1).unwrap(), threads: 2 };
+    let opts = ArchiveOptions { compression: Compression::gzip(1).unwrap(), threads: 2, machine: None };
     let sum = write_aci(MANIFEST, &plan, &image, &opts).unwrap();
     assert!(sum.tar_size > SIZE);
     assert_eq!(sum.entries, 5);

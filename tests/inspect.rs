@@ -149,7 +149,8 @@ fn reads_what_the_writer_wrote_with_the_same_id() {
     };
     for c in [Compression::gzip(6).unwrap(), Compression::xz(0).unwrap(), Compression::None] {
         let p = tmp.path().join("w.aci");
-        let sum = write_aci(MANIFEST, &plan, &p, &ArchiveOptions { compression: c, threads: 2 }).unwrap();
+        let sum =
+            write_aci(MANIFEST, &plan, &p, &ArchiveOptions { compression: c, threads: 2, machine: None }).unwrap();
         let r = read_image(&p).unwrap();
         assert_eq!(
             (r.image_id, r.tar_size, r.compressed_size, r.entries),

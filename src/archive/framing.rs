@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 
 use tar::{EntryType, Header};
 
-use super::ArchiveError;
+use super::{ArchiveError, ForeignElf};
 use crate::image::plan::{mode, FileSource, Node, Owner, Plan};
 use crate::nix::nar::NarHasher;
 
@@ -107,8 +107,14 @@ impl TarSink for Vec<u8> {
 /// Writes the whole tar (the framing's own entries, the plan, the
 /// end-of-archive blocks) and returns the number of entries, not counting PAX
 /// extension headers.
-pub(super) fn write_tar<S: TarSink>(sink: &mut S, framing: Framing<'_>, plan: &Plan) -> Result<u64, ArchiveError> {
-    let mut w = TarWriter { sink, entries: 0, nar: None, reported: 0 };
+pub(super) fn write_tar<S: TarSink>(
+    sink: &mut S,
+    framing: Framing<'_>,
+    plan: &Plan,
+    machine: Option<u16>,
+) -> Result<(u64, ForeignElf), ArchiveError> {
+    let mut w =
+        TarWriter { sink, entries: 0, nar: None, reported: 0, machine, foreign: ForeignElf::default(), prefix_len: 0 };
     let prefix: &[u8] = match framing {
         Framing::Aci { manifest } => {
             w.header(b"manifest", Kind::File { size: manifest.len() as u64 }, 0o644, Owner::ROOT)?;
@@ -119,6 +125,7 @@ pub(super) fn write_tar<S: TarSink>(sink: &mut S, framing: Framing<'_>, plan: &P
         }
         Framing::Layer => b"",
     };
+    w.prefix_len = prefix.len();
     let mut name = Vec::with_capacity(4096);
     for e in &plan.entries {
         name.clear();
@@ -161,7 +168,7 @@ pub(super) fn write_tar<S: TarSink>(sink: &mut S, framing: Framing<'_>, plan: &P
     // End of archive: two zero blocks. No padding to a 10 KiB record: nothing
     // requires it and every byte is part of the digests.
     w.sink.zeros(1024)?;
-    Ok(w.entries)
+    Ok((w.entries, w.foreign))
 }
 
 enum Kind<'a> {
@@ -178,6 +185,11 @@ struct TarWriter<'s, S> {
     nar: Option<NarHasher>,
     /// NAR bytes of `nar` already added to the progress counter.
     reported: u64,
+    /// The image's ELF machine, and the files for another one seen so far.
+    machine: Option<u16>,
+    foreign: ForeignElf,
+    /// Bytes of the framing's prefix (`rootfs/`) before each name.
+    prefix_len: usize,
 }
 
 impl<S: TarSink> TarWriter<'_, S> {
@@ -273,7 +285,15 @@ impl<S: TarSink> TarWriter<'_, S> {
             None => None,
         };
         let reported = &mut self.reported;
+        // The first bytes, for the ELF machine: the file is read once.
+        let mut head = [0u8; 20];
+        let mut head_len = 0;
         let mut tap = |data: &[u8]| {
+            if head_len < head.len() {
+                let n = data.len().min(head.len() - head_len);
+                head[head_len..head_len + n].copy_from_slice(&data[..n]);
+                head_len += n;
+            }
             if let Some(h) = nar.as_mut() {
                 h.file_data(data);
                 super::PROGRESS_STORE_BYTES.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -300,6 +320,9 @@ impl<S: TarSink> TarWriter<'_, S> {
         }
         if let Some(h) = nar {
             h.file_end();
+        }
+        if let Some(machine) = self.machine {
+            self.foreign.see(machine, &name[self.prefix_len.min(name.len())..], &head[..head_len]);
         }
         self.pad(planned)
     }
@@ -520,8 +543,8 @@ mod tests {
         std::fs::write(tree.join("n".repeat(120)), b"long").unwrap();
         let plan = plan(&tree);
         let (mut aci, mut layer) = (Vec::new(), Vec::new());
-        let n_aci = write_tar(&mut aci, Framing::Aci { manifest: b"{}" }, &plan).unwrap();
-        let n_layer = write_tar(&mut layer, Framing::Layer, &plan).unwrap();
+        let (n_aci, _) = write_tar(&mut aci, Framing::Aci { manifest: b"{}" }, &plan, None).unwrap();
+        let (n_layer, _) = write_tar(&mut layer, Framing::Layer, &plan, None).unwrap();
         let long = format!("nix/store/t/{}", "n".repeat(120));
         let want: Vec<&[u8]> = vec![
             b"bin",
@@ -548,9 +571,35 @@ mod tests {
     }
 
     #[test]
+    fn foreign_elf_files_are_counted_while_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = tmp.path().join("t");
+        std::fs::create_dir_all(tree.join("bin")).unwrap();
+        let elf = |machine: u16| {
+            let mut h = vec![0u8; 64];
+            h[..4].copy_from_slice(b"\x7fELF");
+            h[4] = 2;
+            h[5] = 1;
+            h[18..20].copy_from_slice(&machine.to_le_bytes());
+            h
+        };
+        std::fs::write(tree.join("bin/x"), b"#!/bin/sh\n").unwrap();
+        std::fs::write(tree.join("bin/amd64"), elf(62)).unwrap();
+        std::fs::write(tree.join("bin/arm64"), elf(183)).unwrap();
+        std::fs::write(tree.join("bin/arm64b"), elf(183)).unwrap();
+        std::fs::write(tree.join("bin/tiny"), b"\x7fE").unwrap();
+        let mut v = Vec::new();
+        let (_, foreign) = write_tar(&mut v, Framing::Layer, &plan(&tree), Some(62)).unwrap();
+        assert_eq!(foreign.count, 2);
+        assert_eq!(foreign.example, Some(("nix/store/t/bin/arm64".into(), 183)));
+        let (_, none) = write_tar(&mut Vec::new(), Framing::Layer, &plan(&tree), None).unwrap();
+        assert_eq!(none, ForeignElf::default());
+    }
+
+    #[test]
     fn layer_of_an_empty_plan_is_the_end_blocks() {
         let mut v = Vec::new();
-        assert_eq!(write_tar(&mut v, Framing::Layer, &Plan::default()).unwrap(), 0);
+        assert_eq!(write_tar(&mut v, Framing::Layer, &Plan::default(), None).unwrap().0, 0);
         assert_eq!(v, vec![0u8; 1024]);
     }
 

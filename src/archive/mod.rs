@@ -64,11 +64,49 @@ pub struct ArchiveOptions {
     /// Compression threads; 0 means `std::thread::available_parallelism`. The
     /// output bytes do not depend on it.
     pub threads: usize,
+    /// The ELF machine of the image's platform: regular files that are ELF
+    /// programs or libraries for another machine are counted while they are
+    /// read ([`ForeignElf`]). `None`: not counted.
+    pub machine: Option<u16>,
 }
 
 impl Default for ArchiveOptions {
     fn default() -> Self {
-        ArchiveOptions { compression: Compression::Gzip { level: GzipLevel::DEFAULT }, threads: 0 }
+        ArchiveOptions { compression: Compression::Gzip { level: GzipLevel::DEFAULT }, threads: 0, machine: None }
+    }
+}
+
+/// ELF files for another machine than [`ArchiveOptions::machine`] that an
+/// archive holds: how many, and the first one (its name in the archive and
+/// its machine), for one warning line. Toolchains carry them legitimately
+/// (cross compilers' libraries, firmware), so they are not an error.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForeignElf {
+    pub count: u64,
+    pub example: Option<(String, u16)>,
+}
+
+impl ForeignElf {
+    /// Counts the file `name` whose first bytes are `head`, when it is an
+    /// ELF file for another machine than `machine`.
+    pub fn see(&mut self, machine: u16, name: &[u8], head: &[u8]) {
+        match crate::image::elf::machine_of(head) {
+            Some(m) if m != machine => {
+                self.count += 1;
+                if self.example.is_none() {
+                    self.example = Some((String::from_utf8_lossy(name).into_owned(), m));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Adds another archive's count.
+    pub fn add(&mut self, other: &ForeignElf) {
+        self.count += other.count;
+        if self.example.is_none() {
+            self.example.clone_from(&other.example);
+        }
     }
 }
 
@@ -82,6 +120,8 @@ pub struct ArchiveSummary {
     pub compressed_size: u64,
     /// Tar entries, not counting PAX extension headers.
     pub entries: u64,
+    /// ELF files for another machine than the image's.
+    pub foreign_elf: ForeignElf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +152,7 @@ pub enum ArchiveError {
 
 /// What [`write_layer`] wrote: the layer's two digests, as an OCI image
 /// config and manifest name them, and its sizes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerSummary {
     /// SHA-256 of the uncompressed tar: the layer's `diff_id` in the image
     /// config.
@@ -126,15 +166,19 @@ pub struct LayerSummary {
     pub compressed_size: u64,
     /// Tar entries, not counting PAX extension headers.
     pub entries: u64,
+    /// ELF files for another machine than the image's.
+    pub foreign_elf: ForeignElf,
 }
 
 /// What [`write_archive`] wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Archived {
     /// Sizes and the digests that were asked for.
     pub written: Written,
     /// Tar entries, not counting PAX extension headers.
     pub entries: u64,
+    /// ELF files for another machine than the image's.
+    pub foreign_elf: ForeignElf,
 }
 
 /// Writes the image to `dest` (through a temporary file beside it) and returns its
@@ -148,7 +192,13 @@ pub fn write_aci(
     let a = write_archive(Framing::Aci { manifest: manifest_json }, plan, dest, opts, DigestSet::ACI)?;
     let Written { tar_size, compressed_size, sha512_tar, .. } = a.written;
     let digest = sha512_tar.ok_or(ArchiveError::DigestMissing { digest: "SHA-512 of the tar" })?;
-    Ok(ArchiveSummary { image_id: ImageId::from_digest(digest), tar_size, compressed_size, entries: a.entries })
+    Ok(ArchiveSummary {
+        image_id: ImageId::from_digest(digest),
+        tar_size,
+        compressed_size,
+        entries: a.entries,
+        foreign_elf: a.foreign_elf,
+    })
 }
 
 /// Writes an OCI image layer (the plan at the top level of the tar) to `dest`
@@ -167,6 +217,7 @@ pub fn write_layer(plan: &Plan, dest: &Path, opts: &ArchiveOptions) -> Result<La
         tar_size,
         compressed_size,
         entries: a.entries,
+        foreign_elf: a.foreign_elf,
     })
 }
 
@@ -195,9 +246,9 @@ pub fn write_archive(
     let (entries, out_result) = std::thread::scope(|s| {
         let reader = s.spawn(move || {
             let mut sink = output::Chunker::new(full_tx, spare_rx);
-            let result = framing::write_tar(&mut sink, framing, plan).and_then(|entries| {
+            let result = framing::write_tar(&mut sink, framing, plan, opts.machine).and_then(|entries| {
                 sink.finish()?;
-                Ok::<u64, ArchiveError>(entries)
+                Ok::<(u64, ForeignElf), ArchiveError>(entries)
             });
             // A fresh thread: its CPU time so far is all this archive's reading.
             if let Some(ns) = thread_cpu_ns() {
@@ -227,13 +278,13 @@ pub fn write_archive(
     });
     // The output's own failure explains a reader stopped by it.
     out_result?;
-    let entries = entries??;
+    let (entries, foreign_elf) = entries??;
     let (written, _file) = out.finish()?;
     if let (Some(start), Some(end)) = (serial_cpu_start, thread_cpu_ns()) {
         STAGE_SERIAL_CPU_NS.fetch_add(end.saturating_sub(start), Ordering::Relaxed);
     }
     tmp.commit(dest)?;
-    Ok(Archived { written, entries })
+    Ok(Archived { written, entries, foreign_elf })
 }
 
 /// The compression threads for a request of `requested`: itself, or for 0

@@ -51,6 +51,7 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<()> {
     let _ = reporter.join();
     let outcome = outcome?;
     let (mut tar, mut compressed, mut entries) = (0, 0, 0);
+    let mut foreign = mkaci::archive::ForeignElf::default();
     // Each archive written, named by its index entry (a declared layer's
     // entry links to an archive built elsewhere, and has none here).
     for a in &outcome.archives {
@@ -66,6 +67,7 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<()> {
         tar += a.tar_size;
         compressed += a.compressed_size;
         entries += a.entries;
+        foreign.add(&a.foreign_elf);
     }
     for (artifact, l) in outcome.index.oci_layouts.iter().zip(&outcome.layouts) {
         eprintln!(
@@ -80,6 +82,18 @@ pub(crate) fn run(args: BuildArgs) -> anyhow::Result<()> {
         tar += l.tar_size();
         compressed += l.compressed_size();
         entries += l.entries();
+        for layer in &l.layers {
+            foreign.add(&layer.foreign_elf);
+        }
+    }
+    // ELF files for another machine than the image's: one line, since
+    // toolchains carry them legitimately (the exec itself was checked).
+    if let Some((example, machine)) = &foreign.example {
+        eprintln!(
+            "mkaci: warning: the image holds {} ELF file(s) for another machine than its own, e.g. /{example} ({}); fine for a toolchain's cross libraries, otherwise build the packages for the image's targetSystem",
+            foreign.count,
+            mkaci::image::elf::machine_name(*machine)
+        );
     }
     // One machine-readable line for scripts/bench, which reads the Nix build
     // log. The CPU seconds of the reader and of the serial thread bound the

@@ -60,6 +60,17 @@ build_refuses 'let s = n.pkgs.writeScriptBin "s" "#!${n.pkgs.busyboxAarch64}/bin
     'exec[0] = "/bin/s" runs with the interpreter /nix/store/'
 say "an exec (or its interpreter) for another machine is refused, naming both machines and targetSystem"
 
+# Other ELF files for another machine: one warning line with the count and
+# an example, and the image builds (toolchains carry such files).
+fw="n.pkgs.runCommand \"fw-$(date +%s%N)\" { } \"mkdir -p \$out/share; cp \${n.pkgs.busyboxAarch64}/bin/busybox \$out/share/arm-blob\""
+nix-build -E "let n = import $repo { offline = true; }; in n.mkACI { packages = [ n.pkgs.busybox ($fw) ]; name = \"x\"; exec = [ \"/bin/sh\" ]; }" \
+    --no-out-link >"$work/fw.log" 2>&1 || { cat "$work/fw.log" >&2; fail "an image with a foreign ELF file beside its exec does not build"; }
+grep -q '^mkaci: warning: the image holds 1 ELF file(s) for another machine than its own, e.g. /nix/store/[0-9a-z]\{32\}-fw-[0-9]*/share/arm-blob (AArch64 (ELF machine 183))' "$work/fw.log" \
+    || fail "no warning about the foreign ELF file: $(grep mkaci: "$work/fw.log")"
+! grep -q "mkaci: warning" "$(nix-store -l "$(nix-instantiate "$repo" -A busyboxArm64 2>/dev/null)" 2>/dev/null || echo /dev/null)" \
+    || fail "busyboxArm64 (all aarch64) warned about foreign ELF files"
+say "a foreign ELF file beside the exec gets one warning line: $(grep -o 'holds 1 ELF.*' "$work/fw.log" | cut -c1-60)..."
+
 refuses() {
     local err
     if err=$(nix-instantiate -E "let n = import $repo { offline = true; }; in $1" 2>&1); then fail "accepted: $1"; fi

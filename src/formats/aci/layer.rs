@@ -37,7 +37,11 @@ pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildErr
         |_| Placement::Contents,
     );
     sbom.pin_manifest(&mut manifest);
-    let archive_opts = ArchiveOptions { compression: resolved.compression, threads: input.opts.threads };
+    let archive_opts = ArchiveOptions {
+        compression: resolved.compression,
+        threads: input.opts.threads,
+        machine: super::image_machine(&manifest),
+    };
     let (artifact, summary) =
         write_dependency(result, &manifest, &plan, &archive_opts, resolved.sign, listed, Some(&sbom))?;
     result.add(artifact);

@@ -106,7 +106,11 @@ pub fn prepare_app(input: &Input, layout: StoreLayout) -> Result<PreparedApp, Bu
         rootfs,
         sbom,
         thin_paths,
-        archive_opts: ArchiveOptions { compression: resolved.compression, threads: input.opts.threads },
+        archive_opts: ArchiveOptions {
+            compression: resolved.compression,
+            threads: input.opts.threads,
+            machine: crate::image::elf::machine_for_arch(&os, &arch),
+        },
         os,
         arch,
     })
@@ -219,6 +223,12 @@ pub fn write_dependency(
         store_paths,
     };
     Ok((artifact, summary))
+}
+
+/// The ELF machine of the image `m` describes (its os and arch labels), for
+/// the archive's count of foreign ELF files.
+pub fn image_machine(m: &ImageManifest) -> Option<u16> {
+    crate::image::elf::machine_for_arch(m.label("os")?, m.label("arch")?)
 }
 
 /// The `.mounts` line: one rkt `--volume` per closure path, in store order.

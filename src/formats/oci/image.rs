@@ -83,7 +83,11 @@ pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildErr
         &layer_inputs,
         &config_input,
         &oci_spec.tag,
-        &ArchiveOptions { compression, threads: input.opts.threads },
+        &ArchiveOptions {
+            compression,
+            threads: input.opts.threads,
+            machine: crate::image::elf::machine_for_arch(m.label("os").unwrap_or(""), m.label("arch").unwrap_or("")),
+        },
     )?;
     result.write(&base.closure_sbom(), &closure_sbom.to_json(), 0o444)?;
     result.add_oci(OciArtifact {

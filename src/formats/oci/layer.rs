@@ -48,7 +48,11 @@ pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildErr
         &layers,
         &config_input,
         &oci_spec.tag,
-        &ArchiveOptions { compression, threads: input.opts.threads },
+        &ArchiveOptions {
+            compression,
+            threads: input.opts.threads,
+            machine: crate::image::elf::machine_for_arch(m.label("os").unwrap_or(""), m.label("arch").unwrap_or("")),
+        },
     )?;
     result.add_oci(OciArtifact {
         kind: ArtifactKind::OciLayout,

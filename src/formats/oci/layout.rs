@@ -206,7 +206,14 @@ fn link_blob(blob: &FinishedBlob, dest: &Path) -> Result<LayerSummary, LayoutErr
         });
     }
     std::os::unix::fs::symlink(&blob.path, dest).map_err(io("create the link", dest))?;
-    Ok(LayerSummary { diff_id: blob.diff_id, digest: actual, tar_size: 0, compressed_size: read, entries: 0 })
+    Ok(LayerSummary {
+        diff_id: blob.diff_id,
+        digest: actual,
+        tar_size: 0,
+        compressed_size: read,
+        entries: 0,
+        foreign_elf: Default::default(),
+    })
 }
 
 fn write_blob(blobs: &Path, media_type: &str, bytes: &[u8]) -> Result<Descriptor, LayoutError> {

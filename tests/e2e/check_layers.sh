@@ -38,3 +38,32 @@ mod more_tests {
     use super::super::super::publish::sign::Gpg;
 }' "a later wing (publish/)"
 say "ok: the tree passes; 12 planted imports refused"
+
+# docs/architecture.md's table of the tree names every module of every wing.
+python3 - "$repo" <<'PY' || fail "docs/architecture.md's module table does not match src/"
+import pathlib, re, sys
+repo = pathlib.Path(sys.argv[1])
+doc = (repo / "docs/architecture.md").read_text()
+rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)/` \| (.*?) \|", doc, re.M)}
+missing = []
+for wing in ["nix", "image", "archive", "result", "formats", "publish", "check"]:
+    row = rows.get(wing)
+    if row is None:
+        missing.append(f"no row for {wing}/")
+        continue
+    for p in sorted((repo / "src" / wing).iterdir()):
+        name = p.stem if p.suffix == ".rs" else p.name
+        if name in ("mod", "testdata"):
+            continue
+        if f"`{name}`" not in row and f"`{name}/`" not in row:
+            missing.append(f"{wing}/{name}")
+    if wing == "formats":
+        for fam in ["aci", "oci"]:
+            for p in sorted((repo / "src/formats" / fam).glob("*.rs")):
+                if p.stem != "mod" and f"`{p.stem}`" not in row:
+                    missing.append(f"formats/{fam}/{p.stem}")
+if missing:
+    print("not in docs/architecture.md's table: " + ", ".join(missing), file=sys.stderr)
+    sys.exit(1)
+PY
+say "ok: docs/architecture.md's table names every module"

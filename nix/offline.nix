@@ -118,6 +118,17 @@ let
     ];
   };
 
+  # A busybox package: the binary `bin` as bin/busybox, and one relative
+  # symlink per applet of the host's busybox-static.
+  busyboxPackage = name: bin: runBusybox name ''
+    mkdir -p "$out/bin"
+    cp ${bin} "$out/bin/busybox"
+    chmod 0555 "$out/bin/busybox"
+    for applet in $(busybox --list); do
+      [ -e "$out/bin/$applet" ] || ln -s busybox "$out/bin/$applet"
+    done
+  '';
+
   # Build-time only: patchelf and the C++ runtime it links against.
   patchelfHost = importFiles "patchelf-host" binDir [ "patchelf" ];
   gccLibsHost = importFiles "gcc-libs-host" libDir
@@ -162,14 +173,7 @@ rec {
   # Debian's busybox-static: bin/busybox and one relative symlink per applet.
   busybox =
     let version = debVersion "busybox-static"; in
-    runBusybox "busybox-${version}" ''
-      mkdir -p "$out/bin"
-      cp ${busyboxHost}/busybox "$out/bin/busybox"
-      chmod 0555 "$out/bin/busybox"
-      for applet in $(busybox --list); do
-        [ -e "$out/bin/$applet" ] || ln -s busybox "$out/bin/$applet"
-      done
-    ''
+    busyboxPackage "busybox-${version}" "${busyboxHost}/busybox"
     // { pname = "busybox"; inherit version; };
 
   # The same binary: Debian's busybox is statically linked already.
@@ -191,16 +195,9 @@ rec {
     if !pathExists (dir + "/bin/busybox") then
       throw "nix2aci offline package set: ${toString dir}/bin/busybox does not exist; run ./scripts/setup as root (it downloads Debian's arm64 busybox-static)"
     else
-      runBusybox "busybox-aarch64-${version}" ''
-        mkdir -p "$out/bin"
-        cp ${bin} "$out/bin/busybox"
-        chmod 0555 "$out/bin/busybox"
-        # The applets of the host's busybox-static, the same Debian build
-        # for amd64 (the arm64 binary cannot run in this sandbox).
-        for applet in $(busybox --list); do
-          [ -e "$out/bin/$applet" ] || ln -s busybox "$out/bin/$applet"
-        done
-      ''
+      # The applets are the host's busybox-static's, the same Debian build
+      # for amd64: the arm64 binary cannot run in this sandbox.
+      busyboxPackage "busybox-aarch64-${version}" bin
       // { pname = "busybox"; inherit version; };
 
   # The host's dynamic loader, libc and libm.

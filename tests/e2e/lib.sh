@@ -54,6 +54,17 @@ extract() {
 # exec_of MANIFEST: the app's exec, one word per line.
 exec_of() { jq -r '.app.exec[]' "$1"; }
 
+# run_app DIR: runs the app of an extracted image (DIR/manifest, DIR/rootfs)
+# as its manifest says (exec and environment), with the rootfs alone as /
+# under bwrap; prints what it prints.
+run_app() {
+    local env_args=() cmd k v
+    while IFS=$'\t' read -r k v; do env_args+=(--setenv "$k" "$v"); done \
+        < <(jq -r '(.app.environment // [])[] | [.name, .value] | @tsv' "$1/manifest")
+    mapfile -t cmd < <(exec_of "$1/manifest")
+    bwrap --bind "$1/rootfs" / --proc /proc --dev /dev --unshare-all --clearenv "${env_args[@]}" -- "${cmd[@]}"
+}
+
 # validate ACI: actool accepts the image.
 validate() { actool validate "$1" >/dev/null || fail "actool validate rejects $1"; }
 

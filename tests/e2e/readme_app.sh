@@ -16,12 +16,7 @@ nix-build "$work/app.nix" -A aci -o "$work/aci" >/dev/null || fail "the app exam
 aci=$(image "$work/aci")
 validate "$aci"
 extract "$aci" "$work/x"
-env_args=()
-while IFS=$'\t' read -r k v; do env_args+=(--setenv "$k" "$v"); done \
-    < <(jq -r '.app.environment[] | [.name, .value] | @tsv' "$work/x/manifest")
-mapfile -t cmd < <(exec_of "$work/x/manifest")
-got=$(bwrap --bind "$work/x/rootfs" / --proc /proc --dev /dev --unshare-all --clearenv "${env_args[@]}" -- "${cmd[@]}") \
-    || fail "the app example's ACI does not run"
+got=$(run_app "$work/x") || fail "the app example's ACI does not run"
 [ "$got" = "hello, world, from Linux" ] || fail "the app example's ACI printed '$got'"
 say "ACI: $(basename "$aci") runs and prints '$got'"
 

@@ -23,11 +23,6 @@ extract "$aci" "$work/x"
 jq -e '.name == "example.com/hello" and (.app.ports[0].port == 8080)
        and ([.app.mountPoints[] | select(.name == "data" and .path == "/var/lib/hello")] | length == 1)' \
     "$work/x/manifest" >/dev/null || fail "the example's manifest lacks its name, port or mount: $(cat "$work/x/manifest")"
-env_args=()
-while IFS=$'\t' read -r k v; do env_args+=(--setenv "$k" "$v"); done \
-    < <(jq -r '.app.environment[] | [.name, .value] | @tsv' "$work/x/manifest")
-mapfile -t cmd < <(exec_of "$work/x/manifest")
-got=$(bwrap --bind "$work/x/rootfs" / --proc /proc --dev /dev --unshare-all --clearenv "${env_args[@]}" -- "${cmd[@]}") \
-    || fail "the example image does not run"
+got=$(run_app "$work/x") || fail "the example image does not run"
 [ "$got" = "hello from nix2aci" ] || fail "the example printed '$got'"
 say "README example builds, validates and prints '$got'"

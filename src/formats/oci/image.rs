@@ -7,15 +7,14 @@
 
 use std::collections::BTreeSet;
 
-use crate::archive::ArchiveOptions;
 use crate::image::contents;
 use crate::image::plan::StoreLayout;
 use crate::image::rootfs::{self, RootfsInput};
 use crate::image::sbom::ClosureSbom;
 use crate::image::spec::{from_spec, SpecContext};
-use crate::result::{ArtifactKind, ImageBase, OciArtifact, OciDigests, OciFiles, ResultWriter};
+use crate::result::ResultWriter;
 
-use super::{config, declared, layers, write_layout, ConfigInput, OciSpecError};
+use super::{config, declared, layers, write_into, LayoutOutput, OciSpecError};
 use crate::formats::{BuildError, Built, Input};
 
 /// Builds the OCI image layout `input` describes.
@@ -52,13 +51,6 @@ pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildErr
     let mut planned = rootfs::plan_and_check(&rootfs_input, app)?;
     let rootfs = input.opts.store_checks(std::mem::take(&mut planned.plan));
 
-    let base = ImageBase::new(&m.name, m.label("version"), &platform.os, &platform.architecture);
-    let dir_name = base.oci_layout();
-    if let Some(nix) = &oci_spec.dir_name {
-        if nix != dir_name.as_str() {
-            return Err(OciSpecError::DirNameMismatch { nix: nix.clone(), ours: dir_name.to_string() }.into());
-        }
-    }
     let declared = declared::read(&oci_spec.layers, store, platform).map_err(Box::new)?;
     let count = declared.layers.len() as u32;
     if oci_spec.max_layers < count.saturating_add(2) {
@@ -77,30 +69,20 @@ pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildErr
     // The closure SBOM, pinned by a config label.
     let closure_sbom = ClosureSbom::for_oci(store, closure, &input.packages, m, &spec.labels, platform);
     let labels = closure_sbom.pinned_labels(&spec.labels);
-    let config_input = ConfigInput { manifest: m, labels: &labels, platform };
-    let summary = write_layout(
-        &result.path(&dir_name),
-        &layer_inputs,
-        &config_input,
-        &oci_spec.tag,
-        &ArchiveOptions {
+    let (summary, base) = write_into(
+        result,
+        LayoutOutput {
+            manifest: m,
+            platform,
+            spec: oci_spec,
+            layers: &layer_inputs,
+            labels: &labels,
             compression,
             threads: input.opts.threads,
-            machine: crate::image::elf::machine_for_arch(m.label("os").unwrap_or(""), m.label("arch").unwrap_or("")),
+            sbom: true,
+            store_paths: Vec::new(),
         },
     )?;
     result.write(&base.closure_sbom(), &closure_sbom.to_json(), 0o444)?;
-    result.add_oci(OciArtifact {
-        kind: ArtifactKind::OciLayout,
-        name: m.name.clone(),
-        version: m.label("version").map(str::to_string),
-        os: platform.os.clone(),
-        arch: platform.architecture.clone(),
-        tag: oci_spec.tag.clone(),
-        layers: summary.layers.len() as u32,
-        files: OciFiles { layout: dir_name, sbom: Some(base.closure_sbom()) },
-        digests: OciDigests { manifest: summary.manifest.digest, config: summary.config.digest },
-        store_paths: Vec::new(),
-    });
     Ok(Built { archives: Vec::new(), layouts: vec![summary] })
 }

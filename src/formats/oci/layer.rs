@@ -5,14 +5,13 @@
 //! ([`super::declared`]); as its own derivation it is built once and cached,
 //! and its blob is never packed or compressed again. See `docs/oci.md`.
 
-use crate::archive::ArchiveOptions;
 use crate::image::plan::store::store_plan;
 use crate::image::spec::{layer_from_spec, SpecContext};
 use crate::nix::store_path::StorePath;
-use crate::result::{ArtifactKind, ImageBase, OciArtifact, OciDigests, OciFiles, ResultWriter};
+use crate::result::ResultWriter;
 
 use super::layout::LayerInput;
-use super::{config, write_layout, ConfigInput, OciSpecError};
+use super::{config, write_into, LayoutOutput, OciSpecError};
 use crate::formats::{BuildError, Built, Input};
 
 /// Builds the OCI declared layer `input` describes.
@@ -34,37 +33,20 @@ pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildErr
     let mut listed: Vec<String> = paths.iter().map(|p| store.display(p)).collect();
     listed.sort();
 
-    let base = ImageBase::new(&m.name, m.label("version"), &platform.os, &platform.architecture);
-    let dir_name = base.oci_layout();
-    if let Some(nix) = &oci_spec.dir_name {
-        if nix != dir_name.as_str() {
-            return Err(OciSpecError::DirNameMismatch { nix: nix.clone(), ours: dir_name.to_string() }.into());
-        }
-    }
     let layers = [LayerInput::plan(plan, format!("mkaci: declared layer {} ({} store paths)", m.name, paths.len()))];
-    let config_input = ConfigInput { manifest: m, labels: &spec.labels, platform };
-    let summary = write_layout(
-        &result.path(&dir_name),
-        &layers,
-        &config_input,
-        &oci_spec.tag,
-        &ArchiveOptions {
+    let (summary, _) = write_into(
+        result,
+        LayoutOutput {
+            manifest: m,
+            platform,
+            spec: oci_spec,
+            layers: &layers,
+            labels: &spec.labels,
             compression,
             threads: input.opts.threads,
-            machine: crate::image::elf::machine_for_arch(m.label("os").unwrap_or(""), m.label("arch").unwrap_or("")),
+            sbom: false,
+            store_paths: listed,
         },
     )?;
-    result.add_oci(OciArtifact {
-        kind: ArtifactKind::OciLayout,
-        name: m.name.clone(),
-        version: m.label("version").map(str::to_string),
-        os: platform.os.clone(),
-        arch: platform.architecture.clone(),
-        tag: oci_spec.tag.clone(),
-        layers: 1,
-        files: OciFiles { layout: dir_name, sbom: None },
-        digests: OciDigests { manifest: summary.manifest.digest, config: summary.config.digest },
-        store_paths: listed,
-    });
     Ok(Built { archives: Vec::new(), layouts: vec![summary] })
 }

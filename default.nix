@@ -40,16 +40,17 @@ let
   mkACI = import ./nix/mkACI.nix { mkaci = mkaci'; inherit system; };
   mkOCI = import ./nix/mkOCI.nix { mkaci = mkaci'; inherit system; };
   mkLayer = import ./nix/mkLayer.nix { mkaci = mkaci'; inherit system; };
+  mkMultiArch = import ./nix/mkMultiArch.nix { mkaci = mkaci'; inherit system; };
 
   # What every image file under pkgs/ is called with.
-  stdArgs = { inherit mkACI mkOCI mkLayer; pkgs = pkgs'; };
+  stdArgs = { inherit mkACI mkOCI mkLayer mkMultiArch; pkgs = pkgs'; };
   generic = import ./pkgs/linux/generic.nix stdArgs;
 
   # Images that need a nixpkgs package; present when the package set has it.
   ifHas = attr: image: if !useOffline && pkgs' ? ${attr} then image else { };
 in
 {
-  inherit mkACI mkOCI mkLayer;
+  inherit mkACI mkOCI mkLayer mkMultiArch;
   mkaci = mkaci';
   # The package set the images take their packages from: nixpkgs, or the
   # offline package set (mkaci, busybox, busyboxStatic, glibc, ncurses, bash).
@@ -78,6 +79,8 @@ in
 // (if useOffline && system == "x86_64-linux" then {
   busyboxArm64 = import ./pkgs/linux/busyboxArm64.nix stdArgs;
   busyboxArm64OCI = import ./pkgs/linux/busyboxArm64OCI.nix stdArgs;
+  # One name, two platforms: busybox and busyboxArm64 in one result.
+  busyboxMultiArch = import ./pkgs/linux/busyboxMultiArch.nix stdArgs;
 } else { })
 // ifHas "dnsmasq" { dnsmasq = import ./pkgs/linux/dnsmasq.nix stdArgs; }
 // ifHas "docker" { docker = import ./pkgs/linux/docker.nix stdArgs; }

@@ -22,19 +22,22 @@
       lib.mkOCI = { mkaci, system ? mkaci.system }: import ./nix/mkOCI.nix { inherit mkaci system; };
       # mkLayer, the same way: declared layers for mkACI's `layers`.
       lib.mkLayer = { mkaci, system ? mkaci.system }: import ./nix/mkLayer.nix { inherit mkaci system; };
+      # mkMultiArch, the same way: one result from images of several platforms.
+      lib.mkMultiArch = { mkaci, system ? mkaci.system }: import ./nix/mkMultiArch.nix { inherit mkaci system; };
 
-      # Adds `mkaci`, `mkACI`, `mkOCI` and `mkLayer` to a nixpkgs package set.
+      # Adds `mkaci`, `mkACI`, `mkOCI`, `mkLayer` and `mkMultiArch` to a nixpkgs package set.
       overlays.default = final: prev: {
         mkaci = final.callPackage ./nix/mkaci.nix { };
         mkACI = import ./nix/mkACI.nix { mkaci = final.mkaci; system = final.stdenv.hostPlatform.system; };
         mkOCI = import ./nix/mkOCI.nix { mkaci = final.mkaci; system = final.stdenv.hostPlatform.system; };
         mkLayer = import ./nix/mkLayer.nix { mkaci = final.mkaci; system = final.stdenv.hostPlatform.system; };
+        mkMultiArch = import ./nix/mkMultiArch.nix { mkaci = final.mkaci; system = final.stdenv.hostPlatform.system; };
       };
 
       # mkaci and the example images (busybox, busyboxThin, busyboxStatic, bash, ...):
       # everything default.nix gives but its non-packages.
       packages = forAllSystems (system:
         let all = nix2aci system; in
-        builtins.removeAttrs all [ "mkACI" "mkOCI" "mkLayer" "pkgs" "offline" ] // { default = all.mkaci; });
+        builtins.removeAttrs all [ "mkACI" "mkOCI" "mkLayer" "mkMultiArch" "pkgs" "offline" ] // { default = all.mkaci; });
     };
 }

@@ -33,6 +33,7 @@ pub fn format_of(attrs: &Attrs) -> Format {
     match attrs.format {
         ImageFormat::Oci => formats::oci::build,
         ImageFormat::OciLayer => formats::oci::layer::build,
+        ImageFormat::MultiArch => formats::aci::multi::build,
         ImageFormat::Layer => formats::aci::layer::build,
         ImageFormat::Aci if spec.layered || !spec.layers.is_empty() => formats::aci::layered::build,
         ImageFormat::Aci => formats::aci::app::build,

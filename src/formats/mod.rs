@@ -140,6 +140,8 @@ pub enum BuildError {
     Layered(#[from] Box<aci::layered::LayeredError>),
     #[error(transparent)]
     OciLayers(#[from] Box<oci::declared::DeclaredError>),
+    #[error(transparent)]
+    MultiArch(Box<aci::multi::MultiArchError>),
     #[error("thin = true and {argument} do not go together: a thin image mounts every store path from the host, a layered one ships them as dependency images; choose one")]
     ThinWithLayers { argument: &'static str },
     #[error("layerPrefix is given but layered is not true; it names the per-path dependency images, which only layered = true makes: set layered = true or drop layerPrefix")]

@@ -67,6 +67,10 @@ pub enum ImageFormat {
     /// app, whose blob images that list it copy; needs `oci`.
     #[serde(rename = "oci-layer")]
     OciLayer,
+    /// One result from ACI results of several platforms (`mkMultiArch`):
+    /// `aci.packages` are the images' results.
+    #[serde(rename = "multi-arch")]
+    MultiArch,
 }
 
 /// The arguments only `mkOCI` has. The rest of its arguments are mkACI's,

@@ -112,6 +112,19 @@ in {
     exec = [ "/bin/busybox" "echo" "layered-b" ];
     layered = true;
   };
+  # One name for two platforms.
+  multi = nix2aci.mkMultiArch {
+    images = [
+      (echo "localhost/multi" "the-amd64-image")
+      (nix2aci.mkACI {
+        packages = [ nix2aci.pkgs.busyboxAarch64 ];
+        name = "localhost/multi";
+        version = "1.0.0";
+        targetSystem = "aarch64-linux";
+        exec = [ "/bin/busybox" "echo" "the-arm64-image" ];
+      })
+    ];
+  };
 }
 NIX
 
@@ -308,3 +321,28 @@ n=$(grep -c '^localhost/nix/store/' "$work/out")
 [ "$n" = 1 ] || fail "rkt's store holds $n dependency images for two images sharing one store path$(said)"
 say "rkt discovered both layered apps and their dependency by name; its store holds the shared dependency once"
 stop_server
+
+# 9. One name, two platforms (mkMultiArch): the site serves both images
+# under the name, and rkt on this amd64 machine fetches and runs the amd64
+# one by name, never downloading the arm64 one.
+if [ -x "$repo/target/foreign/aarch64-linux/bin/busybox" ]; then
+    MSITE=$work/multi-site
+    publish_ok multi "$work/ACIs-multi" "$MSITE" http://localhost/
+    for arch in amd64 aarch64; do
+        [ -f "$MSITE/_aci/localhost/multi-1.0.0-linux-$arch.aci" ] || fail "the site lacks the $arch image: $(find "$MSITE/_aci" -name '*.aci')"
+        gpg --batch --verify "$MSITE/_aci/localhost/multi-1.0.0-linux-$arch.aci.asc" "$MSITE/_aci/localhost/multi-1.0.0-linux-$arch.aci" 2>/dev/null \
+            || fail "the $arch image's signature does not verify"
+    done
+    serve "$MSITE"
+    fresh multi
+    rk_ok "trust --prefix localhost, multi-arch site" "$st" trust --prefix=localhost --insecure-allow-http --skip-fingerprint-review
+    before=$(wc -l <"$work/server.log")
+    run_by_name "multi-arch by name" "$st" localhost/multi:1.0.0 the-amd64-image
+    fetched=$(tail -n +"$((before + 1))" "$work/server.log" | grep -o '"GET [^ ]*\.aci' | sed 's/"GET //' | sort -u)
+    [ "$fetched" = /_aci/localhost/multi-1.0.0-linux-amd64.aci ] || fail "rkt fetched $fetched, not the amd64 image alone"
+    say "one name, two platforms: the site serves both, rkt fetched and ran $fetched by name"
+else
+    [ -z "${NIX2ACI_REQUIRE_TOOLS:-}" ] || fail "the arm64 busybox-static is missing; run ./scripts/setup as root"
+    say "SKIP the multi-arch site: no arm64 busybox-static (run ./scripts/setup as root)"
+fi
+

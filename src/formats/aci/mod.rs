@@ -5,7 +5,8 @@
 //!   path mounted from the host);
 //! - [`layered`]: an app over dependency images: declared layers (`mkLayer`
 //!   results) and, with `layered = true`, one dependency image per store path;
-//! - [`layer`]: a declared layer itself, one dependency image of a closure.
+//! - [`layer`]: a declared layer itself, one dependency image of a closure;
+//! - [`multi`]: the images of one name for several platforms, in one result.
 //!
 //! What they share is here: the app's manifest and planned rootfs
 //! ([`prepare_app`]), and writing an ACI with its `.manifest` and `.id` into
@@ -30,6 +31,7 @@ use super::{BuildError, Built, Input};
 pub mod app;
 pub mod layer;
 pub mod layered;
+pub mod multi;
 
 /// An app image, planned and checked, before its dependencies are known.
 pub struct PreparedApp {

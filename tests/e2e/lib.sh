@@ -115,3 +115,10 @@ drv_json() {
         | select(.structuredAttrs != null)' \
         || fail "nix $cmd $1 gives no derivation with structured attrs"
 }
+
+# gc_root_links: the links Nix counts as GC roots, one a line, under any Nix
+# the suite runs: `nix-store --gc --print-roots` prints `LINK -> STORE-PATH`
+# under 2.8 and `"LINK" -> STORE-PATH` (the link quoted) under 2.35.
+gc_root_links() {
+    nix-store --gc --print-roots 2>/dev/null | sed -n 's/^"\(.*\)" -> .*$/\1/p; t; s/^\(.*\) -> .*$/\1/p'
+}

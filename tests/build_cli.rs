@@ -766,3 +766,74 @@ fn nix_build_cores_sets_the_threads() {
     common::assert_fails_with(&o, &["NIX_BUILD_CORES = \"many\"", "cores", "--threads"]);
     assert!(!s.tmp.path().join("bad").exists(), "a refused build left its output");
 }
+
+/// `mkaci build` with neither --attrs nor --out, as the builder: it finds the
+/// attrs where each Nix the suite runs under leaves them (docs/nix-versions.md)
+/// and writes `outputs.out`.
+/// - Nix 2.35: `NIX_ATTRS_JSON_FILE=/build/.attrs.json`, a file that exists.
+/// - Nix 2.8: `NIX_ATTRS_JSON_FILE` names the host's build directory
+///   (`/tmp/nix-build-<name>.drv-0/.attrs.json`), absent inside the sandbox;
+///   the attrs are `$NIX_BUILD_TOP/.attrs.json`.
+/// The closure entries carry what 2.35 adds (`valid`, with `closureSize` and
+/// `ca` as 2.8 has them too).
+#[test]
+fn finds_the_attrs_where_each_nix_leaves_them() {
+    let s = store();
+    let top = s.tmp.path().join("build");
+    std::fs::create_dir_all(&top).unwrap();
+    let mut a = attrs(&s, json!({}));
+    for entry in a["closure"].as_array_mut().unwrap() {
+        entry["closureSize"] = json!(1);
+        entry["valid"] = json!(true);
+    }
+    a["closure"][2]["ca"] = json!("text:sha256:10a83a91g1r50bdw8g4hn47m7j7m6angpabwc80l9c16nx11cw9d");
+    let builder = |out: &Path, attrs_file: Option<&Path>, build_top: Option<&Path>| {
+        let mut a = a.clone();
+        a["outputs"]["out"] = json!(out.to_str().unwrap());
+        std::fs::write(top.join(".attrs.json"), serde_json::to_vec(&a).unwrap()).unwrap();
+        let mut cmd = Command::new(MKACI);
+        cmd.arg("build").env_remove("NIX_ATTRS_JSON_FILE").env_remove("NIX_BUILD_TOP");
+        if let Some(f) = attrs_file {
+            cmd.env("NIX_ATTRS_JSON_FILE", f);
+        }
+        if let Some(t) = build_top {
+            cmd.env("NIX_BUILD_TOP", t);
+        }
+        cmd.output().unwrap()
+    };
+    let image = "busybox-1.35.0-linux-amd64.aci";
+
+    // Nix 2.35: the variable names the file.
+    let out = s.tmp.path().join("out-2.35");
+    let o = builder(&out, Some(&top.join(".attrs.json")), Some(&top));
+    assert!(o.status.success(), "Nix 2.35 layout: {}", String::from_utf8_lossy(&o.stderr));
+    let bytes = std::fs::read(out.join(image)).unwrap();
+
+    // Nix 2.8: the variable names a host path; NIX_BUILD_TOP has the file.
+    let out = s.tmp.path().join("out-2.8");
+    let host = Path::new("/tmp/nix-build-busybox-aci-1.35.0.drv-0/.attrs.json");
+    assert!(!host.exists());
+    let o = builder(&out, Some(host), Some(&top));
+    assert!(o.status.success(), "Nix 2.8 layout: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(out.join(image)).unwrap(), bytes, "another image from the same attrs");
+
+    // Where both exist, NIX_ATTRS_JSON_FILE wins.
+    let elsewhere = s.tmp.path().join("attrs-elsewhere.json");
+    let out = s.tmp.path().join("out-elsewhere");
+    let mut b = a.clone();
+    b["outputs"]["out"] = json!(out.to_str().unwrap());
+    std::fs::write(&elsewhere, serde_json::to_vec(&b).unwrap()).unwrap();
+    let o = builder(&s.tmp.path().join("out-not-this"), Some(&elsewhere), Some(&top));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join(image).is_file() && !s.tmp.path().join("out-not-this").exists());
+
+    // Neither: the error names what was tried and what to do.
+    let o = builder(&s.tmp.path().join("out-none"), Some(host), Some(&s.tmp.path().join("empty")));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("NIX_ATTRS_JSON_FILE={}", host.display())), "{err}");
+    assert!(err.contains("empty/.attrs.json") && err.contains("__structuredAttrs = true"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let o = builder(&s.tmp.path().join("out-none"), None, None);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("neither NIX_ATTRS_JSON_FILE nor NIX_BUILD_TOP is set"));
+}

@@ -331,9 +331,11 @@ impl Attrs {
         })
     }
 
-    /// Finds `.attrs.json` the way Nix 2.8 leaves it: `NIX_ATTRS_JSON_FILE` if that
-    /// file exists (it points at a host path that does not exist inside the sandbox),
-    /// else `$NIX_BUILD_TOP/.attrs.json`.
+    /// Finds `.attrs.json` where Nix leaves it: `NIX_ATTRS_JSON_FILE` if that
+    /// file exists (Nix 2.35 sets it to `/build/.attrs.json`; Nix 2.8 to the
+    /// host's build directory, `/tmp/nix-build-<name>.drv-0/.attrs.json`, which
+    /// does not exist inside the sandbox), else `$NIX_BUILD_TOP/.attrs.json`
+    /// (`/build/.attrs.json` under both). See `docs/nix-versions.md`.
     pub fn locate() -> Result<PathBuf, AttrsError> {
         let mut tried = Vec::new();
         if let Some(p) = std::env::var_os("NIX_ATTRS_JSON_FILE") {

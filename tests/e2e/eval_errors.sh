@@ -132,10 +132,11 @@ say "good arguments give the expected structured attrs"
 
 # The image derivation hands mkaci the closure and the attrs the contract names.
 drv=$(nix-instantiate "$repo" -A busyboxThin 2>/dev/null) || fail "cannot instantiate busyboxThin"
-nix show-derivation "$drv" | jq -e '.[].env.__json | fromjson |
+drv_json "$drv" >"$work/drv.json"
+jq -e '.structuredAttrs |
     .exportReferencesGraph.closure == .aci.packages and (.mkaci | endswith("/bin/mkaci"))
-    and .storeDir == "/nix/store" and .aci.thin' >/dev/null \
-    || fail "busyboxThin's derivation lacks the structured attrs mkaci reads"
-nix show-derivation "$drv" | jq -e '.[] | .args == ["build"] and (.builder | endswith("/bin/mkaci"))' >/dev/null \
+    and .storeDir == "/nix/store" and .aci.thin' "$work/drv.json" >/dev/null \
+    || fail "busyboxThin's derivation lacks the structured attrs mkaci reads: $(jq -c .structuredAttrs "$work/drv.json")"
+jq -e '.args == ["build"] and (.builder | endswith("/bin/mkaci"))' "$work/drv.json" >/dev/null \
     || fail "busyboxThin's builder is not mkaci build"
 say "the derivation is mkaci build with structured attrs"

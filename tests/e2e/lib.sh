@@ -109,3 +109,27 @@ eval_refuses() {
     fi
     case $err in *"$3"*) ;; *) fail "$1 $2: error lacks '$3': $err" ;; esac
 }
+
+# drv_json DRV: the derivation DRV as one JSON object with `builder`, `args`
+# and its structured attrs as the object `structuredAttrs`, under any Nix the
+# suite runs (docs/nix-versions.md). Nix 2.8 has `nix show-derivation`: an
+# object keyed by the .drv path, the structured attrs a string in `env.__json`.
+# Nix 2.35 has `nix derivation show` (`show-derivation` a deprecated alias):
+# `{"derivations": {"<hash>-<name>.drv": ...}, "version": 4}`, the structured
+# attrs an object in `structuredAttrs` and no `__json`.
+drv_json() {
+    local cmd=show-derivation
+    nix derivation show --help >/dev/null 2>&1 && cmd="derivation show"
+    # shellcheck disable=SC2086 # two words
+    nix $cmd "$1" | jq -e 'if has("derivations") then .derivations[] else .[] end
+        | if has("structuredAttrs") then . else .structuredAttrs = (.env.__json // null | fromjson?) end
+        | select(.structuredAttrs != null)' \
+        || fail "nix $cmd $1 gives no derivation with structured attrs"
+}
+
+# gc_root_links: the links Nix counts as GC roots, one a line, under any Nix
+# the suite runs: `nix-store --gc --print-roots` prints `LINK -> STORE-PATH`
+# under 2.8 and `"LINK" -> STORE-PATH` (the link quoted) under 2.35.
+gc_root_links() {
+    nix-store --gc --print-roots 2>/dev/null | sed -n 's/^"\(.*\)" -> .*$/\1/p; t; s/^\(.*\) -> .*$/\1/p'
+}

@@ -123,7 +123,7 @@ base=$(basename "$lay" .oci)
 config=$(jq -r '.artifacts[0].digests.config' "$out/nix2aci.json")
 "$work/result-busyboxOCI/postprocess.sh" "$work/OCI" >"$work/pp.log" 2>&1 || { cat "$work/pp.log" >&2; fail "postprocess.sh failed"; }
 [ "$(readlink "$work/OCI/$base.oci")" = "$lay" ] || fail "OCI/$base.oci does not link to the layout"
-nix-store --gc --print-roots 2>/dev/null | grep -q "^$work/OCI/$base.oci " || fail "OCI/$base.oci is not a GC root"
+gc_root_links | grep -qxF "$work/OCI/$base.oci" || fail "OCI/$base.oci is not a GC root"
 [ -f "$work/OCI/$base.docker.tar" ] || fail "postprocess.sh wrote no docker-archive"
 grep -q "not signed" "$work/pp.log" || fail "postprocess.sh does not say OCI images are not signed"
 [ ! -e "$work/OCI/$base.oci.asc" ] && [ ! -e "$work/OCI/pubkeys.gpg" ] || fail "postprocess.sh signed an OCI image"

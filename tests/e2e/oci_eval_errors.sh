@@ -55,7 +55,8 @@ accepts '{ packages = [ bb ]; tag = "stable"; thin = false; sign = false; isolat
 say "good arguments give the expected attrs (tag from the version, OCI platform from system)"
 
 drv=$(nix-instantiate "$repo" -A busyboxOCI 2>/dev/null) || fail "cannot instantiate busyboxOCI"
-nix show-derivation "$drv" | jq -e '.[].env.__json | fromjson | .format == "oci" and .oci.tag == "1.35.0"
-    and .exportReferencesGraph.closure == .aci.packages and (.mkaci | endswith("/bin/mkaci"))' >/dev/null \
-    || fail "busyboxOCI's derivation lacks the structured attrs mkaci reads"
+drv_json "$drv" >"$work/drv.json"
+jq -e '.structuredAttrs | .format == "oci" and .oci.tag == "1.35.0"
+    and .exportReferencesGraph.closure == .aci.packages and (.mkaci | endswith("/bin/mkaci"))' "$work/drv.json" >/dev/null \
+    || fail "busyboxOCI's derivation lacks the structured attrs mkaci reads: $(jq -c .structuredAttrs "$work/drv.json")"
 say "the derivation is mkaci build with format = \"oci\""

@@ -128,6 +128,7 @@ manifest_size=$(sed -n 's/.*, manifest \([0-9]*\) bytes.*/\1/p' "$work/push2.log
 grep -q "bytes skipped ([1-9][0-9]* blobs $registry had already)" "$work/push2.log" \
     || { cat "$work/push2.log" >&2; fail "the second push skipped no blob"; }
 skopeo inspect --tls-verify=false "docker://$registry/nix2aci/busybox:changed" >/dev/null || fail "the registry lacks the changed image"
+grep "^Pushed" "$work/push2.log" | sed "s/^/push: /"
 say "after a one-line change: $second_sent bytes sent, the registry's storage grew by $second (first push: $first)"
 
 # 3. Errors: a bad value, a registry that is down, plain HTTP without --tls-verify=false.

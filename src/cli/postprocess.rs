@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use mkaci::publish::postprocess::{postprocess, ImageRead, Options, Placement};
+use mkaci::publish::push::{self, PushOptions, PushRef};
 use mkaci::publish::sign::Gpg;
 use mkaci::publish::site::{BaseUrl, Scheme, Site};
 use mkaci::result::shell_quote;
@@ -31,6 +32,25 @@ pub(crate) struct PostprocessArgs {
     /// every image name must begin with its host and path (example.com/aci/...)
     #[arg(long, value_name = "URL", requires = "site")]
     base_url: Option<String>,
+    /// After DIR is written, send each OCI image of the results to REF:
+    /// docker://HOST[:PORT]/NAME[:TAG] (a registry) or
+    /// containers-storage:NAME[:TAG] (podman's local store); without :TAG
+    /// the image's own tag. Repeatable. ACIs are never pushed (docs/oci.md)
+    #[arg(long = "push", value_name = "REF")]
+    push: Vec<PushRef>,
+    /// --tls-verify=false: push to a registry on plain HTTP (or with a
+    /// certificate not trusted), as skopeo's --dest-tls-verify=false
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    tls_verify: bool,
+    /// Credentials for --push [default: REGISTRY_AUTH_FILE, else
+    /// ${XDG_RUNTIME_DIR}/containers/auth.json, else ~/.docker/config.json,
+    /// the first that exists]
+    #[arg(long, value_name = "FILE")]
+    authfile: Option<PathBuf>,
+    /// skopeo program that pushes [default: skopeo on PATH]
+    #[arg(long, env = "MKACI_SKOPEO", value_name = "PATH")]
+    skopeo: Option<PathBuf>,
     /// Directory to publish into; created if missing
     dir: PathBuf,
     /// nix2aci results (what nix-build printed, e.g. ./result)
@@ -47,6 +67,25 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
         copy: args.copy,
         nix_store: args.nix_store.filter(|n| !n.as_os_str().is_empty()),
     };
+    // Pushes are checked before DIR is written (the values, the credentials
+    // file, skopeo, and that the results hold OCI images) and done last, so
+    // that a failed push leaves DIR whole.
+    let push_options = PushOptions {
+        skopeo: args.skopeo.clone().filter(|s| !s.as_os_str().is_empty()),
+        tls_verify: args.tls_verify,
+        authfile: if args.push.is_empty() { None } else { push::resolve_authfile(args.authfile.clone())? },
+    };
+    let mut acis = 0;
+    if !args.push.is_empty() {
+        let mut images = Vec::new();
+        for r in &args.results {
+            let index = mkaci::result::ResultDir::read(r)?.index;
+            images.extend(index.oci_layouts.iter().map(|a| format!("{}:{}", a.name, a.tag)));
+            acis += index.artifacts.len();
+        }
+        push::check_targets(&args.push, &images, &args.results)?;
+        push::check_skopeo(&push_options)?;
+    }
     let site = match (args.site, args.base_url) {
         (Some(dir), Some(url)) => Some(Site::new(dir, BaseUrl::parse(&url)?)),
         _ => None,
@@ -151,10 +190,46 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
             site_cmds.push(format!("sudo rkt run{opts} {}", shell_quote(reference)));
         }
     }
+    // Last: the pushes, once DIR is whole.
+    let mut pushed_to = Vec::new();
+    if !args.push.is_empty() && acis > 0 {
+        out!("Not pushed: {acis} ACI(s); ACIs do not go to registries (publish them with --site)");
+    }
+    for target in &args.push {
+        for p in &report.oci {
+            let done = push::push(&p.push, target, &push_options)?;
+            out!(
+                "Pushed {} to {}: {} bytes sent ({} blobs), {} bytes skipped ({} blobs {} had already), manifest {} bytes{}",
+                p.reference(),
+                done.destination,
+                done.sent_bytes,
+                done.sent_blobs,
+                done.skipped_bytes,
+                done.skipped_blobs,
+                target.registry(),
+                done.manifest_bytes,
+                done.digest.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+            );
+            pushed_to.push((target.clone(), done.destination));
+        }
+    }
     // The verify command names this very mkaci, which need not be on PATH.
     let mkaci = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("mkaci"));
     out!("Next:");
-    for cmd in report.next_commands(&mkaci).into_iter().chain(report.oci_next_commands()).chain(site_cmds) {
+    let push_cmds = pushed_to.iter().map(|(target, dest)| match &target.dest {
+        push::Destination::Registry { .. } => {
+            let tls = if args.tls_verify { "" } else { " --tls-verify=false" };
+            format!("podman pull{tls} {}", shell_quote(dest.trim_start_matches("docker://")))
+        }
+        push::Destination::ContainersStorage { store, .. } => {
+            let rest = dest.trim_start_matches("containers-storage:");
+            let name = store.as_deref().and_then(|s| rest.strip_prefix(s)).unwrap_or(rest);
+            format!("podman image inspect {}", shell_quote(name))
+        }
+    });
+    for cmd in
+        report.next_commands(&mkaci).into_iter().chain(report.oci_next_commands()).chain(site_cmds).chain(push_cmds)
+    {
         out!("  {cmd}");
     }
     Ok(())

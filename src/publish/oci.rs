@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::fsops;
 use super::postprocess::{add_indirect_root, check_sbom, place_file, Placement, PostprocessError};
+use super::push::{source_of, PushSource};
 use super::source::{file_of_result, layout_of_result, Checked, CheckedLayout};
 use crate::archive::digest::{self, Sha256Digest};
 use crate::formats::oci::docker::write_docker_archive;
@@ -44,6 +45,8 @@ pub struct PublishedOci {
     pub image_id: Sha256Digest,
     /// `DIR/<base>.closure.json`, the closure SBOM, when the result has one.
     pub sbom: Option<PathBuf>,
+    /// What `--push` sends: `DIR/<base>.oci`, its tag and its blobs' sizes.
+    pub push: PushSource,
 }
 
 impl PublishedOci {
@@ -188,7 +191,8 @@ pub(super) fn publish(
             fsops::replace_symlink(&target, &layout).map_err(write_err(&layout))?;
         }
     }
-    Ok(PublishedOci { artifact, layout, target, placement, docker_archive, image_id: archive.image_id, sbom })
+    let push = source_of(&layout, &artifact.tag, &read);
+    Ok(PublishedOci { artifact, layout, target, placement, docker_archive, image_id: archive.image_id, sbom, push })
 }
 
 /// Copies what the layout's index reaches, `reached`, to `dest` (through a

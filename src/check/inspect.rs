@@ -178,7 +178,11 @@ pub fn read_image(path: &Path) -> Result<ImageReport, InspectError> {
     let hashed = Hashing { inner: stream, hasher: Sha512::new(), count: 0 };
     let mut checker = Layout::default();
     let mut manifest_bytes = None;
-    let mut tar = TarReader::new(hashed, max_entries(), MAX_ENTRIES_VAR);
+    let mut tar = TarReader::new(
+        hashed,
+        max_entries(),
+        "raise the limit with the environment variable MKACI_MAX_ENTRIES=N if the image is genuine",
+    );
     while let Some(entry) = tar.next_entry().map_err(tar_err)? {
         let is_manifest = checker.check(&entry)?;
         if is_manifest {

@@ -118,11 +118,8 @@ pub enum TarError {
          Go reads it as a directory, other readers as a file"
     )]
     AmbiguousType { offset: u64, name: String },
-    #[error(
-        "the archive has more than {limit} entries; mkaci stops there to bound its memory (raise the limit with \
-         {var}=N if this archive is genuine)"
-    )]
-    TooManyEntries { limit: u64, var: &'static str },
+    #[error("the archive has more than {limit} entries; mkaci stops there to bound its memory ({hint})")]
+    TooManyEntries { limit: u64, hint: &'static str },
 }
 
 /// One entry, with its extensions applied.
@@ -159,7 +156,7 @@ pub struct TarReader<R> {
     padding: u64,
     entries: u64,
     max_entries: u64,
-    max_entries_var: &'static str,
+    max_entries_hint: &'static str,
 }
 
 /// What the extension headers before an entry said.
@@ -180,10 +177,10 @@ struct Pax {
 
 impl<R: Read> TarReader<R> {
     /// A reader that refuses the archive past `max_entries` entries;
-    /// `max_entries_var` is the environment variable the message names to
-    /// raise it.
-    pub fn new(inner: R, max_entries: u64, max_entries_var: &'static str) -> Self {
-        TarReader { inner, pos: 0, remaining: 0, padding: 0, entries: 0, max_entries, max_entries_var }
+    /// `max_entries_hint` says, in the message, how to raise the limit or
+    /// why there is no need.
+    pub fn new(inner: R, max_entries: u64, max_entries_hint: &'static str) -> Self {
+        TarReader { inner, pos: 0, remaining: 0, padding: 0, entries: 0, max_entries, max_entries_hint }
     }
 
     /// Bytes of the tar consumed so far.
@@ -251,7 +248,7 @@ impl<R: Read> TarReader<R> {
                 _ => {
                     self.entries += 1;
                     if self.entries > self.max_entries {
-                        return Err(TarError::TooManyEntries { limit: self.max_entries, var: self.max_entries_var });
+                        return Err(TarError::TooManyEntries { limit: self.max_entries, hint: self.max_entries_hint });
                     }
                     return self.entry(h, pending, offset).map(Some);
                 }

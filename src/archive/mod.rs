@@ -40,6 +40,7 @@ use crate::nix::nar::NarHash;
 pub mod digest;
 pub mod framing;
 pub mod output;
+pub mod untrusted;
 
 pub use framing::Framing;
 pub use output::{DigestSet, Sha256Digest, Written};

@@ -5,20 +5,30 @@
 //!   plain ustar), never the file name; nothing after the compressed stream;
 //! - exactly `manifest` (a regular file) and `rootfs` (a directory, with its own
 //!   entry) at the top level;
-//! - no PAX global header, no absolute names, no `..`, no duplicate entries;
-//! - hard link targets under `rootfs/` and earlier in the archive;
-//! - an end-of-archive marker, and only zeros after it.
+//! - no PAX global header, no absolute names, no `..`, no two entries that
+//!   normalise to the same name;
+//! - every entry's parent an earlier directory entry (so nothing lies below a
+//!   symlink, and no extractor invents a directory's mode);
+//! - hard link targets under `rootfs/`, earlier in the archive, and not
+//!   directories;
+//! - an end-of-archive marker, and only zeros after it;
+//! - the tar itself read by [`crate::check::tar`], which refuses what tools
+//!   could read differently (a NUL in a name, conflicting extensions) and
+//!   bounds every extension; at most [`max_entries`] entries, and the xz
+//!   decoder limited to [`XZ_MEMLIMIT`].
 //!
 //! The image ID is the SHA-512 of every byte of the uncompressed tar (appc
 //! "Image ID"), trailing zero blocks included.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha512};
+use sha2::{Digest, Sha256, Sha512};
 
+use crate::archive::untrusted::{open_regular, UntrustedFileError};
+use crate::check::tar::{TarEntry, TarError, TarReader};
 use crate::image::image_id::ImageId;
 
 /// Largest manifest we read into memory. A thin image of a 2000-path closure has
@@ -103,12 +113,45 @@ pub enum InspectError {
     HardLinkTargetNotEarlier { name: String, target: String },
     #[error("entry {name:?} has tar type {kind:?}, which an ACI cannot hold (allowed: file, directory, symlink, hard link, device, fifo)")]
     UnsupportedEntryType { name: String, kind: char },
+    #[error(transparent)]
+    File(#[from] UntrustedFileError),
+    #[error("the image's tar cannot be read the same way by every tool: {0}")]
+    Tar(TarError),
+    #[error(
+        "entry {name:?} lies below {parent:?}, which is a {kind} in the image: an extractor would write \
+         through it (a symlink leads anywhere) or fail; an entry's parent must be a directory"
+    )]
+    BelowNonDirectory { name: String, parent: String, kind: &'static str },
+    #[error(
+        "entry {name:?} comes before (or without) its directory {parent:?}; every directory needs its \
+         own entry before what it holds, or extractors make it with modes and owners of their own"
+    )]
+    MissingParent { name: String, parent: String },
+    #[error("hard link {name:?} points to {target:?}, which is a directory; hard links to directories cannot be made")]
+    HardLinkToDirectory { name: String, target: String },
+}
+
+/// Entries an image may hold unless [`MAX_ENTRIES_VAR`] says otherwise: far
+/// more than any closure has files, and small enough that the names seen
+/// (16 bytes of SHA-256 each) stay under 100 MiB.
+pub const DEFAULT_MAX_ENTRIES: u64 = 2_000_000;
+
+/// The environment variable that raises (or lowers) the entry limit of
+/// `mkaci inspect` and `mkaci verify`.
+pub const MAX_ENTRIES_VAR: &str = "MKACI_MAX_ENTRIES";
+
+/// Memory the xz decoder may use: xz -9 (a 64 MiB dictionary) needs 65 MiB.
+pub const XZ_MEMLIMIT: u64 = 96 << 20;
+
+/// The entry limit: [`MAX_ENTRIES_VAR`] when it is set to a number, else
+/// [`DEFAULT_MAX_ENTRIES`].
+pub fn max_entries() -> u64 {
+    std::env::var(MAX_ENTRIES_VAR).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_MAX_ENTRIES)
 }
 
 /// Reads, hashes and checks an image in one streaming pass.
 pub fn read_image(path: &Path) -> Result<ImageReport, InspectError> {
-    let file = File::open(path).map_err(|source| InspectError::Open { path: path.into(), source })?;
-    let compressed_size = file.metadata().map_err(|source| InspectError::Open { path: path.into(), source })?.len();
+    let (file, compressed_size) = open_regular(path)?;
     let mut raw = Counting { inner: BufReader::with_capacity(256 << 10, file), consumed: 0 };
     let head =
         raw.fill_buf().map_err(|source| InspectError::Read { path: path.into(), compression: "none", source })?;
@@ -125,35 +168,37 @@ pub fn read_image(path: &Path) -> Result<ImageReport, InspectError> {
     })?;
     let compression = kind.name();
     let read_err = |source: std::io::Error| InspectError::Read { path: path.into(), compression, source };
+    let tar_err = |e: TarError| match e {
+        TarError::Io { source, .. } => read_err(source),
+        TarError::MissingEnd { offset } => InspectError::MissingEndOfArchive { offset },
+        other => InspectError::Tar(other),
+    };
 
     let stream = Decompressed { dec: Some(Decoder::new(kind, raw)), kind, members: 1, trailing: None };
-    let mut hashed = Hashing { inner: stream, hasher: Sha512::new(), count: 0 };
+    let hashed = Hashing { inner: stream, hasher: Sha512::new(), count: 0 };
     let mut checker = Layout::default();
     let mut manifest_bytes = None;
-    let mut data_end = 0u64;
-    {
-        let mut archive = tar::Archive::new(&mut hashed);
-        for (index, entry) in archive.entries().map_err(read_err)?.enumerate() {
-            let mut entry = entry.map_err(read_err)?;
-            data_end = entry.raw_file_position() + entry.size().div_ceil(512) * 512;
-            let is_manifest = checker.check(index as u64, &entry)?;
-            if is_manifest {
-                let size = entry.size();
-                if size > MAX_MANIFEST_SIZE {
-                    return Err(InspectError::ManifestTooLarge { size });
-                }
-                let mut bytes = Vec::with_capacity(size as usize);
-                entry.read_to_end(&mut bytes).map_err(read_err)?;
-                manifest_bytes = Some(bytes);
+    let mut tar = TarReader::new(
+        hashed,
+        max_entries(),
+        "raise the limit with the environment variable MKACI_MAX_ENTRIES=N if the image is genuine",
+    );
+    while let Some(entry) = tar.next_entry().map_err(tar_err)? {
+        let is_manifest = checker.check(&entry)?;
+        if is_manifest {
+            let size = entry.size;
+            if size > MAX_MANIFEST_SIZE {
+                return Err(InspectError::ManifestTooLarge { size });
             }
+            let mut bytes = Vec::with_capacity(size as usize);
+            tar.data().read_to_end(&mut bytes).map_err(read_err)?;
+            manifest_bytes = Some(bytes);
         }
     }
     // The tar reader stops after the first zero block; what follows must be the
     // second zero block and only zeros (record padding), all part of the ID.
-    let end_start = hashed.count;
-    if end_start < data_end + 512 {
-        return Err(InspectError::MissingEndOfArchive { offset: end_start });
-    }
+    let end_start = tar.position();
+    let mut hashed = tar.into_inner();
     let mut buf = vec![0u8; 256 << 10];
     let mut zeros_after = 0u64;
     loop {
@@ -315,7 +360,7 @@ struct XzStream {
 
 impl XzStream {
     fn new(raw: Raw) -> XzStream {
-        let stream = xz2::stream::Stream::new_stream_decoder(u64::MAX, 0).expect("liblzma decoder init");
+        let stream = xz2::stream::Stream::new_stream_decoder(XZ_MEMLIMIT, 0).expect("liblzma decoder init");
         XzStream { raw, stream, ended: false }
     }
 }
@@ -334,7 +379,15 @@ impl Read for XzStream {
             let consumed = (self.stream.total_in() - in0) as usize;
             let read = (self.stream.total_out() - out0) as usize;
             self.raw.consume(consumed);
-            if status.map_err(std::io::Error::from)? == xz2::stream::Status::StreamEnd {
+            let status = status.map_err(|e| match e {
+                xz2::stream::Error::MemLimit => std::io::Error::other(format!(
+                    "the xz stream needs more than {} MiB of memory to decode (a larger dictionary than \
+                     xz -9 uses); recompress it with xz -9 or a lower preset",
+                    XZ_MEMLIMIT >> 20
+                )),
+                e => std::io::Error::from(e),
+            })?;
+            if status == xz2::stream::Status::StreamEnd {
                 self.ended = true;
                 return Ok(read);
             }
@@ -404,13 +457,22 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-/// The layout rules, checked entry by entry.
+/// The layout rules, checked entry by entry. Each name seen is kept as the
+/// first 16 bytes of its SHA-256, with what it is, so that memory stays
+/// bounded by the entry count whatever the names' lengths.
 #[derive(Default)]
 struct Layout {
-    seen: HashSet<Vec<u8>>,
+    seen: HashMap<[u8; 16], u8>,
     entries: u64,
     rootfs_seen: bool,
     stats: RootfsStats,
+}
+
+fn key(name: &[u8]) -> [u8; 16] {
+    let d = Sha256::digest(name);
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&d[..16]);
+    k
 }
 
 fn show(b: &[u8]) -> String {
@@ -438,87 +500,98 @@ fn normalize(name: &[u8]) -> Result<Vec<u8>, InspectError> {
     Ok(out)
 }
 
-fn kind_name(t: tar::EntryType) -> &'static str {
+fn kind_name(t: u8) -> &'static str {
     match t {
-        t if t.is_file() => "regular file",
-        t if t.is_dir() => "directory",
-        t if t.is_symlink() => "symlink",
-        t if t.is_hard_link() => "hard link",
-        t if t.is_character_special() || t.is_block_special() => "device",
-        t if t.is_fifo() => "fifo",
+        b'0' => "regular file",
+        b'5' => "directory",
+        b'2' => "symlink",
+        b'1' => "hard link",
+        b'3' | b'4' => "device",
+        b'6' => "fifo",
         _ => "special entry",
     }
 }
 
 impl Layout {
     /// Checks one entry; returns true if it is the manifest.
-    fn check<R: Read>(&mut self, index: u64, entry: &tar::Entry<'_, R>) -> Result<bool, InspectError> {
-        let ty = entry.header().entry_type();
-        let raw_name = entry.path_bytes();
-        if ty.is_pax_global_extensions() {
-            return Err(InspectError::GlobalPaxHeader { index });
+    fn check(&mut self, entry: &TarEntry) -> Result<bool, InspectError> {
+        let ty = entry.kind;
+        let raw_name = &entry.name;
+        if ty == b'g' {
+            return Err(InspectError::GlobalPaxHeader { index: self.entries });
         }
-        let allowed = ty.is_file()
-            || ty.is_dir()
-            || ty.is_symlink()
-            || ty.is_hard_link()
-            || ty.is_character_special()
-            || ty.is_block_special()
-            || ty.is_fifo()
-            || ty.as_byte() == b'7'; // contiguous file: a regular file to readers
-        if !allowed {
-            return Err(InspectError::UnsupportedEntryType { name: show(&raw_name), kind: ty.as_byte() as char });
+        if !matches!(ty, b'0'..=b'6') {
+            return Err(InspectError::UnsupportedEntryType { name: show(raw_name), kind: ty as char });
         }
-        let name = normalize(&raw_name)?;
+        let name = normalize(raw_name)?;
         self.entries += 1;
         let top = name.split(|&b| b == b'/').next().unwrap_or(b"");
-        let is_top = !name.contains(&b'/');
-        let is_manifest = match (top, is_top) {
+        let parent = name.iter().rposition(|&b| b == b'/').map(|i| &name[..i]);
+        let is_manifest = match (top, parent.is_none()) {
             (b"manifest", true) => {
-                if !(ty.is_file() || ty.as_byte() == b'7') {
+                if ty != b'0' {
                     return Err(InspectError::ManifestNotFile { kind: kind_name(ty) });
                 }
                 true
             }
             (b"rootfs", true) => {
-                if !ty.is_dir() {
+                if ty != b'5' {
                     return Err(InspectError::RootfsNotDir { kind: kind_name(ty) });
                 }
                 self.rootfs_seen = true;
                 false
             }
             (b"rootfs", false) => false,
-            _ => return Err(InspectError::UnexpectedTopLevel { name: show(&raw_name) }),
+            _ => return Err(InspectError::UnexpectedTopLevel { name: show(raw_name) }),
         };
-        if ty.is_hard_link() {
-            let target_raw = entry.link_name_bytes().unwrap_or_default();
-            let target = normalize(&target_raw)?;
-            if !target.starts_with(b"rootfs/") {
-                return Err(InspectError::HardLinkOutsideRootfs { name: show(&raw_name), target: show(&target_raw) });
+        if let Some(parent) = parent {
+            match self.seen.get(&key(parent)) {
+                Some(b'5') => {}
+                Some(&kind) => {
+                    return Err(InspectError::BelowNonDirectory {
+                        name: show(raw_name),
+                        parent: show(parent),
+                        kind: kind_name(kind),
+                    })
+                }
+                None if parent == b"rootfs" => return Err(InspectError::MissingRootfsDir),
+                None => return Err(InspectError::MissingParent { name: show(raw_name), parent: show(parent) }),
             }
-            if !self.seen.contains(&target) {
-                return Err(InspectError::HardLinkTargetNotEarlier {
-                    name: show(&raw_name),
-                    target: show(&target_raw),
-                });
+        }
+        if ty == b'1' {
+            let target = normalize(&entry.link)?;
+            if !target.starts_with(b"rootfs/") {
+                return Err(InspectError::HardLinkOutsideRootfs { name: show(raw_name), target: show(&entry.link) });
+            }
+            match self.seen.get(&key(&target)) {
+                None => {
+                    return Err(InspectError::HardLinkTargetNotEarlier {
+                        name: show(raw_name),
+                        target: show(&entry.link),
+                    })
+                }
+                Some(b'5') => {
+                    return Err(InspectError::HardLinkToDirectory { name: show(raw_name), target: show(&entry.link) })
+                }
+                Some(_) => {}
             }
         }
         if top == b"rootfs" {
             let s = &mut self.stats;
             match ty {
-                t if t.is_dir() => s.dirs += 1,
-                t if t.is_symlink() => s.symlinks += 1,
-                t if t.is_hard_link() => s.hardlinks += 1,
-                t if t.is_file() || t.as_byte() == b'7' => {
+                b'5' => s.dirs += 1,
+                b'2' => s.symlinks += 1,
+                b'1' => s.hardlinks += 1,
+                b'0' => {
                     s.files += 1;
-                    s.file_bytes += entry.size();
-                    s.largest_file = s.largest_file.max(entry.size());
+                    s.file_bytes += entry.size;
+                    s.largest_file = s.largest_file.max(entry.size);
                 }
                 _ => s.other += 1,
             }
         }
-        if !self.seen.insert(name) {
-            return Err(InspectError::Duplicate { name: show(&raw_name) });
+        if self.seen.insert(key(&name), ty).is_some() {
+            return Err(InspectError::Duplicate { name: show(raw_name) });
         }
         Ok(is_manifest)
     }

@@ -5,4 +5,5 @@
 
 pub mod inspect;
 pub mod oci;
+pub mod tar;
 pub mod verify;

@@ -26,8 +26,10 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::archive::digest::{self, Sha256Digest};
+use crate::archive::untrusted::open_regular;
+use crate::check::tar::{TarEntry, TarError, TarReader};
 use crate::formats::oci::docker::HashingReader;
-use crate::formats::oci::layout::{self, read_layout, LayoutError};
+use crate::formats::oci::layout::{self, read_layout, LayoutError, MAX_JSON_SIZE};
 use crate::formats::oci::types::{
     ImageConfig, ImageIndex, ANNOTATION_REF_NAME, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_TAR,
 };
@@ -84,6 +86,30 @@ pub enum OciVerifyError {
         layout_dir.display()
     )]
     ArchiveNotLayout { path: PathBuf, layout_dir: PathBuf, archive: Sha256Digest, layout: Sha256Digest },
+    #[error("{} cannot be read the same way by every tool: {error}", path.display())]
+    Tar { path: PathBuf, error: TarError },
+    #[error(
+        "{} holds two members named {member:?}; skopeo and podman load the first, other readers the \
+         last, so they would load different images; run postprocess.sh again",
+        path.display()
+    )]
+    DuplicateMember { path: PathBuf, member: String },
+    #[error(
+        "{} holds {member:?}, which its manifest.json does not name; an archive as postprocess writes \
+         it holds only manifest.json, the config and the layers; run postprocess.sh again",
+        path.display()
+    )]
+    UnreachedMember { path: PathBuf, member: String },
+    #[error(
+        "{} holds the JSON member {member:?} of {size} bytes; at most {limit} are read (postprocess \
+         writes a few KiB)",
+        path.display()
+    )]
+    MemberTooLarge { path: PathBuf, member: String, size: u64, limit: u64 },
+}
+
+fn show(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
 /// What [`verify_layout`] and [`verify_docker_archive`] checked.
@@ -127,11 +153,10 @@ pub fn verify_layout(dir: &Path) -> Result<OciCheck, OciVerifyError> {
     let (mut layer_bytes, mut tar_bytes) = (0, 0);
     for (i, (desc, diff_id)) in read.manifest.layers.iter().zip(&read.config.rootfs.diff_ids).enumerate() {
         let path = read.blob_path(&desc.digest);
-        let file = std::fs::File::open(&path).map_err(|source| LayoutError::Io {
-            action: "read",
-            path: path.clone(),
-            source,
-        })?;
+        let (file, size) = open_regular(&path).map_err(LayoutError::from)?;
+        if size != desc.size {
+            return Err(LayoutError::SizeMismatch { path, expected: desc.size, actual: size }.into());
+        }
         let (blob, blob_size, tar, tar_size) = unpack_hashes(file, &desc.media_type).map_err(|message| {
             OciVerifyError::BadLayer { path: path.clone(), number: i + 1, media_type: desc.media_type.clone(), message }
         })?;
@@ -188,6 +213,10 @@ fn hash_all<R: Read>(r: &mut R) -> std::io::Result<(Sha256Digest, u64)> {
     Ok((Sha256Digest::from_bytes(h.sha256.finalize().into()), h.bytes))
 }
 
+/// Most members a docker-archive may hold: engines refuse images of more
+/// than 127 layers.
+pub const MAX_ARCHIVE_MEMBERS: u64 = 1024;
+
 /// An entry of a docker-archive's `manifest.json`.
 #[derive(Debug, Deserialize)]
 struct ArchiveEntry {
@@ -212,21 +241,45 @@ struct Member {
 /// Verifies the docker-archive at `path`; see the module documentation.
 pub fn verify_docker_archive(path: &Path) -> Result<OciCheck, OciVerifyError> {
     let bad = |message: String| OciVerifyError::BadArchive { path: path.to_path_buf(), message };
-    let file = std::fs::File::open(path).map_err(|source| LayoutError::Io {
-        action: "read",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut archive = tar::Archive::new(file);
+    let (file, _) = open_regular(path).map_err(LayoutError::from)?;
+    let mut tar = TarReader::new(
+        std::io::BufReader::with_capacity(256 << 10, file),
+        MAX_ARCHIVE_MEMBERS,
+        "postprocess writes manifest.json, one config and one member per layer",
+    );
+    let tar_err = |error: TarError| OciVerifyError::Tar { path: path.to_path_buf(), error };
     let mut manifest: Option<Vec<u8>> = None;
     let mut members: BTreeMap<String, Member> = BTreeMap::new();
-    for entry in archive.entries().map_err(|e| bad(e.to_string()))? {
-        let mut entry = entry.map_err(|e| bad(e.to_string()))?;
-        let name = entry.path().map_err(|e| bad(e.to_string()))?.to_string_lossy().into_owned();
+    while let Some(entry) = tar.next_entry().map_err(tar_err)? {
+        let Ok(name) = String::from_utf8(entry.name.clone()) else {
+            return Err(bad(format!("it holds a member whose name {:?} is not UTF-8", show(&entry.name))));
+        };
+        if !entry.is_file() {
+            return Err(bad(format!(
+                "its member {name:?} is of tar type {:?}; postprocess writes only regular files",
+                entry.kind as char
+            )));
+        }
+        // Readers that keep the first of two members of one name (skopeo,
+        // podman) and those that keep the last would load different images.
+        if name == "manifest.json" && manifest.is_some() || members.contains_key(&name) {
+            return Err(OciVerifyError::DuplicateMember { path: path.to_path_buf(), member: name });
+        }
+        let json_member = |tar: &mut TarReader<_>, entry: &TarEntry| -> Result<Vec<u8>, OciVerifyError> {
+            if entry.size > MAX_JSON_SIZE {
+                return Err(OciVerifyError::MemberTooLarge {
+                    path: path.to_path_buf(),
+                    member: name.clone(),
+                    size: entry.size,
+                    limit: MAX_JSON_SIZE,
+                });
+            }
+            let mut bytes = Vec::with_capacity(entry.size as usize);
+            tar.data().read_to_end(&mut bytes).map_err(|e| bad(e.to_string()))?;
+            Ok(bytes)
+        };
         if name == "manifest.json" {
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).map_err(|e| bad(e.to_string()))?;
-            manifest = Some(bytes);
+            manifest = Some(json_member(&mut tar, &entry)?);
             continue;
         }
         let (hex, kind) = match name.rsplit_once('.') {
@@ -241,13 +294,19 @@ pub fn verify_docker_archive(path: &Path) -> Result<OciCheck, OciVerifyError> {
             .ok_or_else(|| bad(format!("{name:?} is not named after a SHA-256 digest")))?;
         let member = match kind {
             Some(media_type) => {
-                let (blob, size, tar, tar_size) = unpack_hashes(&mut entry, media_type)
+                let (blob, size, tar, tar_size) = unpack_hashes(&mut tar.data(), media_type)
                     .map_err(|message| bad(format!("its layer {name:?} cannot be unpacked: {message}")))?;
                 Member { digest: blob, size, tar: Some((tar, tar_size)), bytes: Vec::new() }
             }
             None => {
-                let mut bytes = Vec::new();
-                entry.read_to_end(&mut bytes).map_err(|e| bad(e.to_string()))?;
+                // One config is all the manifest can name; holding a second
+                // would only cost memory.
+                if let Some(first) = members.iter().find(|(_, m)| m.tar.is_none()).map(|(n, _)| n) {
+                    return Err(bad(format!(
+                        "it holds two configs, {first:?} and {name:?}, where postprocess writes one"
+                    )));
+                }
+                let bytes = json_member(&mut tar, &entry)?;
                 Member { digest: digest::of_bytes(&bytes), size: bytes.len() as u64, tar: None, bytes }
             }
         };
@@ -291,6 +350,11 @@ pub fn verify_docker_archive(path: &Path) -> Result<OciCheck, OciVerifyError> {
         }
         layer_bytes += m.size;
         tar_bytes += tar_size;
+    }
+    // Every member is one the manifest names: a reader that lists the
+    // archive's members sees no image the manifest does not describe.
+    if let Some(stray) = members.keys().find(|m| **m != entry.config && !entry.layers.iter().any(|l| l == *m)) {
+        return Err(OciVerifyError::UnreachedMember { path: path.to_path_buf(), member: stray.clone() });
     }
     let config_digest = config_member.digest;
     let layout_dir = path.with_file_name(

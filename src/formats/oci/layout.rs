@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::archive::untrusted::{open_regular, read_bounded, UntrustedFileError};
 use crate::archive::{self, ArchiveError, ArchiveOptions, Compression, LayerSummary};
 use crate::image::plan::Plan;
 
@@ -27,6 +28,14 @@ use crate::archive::digest::{self, Sha256Digest};
 pub enum LayoutError {
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    File(#[from] UntrustedFileError),
+    #[error(
+        "{} is described as a {what} of {size} bytes; mkaci reads JSON blobs of at most {MAX_JSON_SIZE} \
+         bytes (mkOCI writes a few KiB), so the layout is not one mkOCI built",
+        path.display()
+    )]
+    JsonBlobTooLarge { path: PathBuf, what: &'static str, size: u64 },
     #[error("cannot {action} {}: {source}", path.display())]
     Io { action: &'static str, path: PathBuf, source: std::io::Error },
     #[error("{} is not a valid {what}: {message}; rebuild the image with mkOCI", path.display())]
@@ -264,9 +273,20 @@ pub fn read_layout(dir: &Path, tag: &str) -> Result<ReadLayout, LayoutError> {
             index.manifests.iter().filter_map(|m| m.annotations.get(ANNOTATION_REF_NAME)).map(String::as_str).collect();
         return Err(LayoutError::NoSuchTag { path: index_path, tag: tag.into(), found: found.join(", ") });
     };
-    let blob = |d: &Descriptor| -> Result<(PathBuf, Vec<u8>), LayoutError> {
+    let blob = |d: &Descriptor, what: &'static str| -> Result<(PathBuf, Vec<u8>), LayoutError> {
         let path = dir.join("blobs/sha256").join(digest::hex(&d.digest));
-        let bytes = read(&path)?;
+        if d.size > MAX_JSON_SIZE {
+            return Err(LayoutError::JsonBlobTooLarge { path, what, size: d.size });
+        }
+        // The size first, from the file's metadata: nothing is read from a
+        // blob that is not the size its descriptor gives.
+        let (file, actual_size) = open_regular(&path)?;
+        if actual_size != d.size {
+            return Err(LayoutError::SizeMismatch { path, expected: d.size, actual: actual_size });
+        }
+        let mut bytes = Vec::with_capacity(d.size as usize);
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, d.size + 1), &mut bytes)
+            .map_err(io("read", &path))?;
         let actual = digest::of_bytes(&bytes);
         if actual != d.digest || bytes.len() as u64 != d.size {
             return Err(LayoutError::DigestMismatch {
@@ -279,9 +299,9 @@ pub fn read_layout(dir: &Path, tag: &str) -> Result<ReadLayout, LayoutError> {
         }
         Ok((path, bytes))
     };
-    let (mpath, mbytes) = blob(desc)?;
+    let (mpath, mbytes) = blob(desc, "OCI image manifest")?;
     let manifest: ImageManifest = parse(&mbytes, &mpath, "OCI image manifest")?;
-    let (cpath, config_bytes) = blob(&manifest.config)?;
+    let (cpath, config_bytes) = blob(&manifest.config, "OCI image config")?;
     let config: ImageConfig = parse(&config_bytes, &cpath, "OCI image config")?;
     if config.rootfs.diff_ids.len() != manifest.layers.len() {
         return Err(LayoutError::Malformed {
@@ -297,8 +317,15 @@ pub fn read_layout(dir: &Path, tag: &str) -> Result<ReadLayout, LayoutError> {
     Ok(ReadLayout { dir: dir.to_path_buf(), manifest_descriptor: desc.clone(), manifest, config, config_bytes })
 }
 
+/// Largest JSON file of a layout that is read: `index.json`, a manifest or a
+/// config (mkOCI writes a few KiB; a config lists one history entry per
+/// layer).
+pub const MAX_JSON_SIZE: u64 = 4 << 20;
+
+/// A layout's JSON file, which must be a regular file of at most
+/// [`MAX_JSON_SIZE`] bytes.
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>, LayoutError> {
-    std::fs::read(path).map_err(io("read", path))
+    Ok(read_bounded(path, MAX_JSON_SIZE, "an OCI layout's JSON file")?)
 }
 
 pub(crate) fn parse<T: serde::de::DeserializeOwned>(

@@ -102,8 +102,8 @@ let
   busyboxHost = importFiles "busybox-static-host" binDir [ "busybox" ];
 
   # A derivation whose builder is busybox sh running `script`, with every
-  # busybox applet on PATH.
-  runBusybox = name: script: derivation {
+  # busybox applet on PATH and `env`'s attributes in its environment.
+  runBusyboxWith = name: env: script: derivation (removeAttrs env [ "name" "system" "builder" "args" ] // {
     inherit name system;
     builder = "${busyboxHost}/busybox";
     args = [
@@ -116,7 +116,8 @@ let
         ${script}
       ''
     ];
-  };
+  });
+  runBusybox = name: runBusyboxWith name { };
 
   # A busybox package: the binary `bin` as bin/busybox, and one relative
   # symlink per applet of the host's busybox-static.
@@ -215,20 +216,7 @@ rec {
     if !builtins.isString name then throw "nix2aci offline package set: runCommand's first argument (the name) must be a string, got a ${builtins.typeOf name}"
     else if !builtins.isAttrs env then throw "nix2aci offline package set: runCommand ${name}: the second argument (the environment) must be an attribute set, e.g. { }, got a ${builtins.typeOf env}"
     else if !builtins.isString script then throw "nix2aci offline package set: runCommand ${name}: the third argument (the build script) must be a string, got a ${builtins.typeOf script}"
-    else derivation (removeAttrs env [ "name" "system" "builder" "args" ] // {
-      inherit name system;
-      builder = "${busyboxHost}/busybox";
-      args = [
-        "sh"
-        "-euc"
-        ''
-          ${busyboxHost}/busybox mkdir "$NIX_BUILD_TOP/.bin"
-          ${busyboxHost}/busybox --install -s "$NIX_BUILD_TOP/.bin"
-          export PATH="$NIX_BUILD_TOP/.bin"
-          ${script}
-        ''
-      ];
-    });
+    else runBusyboxWith name env script;
 
   # writeScriptBin NAME TEXT: a package with the executable bin/NAME holding
   # TEXT (give it its own `#!` line). As nixpkgs' writeScriptBin.

@@ -344,24 +344,19 @@ pub fn postprocess(
                 continue;
             }
             let old_asc = dir.join(signature_name(&artifact.files.image));
-            if let Some(sig) = keep_signature(&gpg, key, &mut signing_key, &old_asc, &files.image.path, dir)? {
-                if !signers.contains(&sig.signer) {
-                    if !sig.algo.rkt_can_verify() {
-                        warnings.push(Warning::UnsupportedKeyAlgo { signer: sig.signer.clone(), algo: sig.algo });
+            let (sig, was_kept) = match keep_signature(&gpg, key, &mut signing_key, &old_asc, &files.image.path, dir)? {
+                Some(sig) => (sig, true),
+                None => {
+                    // gpg reads the checked file itself, which must still be
+                    // the one whose ID was compared with the index once it
+                    // is signed.
+                    let sig = gpg.sign_detached(&files.image.path, key)?;
+                    if !files.image.unchanged() {
+                        return Err(PostprocessError::Changed { path: files.image.path.clone() });
                     }
-                    pubkeys.extend(gpg.export_public(&sig.signer)?);
-                    signers.push(sig.signer.clone());
+                    (sig, false)
                 }
-                signatures.push(Some(sig));
-                kept.push(true);
-                continue;
-            }
-            // gpg reads the checked file itself, which must still be the one
-            // whose ID was compared with the index once it is signed.
-            let sig = gpg.sign_detached(&files.image.path, key)?;
-            if !files.image.unchanged() {
-                return Err(PostprocessError::Changed { path: files.image.path.clone() });
-            }
+            };
             if !signers.contains(&sig.signer) {
                 if !sig.algo.rkt_can_verify() {
                     warnings.push(Warning::UnsupportedKeyAlgo { signer: sig.signer.clone(), algo: sig.algo });
@@ -370,7 +365,7 @@ pub fn postprocess(
                 signers.push(sig.signer.clone());
             }
             signatures.push(Some(sig));
-            kept.push(false);
+            kept.push(was_kept);
         }
     } else {
         signatures.resize(images.len(), None);

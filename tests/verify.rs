@@ -100,11 +100,79 @@ fn an_unknown_signer_names_the_key_file_to_import() {
     let fresh = GpgHome::new(KeyKind::None);
     let out = verify(&fresh, &aci);
     let keyfile = aci.with_file_name("pubkeys.gpg");
-    assert_fails_with(&out, &["not in your keyring", &format!("gpg --import {}", keyfile.display())]);
-    // After importing it, the image verifies.
+    assert_fails_with(
+        &out,
+        &["not in your keyring", &format!("gpg --import {}", keyfile.display()), "--trust PREFIX="],
+    );
+    // Imported, the key is known but not valid: a good signature is still
+    // refused, naming the key and how to trust it.
     assert!(fresh.gpg().arg("--import").arg(&keyfile).output().unwrap().status.success());
     let out = verify(&fresh, &aci);
+    let fpr = home.fingerprint();
+    assert_fails_with(
+        &out,
+        &["is a good signature", &fpr, "undefined validity", "--trust PREFIX=", &format!("gpg --lsign-key {fpr}")],
+    );
+    // Ultimately trusted in gpg, it verifies.
+    let mut trust = fresh.gpg().arg("--import-ownertrust").stdin(std::process::Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    trust.stdin.take().unwrap().write_all(format!("{fpr}:6:\n").as_bytes()).unwrap();
+    assert!(trust.wait().unwrap().success());
+    let out = verify(&fresh, &aci);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("a key your keyring holds ultimately trusted"), "{}", stdout(&out));
+}
+
+/// `mkaci verify --trust` with each argument, in a keyring that does not
+/// hold the signer's key.
+fn verify_trusting(home: &GpgHome, image: &Path, trust: &[String]) -> std::process::Output {
+    let mut c = home.mkaci();
+    c.arg("verify");
+    for t in trust {
+        c.arg("--trust").arg(t);
+    }
+    c.arg(image).output().unwrap()
+}
+
+#[test]
+fn a_key_file_is_trusted_for_its_prefix_only() {
+    if !need("gpg") {
+        return;
+    }
+    let home = GpgHome::new(KeyKind::Rsa);
+    let t = tempfile::tempdir().unwrap();
+    let (_, aci) = published(&home, t.path(), &Img::fat("example.com/busybox"));
+    let keyfile = aci.with_file_name("pubkeys.gpg");
+    let fresh = GpgHome::new(KeyKind::None);
+    let k = keyfile.display();
+    for prefix in ["example.com/busybox", "example.com", "example.com/"] {
+        let out = verify_trusting(&fresh, &aci, &[format!("{prefix}={k}")]);
+        assert!(out.status.success(), "{prefix}: {}", stderr(&out));
+        assert!(stdout(&out).contains(&format!("trusted for {} by --trust {k}", prefix.trim_end_matches('/'))));
+    }
+    // Whole components only, and not another name.
+    for prefix in ["example.co", "example.com/busy", "other.org"] {
+        let out = verify_trusting(&fresh, &aci, &[format!("{prefix}={k}")]);
+        assert_fails_with(
+            &out,
+            &["example.com/busybox", "trusted only for the names under", prefix, &home.fingerprint()],
+        );
+    }
+    // A key file without the signer's key does not help.
+    let other = GpgHome::new(KeyKind::Ed25519);
+    let other_keys = t.path().join("other.gpg");
+    let exp = other.gpg().args(["--armor", "--export"]).output().unwrap();
+    std::fs::write(&other_keys, exp.stdout).unwrap();
+    let out = verify_trusting(&fresh, &aci, &[format!("example.com={}", other_keys.display())]);
+    assert_fails_with(&out, &["not in your keyring"]);
+    // Nothing was imported into the user's keyring.
+    let keys = fresh.gpg().args(["--with-colons", "--list-keys"]).output().unwrap();
+    assert!(!stdout(&keys).contains("fpr:"), "{}", stdout(&keys));
+    // Malformed --trust values are refused by the command line.
+    for bad in ["example.com", "=x.gpg", "example.com="] {
+        let out = verify_trusting(&fresh, &aci, &[bad.to_string()]);
+        assert!(!out.status.success() && stderr(&out).contains("is not PREFIX=KEYFILE"), "{bad}: {}", stderr(&out));
+    }
 }
 
 #[test]

@@ -22,6 +22,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::archive::untrusted::{open_regular, read_bounded, UntrustedFileError};
 use crate::check::inspect::{read_image, ImageReport, InspectError};
 use crate::image::image_id::{ImageId, ImageIdError};
 use crate::image::manifest::{ImageManifest, ManifestError};
@@ -50,10 +51,39 @@ pub enum VerifyError {
     #[error(transparent)]
     Gpg(#[from] GpgError),
     #[error(
-        "cannot check {signature:?}: the signer's public key {key_id} is not in your keyring; \
-         import it with `gpg --import {keyfile}` if you trust it (postprocess exports it there)"
+        "cannot check {signature:?}: the signer's public key {key_id} is not in your keyring and \
+         no --trust key file holds it; if you trust it, pass `--trust PREFIX={keyfile}` for the \
+         image names it may sign (postprocess exports it there), or import it with `gpg --import \
+         {keyfile}` and certify it (`gpg --lsign-key {key_id}`)"
     )]
     UnknownSigner { signature: PathBuf, key_id: String, keyfile: String },
+    #[error(
+        "{signature:?} is a good signature by {user_id} (key {fingerprint}), but your keyring holds \
+         that key {trust}, and only fully or ultimately valid keys are accepted (as rkt trusts only \
+         the keys given to `rkt trust`); if you trust it, pass `--trust PREFIX={keyfile}` for the \
+         image names it may sign, or certify it in gpg: `gpg --lsign-key {fingerprint}`"
+    )]
+    UntrustedSigner {
+        signature: PathBuf,
+        user_id: String,
+        fingerprint: String,
+        trust: crate::publish::sign::KeyTrust,
+        keyfile: String,
+    },
+    #[error(
+        "{image:?} is named {name:?} and signed by key {fingerprint}, which is trusted only for \
+         the names under {prefixes} (--trust); the key may not sign this name: trust it for the \
+         name with `--trust {name}=KEYFILE` if you mean to"
+    )]
+    UntrustedForName { image: PathBuf, name: String, fingerprint: String, prefixes: String },
+    #[error(
+        "--trust {value:?} is not PREFIX=KEYFILE: {problem}; for example \
+         `--trust example.com/app=DIR/pubkeys.gpg` trusts the keys in that file for \
+         example.com/app and the names below it"
+    )]
+    BadTrust { value: String, problem: &'static str },
+    #[error("{image:?}: {error}")]
+    File { image: PathBuf, error: UntrustedFileError },
     #[error("cannot read the image ID file {path:?}: {message}")]
     UnreadableIdFile { path: PathBuf, message: String },
     #[error("the image ID file {path:?} is invalid: {error}; rebuild the image")]
@@ -89,10 +119,96 @@ pub enum VerifyError {
     Sbom(#[from] SbomError),
 }
 
+/// `--trust PREFIX=KEYFILE`: the keys in `keyfile` are trusted to sign the
+/// images named `prefix` or below it (whole name components, as `rkt trust
+/// --prefix` does: `example.com` covers `example.com/app`, not
+/// `example.com.evil/app`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixTrust {
+    pub prefix: String,
+    pub keyfile: PathBuf,
+}
+
+impl std::str::FromStr for PrefixTrust {
+    type Err = VerifyError;
+
+    fn from_str(value: &str) -> Result<PrefixTrust, VerifyError> {
+        let bad = |problem| VerifyError::BadTrust { value: value.into(), problem };
+        let (prefix, keyfile) = value.split_once('=').ok_or_else(|| bad("it has no '='"))?;
+        let prefix = prefix.trim_end_matches('/');
+        if prefix.is_empty() {
+            return Err(bad("the prefix is empty (a key trusted for every name belongs in your gpg keyring)"));
+        }
+        if prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("the prefix holds a space or a control character"));
+        }
+        if keyfile.is_empty() {
+            return Err(bad("the key file is empty"));
+        }
+        Ok(PrefixTrust { prefix: prefix.into(), keyfile: keyfile.into() })
+    }
+}
+
+impl PrefixTrust {
+    /// Whether `name` is the prefix or lies below it.
+    pub fn covers(&self, name: &str) -> bool {
+        name.strip_prefix(self.prefix.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
+/// Why the signature was accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustedBy {
+    /// gpg holds the key fully or ultimately valid.
+    Keyring,
+    /// A `--trust` key file for a prefix of the image's name.
+    Prefix(PrefixTrust),
+}
+
+/// A good signature, and what trusts it.
+#[derive(Debug, Clone)]
+pub struct TrustedSignature {
+    pub signature: GoodSignature,
+    pub trusted_by: TrustedBy,
+}
+
+/// A good signature whose trust is settled once the image's name is known:
+/// by the keyring, or by any of these `--trust` entries whose key file
+/// holds the key.
+struct Signed {
+    signature: GoodSignature,
+    keyring: bool,
+    prefixes: Vec<PrefixTrust>,
+}
+
+impl Signed {
+    fn trusted_for(self, image: &Path, name: &str) -> Result<TrustedSignature, VerifyError> {
+        if self.keyring {
+            return Ok(TrustedSignature { signature: self.signature, trusted_by: TrustedBy::Keyring });
+        }
+        match self.prefixes.iter().find(|p| p.covers(name)) {
+            Some(p) => Ok(TrustedSignature { signature: self.signature, trusted_by: TrustedBy::Prefix(p.clone()) }),
+            None => Err(VerifyError::UntrustedForName {
+                image: image.into(),
+                name: name.into(),
+                fingerprint: self.signature.primary.to_string(),
+                prefixes: self.prefixes.iter().map(|p| p.prefix.as_str()).collect::<Vec<_>>().join(", "),
+            }),
+        }
+    }
+}
+
+/// Largest signature file passed to gpg: an armored signature is a few KiB.
+pub const MAX_SIGNATURE_SIZE: u64 = 64 << 10;
+
+/// Largest result index `nix2aci.json` read; a result of many images with
+/// large closures has a few MiB.
+pub const MAX_INDEX_SIZE: u64 = 64 << 20;
+
 /// What a successful verification found.
 #[derive(Debug)]
 pub struct Verified {
-    pub signature: GoodSignature,
+    pub signature: TrustedSignature,
     pub report: ImageReport,
     pub manifest: ImageManifest,
     /// The files the image ID was compared with: the result's index and the
@@ -105,15 +221,18 @@ pub struct Verified {
     pub dependencies: Vec<PathBuf>,
 }
 
-/// Runs every check of the module docs on `image` (`DIR/<image>.aci`).
-pub fn verify(gpg: &Gpg, image: &Path) -> Result<Verified, VerifyError> {
-    let signature = verify_signature(gpg, image)?;
+/// Runs every check of the module docs on `image` (`DIR/<image>.aci`),
+/// accepting signatures by keys gpg holds fully or ultimately valid, and by
+/// the keys of a `trust` entry for a prefix of the image's name.
+pub fn verify(gpg: &Gpg, image: &Path, trust: &[PrefixTrust]) -> Result<Verified, VerifyError> {
+    let signed = check_signature(gpg, image, trust)?;
     let report =
         read_image(image).map_err(|error| VerifyError::Layout { image: image.into(), error: Box::new(error) })?;
     let (manifest, recorded_in) = check_report(image, &report)?;
+    let signature = signed.trusted_for(image, manifest.name.as_str())?;
     let sbom = check_beside(image, &manifest)?;
     let mut dependencies = Vec::new();
-    check_dependencies(gpg, image, &manifest, &mut dependencies)?;
+    check_dependencies(gpg, trust, image, &manifest, &mut dependencies)?;
     Ok(Verified { signature, report, manifest, recorded_in, sbom, dependencies })
 }
 
@@ -121,6 +240,7 @@ pub fn verify(gpg: &Gpg, image: &Path) -> Result<Verified, VerifyError> {
 /// theirs; `seen` collects each dependency checked.
 fn check_dependencies(
     gpg: &Gpg,
+    trust: &[PrefixTrust],
     image: &Path,
     manifest: &ImageManifest,
     seen: &mut Vec<PathBuf>,
@@ -156,7 +276,7 @@ fn check_dependencies(
         let size =
             std::fs::metadata(&path).map_err(|e| missing(path.clone(), format!("it cannot be read ({e})")))?.len();
         let wrap = |error: VerifyError| VerifyError::Dependency { image: image.into(), error: Box::new(error) };
-        verify_signature(gpg, &path).map_err(wrap)?;
+        let signed = check_signature(gpg, &path, trust).map_err(wrap)?;
         let report = read_image(&path)
             .map_err(|error| wrap(VerifyError::Layout { image: path.clone(), error: Box::new(error) }))?;
         if let Some(pinned) = &dep.image_id {
@@ -182,8 +302,9 @@ fn check_dependencies(
             }
         }
         let (dep_manifest, _) = check_report(&path, &report).map_err(wrap)?;
+        signed.trusted_for(&path, dep_manifest.name.as_str()).map_err(wrap)?;
         seen.push(path.clone());
-        check_dependencies(gpg, &path, &dep_manifest, seen)?;
+        check_dependencies(gpg, trust, &path, &dep_manifest, seen)?;
     }
     Ok(())
 }
@@ -207,6 +328,14 @@ pub fn check_report(image: &Path, report: &ImageReport) -> Result<(ImageManifest
         .map_err(|error| VerifyError::Manifest { image: image.into(), error })?;
     let mut recorded_in = Vec::new();
     if let Some((result, file)) = containing_result(image) {
+        // The index is read whole: refuse a huge one before it is.
+        let index = result.join(INDEX_FILE);
+        let (_, size) = open_regular(&index).map_err(|error| VerifyError::File { image: image.into(), error })?;
+        if size > MAX_INDEX_SIZE {
+            let error =
+                UntrustedFileError::TooLarge { path: index, what: "a result index", size, limit: MAX_INDEX_SIZE };
+            return Err(VerifyError::File { image: image.into(), error });
+        }
         let r = ResultDir::read(&result).map_err(|error| VerifyError::Index { image: image.into(), error })?;
         let artifact = r.artifact(&file).ok_or_else(|| VerifyError::NotInIndex {
             image: image.into(),
@@ -266,24 +395,62 @@ pub fn signature_path(image: &Path) -> PathBuf {
 
 /// Reads a `.id` file: `sha512-<128 hex>` and a newline.
 pub fn read_id_file(path: &Path) -> Result<ImageId, VerifyError> {
-    let text = std::fs::read_to_string(path)
+    let bytes = read_bounded(path, 1024, "an image ID file")
         .map_err(|e| VerifyError::UnreadableIdFile { path: path.into(), message: e.to_string() })?;
+    let text = String::from_utf8_lossy(&bytes);
     let value = text.strip_suffix('\n').unwrap_or(&text);
     value.parse::<ImageId>().map_err(|error| VerifyError::BadIdFile { path: path.into(), error })
 }
 
-/// Steps 0 and 1: the image is there, and its signature is good.
+/// Steps 0 and 1: the image is there, and its signature is good and by a
+/// key gpg holds valid; the `--trust` entries are not consulted (see
+/// [`verify`] for those).
 pub fn verify_signature(gpg: &Gpg, image: &Path) -> Result<GoodSignature, VerifyError> {
+    let signed = check_signature(gpg, image, &[])?;
+    Ok(signed.signature)
+}
+
+/// Steps 0 and 1: the image is a regular file, its signature a small regular
+/// file and good, by a key the keyring holds valid or a key of a `--trust`
+/// key file (whose prefix is checked once the image's name is known).
+fn check_signature(gpg: &Gpg, image: &Path, trust: &[PrefixTrust]) -> Result<Signed, VerifyError> {
     check_present(image)?;
+    open_regular(image).map_err(|error| VerifyError::File { image: image.into(), error })?;
     let signature = signature_path(image);
     if !signature.exists() {
         return Err(VerifyError::MissingSignature { image: image.into(), signature });
     }
-    match gpg.verify_detached(&signature, image) {
-        Err(GpgError::NoPublicKey { signature, key_id }) => {
-            let keyfile = image.with_file_name(crate::result::files::PUBKEY_FILE);
-            Err(VerifyError::UnknownSigner { signature, key_id, keyfile: keyfile.display().to_string() })
+    read_bounded(&signature, MAX_SIGNATURE_SIZE, "a detached signature")
+        .map_err(|error| VerifyError::File { image: image.into(), error })?;
+    let keyfile = image.with_file_name(crate::result::files::PUBKEY_FILE).display().to_string();
+    let untrusted = match gpg.verify_detached(&signature, image) {
+        Ok(good) if good.trust.is_valid() => {
+            return Ok(Signed { signature: good, keyring: true, prefixes: Vec::new() })
         }
-        other => Ok(other?),
+        Ok(good) => VerifyError::UntrustedSigner {
+            signature: signature.clone(),
+            user_id: good.user_id,
+            fingerprint: good.primary.to_string(),
+            trust: good.trust,
+            keyfile,
+        },
+        Err(GpgError::NoPublicKey { signature, key_id }) => VerifyError::UnknownSigner { signature, key_id, keyfile },
+        Err(other) => return Err(other.into()),
+    };
+    let mut found: Option<GoodSignature> = None;
+    let mut prefixes = Vec::new();
+    for t in trust {
+        match gpg.verify_detached_with_keys(&t.keyfile, &signature, image) {
+            Ok(good) => {
+                found.get_or_insert(good);
+                prefixes.push(t.clone());
+            }
+            Err(GpgError::NoPublicKey { .. }) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    match found {
+        Some(signature) => Ok(Signed { signature, keyring: false, prefixes }),
+        None => Err(untrusted),
     }
 }

@@ -3,7 +3,11 @@
 
 use std::path::PathBuf;
 
-use mkaci::check::verify::{expected_file_name, verify};
+use mkaci::check::verify::{expected_file_name, verify, PrefixTrust, TrustedBy};
+
+fn parse_trust(value: &str) -> Result<PrefixTrust, String> {
+    value.parse().map_err(|e: mkaci::check::verify::VerifyError| e.to_string())
+}
 use mkaci::publish::sign::Gpg;
 
 #[derive(clap::Args, Debug)]
@@ -11,6 +15,11 @@ pub(crate) struct VerifyArgs {
     /// gpg program to verify with [default: gpg2, else gpg, on PATH]
     #[arg(long, env = "MKACI_GPG", value_name = "PATH")]
     gpg: Option<PathBuf>,
+    /// Trust the keys in KEYFILE (e.g. DIR/pubkeys.gpg) to sign images named
+    /// PREFIX or below it, as `rkt trust --prefix` does; repeatable. Without
+    /// it, only keys your gpg holds fully or ultimately valid are accepted
+    #[arg(long, value_name = "PREFIX=KEYFILE", value_parser = parse_trust)]
+    trust: Vec<PrefixTrust>,
     /// The published image, DIR/<image>.aci; its signature is DIR/<image>.aci.asc.
     /// Or an OCI image: DIR/<base>.oci (a layout) or DIR/<base>.docker.tar
     #[arg(value_name = "IMAGE")]
@@ -24,10 +33,14 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<()> {
         return run_oci(&args);
     }
     let gpg = Gpg::locate(args.gpg.as_deref().filter(|g| !g.as_os_str().is_empty()))?;
-    let v = verify(&gpg, &args.image)?;
-    let good = &v.signature;
+    let v = verify(&gpg, &args.image, &args.trust)?;
+    let good = &v.signature.signature;
     out!("{}", args.image.display());
-    out!("  signature: good, from {} ({}, {})", good.user_id, good.primary, good.algo);
+    let by = match &v.signature.trusted_by {
+        TrustedBy::Keyring => format!("a key your keyring holds {}", good.trust),
+        TrustedBy::Prefix(p) => format!("trusted for {} by --trust {}", p.prefix, p.keyfile.display()),
+    };
+    out!("  signature: good, from {} ({}, {}), {by}", good.user_id, good.primary, good.algo);
     out!(
         "  layout:    ok ({}, {} entries, {} bytes uncompressed)",
         v.report.compression,

@@ -383,17 +383,42 @@ pub fn check_pinned(image: &Path, pin: Option<&str>) -> Result<Option<PinnedSbom
     let expected =
         ClosurePin::parse(value).ok_or_else(|| SbomError::BadPin { image: image.into(), value: value.to_string() })?;
     let path = sbom_beside(image);
-    let bytes = std::fs::read(&path).map_err(|e| SbomError::Missing {
+    let bytes = read_sbom(&path).map_err(|message| SbomError::Missing {
         sbom: path.clone(),
         image: image.into(),
         expected,
-        message: e.to_string(),
+        message,
     })?;
     let actual = ClosurePin::of_bytes(&bytes);
     if actual != expected {
         return Err(SbomError::Mismatch { sbom: path, image: image.into(), expected, actual });
     }
     Ok(Some(PinnedSbom { path, bytes, pin: actual }))
+}
+
+/// Largest SBOM read: a closure of thousands of paths has a few MiB.
+pub const MAX_SBOM_SIZE: u64 = 64 << 20;
+
+/// The SBOM file's bytes, if it is a regular file of at most
+/// [`MAX_SBOM_SIZE`] bytes (a FIFO or a link to a device is refused before
+/// it is opened).
+fn read_sbom(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("it is not a regular file".into());
+    }
+    if meta.len() > MAX_SBOM_SIZE {
+        return Err(format!("it is {} bytes, more than the {MAX_SBOM_SIZE} read", meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SBOM_SIZE + 1).read_to_end(&mut bytes))
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_SBOM_SIZE {
+        return Err(format!("it grew past the {MAX_SBOM_SIZE} bytes read"));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -105,6 +105,8 @@ pub enum GpgError {
          {signer}` shows the key that signs, or sign with another key (--key or MKACI_SIGN_KEY)"
     )]
     ShortRsaSignature { file: PathBuf, signer: Fingerprint, attempts: u32, key_bits: u32 },
+    #[error("gpg cannot import the key file {keyfile:?}: {gpg_message}; pass an exported public key (such as DIR/pubkeys.gpg)")]
+    KeyFileUnreadable { keyfile: PathBuf, gpg_message: String },
 }
 
 /// An OpenPGP fingerprint: 40 (v4) or 64 (v5) uppercase hex digits.
@@ -644,6 +646,56 @@ pub struct GoodSignature {
     /// The user ID gpg shows (`GOODSIG`).
     pub user_id: String,
     pub algo: PubkeyAlgo,
+    /// How valid gpg holds the key (`TRUST_*`).
+    pub trust: KeyTrust,
+}
+
+/// The validity gpg gives the signing key, from the `TRUST_*` status line of
+/// a verification (GnuPG `doc/DETAILS`): only [`KeyTrust::Fully`] and
+/// [`KeyTrust::Ultimate`] make a signature one to accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyTrust {
+    /// No `TRUST_*` line (as with `--trust-model always`).
+    Unknown,
+    Undefined,
+    Never,
+    Marginal,
+    Fully,
+    Ultimate,
+}
+
+impl KeyTrust {
+    /// Whether the key is valid enough to accept what it signed.
+    pub fn is_valid(self) -> bool {
+        matches!(self, KeyTrust::Fully | KeyTrust::Ultimate)
+    }
+
+    /// The weakest `TRUST_*` line gpg printed (it prints one).
+    fn of_status(run: &Run) -> KeyTrust {
+        [
+            ("TRUST_NEVER", KeyTrust::Never),
+            ("TRUST_UNDEFINED", KeyTrust::Undefined),
+            ("TRUST_MARGINAL", KeyTrust::Marginal),
+            ("TRUST_FULLY", KeyTrust::Fully),
+            ("TRUST_ULTIMATE", KeyTrust::Ultimate),
+        ]
+        .into_iter()
+        .find(|(word, _)| run.status(word).is_some())
+        .map_or(KeyTrust::Unknown, |(_, t)| t)
+    }
+}
+
+impl fmt::Display for KeyTrust {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyTrust::Unknown => "of unknown validity",
+            KeyTrust::Undefined => "of undefined validity",
+            KeyTrust::Never => "marked never to be trusted",
+            KeyTrust::Marginal => "only marginally valid",
+            KeyTrust::Fully => "fully valid",
+            KeyTrust::Ultimate => "ultimately trusted",
+        })
+    }
 }
 
 /// A located gpg program.
@@ -716,8 +768,17 @@ impl Gpg {
     }
 
     fn run(&self, args: &[&OsStr]) -> Result<Run, GpgError> {
+        self.run_in(None, args)
+    }
+
+    /// [`Gpg::run`] with `--homedir home` when given.
+    fn run_in(&self, home: Option<&Path>, args: &[&OsStr]) -> Result<Run, GpgError> {
         let mut cmd = Command::new(&self.program);
-        cmd.arg("--batch").arg("--status-fd").arg("2").args(args);
+        cmd.arg("--batch").arg("--status-fd").arg("2");
+        if let Some(h) = home {
+            cmd.arg("--homedir").arg(h);
+        }
+        cmd.args(args);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         // pinentry-curses needs to know the terminal; gpg only tells the agent
         // when GPG_TTY is set (GnuPG manual, "Invoking GPG-AGENT").
@@ -888,10 +949,41 @@ impl Gpg {
         Ok(run.stdout)
     }
 
-    /// `gpg --verify signature file` against the user's keyring.
+    /// `gpg --verify signature file` against the user's keyring. The
+    /// signature's [`GoodSignature::trust`] says whether gpg holds its key
+    /// valid; the caller decides what to accept.
     pub fn verify_detached(&self, signature: &Path, file: &Path) -> Result<GoodSignature, GpgError> {
-        let args: Vec<&OsStr> = vec!["--verify".as_ref(), "--".as_ref(), signature.as_os_str(), file.as_os_str()];
-        let run = self.run(&args)?;
+        self.verify_in(None, signature, file)
+    }
+
+    /// `gpg --verify signature file` against the keys in `keyfile` alone (an
+    /// exported key file such as `pubkeys.gpg`), imported into a temporary
+    /// home that is removed afterwards. Its trust is [`KeyTrust::Unknown`]:
+    /// the caller trusts the key file, not gpg.
+    pub fn verify_detached_with_keys(
+        &self,
+        keyfile: &Path,
+        signature: &Path,
+        file: &Path,
+    ) -> Result<GoodSignature, GpgError> {
+        let home = TempHome::new().map_err(|e| GpgError::CannotRun { program: self.program.clone(), message: e })?;
+        let args: Vec<&OsStr> = vec!["--import".as_ref(), "--".as_ref(), keyfile.as_os_str()];
+        let run = self.run_in(Some(&home.0), &args)?;
+        if !run.success || run.status("IMPORT_OK").is_none() {
+            return Err(GpgError::KeyFileUnreadable { keyfile: keyfile.into(), gpg_message: run.message() });
+        }
+        let mut good = self.verify_in(Some(&home.0), signature, file)?;
+        good.trust = KeyTrust::Unknown;
+        Ok(good)
+    }
+
+    fn verify_in(&self, home: Option<&Path>, signature: &Path, file: &Path) -> Result<GoodSignature, GpgError> {
+        let mut args: Vec<&OsStr> = Vec::new();
+        if home.is_some() {
+            args.extend([OsStr::new("--trust-model"), OsStr::new("always")]);
+        }
+        args.extend([OsStr::new("--verify"), OsStr::new("--"), signature.as_os_str(), file.as_os_str()]);
+        let run = self.run_in(home, &args)?;
         let key_id =
             |fields: Option<Vec<&str>>| fields.and_then(|f| f.first().map(|s| s.to_string())).unwrap_or_default();
         if run.status("BADSIG").is_some() {
@@ -927,9 +1019,37 @@ impl Gpg {
                 signer,
                 user_id: unescape_percent(&good.get(1..).map(|w| w.join(" ")).unwrap_or_default()),
                 algo,
+                trust: KeyTrust::of_status(&run),
             }),
             _ => Err(failed(&run)),
         }
+    }
+}
+
+/// A temporary gpg home (mode 0700) removed on drop.
+struct TempHome(PathBuf);
+
+impl TempHome {
+    fn new() -> Result<TempHome, String> {
+        use std::os::unix::fs::DirBuilderExt;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "mkaci-keys-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| format!("cannot create a temporary gpg home {}: {e}", dir.display()))?;
+        Ok(TempHome(dir))
+    }
+}
+
+impl Drop for TempHome {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -13,7 +13,8 @@ pub fn parse(s: &str) -> Option<Sha256Digest> {
     }
     let mut bytes = [0u8; 32];
     for (i, b) in bytes.iter_mut().enumerate() {
-        let pair = &hex[2 * i..2 * i + 2];
+        // `get`: a non-ASCII character would put a slice inside it.
+        let pair = hex.get(2 * i..2 * i + 2)?;
         if !pair.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
             return None;
         }
@@ -80,5 +81,8 @@ mod tests {
         for bad in ["", "sha256:", "sha512:e3b0", &s.to_uppercase(), &s[..70], &format!("{s}0")] {
             assert_eq!(parse(bad), None, "{bad}");
         }
+        // 64 bytes with a two-byte character across a digit pair.
+        let odd = format!("sha256:{}\u{6e0}{}", "a".repeat(37), "b".repeat(25));
+        assert_eq!(parse(&odd), None);
     }
 }

@@ -10,8 +10,9 @@
 //!   size before the data is read;
 //! - a NUL inside a name: GNU tar and Go cut a long name at its first NUL, and
 //!   Go refuses a NUL in a PAX `path` or `linkpath`, so the name a reader sees
-//!   would depend on the reader (trailing NULs, which terminate the name, are
-//!   fine);
+//!   would depend on the reader (one trailing NUL, which GNU tar and Go
+//!   write to end a long name, is fine; more are not, as the `tar` crate
+//!   keeps all but one);
 //! - two long names, or two PAX headers, for one entry (Go keeps the last,
 //!   the `tar` crate refuses), a long name together with a PAX `path` (Go
 //!   prefers the long name, others the PAX record), an extension header
@@ -478,10 +479,12 @@ fn number(b: &[u8]) -> Option<u64> {
     }
 }
 
-/// Long-name data: the name, then only NULs.
+/// Long-name data: the name, then at most one NUL (what GNU tar and Go
+/// write). GNU tar and Go cut the name at its first NUL, the `tar` crate only
+/// drops one at the end, so a name followed by more NULs would read
+/// differently too.
 fn c_string(data: &[u8], offset: u64, field: &'static str) -> Result<Vec<u8>, TarError> {
-    let end = data.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
-    let name = &data[..end];
+    let name = data.strip_suffix(&[0]).unwrap_or(data);
     if name.contains(&0) {
         return Err(TarError::NulInName { offset, field, name: show(name) });
     }
@@ -584,7 +587,9 @@ mod tests {
 
     #[test]
     fn long_names_end_at_their_trailing_nuls_only() {
-        assert_eq!(c_string(b"rootfs/a\0\0", 0, "x").unwrap(), b"rootfs/a");
+        assert_eq!(c_string(b"rootfs/a\0", 0, "x").unwrap(), b"rootfs/a");
+        assert_eq!(c_string(b"rootfs/a", 0, "x").unwrap(), b"rootfs/a");
+        assert!(matches!(c_string(b"rootfs/a\0\0", 0, "x"), Err(TarError::NulInName { .. })));
         assert!(matches!(c_string(b"rootfs/bin/sh\0junk\0", 0, "x"), Err(TarError::NulInName { .. })));
     }
 }

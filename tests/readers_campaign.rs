@@ -1,0 +1,347 @@
+//! A bounded random campaign over the readers: valid ACIs (every
+//! compression), a docker-archive and an OCI layout, mutated by proptest
+//! (bytes flipped, runs overwritten, cut short, bytes inserted, tar header
+//! fields rewritten with their checksum fixed), then read by
+//! `inspect::read_image`, `oci::verify_docker_archive` and
+//! `oci::verify_layout`. Each must return (never panic), and an ACI tar mkaci
+//! accepts must read the same, entry for entry, with the `tar` crate: one
+//! reading for everyone.
+//!
+//! It runs `MKACI_CAMPAIGN_CASES` cases per reader (default 8000, about a
+//! minute in all under `cargo test`); for a longer campaign:
+//! `MKACI_CAMPAIGN_CASES=20000 cargo test --release --test readers_campaign`.
+
+use std::io::Write;
+use std::path::Path;
+
+use mkaci::check::inspect::read_image;
+use mkaci::check::oci::{verify_docker_archive, verify_layout};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use sha2::{Digest, Sha256};
+
+const MANIFEST: &[u8] = br#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/test","labels":[{"name":"os","value":"linux"},{"name":"arch","value":"amd64"}]}"#;
+
+fn cases() -> u32 {
+    std::env::var("MKACI_CAMPAIGN_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(8000)
+}
+
+fn runner() -> TestRunner {
+    TestRunner::new(Config { cases: cases(), failure_persistence: None, ..Config::default() })
+}
+
+fn header(name: &[u8], ty: u8, size: u64, link: &[u8]) -> [u8; 512] {
+    let mut h = tar::Header::new_ustar();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
+    h.set_entry_type(tar::EntryType::new(ty));
+    h.set_mode(0o644);
+    h.set_size(size);
+    h.set_mtime(1);
+    h.set_cksum();
+    *h.as_bytes()
+}
+
+fn put(out: &mut Vec<u8>, name: &[u8], ty: u8, data: &[u8], link: &[u8]) {
+    out.extend_from_slice(&header(name, ty, data.len() as u64, link));
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+}
+
+/// A valid ACI tar with one of each entry kind and a PAX and a GNU long name.
+fn aci_tar() -> Vec<u8> {
+    let mut t = Vec::new();
+    put(&mut t, b"manifest", b'0', MANIFEST, b"");
+    put(&mut t, b"rootfs/", b'5', b"", b"");
+    put(&mut t, b"rootfs/etc/", b'5', b"", b"");
+    put(&mut t, b"rootfs/etc/hosts", b'0', b"127.0.0.1 localhost\n", b"");
+    put(&mut t, b"rootfs/etc/link", b'2', b"", b"hosts");
+    put(&mut t, b"rootfs/etc/hard", b'1', b"", b"rootfs/etc/hosts");
+    put(&mut t, b"././@PaxHeader", b'x', b"25 path=rootfs/etc/paxed\n", b"");
+    put(&mut t, b"x", b'0', b"pax", b"");
+    let mut gnu = tar::Header::new_gnu();
+    gnu.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+    gnu.set_entry_type(tar::EntryType::new(b'L'));
+    let long = [b"rootfs/etc/".as_slice(), &[b'l'; 120], b"\0"].concat();
+    gnu.set_size(long.len() as u64);
+    gnu.set_cksum();
+    t.extend_from_slice(gnu.as_bytes());
+    t.extend_from_slice(&long);
+    t.resize(t.len().div_ceil(512) * 512, 0);
+    put(&mut t, b"y", b'0', b"long", b"");
+    t.extend_from_slice(&[0; 1024]);
+    t
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Flip {
+        at: usize,
+        bit: u8,
+    },
+    Overwrite {
+        at: usize,
+        bytes: Vec<u8>,
+    },
+    Truncate {
+        keep: usize,
+    },
+    Insert {
+        at: usize,
+        bytes: Vec<u8>,
+    },
+    /// A tar header field rewritten, the checksum fixed (plain tars).
+    Field {
+        block: usize,
+        field: usize,
+        bytes: Vec<u8>,
+    },
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let interesting = prop_oneof![
+        Just(b"0".to_vec()),
+        Just(b"\0".to_vec()),
+        Just(b"/".to_vec()),
+        Just(b"..".to_vec()),
+        Just(b"7777777777\0".to_vec()),
+        Just(vec![0x80, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 0, 0]),
+        Just(b"rootfs/etc".to_vec()),
+        Just(b"rootfs/etc/hosts/x".to_vec()),
+        Just(b"ustar  \0".to_vec()),
+        prop::collection::vec(any::<u8>(), 1..16),
+    ];
+    prop_oneof![
+        (any::<usize>(), 0u8..8).prop_map(|(at, bit)| Mutation::Flip { at, bit }),
+        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..32))
+            .prop_map(|(at, bytes)| Mutation::Overwrite { at, bytes }),
+        any::<usize>().prop_map(|keep| Mutation::Truncate { keep }),
+        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..600))
+            .prop_map(|(at, bytes)| Mutation::Insert { at, bytes }),
+        (any::<usize>(), 0usize..10, interesting).prop_map(|(block, field, bytes)| Mutation::Field {
+            block,
+            field,
+            bytes
+        }),
+    ]
+}
+
+/// Offsets of the header fields a mutation may rewrite.
+const FIELDS: [(usize, usize); 10] =
+    [(0, 100), (100, 8), (124, 12), (156, 1), (157, 100), (257, 8), (345, 155), (500, 12), (108, 8), (136, 12)];
+
+fn apply(mut b: Vec<u8>, muts: &[Mutation], tar_blocks: bool) -> Vec<u8> {
+    for m in muts {
+        if b.is_empty() {
+            break;
+        }
+        match m {
+            Mutation::Flip { at, bit } => {
+                let i = at % b.len();
+                b[i] ^= 1 << bit;
+            }
+            Mutation::Overwrite { at, bytes } => {
+                let i = at % b.len();
+                for (j, x) in bytes.iter().enumerate() {
+                    if let Some(c) = b.get_mut(i + j) {
+                        *c = *x;
+                    }
+                }
+            }
+            Mutation::Truncate { keep } => b.truncate(keep % b.len()),
+            Mutation::Insert { at, bytes } => {
+                let i = at % (b.len() + 1);
+                b.splice(i..i, bytes.iter().copied());
+            }
+            Mutation::Field { block, field, bytes } => {
+                if !tar_blocks || b.len() < 512 {
+                    continue;
+                }
+                let start = (block % (b.len() / 512)) * 512;
+                let (off, len) = FIELDS[*field];
+                let h = &mut b[start..start + 512];
+                let field = &mut h[off..off + len];
+                field.fill(0);
+                let n = bytes.len().min(len);
+                field[..n].copy_from_slice(&bytes[..n]);
+                let sum: u32 =
+                    h.iter().enumerate().map(|(i, &c)| if (148..156).contains(&i) { 32 } else { c as u32 }).sum();
+                h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+            }
+        }
+    }
+    b
+}
+
+/// One entry as read: (kind, name, link name, size).
+type Read1 = (u8, Vec<u8>, Vec<u8>, u64);
+
+/// What the `tar` crate reads from an uncompressed tar: (kind, name, link,
+/// size) per entry, or `None` if it refuses it.
+fn tar_crate_reading(bytes: &[u8]) -> Option<Vec<Read1>> {
+    let mut a = tar::Archive::new(bytes);
+    let mut out = Vec::new();
+    for e in a.entries().ok()? {
+        let mut e = e.ok()?;
+        let kind = e.header().entry_type().as_byte();
+        let name = e.path_bytes().into_owned();
+        let link = e.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default();
+        let size = e.size();
+        std::io::copy(&mut e, &mut std::io::sink()).ok()?;
+        out.push((if kind == 0 { b'0' } else { kind }, name, link, size));
+    }
+    Some(out)
+}
+
+/// What mkaci's tar reader reads, the same way.
+fn our_reading(bytes: &[u8]) -> Vec<Read1> {
+    let mut r = mkaci::check::tar::TarReader::new(bytes, u64::MAX, "");
+    let mut out = Vec::new();
+    while let Some(e) = r.next_entry().unwrap() {
+        out.push((e.kind, e.name, e.link, e.size));
+    }
+    out
+}
+
+fn compress(kind: u8, tar: &[u8]) -> Vec<u8> {
+    match kind {
+        0 => tar.to_vec(),
+        1 => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(tar).unwrap();
+            e.finish().unwrap()
+        }
+        2 => {
+            let mut e = xz2::write::XzEncoder::new(Vec::new(), 0);
+            e.write_all(tar).unwrap();
+            e.finish().unwrap()
+        }
+        _ => {
+            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+            e.write_all(tar).unwrap();
+            e.finish().unwrap()
+        }
+    }
+}
+
+#[test]
+fn mutated_acis_are_read_one_way_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = aci_tar();
+    let path = dir.path().join("m.aci");
+    std::fs::write(&path, &tar).unwrap();
+    read_image(&path).expect("the seed image is valid");
+    let accepted = std::cell::Cell::new(0u32);
+    let strategy = (0u8..4, any::<bool>(), prop::collection::vec(mutation(), 1..4));
+    runner()
+        .run(&strategy, |(compression, before, muts)| {
+            // Mutate the tar, then compress; or compress, then mutate the
+            // compressed bytes.
+            let bytes = if before {
+                compress(compression, &apply(tar.clone(), &muts, true))
+            } else {
+                apply(compress(compression, &tar), &muts, compression == 0)
+            };
+            std::fs::write(&path, &bytes).unwrap();
+            if read_image(&path).is_ok() {
+                accepted.set(accepted.get() + 1);
+                if compression == 0 {
+                    // Accepted: the tar crate reads the same entries.
+                    let theirs = tar_crate_reading(&bytes);
+                    prop_assert_eq!(theirs, Some(our_reading(&bytes)), "two readings of {:?}", muts);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    eprintln!("{} mutated ACIs of {} still accepted, each read alike", accepted.get(), cases());
+}
+
+fn sha_hex(b: &[u8]) -> String {
+    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A one-layer layout and its docker-archive, written by hand.
+fn seeds(dir: &Path) -> (Vec<(String, Vec<u8>)>, Vec<u8>) {
+    let mut layer = Vec::new();
+    put(&mut layer, b"etc/", b'5', b"", b"");
+    put(&mut layer, b"etc/hosts", b'0', b"127.0.0.1 localhost\n", b"");
+    layer.extend_from_slice(&[0; 1024]);
+    let lhex = sha_hex(&layer);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "created": "1970-01-01T00:00:01Z", "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{lhex}")]}
+    }))
+    .unwrap();
+    let chex = sha_hex(&config);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{chex}"), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{lhex}"), "size": layer.len()}]
+    }))
+    .unwrap();
+    let mhex = sha_hex(&manifest);
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{mhex}"),
+                       "size": manifest.len(), "annotations": {"org.opencontainers.image.ref.name": "1.0"}}]
+    }))
+    .unwrap();
+    let files = vec![
+        ("index.json".to_string(), index),
+        ("oci-layout".to_string(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+        (format!("blobs/sha256/{lhex}"), layer.clone()),
+        (format!("blobs/sha256/{chex}"), config.clone()),
+        (format!("blobs/sha256/{mhex}"), manifest),
+    ];
+    let dm = serde_json::to_vec(&serde_json::json!([{"Config": format!("{chex}.json"), "RepoTags": ["t:1"], "Layers": [format!("{lhex}.tar")]}])).unwrap();
+    let mut archive = Vec::new();
+    put(&mut archive, b"manifest.json", b'0', &dm, b"");
+    put(&mut archive, format!("{chex}.json").as_bytes(), b'0', &config, b"");
+    put(&mut archive, format!("{lhex}.tar").as_bytes(), b'0', &layer, b"");
+    archive.extend_from_slice(&[0; 1024]);
+    let _ = dir;
+    (files, archive)
+}
+
+fn write_layout(dir: &Path, files: &[(String, Vec<u8>)]) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    for (name, bytes) in files {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+#[test]
+fn mutated_docker_archives_and_layouts_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, archive) = seeds(dir.path());
+    let apath = dir.path().join("m.docker.tar");
+    std::fs::write(&apath, &archive).unwrap();
+    verify_docker_archive(&apath).expect("the seed archive is valid");
+    let lpath = dir.path().join("m.oci");
+    write_layout(&lpath, &files);
+    verify_layout(&lpath).expect("the seed layout is valid");
+    let accepted = (std::cell::Cell::new(0u32), std::cell::Cell::new(0u32));
+    runner()
+        .run(&prop::collection::vec(mutation(), 1..4), |muts| {
+            std::fs::write(&apath, apply(archive.clone(), &muts, true)).unwrap();
+            if verify_docker_archive(&apath).is_ok() {
+                accepted.0.set(accepted.0.get() + 1);
+            }
+            Ok(())
+        })
+        .unwrap();
+    runner()
+        .run(&(0usize..5, prop::collection::vec(mutation(), 1..4)), |(which, muts)| {
+            let mut mutated = files.clone();
+            mutated[which].1 = apply(mutated[which].1.clone(), &muts, which == 2);
+            write_layout(&lpath, &mutated);
+            if verify_layout(&lpath).is_ok() {
+                accepted.1.set(accepted.1.get() + 1);
+            }
+            Ok(())
+        })
+        .unwrap();
+    eprintln!("still accepted: {} docker-archives, {} layouts of {} each", accepted.0.get(), accepted.1.get(), cases());
+}

@@ -87,7 +87,7 @@ fn print_layout_sbom(args: &InspectArgs) -> anyhow::Result<()> {
     use std::io::Write;
     let index_path = args.image.join("index.json");
     let index: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(&index_path)
+        &mkaci::archive::untrusted::read_bounded(&index_path, 4 << 20, "an OCI image index")
             .with_context(|| format!("{} is a directory but not an OCI image layout", args.image.display()))?,
     )
     .with_context(|| format!("{} is not JSON", index_path.display()))?;

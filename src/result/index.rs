@@ -15,6 +15,10 @@ use crate::image::plan::StoreLayout;
 
 /// The file name of the index inside a result.
 pub const INDEX_FILE: &str = "nix2aci.json";
+/// The most bytes of `nix2aci.json` read: far above any index mkaci writes
+/// (a layered image of thousands of store paths is a few MB).
+pub const MAX_INDEX_BYTES: u64 = 64 << 20;
+
 /// The index format this mkaci writes and reads.
 pub const INDEX_VERSION: u64 = 2;
 
@@ -350,9 +354,13 @@ impl ResultDir {
         let dir = std::fs::canonicalize(result)
             .map_err(|e| IndexError::Unreadable { path: result.to_path_buf(), message: e.to_string() })?;
         let path = dir.join(INDEX_FILE);
-        let bytes = match std::fs::read(&path) {
+        // A result is untrusted input: the index must be a regular file of a
+        // sane size (a link to /dev/zero or a FIFO is refused unread).
+        let bytes = match crate::archive::untrusted::read_bounded(&path, MAX_INDEX_BYTES, "a result index") {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.kind() == std::io::ErrorKind::NotADirectory => {
+            Err(crate::archive::untrusted::UntrustedFileError::Io { source: e, .. })
+                if e.kind() == std::io::ErrorKind::NotFound || e.kind() == std::io::ErrorKind::NotADirectory =>
+            {
                 return Err(IndexError::MissingIndex { result: result.to_path_buf() })
             }
             Err(e) => return Err(IndexError::Unreadable { path, message: e.to_string() }),
@@ -589,5 +597,20 @@ mod tests {
             }
         }
         assert!(matches!(Index::parse(b"not json", &p()), Err(IndexError::Malformed { .. })));
+    }
+}
+
+#[cfg(test)]
+mod untrusted_tests {
+    use super::*;
+
+    #[test]
+    fn an_index_that_is_not_a_regular_file_is_refused_unread() {
+        let t = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/zero", t.path().join(INDEX_FILE)).unwrap();
+        let e = ResultDir::read(t.path()).unwrap_err();
+        assert!(matches!(&e, IndexError::Unreadable { message, .. } if message.contains("not a regular file")), "{e}");
+        let missing = tempfile::tempdir().unwrap();
+        assert!(matches!(ResultDir::read(missing.path()), Err(IndexError::MissingIndex { .. })));
     }
 }

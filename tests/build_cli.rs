@@ -774,6 +774,7 @@ fn nix_build_cores_sets_the_threads() {
 /// - Nix 2.8: `NIX_ATTRS_JSON_FILE` names the host's build directory
 ///   (`/tmp/nix-build-<name>.drv-0/.attrs.json`), absent inside the sandbox;
 ///   the attrs are `$NIX_BUILD_TOP/.attrs.json`.
+///
 /// The closure entries carry what 2.35 adds (`valid`, with `closureSize` and
 /// `ca` as 2.8 has them too).
 #[test]

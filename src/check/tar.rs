@@ -421,6 +421,13 @@ fn parse_header(b: &[u8; BLOCK], offset: u64) -> Result<Header, TarError> {
     number(100..108, "mode")?;
     number(108..116, "uid")?;
     number(116..124, "gid")?;
+    // The size frames the archive: one with no digit at all (spaces or NULs
+    // only) is read as 0 by Go's archive/tar and refused by Rust's tar, so
+    // refuse it.
+    let size_field = &b[124..136];
+    if size_field.first() != Some(&0x80) && !size_field.iter().any(u8::is_ascii_digit) {
+        return Err(TarError::BadNumber { offset, field: "size", value: show(size_field) });
+    }
     let size = number(124..136, "size")?;
     number(136..148, "mtime")?;
     let kind = b[156];
@@ -583,6 +590,31 @@ mod tests {
         assert!(matches!(parse_pax(b"22 GNU.sparse.major=1\n", 0), Err(TarError::SparsePax { .. })));
         assert!(matches!(parse_pax(b"13 path=a/b\n", 0), Err(TarError::BadPaxRecord { .. })));
         assert!(matches!(parse_pax(b"10 size=-1\n", 0), Err(TarError::BadPaxRecord { .. })));
+    }
+
+    #[test]
+    fn a_size_of_no_digits_is_refused() {
+        // A file header as tar writes it, then its size field emptied (NULs,
+        // or spaces) and its checksum fixed: Go reads 0, Rust's tar refuses.
+        let mut h = tar::Header::new_ustar();
+        h.set_path("rootfs/a").unwrap();
+        h.set_size(3);
+        h.set_mode(0o644);
+        h.set_cksum();
+        let block: [u8; BLOCK] = h.as_bytes().to_owned();
+        assert!(parse_header(&block, 0).is_ok());
+        for fill in [0u8, b' '] {
+            let mut b = block;
+            b[124..136].fill(fill);
+            b[148..156].fill(b' ');
+            let sum: u64 = b.iter().map(|&c| u64::from(c)).sum();
+            b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+            assert!(
+                matches!(parse_header(&b, 0), Err(TarError::BadNumber { field: "size", .. })),
+                "{:?}",
+                parse_header(&b, 0).map(|_| ())
+            );
+        }
     }
 
     #[test]

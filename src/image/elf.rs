@@ -52,6 +52,12 @@ pub fn machine_for_arch(os: &str, arch: &str) -> Option<u16> {
     })
 }
 
+/// The ELF machine of the image a manifest describes (its `os` and `arch`
+/// labels); `None` without them or for an arch without one.
+pub fn machine_of_image(m: &super::manifest::ImageManifest) -> Option<u16> {
+    machine_for_arch(m.label("os")?, m.label("arch")?)
+}
+
 /// The Linux Nix system whose programs are for the ELF machine `m`, to
 /// suggest as a `targetSystem`.
 pub fn system_of_machine(m: u16) -> Option<&'static str> {

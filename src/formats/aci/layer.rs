@@ -40,7 +40,7 @@ pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildErr
     let archive_opts = ArchiveOptions {
         compression: resolved.compression,
         threads: input.opts.threads,
-        machine: super::image_machine(&manifest),
+        machine: crate::image::elf::machine_of_image(&manifest),
     };
     let (artifact, summary) =
         write_dependency(result, &manifest, &plan, &archive_opts, resolved.sign, listed, Some(&sbom))?;

@@ -227,12 +227,6 @@ pub fn write_dependency(
     Ok((artifact, summary))
 }
 
-/// The ELF machine of the image `m` describes (its os and arch labels), for
-/// the archive's count of foreign ELF files.
-pub fn image_machine(m: &ImageManifest) -> Option<u16> {
-    crate::image::elf::machine_for_arch(m.label("os")?, m.label("arch")?)
-}
-
 /// The `.mounts` line: one rkt `--volume` per closure path, in store order.
 pub fn mounts_line(store: &StoreDir, paths: &[StorePath]) -> String {
     let mut line = paths

@@ -66,7 +66,7 @@ pub fn write_into(
             return Err(OciSpecError::DirNameMismatch { nix: nix.clone(), ours: dir_name.to_string() }.into());
         }
     }
-    let machine = crate::image::elf::machine_for_arch(m.label("os").unwrap_or(""), m.label("arch").unwrap_or(""));
+    let machine = crate::image::elf::machine_of_image(m);
     let summary = write_layout(
         &result.path(&dir_name),
         out.layers,

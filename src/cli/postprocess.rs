@@ -197,9 +197,10 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
     }
     for target in &args.push {
         for p in &report.oci {
+            let started = std::time::Instant::now();
             let done = push::push(&p.push, target, &push_options)?;
             out!(
-                "Pushed {} to {}: {} bytes sent ({} blobs), {} bytes skipped ({} blobs {} had already), manifest {} bytes{}",
+                "Pushed {} to {}: {} bytes sent ({} blobs), {} bytes skipped ({} blobs {} had already), manifest {} bytes{}, in {:.2} s",
                 p.reference(),
                 done.destination,
                 done.sent_bytes,
@@ -208,7 +209,8 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
                 done.skipped_blobs,
                 target.registry(),
                 done.manifest_bytes,
-                done.digest.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+                done.digest.as_deref().map(|d| format!(" ({d})")).unwrap_or_default(),
+                started.elapsed().as_secs_f64()
             );
             pushed_to.push((target.clone(), done.destination));
         }

@@ -357,21 +357,20 @@ impl Index {
                     .zip(&ocis)
                     .map(|(o, &i)| (i, o.version.as_deref(), o.os.as_str(), o.arch.as_str())),
             );
-        let mut labels: Vec<(String, Option<&str>, Option<&str>, Option<&str>, Option<&str>)> =
-            labels.map(|(i, v, os, arch)| (format!("artifacts[{i}]"), v, Some(os), Some(arch), None)).collect();
+        // Where in the file, then the version, os, arch and variant there.
+        type Parts<'a> = [Option<&'a str>; 4];
+        let mut labels: Vec<(String, Parts)> =
+            labels.map(|(i, v, os, arch)| (format!("artifacts[{i}]"), [v, Some(os), Some(arch), None])).collect();
         for (o, &i) in index.oci_indexes.iter().zip(&indexes) {
-            labels.push((format!("artifacts[{i}]"), o.version.as_deref(), None, None, None));
+            labels.push((format!("artifacts[{i}]"), [o.version.as_deref(), None, None, None]));
             for (p, platform) in o.platforms.iter().enumerate() {
                 labels.push((
                     format!("artifacts[{i}].platforms[{p}]"),
-                    None,
-                    Some(platform.os.as_str()),
-                    Some(platform.arch.as_str()),
-                    platform.variant.as_deref(),
+                    [None, Some(platform.os.as_str()), Some(platform.arch.as_str()), platform.variant.as_deref()],
                 ));
             }
         }
-        for (at, version, os, arch, variant) in labels {
+        for (at, [version, os, arch, variant]) in labels {
             for (field, value) in [("version", version), ("os", os), ("arch", arch), ("variant", variant)] {
                 let Some(value) = value else { continue };
                 let problem = match crate::nix::names::name_part_problem(value) {
@@ -619,7 +618,7 @@ mod tests {
             "arch": arch,
             "layers": 2,
             "digests": { "manifest": format!("sha256:{}", "ab".repeat(32)), "config": format!("sha256:{}", "cd".repeat(32)) },
-            "sbom": format!("busybox-1.36.1-linux-{arch}.closure.json")
+            "sbom": format!("busybox-1.36.1-linux-{}.closure.json", arch.replace('/', "_"))
         });
         if let Some(v) = variant {
             p["variant"] = v.into();

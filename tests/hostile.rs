@@ -694,7 +694,8 @@ fn image_index_layouts_that_lie_or_nest_are_refused() {
     let (ok, err) = case("good", &|m| vec![with(m, amd64.clone())]);
     assert!(ok, "a good index layout verifies: {err}");
     // Each refused, saying why.
-    let refusals: Vec<(&str, Box<dyn Fn(&serde_json::Value) -> Vec<serde_json::Value>>, &str)> = vec![
+    type Entries<'a> = Box<dyn Fn(&serde_json::Value) -> Vec<serde_json::Value> + 'a>;
+    let refusals: Vec<(&str, Entries<'_>, &str)> = vec![
         (
             "lying",
             Box::new(|m| vec![with(m, serde_json::json!({"architecture": "arm64", "os": "linux"}))]),

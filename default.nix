@@ -81,6 +81,8 @@ in
   busyboxArm64OCI = import ./pkgs/linux/busyboxArm64OCI.nix stdArgs;
   # One name, two platforms: busybox and busyboxArm64 in one result.
   busyboxMultiArch = import ./pkgs/linux/busyboxMultiArch.nix stdArgs;
+  # The same as OCI: one image layout whose index lists both platforms.
+  busyboxOCIMultiArch = import ./pkgs/linux/busyboxOCIMultiArch.nix stdArgs;
 } else { })
 // ifHas "dnsmasq" { dnsmasq = import ./pkgs/linux/dnsmasq.nix stdArgs; }
 // ifHas "docker" { docker = import ./pkgs/linux/docker.nix stdArgs; }

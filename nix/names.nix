@@ -11,6 +11,7 @@
 #   names.ociPlatformOfSystem "aarch64-linux" # { os = "linux"; architecture = "arm64"; }, or null
 #   names.ociLayoutName { name = "example.com/app"; version = "1"; os = "linux"; arch = "arm64"; }
 #                                         # "app-1-linux-arm64.oci"
+#   names.ociIndexName { name = "example.com/app"; version = "1"; }   # "app-1.oci"
 let
   table = builtins.fromJSON (builtins.readFile ../src/names.json);
 
@@ -102,6 +103,15 @@ in
       last = elemAt parts (length parts - 1);
     in
     "${last}-${if version == null then table.fileName.noVersion else version}-${os}-${arch}${table.fileName.ociExtension}";
+
+  # The OCI image index layout of one name and version for several
+  # platforms (mkMultiArch), <last /-component of name>-<version>.oci.
+  ociIndexName = { name, version }:
+    let
+      parts = filter isString (split "/" name);
+      last = elemAt parts (length parts - 1);
+    in
+    "${last}-${if version == null then table.fileName.noVersion else version}${table.fileName.ociExtension}";
 
   # The image file name, <last /-component of name>-<version>-<os>-<arch>.aci,
   # with `latest` for a null version.

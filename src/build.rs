@@ -34,6 +34,7 @@ pub fn format_of(attrs: &Attrs) -> Format {
         ImageFormat::Oci => formats::oci::build,
         ImageFormat::OciLayer => formats::oci::layer::build,
         ImageFormat::MultiArch => formats::aci::multi::build,
+        ImageFormat::OciMultiArch => formats::oci::index::build,
         ImageFormat::Layer => formats::aci::layer::build,
         ImageFormat::Aci if spec.layered || !spec.layers.is_empty() => formats::aci::layered::build,
         ImageFormat::Aci => formats::aci::app::build,

@@ -650,3 +650,83 @@ fn docker_archives_with_two_readings_are_refused() {
     let err = common::stderr(&verify(&nul));
     assert!(err.contains("NUL"), "{err}");
 }
+
+/// Makes the hand-made layout at `lay` an image index layout whose index
+/// blob lists `entries` (built from the layout's one manifest descriptor);
+/// returns the index blob's hex.
+fn as_index(lay: &Path, entries: impl Fn(&serde_json::Value) -> Vec<serde_json::Value>) -> String {
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(lay.join("index.json")).unwrap()).unwrap();
+    let mut m = index["manifests"][0].clone();
+    m.as_object_mut().unwrap().remove("annotations");
+    let blob = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries(&m)
+    }))
+    .unwrap();
+    let hex = sha_hex(&blob);
+    std::fs::write(lay.join("blobs/sha256").join(&hex), &blob).unwrap();
+    let top = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": format!("sha256:{hex}"),
+                       "size": blob.len(), "annotations": {"org.opencontainers.image.ref.name": "1.0"}}]
+    });
+    std::fs::write(lay.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    hex
+}
+
+#[test]
+fn image_index_layouts_that_lie_or_nest_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let (small, _) = small_layout(t.path());
+    let with = |p: &serde_json::Value, platform: serde_json::Value| {
+        let mut p = p.clone();
+        p["platform"] = platform;
+        p
+    };
+    let amd64 = serde_json::json!({"architecture": "amd64", "os": "linux"});
+    let case = |name: &str, entries: &dyn Fn(&serde_json::Value) -> Vec<serde_json::Value>| -> (bool, String) {
+        let lay = t.path().join(name).join("x.oci");
+        copy_layout(&small, &lay);
+        as_index(&lay, entries);
+        let out = Command::new(common::MKACI).arg("verify").arg(&lay).output().unwrap();
+        (out.status.success(), common::stderr(&out))
+    };
+    // The good one: one image, its platform the config's.
+    let (ok, err) = case("good", &|m| vec![with(m, amd64.clone())]);
+    assert!(ok, "a good index layout verifies: {err}");
+    // Each refused, saying why.
+    type Entries<'a> = Box<dyn Fn(&serde_json::Value) -> Vec<serde_json::Value> + 'a>;
+    let refusals: Vec<(&str, Entries<'_>, &str)> = vec![
+        (
+            "lying",
+            Box::new(|m| vec![with(m, serde_json::json!({"architecture": "arm64", "os": "linux"}))]),
+            "is for linux/amd64, but the image index lists its manifest",
+        ),
+        ("no-platform", Box::new(|m| vec![m.clone()]), "has no platform"),
+        ("twice", Box::new(|m| vec![with(m, amd64.clone()), with(m, amd64.clone())]), "are both for linux/amd64"),
+        ("empty", Box::new(|_| vec![]), "it lists 0 images"),
+        ("too-many", Box::new(|m| (0..65).map(|_| with(m, amd64.clone())).collect()), "it lists 65 images"),
+        (
+            "nested",
+            Box::new(|m| {
+                let mut n = with(m, amd64.clone());
+                n["mediaType"] = "application/vnd.oci.image.index.v1+json".into();
+                vec![n]
+            }),
+            "mkaci lists image manifests",
+        ),
+        (
+            "huge",
+            Box::new(|m| {
+                let mut n = with(m, amd64.clone());
+                n["size"] = (1u64 << 40).into();
+                vec![n]
+            }),
+            "mkaci reads JSON blobs of at most",
+        ),
+    ];
+    for (name, entries, needle) in refusals {
+        let (ok, err) = case(name, &*entries);
+        assert!(!ok, "{name}: an index layout that should be refused verifies");
+        assert!(err.contains(needle), "{name}: the refusal lacks {needle:?}: {err}");
+    }
+}

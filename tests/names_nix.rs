@@ -121,6 +121,7 @@ fn nix_and_rust_agree_on_names() {
   files = map n.fileName i.files;
   ociPlatforms = map n.ociPlatformOfSystem i.systems;
   ociLayouts = map n.ociLayoutName i.files;
+  ociIndexes = map (f: n.ociIndexName {{ inherit (f) name version; }}) i.files;
 }}"#,
         path = nix_string(&names_nix.display().to_string()),
         json = nix_string(&input.to_string()),
@@ -153,7 +154,9 @@ fn nix_and_rust_agree_on_names() {
         check("normaliseArch", pair, got, json!(rust));
     }
     let files = input["files"].as_array().unwrap();
-    for ((f, aci), oci) in files.iter().zip(nix["files"].as_array().unwrap()).zip(nix["ociLayouts"].as_array().unwrap())
+    let indexes = nix["ociIndexes"].as_array().unwrap();
+    for (((f, aci), oci), index) in
+        files.iter().zip(nix["files"].as_array().unwrap()).zip(nix["ociLayouts"].as_array().unwrap()).zip(indexes)
     {
         let name: AcIdentifier = f["name"].as_str().unwrap().parse().unwrap();
         let base = mkaci::result::ImageBase::new(
@@ -164,6 +167,8 @@ fn nix_and_rust_agree_on_names() {
         );
         check("fileName", f, aci, json!(base.aci().to_string()));
         check("ociLayoutName", f, oci, json!(base.oci_layout().to_string()));
+        let multi = mkaci::result::ImageBase::multi_arch(&name, f["version"].as_str());
+        check("ociIndexName", f, index, json!(multi.oci_layout().to_string()));
     }
     for (system, got) in input["systems"].as_array().unwrap().iter().zip(nix["ociPlatforms"].as_array().unwrap()) {
         let rust = match names::oci_platform_of_system(system.as_str().unwrap()) {
@@ -182,6 +187,7 @@ fn nix_and_rust_agree_on_names() {
     // The OCI answers are per system and per file name input too.
     assert_eq!(input["systems"].as_array().unwrap().len(), nix["ociPlatforms"].as_array().unwrap().len());
     assert_eq!(input["files"].as_array().unwrap().len(), nix["ociLayouts"].as_array().unwrap().len());
+    assert_eq!(input["files"].as_array().unwrap().len(), indexes.len());
     assert!(mismatches.is_empty(), "nix/names.nix and src/nix/names.rs disagree:\n{}", mismatches.join("\n"));
 }
 

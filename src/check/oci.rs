@@ -13,6 +13,13 @@
 //! 4. when the config pins a closure SBOM (the label [`ANNOTATION`]), the
 //!    SHA-256 of `<base>.closure.json` beside the layout.
 //!
+//! For an image index layout (`<name>-<version>.oci`, what mkMultiArch
+//! builds of mkOCI images), [`verify_index_layout`]: `index.json` tags one
+//! image index, whose blob has its digest and size; the index lists each
+//! platform once, and each manifest's config is for the platform the index
+//! gives it; then every image is checked as above, its SBOM named after its
+//! platform.
+//!
 //! For a docker-archive: `manifest.json` names one image; every member named
 //! after a digest (`<hex>.json`, `<hex>.tar.gz`, `<hex>.tar`) has it; each
 //! layer unpacks to its config `diff_id`; the config is the one of the layout
@@ -29,9 +36,10 @@ use crate::archive::digest::{self, Sha256Digest};
 use crate::archive::untrusted::open_regular;
 use crate::check::tar::{TarEntry, TarError, TarReader};
 use crate::formats::oci::docker::HashingReader;
-use crate::formats::oci::layout::{self, read_layout, LayoutError, MAX_JSON_SIZE};
+use crate::formats::oci::layout::{self, read_index_layout, read_layout, LayoutError, ReadLayout, MAX_JSON_SIZE};
 use crate::formats::oci::types::{
-    ImageConfig, ImageIndex, ANNOTATION_REF_NAME, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_TAR,
+    ImageConfig, ImageIndex, Platform, ANNOTATION_REF_NAME, MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_GZIP,
+    MEDIA_TYPE_LAYER_TAR,
 };
 use crate::image::sbom::{check_pinned, PinnedSbom, SbomError, ANNOTATION};
 
@@ -55,6 +63,12 @@ pub enum OciVerifyError {
         index.display()
     )]
     NotOneManifest { index: PathBuf, count: usize, tags: String },
+    #[error(
+        "{} tags an image index of several platforms' images (what mkMultiArch builds of mkOCI images), \
+         not one image; verify it as an index layout",
+        dir.display()
+    )]
+    IsIndex { dir: PathBuf },
     #[error(
         "layer {number} of {} ({media_type}) cannot be unpacked: {message}; the layout is damaged, \
          rebuild the image with mkOCI",
@@ -149,7 +163,94 @@ pub fn verify_layout(dir: &Path) -> Result<OciCheck, OciVerifyError> {
     let [tag] = tags.as_slice() else {
         return Err(OciVerifyError::NotOneManifest { index: index_path, count: tags.len(), tags: tags.join(", ") });
     };
+    if index.manifests.iter().any(|m| m.media_type == MEDIA_TYPE_INDEX) {
+        return Err(OciVerifyError::IsIndex { dir: dir.to_path_buf() });
+    }
     let read = read_layout(dir, tag)?;
+    let (layer_bytes, tar_bytes) = check_layers(&read)?;
+    let sbom = check_pinned(dir, read.config.config.labels.get(ANNOTATION).map(String::as_str))?;
+    Ok(OciCheck {
+        tag: tag.to_string(),
+        config_digest: read.manifest.config.digest,
+        manifest_digest: Some(read.manifest_descriptor.digest),
+        layers: read.manifest.layers.len(),
+        layer_bytes,
+        tar_bytes,
+        sbom,
+        same_as_layout: None,
+    })
+}
+
+/// What [`verify_index_layout`] checked: the image index and each image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OciIndexCheck {
+    pub tag: String,
+    /// The image index blob's digest (what a registry serves for the tag).
+    pub index_digest: Sha256Digest,
+    /// Each platform's image, in the index's order.
+    pub images: Vec<(Platform, OciCheck)>,
+}
+
+/// Whether the layout at `dir` tags an image index (what `mkMultiArch`
+/// builds of OCI images) rather than one image's manifest. `false` when
+/// its `index.json` cannot be read; the verification that follows says why.
+pub fn is_index_layout(dir: &Path) -> bool {
+    let index_path = dir.join("index.json");
+    let Ok(bytes) = layout::read(&index_path) else { return false };
+    let Ok(index) = layout::parse::<ImageIndex>(&bytes, &index_path, "OCI image index") else { return false };
+    index.manifests.iter().any(|m| m.media_type == MEDIA_TYPE_INDEX)
+}
+
+/// Verifies the image index layout at `dir`: `index.json` tags exactly one
+/// image index; the index lists one to [`layout::MAX_INDEX_MANIFESTS`]
+/// manifests, each with a platform no other has, and each manifest's config
+/// is for that platform ([`read_index_layout`]); then every image is checked
+/// as [`verify_layout`] checks one (every layer unpacked to its `diff_id`),
+/// and the SBOM its config pins, `<name>-<version>-<os>-<arch>.closure.json`
+/// beside the layout.
+pub fn verify_index_layout(dir: &Path) -> Result<OciIndexCheck, OciVerifyError> {
+    let index_path = dir.join("index.json");
+    if !index_path.exists() {
+        return Err(OciVerifyError::NotALayout { dir: dir.to_path_buf() });
+    }
+    let index: ImageIndex = layout::parse(&layout::read(&index_path)?, &index_path, "OCI image index")?;
+    let tags: Vec<&str> =
+        index.manifests.iter().filter_map(|m| m.annotations.get(ANNOTATION_REF_NAME)).map(String::as_str).collect();
+    let ([tag], [_]) = (tags.as_slice(), index.manifests.as_slice()) else {
+        return Err(OciVerifyError::NotOneManifest { index: index_path, count: tags.len(), tags: tags.join(", ") });
+    };
+    let read = read_index_layout(dir, tag)?;
+    let stem = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = stem.strip_suffix(".oci").unwrap_or(&stem).to_string();
+    let mut images = Vec::with_capacity(read.images.len());
+    for image in &read.images {
+        let platform = image.manifest_descriptor.platform.clone().expect("read_index_layout checks every platform");
+        let (layer_bytes, tar_bytes) = check_layers(image)?;
+        // The SBOM beside the layout named as the platform's own layout
+        // would be: `<name>-<version>-<os>-<arch>.closure.json`.
+        let own = dir.with_file_name(format!("{stem}-{}-{}.oci", platform.os, platform.architecture));
+        let sbom = check_pinned(&own, image.config.config.labels.get(ANNOTATION).map(String::as_str))?;
+        images.push((
+            platform,
+            OciCheck {
+                tag: tag.to_string(),
+                config_digest: image.manifest.config.digest,
+                manifest_digest: Some(image.manifest_descriptor.digest),
+                layers: image.manifest.layers.len(),
+                layer_bytes,
+                tar_bytes,
+                sbom,
+                same_as_layout: None,
+            },
+        ));
+    }
+    Ok(OciIndexCheck { tag: tag.to_string(), index_digest: read.index_descriptor.digest, images })
+}
+
+/// Checks every layer blob of `read`: its descriptor's digest and size, and
+/// that it unpacks to the tar of the config's `diff_id`. Returns the bytes
+/// of the blobs and of their tars.
+fn check_layers(read: &ReadLayout) -> Result<(u64, u64), OciVerifyError> {
     let (mut layer_bytes, mut tar_bytes) = (0, 0);
     for (i, (desc, diff_id)) in read.manifest.layers.iter().zip(&read.config.rootfs.diff_ids).enumerate() {
         let path = read.blob_path(&desc.digest);
@@ -176,17 +277,7 @@ pub fn verify_layout(dir: &Path) -> Result<OciCheck, OciVerifyError> {
         layer_bytes += blob_size;
         tar_bytes += tar_size;
     }
-    let sbom = check_pinned(dir, read.config.config.labels.get(ANNOTATION).map(String::as_str))?;
-    Ok(OciCheck {
-        tag: tag.to_string(),
-        config_digest: read.manifest.config.digest,
-        manifest_digest: Some(read.manifest_descriptor.digest),
-        layers: read.manifest.layers.len(),
-        layer_bytes,
-        tar_bytes,
-        sbom,
-        same_as_layout: None,
-    })
+    Ok((layer_bytes, tar_bytes))
 }
 
 /// Reads a layer blob of `media_type` to its end: its SHA-256 and size, and

@@ -8,7 +8,8 @@ use mkaci::check::verify::check_report;
 #[derive(Debug, clap::Args)]
 pub(crate) struct InspectArgs {
     /// The image file (.aci); its compression is recognised from its bytes.
-    /// With --sbom, also an OCI image layout directory (.oci).
+    /// Or an OCI image layout directory (.oci): one image, or an image
+    /// index of several platforms' images.
     image: PathBuf,
     /// Also check the manifest rules, and the ID against the result's index
     /// when the image is (or links to) a file of an mkaci result.
@@ -27,6 +28,9 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<()> {
     mkaci::check::verify::check_present(&args.image)?;
     if args.sbom && args.image.is_dir() {
         return print_layout_sbom(&args);
+    }
+    if args.image.is_dir() {
+        return print_layout(&args);
     }
     let r = read_image(&args.image)?;
     if args.sbom {
@@ -76,6 +80,34 @@ fn print_sbom(args: &InspectArgs, r: &mkaci::check::inspect::ImageReport) -> any
         .ok_or_else(|| SbomError::NotPinned { image: args.image.clone(), sbom: sbom_beside(&args.image) })?;
     std::io::stdout().write_all(&sbom.bytes).map_err(super::stdout_error)?;
     eprintln!("mkaci: {} matches the image's {ANNOTATION} {}", sbom.path.display(), sbom.pin);
+    Ok(())
+}
+
+/// An OCI image layout: what its `index.json` tags, each image with its
+/// platform, manifest, config and layers, every digest checked (as `mkaci
+/// verify` checks them).
+fn print_layout(args: &InspectArgs) -> anyhow::Result<()> {
+    use mkaci::check::oci::{is_index_layout, verify_index_layout, verify_layout};
+    use mkaci::formats::oci::layout::platform_text;
+    out!("layout:      {}", args.image.display());
+    if is_index_layout(&args.image) {
+        let c = verify_index_layout(&args.image)?;
+        out!("tag:         {}", c.tag);
+        out!("index:       {} ({} platforms)", c.index_digest, c.images.len());
+        for (p, i) in &c.images {
+            out!("platform:    {}", platform_text(p));
+            out!("  manifest:  {}", i.manifest_digest.map(|d| d.to_string()).unwrap_or_default());
+            out!("  image ID:  {} (the config's digest)", i.config_digest);
+            out!("  layers:    {} ({} bytes stored, {} bytes of tar)", i.layers, i.layer_bytes, i.tar_bytes);
+        }
+    } else {
+        let c = verify_layout(&args.image)?;
+        out!("tag:         {}", c.tag);
+        out!("manifest:    {}", c.manifest_digest.map(|d| d.to_string()).unwrap_or_default());
+        out!("image ID:    {} (the config's digest)", c.config_digest);
+        out!("layers:      {} ({} bytes stored, {} bytes of tar)", c.layers, c.layer_bytes, c.tar_bytes);
+    }
+    out!("verify:      every digest checked, every layer unpacked to its diff_id");
     Ok(())
 }
 

@@ -81,6 +81,7 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
         for r in &args.results {
             let index = mkaci::result::ResultDir::read(r)?.index;
             images.extend(index.oci_layouts.iter().map(|a| format!("{}:{}", a.name, a.tag)));
+            images.extend(index.oci_indexes.iter().map(|a| format!("{}:{}", a.name, a.tag)));
             acis += index.artifacts.len();
         }
         push::check_targets(&args.push, &images, &args.results)?;
@@ -151,6 +152,31 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
             p.image_id
         );
     }
+    for p in &report.oci_indexes {
+        match p.placement {
+            Placement::Copy => out!("Copied {} to {}", p.target.display(), p.layout.display()),
+            Placement::Link { gc_root: true } => {
+                out!("Linked {} -> {} (a GC root)", p.layout.display(), p.target.display())
+            }
+            Placement::Link { gc_root: false } => out!("Linked {} -> {}", p.layout.display(), p.target.display()),
+        }
+        out!(
+            "  the image index of {} ({}), {} platforms; OCI images are not signed",
+            p.reference(),
+            p.artifact.digests.index,
+            p.archives.len()
+        );
+        for sbom in &p.sboms {
+            out!("Published {} (a closure SBOM)", sbom.display());
+        }
+        for (platform, archive, id) in &p.archives {
+            out!(
+                "Wrote {} ({} for {platform}, image ID {id}; a docker-archive holds one platform's image, not the index)",
+                archive.display(),
+                p.reference()
+            );
+        }
+    }
     if let Some((path, keys)) = &report.pubkey {
         let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
         out!("Exported public key {} to {}", keys.join(", "), path.display());
@@ -196,12 +222,18 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
         out!("Not pushed: {acis} ACI(s); ACIs do not go to registries (publish them with --site)");
     }
     for target in &args.push {
-        for p in &report.oci {
+        let sources = report.oci.iter().map(|p| (p.reference(), &p.push)).chain(
+            report
+                .oci_indexes
+                .iter()
+                .map(|p| (format!("{} (the image index, every platform)", p.reference()), &p.push)),
+        );
+        for (reference, source) in sources {
             let started = std::time::Instant::now();
-            let done = push::push(&p.push, target, &push_options)?;
+            let done = push::push(source, target, &push_options)?;
             out!(
                 "Pushed {} to {}: {} bytes sent ({} blobs), {} bytes skipped ({} blobs {} had already), manifest {} bytes{}, in {:.2} s",
-                p.reference(),
+                reference,
                 done.destination,
                 done.sent_bytes,
                 done.sent_blobs,

@@ -84,8 +84,11 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<()> {
 /// An OCI image layout or docker-archive: not signed, so every digest is
 /// checked instead.
 fn run_oci(args: &VerifyArgs) -> anyhow::Result<()> {
-    use mkaci::check::oci::{verify_docker_archive, verify_layout};
+    use mkaci::check::oci::{is_index_layout, verify_docker_archive, verify_layout};
     let layout = args.image.is_dir();
+    if layout && is_index_layout(&args.image) {
+        return run_oci_index(args);
+    }
     let c = if layout { verify_layout(&args.image)? } else { verify_docker_archive(&args.image)? };
     out!("{}", args.image.display());
     out!("  signature: none: OCI images are not signed; their digests are checked instead");
@@ -104,6 +107,32 @@ fn run_oci(args: &VerifyArgs) -> anyhow::Result<()> {
         out!("             the same as the layout {}", l.display());
     }
     print_sbom(&c.sbom)?;
+    Ok(())
+}
+
+/// An image index layout (`<name>-<version>.oci`): the index, then each
+/// platform's image with every digest checked.
+fn run_oci_index(args: &VerifyArgs) -> anyhow::Result<()> {
+    use mkaci::formats::oci::layout::platform_text;
+    let c = mkaci::check::oci::verify_index_layout(&args.image)?;
+    out!("{}", args.image.display());
+    out!("  signature: none: OCI images are not signed; their digests are checked instead");
+    out!("  index:     ok (tag {}, image index {}, {} platforms)", c.tag, c.index_digest, c.images.len());
+    for (platform, i) in &c.images {
+        out!(
+            "  {}: manifest {} ok, config for the same platform; {} layers ok, each unpacking to its config diff_id ({} bytes stored, {} bytes of tar); image ID {}",
+            platform_text(platform),
+            i.manifest_digest.map(|d| d.to_string()).unwrap_or_default(),
+            i.layers,
+            i.layer_bytes,
+            i.tar_bytes,
+            i.config_digest
+        );
+        match &i.sbom {
+            Some(sbom) => out!("    closure: {} matches the pinned {}", sbom.path.display(), sbom.pin),
+            None => out!("    closure: no SBOM pinned"),
+        }
+    }
     Ok(())
 }
 

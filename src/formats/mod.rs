@@ -9,7 +9,8 @@
 //!   with its `.manifest` and `.id`) is [`aci`] itself.
 //! - [`oci`]: OCI image layouts (`mkOCI`, [`oci::image`]) over declared
 //!   layers (`mkLayer`'s `oci`, [`oci::layer`]), and the docker-archive that
-//!   publishing makes from one.
+//!   publishing makes from one, and image indexes of one name for several
+//!   platforms ([`oci::index`], `mkMultiArch` of mkOCI images).
 //!
 //! No format imports another (`scripts/check-layers` enforces it): what two
 //! of them share lives below, in [`crate::image`] (the manifest, the planned
@@ -142,6 +143,8 @@ pub enum BuildError {
     OciLayers(#[from] Box<oci::declared::DeclaredError>),
     #[error(transparent)]
     MultiArch(Box<aci::multi::MultiArchError>),
+    #[error(transparent)]
+    OciIndex(Box<oci::index::OciIndexError>),
     #[error("thin = true and {argument} do not go together: a thin image mounts every store path from the host, a layered one ships them as dependency images; choose one")]
     ThinWithLayers { argument: &'static str },
     #[error("layerPrefix is given but layered is not true; it names the per-path dependency images, which only layered = true makes: set layered = true or drop layerPrefix")]

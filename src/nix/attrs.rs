@@ -71,6 +71,11 @@ pub enum ImageFormat {
     /// `aci.packages` are the images' results.
     #[serde(rename = "multi-arch")]
     MultiArch,
+    /// One image index layout from OCI results of several platforms
+    /// (`mkMultiArch` of mkOCI images): `aci.packages` are the images'
+    /// results.
+    #[serde(rename = "oci-multi-arch")]
+    OciMultiArch,
 }
 
 /// The arguments only `mkOCI` has. The rest of its arguments are mkACI's,

@@ -206,6 +206,14 @@ pub fn image_base_name(last_component: &str, version: Option<&str>, os: &str, ar
     format!("{last_component}-{version}-{os}-{arch}")
 }
 
+/// `<last '/'-component of the image name>-<version or noVersion>`, e.g.
+/// `busybox-1.36.1`: the base of the files of one name and version for
+/// every platform (`mkMultiArch`'s OCI image index layout).
+pub fn multi_arch_base_name(last_component: &str, version: Option<&str>) -> String {
+    let version = version.unwrap_or(&NAMES.file_name.no_version);
+    format!("{last_component}-{version}")
+}
+
 /// The image file for a base name: `<base><aciExtension>`, e.g.
 /// `busybox-1.36.1-linux-amd64.aci`.
 pub fn aci_file_name(base: &str) -> String {
@@ -354,6 +362,8 @@ mod tests {
         }
         assert_eq!(no_version(), "latest");
         assert_eq!(oci_layout_name(&image_base_name("bb", None, "linux", "arm64")), "bb-latest-linux-arm64.oci");
+        assert_eq!(oci_layout_name(&multi_arch_base_name("busybox", Some("1.35.0"))), "busybox-1.35.0.oci");
+        assert_eq!(oci_layout_name(&multi_arch_base_name("bb", None)), "bb-latest.oci");
     }
 
     #[test]

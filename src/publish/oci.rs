@@ -12,6 +12,12 @@
 //!   `nix2aci.org/closure-sha256` pins, linked (a GC root) or copied the same
 //!   way.
 //!
+//! An image index layout (`<name>-<version>.oci`, what mkMultiArch builds of
+//! mkOCI images) is published the same way, whole (only what its index
+//! reaches), with each platform's SBOM; a docker-archive holds one image and
+//! no index, so one is written per platform,
+//! `<name>-<version>-<os>-<arch>[<variant>].docker.tar`.
+//!
 //! OCI images are never signed here (cosign and the like are out of scope).
 
 use std::io::Read;
@@ -26,9 +32,10 @@ use super::push::{source_of, PushSource};
 use super::source::{file_of_result, layout_of_result, Checked, CheckedLayout};
 use crate::archive::digest::{self, Sha256Digest};
 use crate::formats::oci::docker::write_docker_archive;
-use crate::formats::oci::{read_layout, ReadLayout};
+use crate::formats::oci::layout::platform_text;
+use crate::formats::oci::{read_index_layout, read_layout, ReadIndexLayout, ReadLayout};
 use crate::image::sbom::ANNOTATION;
-use crate::result::{ImageBase, OciArtifact};
+use crate::result::{FileName, ImageBase, OciArtifact, OciIndexArtifact};
 
 /// One published OCI image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,6 +200,210 @@ pub(super) fn publish(
     }
     let push = source_of(&layout, &artifact.tag, &read);
     Ok(PublishedOci { artifact, layout, target, placement, docker_archive, image_id: archive.image_id, sbom, push })
+}
+
+/// One published image index layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedOciIndex {
+    pub artifact: OciIndexArtifact,
+    /// `DIR/<name>-<version>.oci`
+    pub layout: PathBuf,
+    /// The layout in the result it links to or was copied from.
+    pub target: PathBuf,
+    pub placement: Placement,
+    /// One docker-archive per platform: the platform (`linux/arm64`), the
+    /// archive, and the image ID engines show after loading it.
+    pub archives: Vec<(String, PathBuf, Sha256Digest)>,
+    /// Each platform's closure SBOM in DIR.
+    pub sboms: Vec<PathBuf>,
+    /// What `--push` sends: the whole index.
+    pub push: PushSource,
+}
+
+impl PublishedOciIndex {
+    /// The reference the index is tagged with, `<name>:<tag>`.
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.artifact.name, self.artifact.tag)
+    }
+}
+
+/// An image index layout of a result, checked before anything is written
+/// ([`check_index`]).
+pub(super) struct CheckedOciIndex {
+    result_dir: PathBuf,
+    artifact: OciIndexArtifact,
+    layout: CheckedLayout,
+    read: ReadIndexLayout,
+    sboms: Vec<(FileName, Checked)>,
+    reached: Vec<(String, Option<Sha256Digest>)>,
+}
+
+impl CheckedOciIndex {
+    /// The result the layout is in.
+    pub(super) fn result_dir(&self) -> &Path {
+        &self.result_dir
+    }
+}
+
+/// Checks the image index layout `artifact` of the result at `result_dir`
+/// as [`check`] checks one image's: the layout's files, the index tagged as
+/// the result's index says with the digest it records, each platform's
+/// manifest and config (their digests, and the config's platform, which must
+/// be the one the image index gives), every blob reached from the index (a
+/// stray one refused), and each SBOM against its config's pin.
+pub(super) fn check_index(
+    result_dir: &Path,
+    artifact: OciIndexArtifact,
+    store_dir: &Path,
+) -> Result<CheckedOciIndex, PostprocessError> {
+    let layout = layout_of_result(result_dir, &artifact.files.layout, store_dir)?;
+    let target = layout.dir.clone();
+    let bad = |message: String| PostprocessError::DockerArchive { path: target.clone(), message };
+    let read = read_index_layout(&target, &artifact.tag).map_err(|e| bad(e.to_string()))?;
+    if read.index_descriptor.digest != artifact.digests.index {
+        return Err(bad(format!(
+            "index.json tags {} as {:?}, but the result's nix2aci.json says {}",
+            read.index_descriptor.digest, artifact.tag, artifact.digests.index
+        )));
+    }
+    if read.images.len() != artifact.platforms.len() {
+        return Err(bad(format!(
+            "the image index lists {} images, the result's nix2aci.json {}",
+            read.images.len(),
+            artifact.platforms.len()
+        )));
+    }
+    let mut reached: Vec<(String, Option<Sha256Digest>)> =
+        vec![("oci-layout".into(), None), ("index.json".into(), None)];
+    let mut reach = |d: Sha256Digest| {
+        let rel = format!("blobs/sha256/{}", digest::hex(&d));
+        if !reached.iter().any(|(r, _)| *r == rel) {
+            reached.push((rel, Some(d)));
+        }
+    };
+    reach(read.index_descriptor.digest);
+    let mut sboms = Vec::new();
+    for (i, (image, listed)) in read.images.iter().zip(&artifact.platforms).enumerate() {
+        let p = image.manifest_descriptor.platform.as_ref().expect("read_index_layout checks every platform");
+        let ours = (listed.os.as_str(), listed.arch.as_str(), listed.variant.as_deref());
+        if (p.os.as_str(), p.architecture.as_str(), p.variant.as_deref()) != ours
+            || image.manifest_descriptor.digest != listed.digests.manifest
+            || image.manifest.config.digest != listed.digests.config
+        {
+            return Err(bad(format!(
+                "the image index lists {} for {}, but the result's nix2aci.json lists platforms[{i}] as {}/{} \
+                 with manifest {}",
+                image.manifest_descriptor.digest,
+                platform_text(p),
+                listed.os,
+                listed.arch,
+                listed.digests.manifest
+            )));
+        }
+        reach(image.manifest_descriptor.digest);
+        reach(image.manifest.config.digest);
+        for l in &image.manifest.layers {
+            reach(l.digest);
+        }
+        if let Some(f) = &listed.sbom {
+            let (sbom, _) = file_of_result(result_dir, f, store_dir)?;
+            let pin = image.config.config.labels.get(ANNOTATION).map(String::as_str);
+            check_sbom(&sbom, pin, &target)?;
+            sboms.push((f.clone(), sbom));
+        }
+    }
+    check_reached(&target, &layout, &reached, &artifact.tag)?;
+    Ok(CheckedOciIndex { result_dir: result_dir.to_path_buf(), artifact, layout, read, sboms, reached })
+}
+
+/// Every file of the layout is `reached`, and every file reached is there.
+fn check_reached(
+    target: &Path,
+    layout: &CheckedLayout,
+    reached: &[(String, Option<Sha256Digest>)],
+    tag: &str,
+) -> Result<(), PostprocessError> {
+    for rel in layout.files.keys() {
+        if !reached.iter().any(|(r, _)| r == rel) {
+            return Err(PostprocessError::LayoutStray {
+                layout: target.to_path_buf(),
+                path: target.join(rel),
+                problem: format!("index.json does not reach it from what it tags {tag:?}"),
+            });
+        }
+    }
+    for (rel, _) in reached {
+        if !layout.files.contains_key(rel) {
+            return Err(PostprocessError::LayoutStray {
+                layout: target.to_path_buf(),
+                path: target.join(rel),
+                problem: "the index needs it, and it is missing".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Publishes one checked image index layout into `dir`: one docker-archive
+/// per platform, the layout (a link, or a copy of what it reaches) and the
+/// SBOMs.
+pub(super) fn publish_index(
+    dir: &Path,
+    checked: CheckedOciIndex,
+    placement: Placement,
+    nix_store: &Path,
+) -> Result<PublishedOciIndex, PostprocessError> {
+    let CheckedOciIndex { result_dir, artifact, layout: checked_layout, read, sboms: checked_sboms, reached } = checked;
+    let target = checked_layout.dir.clone();
+    let layout = dir.join(&artifact.files.layout);
+    let reference = format!("{}:{}", artifact.name, artifact.tag);
+    let mut archives = Vec::with_capacity(read.images.len());
+    for image in &read.images {
+        let p = image.manifest_descriptor.platform.as_ref().expect("read_index_layout checks every platform");
+        let arch = format!("{}{}", p.architecture, p.variant.as_deref().unwrap_or(""));
+        let base = ImageBase::new(&artifact.name, artifact.version.as_deref(), &p.os, &arch);
+        let path = dir.join(base.docker_archive());
+        let written = write_docker_archive(image, &reference, &path)
+            .map_err(|e| PostprocessError::DockerArchive { path: path.clone(), message: e.to_string() })?;
+        archives.push((platform_text(p), path, written.image_id));
+    }
+    let write_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: std::io::Error| PostprocessError::WriteFailed { path, message: e.to_string() }
+    };
+    if std::fs::symlink_metadata(&layout).map(|m| m.is_dir()).unwrap_or(false) {
+        make_writable(&layout);
+        std::fs::remove_dir_all(&layout).map_err(write_err(&layout))?;
+    }
+    let mut sboms = Vec::with_capacity(checked_sboms.len());
+    for (f, c) in &checked_sboms {
+        sboms.push(place_file(placement, nix_store, &result_dir, dir, f, c)?.0);
+    }
+    match placement {
+        Placement::Copy => replace_with_dir_copy(&checked_layout, &reached, &layout)?,
+        Placement::Link { gc_root } => {
+            if gc_root {
+                add_indirect_root(nix_store, &layout, &result_dir)?;
+            }
+            fsops::replace_symlink(&target, &layout).map_err(write_err(&layout))?;
+        }
+    }
+    let mut blobs: Vec<(Sha256Digest, u64)> = Vec::new();
+    for image in &read.images {
+        for d in std::iter::once(&image.manifest.config).chain(&image.manifest.layers) {
+            if !blobs.iter().any(|(b, _)| *b == d.digest) {
+                blobs.push((d.digest, d.size));
+            }
+        }
+    }
+    let push = PushSource {
+        layout: layout.clone(),
+        tag: artifact.tag.clone(),
+        manifest_size: read.index_descriptor.size + read.images.iter().map(|i| i.manifest_descriptor.size).sum::<u64>(),
+        blobs,
+        all: true,
+    };
+    Ok(PublishedOciIndex { artifact, layout, target, placement, archives, sboms, push })
 }
 
 /// Copies what the layout's index reaches, `reached`, to `dest` (through a

@@ -250,6 +250,8 @@ pub struct Report {
     pub warnings: Vec<Warning>,
     /// The OCI images published (never signed).
     pub oci: Vec<oci::PublishedOci>,
+    /// The OCI image index layouts published (never signed).
+    pub oci_indexes: Vec<oci::PublishedOciIndex>,
 }
 
 /// Options of [`postprocess`].
@@ -277,6 +279,7 @@ pub fn postprocess(
     let mut images: Vec<(PathBuf, Artifact, Vec<MountPoint>)> = Vec::new();
     let mut checked: Vec<CheckedFiles> = Vec::new();
     let mut layouts: Vec<oci::CheckedOci> = Vec::new();
+    let mut indexes: Vec<oci::CheckedOciIndex> = Vec::new();
     // Each file name published, with the result it comes from and, for an
     // ACI, its image ID: a dependency image two results share (the same
     // store path) is published once.
@@ -296,6 +299,22 @@ pub fn postprocess(
                 None => {
                     seen.insert(layout.files.layout.clone(), (r.dir.clone(), None));
                     layouts.push(oci::check(&r.dir, layout, &store_dir)?);
+                }
+            }
+        }
+        for index in r.index.oci_indexes {
+            match seen.get(&index.files.layout) {
+                Some((first, _)) if *first == r.dir => continue, // the same result given twice
+                Some((first, _)) => {
+                    return Err(PostprocessError::DuplicateImage {
+                        file: index.files.layout.to_string(),
+                        first: first.clone(),
+                        second: r.dir.clone(),
+                    })
+                }
+                None => {
+                    seen.insert(index.files.layout.clone(), (r.dir.clone(), None));
+                    indexes.push(oci::check_index(&r.dir, index, &store_dir)?);
                 }
             }
         }
@@ -469,7 +488,16 @@ pub fn postprocess(
         };
         oci_published.push(oci::publish(dir, layout, placement, &nix_store)?);
     }
-    Ok(Report { dir: dir.to_path_buf(), published, pubkey, warnings, oci: oci_published })
+    let mut index_published = Vec::with_capacity(indexes.len());
+    for index in indexes {
+        let placement = if options.copy {
+            Placement::Copy
+        } else {
+            Placement::Link { gc_root: index.result_dir().parent() == Some(store_dir.as_path()) }
+        };
+        index_published.push(oci::publish_index(dir, index, placement, &nix_store)?);
+    }
+    Ok(Report { dir: dir.to_path_buf(), published, pubkey, warnings, oci: oci_published, oci_indexes: index_published })
 }
 
 /// Most bytes of an existing `.asc` that is read to be kept.
@@ -745,6 +773,16 @@ impl Report {
                 shell_quote_path(&p.layout),
                 crate::result::shell_quote(&p.artifact.tag)
             ));
+        }
+        for p in &self.oci_indexes {
+            cmds.push(format!(
+                "skopeo inspect --raw oci:{}:{}",
+                shell_quote_path(&p.layout),
+                crate::result::shell_quote(&p.artifact.tag)
+            ));
+            for (_, archive, _) in &p.archives {
+                cmds.push(format!("podman load -i {}", shell_quote_path(archive)));
+            }
         }
         cmds
     }

@@ -331,6 +331,9 @@ pub struct PushSource {
     /// The manifest's size, and its blobs (the config, then the layers) with their sizes.
     pub manifest_size: u64,
     pub blobs: Vec<(Sha256Digest, u64)>,
+    /// An image index: every image it lists is sent with it (skopeo's
+    /// `--all`), the index and the manifests with their digests kept.
+    pub all: bool,
 }
 
 /// What one push did.
@@ -361,6 +364,9 @@ pub fn push(source: &PushSource, target: &PushRef, options: &PushOptions) -> Res
         let _ = std::fs::remove_file(&digest_file);
         let mut cmd = Command::new(options.skopeo());
         cmd.arg("--debug").arg("copy").arg("--preserve-digests").arg("--digestfile").arg(&digest_file);
+        if source.all {
+            cmd.arg("--all");
+        }
         if matches!(target.dest, Destination::Registry { .. }) {
             if !options.tls_verify {
                 cmd.arg("--dest-tls-verify=false");
@@ -477,6 +483,7 @@ pub fn source_of(layout: &Path, tag: &str, read: &crate::formats::oci::ReadLayou
         tag: tag.to_string(),
         manifest_size: read.manifest_descriptor.size,
         blobs,
+        all: false,
     }
 }
 

@@ -182,7 +182,9 @@ pub fn file_of_result(result: &Path, file: &FileName, store_dir: &Path) -> Resul
     }
     let layer_result =
         ResultDir::read(layer).map_err(|e| refuse(format!("the store path is not a nix2aci result: {e}")))?;
-    let listed = layer_result.index.artifacts.iter().any(|a| a.files.all().any(|f| f == file));
+    // An ACI's file, or an OCI image's SBOM (which an image index links).
+    let listed = layer_result.index.artifacts.iter().any(|a| a.files.all().any(|f| f == file))
+        || layer_result.index.oci_layouts.iter().any(|o| o.files.sbom.as_ref() == Some(file));
     if !listed {
         return Err(refuse(format!("the layer's {} does not list {file}", crate::result::INDEX_FILE)));
     }

@@ -78,6 +78,12 @@ impl ImageBase {
         ImageBase(crate::nix::names::image_base_name(name.last_component(), version, os, arch))
     }
 
+    /// The base of the files one name and version has for every platform,
+    /// `<last part of name>-<version>` (an OCI image index layout).
+    pub fn multi_arch(name: &AcIdentifier, version: Option<&str>) -> ImageBase {
+        ImageBase(crate::nix::names::multi_arch_base_name(name.last_component(), version))
+    }
+
     /// The base of the image this manifest describes; `None` without os and
     /// arch labels.
     pub fn of_manifest(m: &ImageManifest) -> Option<ImageBase> {

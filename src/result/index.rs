@@ -32,6 +32,9 @@ pub enum ArtifactKind {
     DependencyAci,
     /// An OCI image layout directory ([`OciArtifact`]).
     OciLayout,
+    /// An OCI image layout whose `index.json` tags an image index of one
+    /// image per platform (`mkMultiArch`; [`OciIndexArtifact`]).
+    OciIndex,
 }
 
 impl ArtifactKind {
@@ -40,6 +43,7 @@ impl ArtifactKind {
             ArtifactKind::Aci => "aci",
             ArtifactKind::DependencyAci => "dependency-aci",
             ArtifactKind::OciLayout => "oci-layout",
+            ArtifactKind::OciIndex => "oci-index",
         }
     }
 }
@@ -142,6 +146,61 @@ pub struct OciArtifact {
     pub store_paths: Vec<String>,
 }
 
+/// One platform's image in an OCI image index layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OciIndexPlatform {
+    /// The OCI os, architecture and variant (Go's names: `amd64`, `arm64`,
+    /// `arm` `v7`), as the image index's `platform` and the config give them.
+    pub os: String,
+    pub arch: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// How many layers the image has.
+    pub layers: u32,
+    pub digests: OciDigests,
+    /// The image's closure SBOM, `<name>-<version>-<os>-<arch>.closure.json`
+    /// beside the layout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<FileName>,
+}
+
+/// The files of an OCI image index artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OciIndexFiles {
+    /// The image layout directory, `<name>-<version>.oci`.
+    pub layout: FileName,
+}
+
+/// The digest of an OCI image index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OciIndexDigests {
+    /// The image index blob's digest (what `index.json` points at, and what
+    /// a registry serves for the tag).
+    #[serde(with = "digest::serde_str")]
+    pub index: Sha256Digest,
+}
+
+/// One OCI image layout holding the images of one name and version for
+/// several platforms, under an image index (kind `oci-index`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OciIndexArtifact {
+    /// Always [`ArtifactKind::OciIndex`].
+    pub kind: ArtifactKind,
+    pub name: AcIdentifier,
+    /// The version; null when the images have none.
+    pub version: Option<String>,
+    /// The tag `index.json` gives the image index.
+    pub tag: String,
+    pub files: OciIndexFiles,
+    pub digests: OciIndexDigests,
+    /// The images, in the order the image index lists them.
+    pub platforms: Vec<OciIndexPlatform>,
+}
+
 /// `nix2aci.json`. In the file, `artifacts` is one list whose entries say
 /// their `kind`; here the ACI kinds and the OCI layouts are kept apart,
 /// since they have different files and digests.
@@ -153,6 +212,8 @@ pub struct Index {
     pub artifacts: Vec<Artifact>,
     /// The entries of kind `oci-layout`.
     pub oci_layouts: Vec<OciArtifact>,
+    /// The entries of kind `oci-index`.
+    pub oci_indexes: Vec<OciIndexArtifact>,
 }
 
 impl Serialize for Index {
@@ -162,13 +223,20 @@ impl Serialize for Index {
         enum Entry<'a> {
             Aci(&'a Artifact),
             Oci(&'a OciArtifact),
+            OciIndex(&'a OciIndexArtifact),
         }
         #[derive(Serialize)]
         struct Raw<'a> {
             nix2aci: u64,
             artifacts: Vec<Entry<'a>>,
         }
-        let artifacts = self.artifacts.iter().map(Entry::Aci).chain(self.oci_layouts.iter().map(Entry::Oci)).collect();
+        let artifacts = self
+            .artifacts
+            .iter()
+            .map(Entry::Aci)
+            .chain(self.oci_layouts.iter().map(Entry::Oci))
+            .chain(self.oci_indexes.iter().map(Entry::OciIndex))
+            .collect();
         Raw { nix2aci: self.nix2aci, artifacts }.serialize(s)
     }
 }
@@ -210,12 +278,12 @@ pub enum IndexError {
 impl Index {
     /// The index of a result holding these artifacts.
     pub fn new(artifacts: Vec<Artifact>) -> Index {
-        Index { nix2aci: INDEX_VERSION, artifacts, oci_layouts: Vec::new() }
+        Index { nix2aci: INDEX_VERSION, artifacts, oci_layouts: Vec::new(), oci_indexes: Vec::new() }
     }
 
     /// The index of a result holding these ACIs and OCI layouts.
     pub fn with_oci(artifacts: Vec<Artifact>, oci_layouts: Vec<OciArtifact>) -> Index {
-        Index { nix2aci: INDEX_VERSION, artifacts, oci_layouts }
+        Index { nix2aci: INDEX_VERSION, artifacts, oci_layouts, oci_indexes: Vec::new() }
     }
 
     /// The bytes of `nix2aci.json`: pretty JSON and a newline.
@@ -262,8 +330,13 @@ impl Index {
         // The position in the file of each entry, for messages.
         let mut acis: Vec<usize> = Vec::new();
         let mut ocis: Vec<usize> = Vec::new();
+        let mut indexes: Vec<usize> = Vec::new();
         for (i, v) in raw.artifacts.iter().enumerate() {
-            if v.get("kind").and_then(|k| k.as_str()) == Some(ArtifactKind::OciLayout.as_str()) {
+            let kind = v.get("kind").and_then(|k| k.as_str());
+            if kind == Some(ArtifactKind::OciIndex.as_str()) {
+                index.oci_indexes.push(entry(i, v).map_err(|(f, m)| malformed(f, m))?);
+                indexes.push(i);
+            } else if kind == Some(ArtifactKind::OciLayout.as_str()) {
                 index.oci_layouts.push(entry(i, v).map_err(|(f, m)| malformed(f, m))?);
                 ocis.push(i);
             } else {
@@ -284,8 +357,21 @@ impl Index {
                     .zip(&ocis)
                     .map(|(o, &i)| (i, o.version.as_deref(), o.os.as_str(), o.arch.as_str())),
             );
-        for (i, version, os, arch) in labels {
-            for (field, value) in [("version", version), ("os", Some(os)), ("arch", Some(arch))] {
+        // Where in the file, then the version, os, arch and variant there.
+        type Parts<'a> = [Option<&'a str>; 4];
+        let mut labels: Vec<(String, Parts)> =
+            labels.map(|(i, v, os, arch)| (format!("artifacts[{i}]"), [v, Some(os), Some(arch), None])).collect();
+        for (o, &i) in index.oci_indexes.iter().zip(&indexes) {
+            labels.push((format!("artifacts[{i}]"), [o.version.as_deref(), None, None, None]));
+            for (p, platform) in o.platforms.iter().enumerate() {
+                labels.push((
+                    format!("artifacts[{i}].platforms[{p}]"),
+                    [None, Some(platform.os.as_str()), Some(platform.arch.as_str()), platform.variant.as_deref()],
+                ));
+            }
+        }
+        for (at, [version, os, arch, variant]) in labels {
+            for (field, value) in [("version", version), ("os", os), ("arch", arch), ("variant", variant)] {
                 let Some(value) = value else { continue };
                 let problem = match crate::nix::names::name_part_problem(value) {
                     Some(p) => p,
@@ -293,12 +379,12 @@ impl Index {
                     None => continue,
                 };
                 return Err(malformed(
-                    format!("artifacts[{i}].{field}"),
+                    format!("{at}.{field}"),
                     format!("{value:?} cannot go into a file name: {problem}"),
                 ));
             }
         }
-        if index.artifacts.is_empty() && index.oci_layouts.is_empty() {
+        if index.artifacts.is_empty() && index.oci_layouts.is_empty() && index.oci_indexes.is_empty() {
             return Err(IndexError::NoArtifacts { path: path.to_path_buf() });
         }
         // Each file belongs to one artifact.
@@ -314,11 +400,22 @@ impl Index {
                 claim(f, index_no)?;
             }
         }
+        for (o, &index_no) in index.oci_indexes.iter().zip(&indexes) {
+            if o.platforms.is_empty() {
+                return Err(malformed(
+                    format!("artifacts[{index_no}].platforms"),
+                    "an OCI image index lists at least one platform's image".into(),
+                ));
+            }
+            for f in std::iter::once(&o.files.layout).chain(o.platforms.iter().filter_map(|p| p.sbom.as_ref())) {
+                claim(f, index_no)?;
+            }
+        }
         for (a, &index_no) in index.artifacts.iter().zip(&acis) {
-            if a.kind == ArtifactKind::OciLayout {
+            if a.kind == ArtifactKind::OciLayout || a.kind == ArtifactKind::OciIndex {
                 return Err(malformed(
                     format!("artifacts[{index_no}].kind"),
-                    "an ACI entry cannot be oci-layout".into(),
+                    format!("an ACI entry cannot be {}", a.kind.as_str()),
                 ));
             }
             let thin = a.store_layout == StoreLayout::Thin;
@@ -374,6 +471,19 @@ impl ResultDir {
                 });
             }
             if let Some(f) = &o.files.sbom {
+                if !std::fs::metadata(dir.join(f)).map(|m| m.is_file()).unwrap_or(false) {
+                    return Err(IndexError::MissingFile { result: result.to_path_buf(), file: f.to_string() });
+                }
+            }
+        }
+        for o in &index.oci_indexes {
+            if !dir.join(&o.files.layout).join("index.json").is_file() {
+                return Err(IndexError::MissingLayout {
+                    result: result.to_path_buf(),
+                    file: o.files.layout.to_string(),
+                });
+            }
+            for f in o.platforms.iter().filter_map(|p| p.sbom.as_ref()) {
                 if !std::fs::metadata(dir.join(f)).map(|m| m.is_file()).unwrap_or(false) {
                     return Err(IndexError::MissingFile { result: result.to_path_buf(), file: f.to_string() });
                 }
@@ -488,6 +598,69 @@ mod tests {
             }
         }
         v
+    }
+
+    fn oci_index(platforms: Value) -> Value {
+        json!({
+            "kind": "oci-index",
+            "name": "busybox",
+            "version": "1.36.1",
+            "tag": "1.36.1",
+            "files": { "layout": "busybox-1.36.1.oci" },
+            "digests": { "index": format!("sha256:{}", "ef".repeat(32)) },
+            "platforms": platforms
+        })
+    }
+
+    fn platform(arch: &str, variant: Option<&str>) -> Value {
+        let mut p = json!({
+            "os": "linux",
+            "arch": arch,
+            "layers": 2,
+            "digests": { "manifest": format!("sha256:{}", "ab".repeat(32)), "config": format!("sha256:{}", "cd".repeat(32)) },
+            "sbom": format!("busybox-1.36.1-linux-{}.closure.json", arch.replace('/', "_"))
+        });
+        if let Some(v) = variant {
+            p["variant"] = v.into();
+        }
+        p
+    }
+
+    #[test]
+    fn oci_indexes_round_trip() {
+        let platforms = json!([platform("amd64", None), platform("arm", Some("v7"))]);
+        let index = parse(json!({"nix2aci": 2, "artifacts": [oci_index(platforms)]})).unwrap();
+        assert_eq!((index.artifacts.len(), index.oci_layouts.len(), index.oci_indexes.len()), (0, 0, 1));
+        let o = &index.oci_indexes[0];
+        assert_eq!(o.kind, ArtifactKind::OciIndex);
+        assert_eq!(o.files.layout.as_str(), "busybox-1.36.1.oci");
+        assert_eq!(o.platforms[1].variant.as_deref(), Some("v7"));
+        assert_eq!(o.platforms[0].variant, None);
+        assert_eq!(Index::parse(&index.to_json(), Path::new("x")).unwrap(), index);
+        let json: Value = serde_json::from_slice(&index.to_json()).unwrap();
+        assert_eq!(json["artifacts"][0]["kind"], "oci-index");
+        assert_eq!(json["artifacts"][0]["platforms"][0].get("variant"), None);
+
+        // No platform, a variant that cannot go into a name, two platforms
+        // claiming one SBOM, an unknown key: refused, naming the field.
+        let err = parse(json!({"nix2aci": 2, "artifacts": [oci_index(json!([]))]})).unwrap_err();
+        assert!(matches!(&err, IndexError::Malformed { field, .. } if field == "artifacts[0].platforms"), "{err}");
+        let err = parse(json!({"nix2aci": 2, "artifacts": [oci_index(json!([platform("a/b", None)]))]})).unwrap_err();
+        assert!(
+            matches!(&err, IndexError::Malformed { field, .. } if field == "artifacts[0].platforms[0].arch"),
+            "{err}"
+        );
+        let err = parse(json!({"nix2aci": 2, "artifacts": [oci_index(json!([platform("arm", Some("v\n7"))]))]}));
+        assert!(
+            matches!(&err, Err(IndexError::Malformed { field, .. }) if field == "artifacts[0].platforms[0].variant")
+        );
+        let twice = json!([platform("amd64", None), platform("amd64", Some("v2"))]);
+        let err = parse(json!({"nix2aci": 2, "artifacts": [oci_index(twice)]})).unwrap_err();
+        assert!(matches!(err, IndexError::DuplicateFile { .. }), "{err}");
+        let mut extra = oci_index(json!([platform("amd64", None)]));
+        extra["sign"] = true.into();
+        let err = parse(json!({"nix2aci": 2, "artifacts": [extra]})).unwrap_err();
+        assert!(matches!(&err, IndexError::Malformed { field, .. } if field.starts_with("artifacts[0]")), "{err}");
     }
 
     #[test]

@@ -13,8 +13,8 @@ pub mod writer;
 
 pub use files::{signature_name, AciFiles, FileName, FileNameError, ImageBase};
 pub use index::{
-    Artifact, ArtifactKind, Digests, Index, IndexError, OciArtifact, OciDigests, OciFiles, ResultDir, INDEX_FILE,
-    INDEX_VERSION,
+    Artifact, ArtifactKind, Digests, Index, IndexError, OciArtifact, OciDigests, OciFiles, OciIndexArtifact,
+    OciIndexDigests, OciIndexFiles, OciIndexPlatform, ResultDir, INDEX_FILE, INDEX_VERSION,
 };
 pub use quote::{shell_quote, shell_quote_bytes, shell_quote_path};
 pub use writer::{ResultWriter, WriteError, POSTPROCESS_SCRIPT};

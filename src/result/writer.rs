@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::files::FileName;
-use super::index::{Artifact, Index, OciArtifact, INDEX_FILE};
+use super::index::{Artifact, Index, OciArtifact, OciIndexArtifact, INDEX_FILE};
 use super::script::postprocess_script_into;
 
 /// Why a result directory could not be written.
@@ -34,6 +34,7 @@ pub struct ResultWriter {
     out: PathBuf,
     artifacts: Vec<Artifact>,
     oci_layouts: Vec<OciArtifact>,
+    oci_indexes: Vec<OciIndexArtifact>,
     committed: bool,
 }
 
@@ -57,6 +58,7 @@ impl ResultWriter {
             out: out.to_path_buf(),
             artifacts: Vec::new(),
             oci_layouts: Vec::new(),
+            oci_indexes: Vec::new(),
             committed: false,
         })
     }
@@ -89,10 +91,17 @@ impl ResultWriter {
         self.oci_layouts.push(artifact);
     }
 
+    /// Lists an OCI image index layout in the index; its directory must have
+    /// been written.
+    pub fn add_oci_index(&mut self, artifact: OciIndexArtifact) {
+        self.oci_indexes.push(artifact);
+    }
+
     /// Writes `nix2aci.json` and `postprocess.sh` (which runs `mkaci`), and
     /// renames the result into place. Returns the index.
     pub fn commit(mut self, mkaci: &Path) -> Result<Index, WriteError> {
-        let index = Index::with_oci(std::mem::take(&mut self.artifacts), std::mem::take(&mut self.oci_layouts));
+        let mut index = Index::with_oci(std::mem::take(&mut self.artifacts), std::mem::take(&mut self.oci_layouts));
+        index.oci_indexes = std::mem::take(&mut self.oci_indexes);
         write_new(&self.staging.join(INDEX_FILE), &index.to_json(), 0o444)?;
         // A result of OCI images only publishes into OCI/ by default.
         let default_dir = if index.artifacts.is_empty() { "OCI" } else { "ACIs" };

@@ -36,11 +36,11 @@ refuses() {
     case $err in *"$2"*) ;; *) fail "$1: error lacks '$2': $err" ;; esac
 }
 refuses 'n.mkMultiArch { images = [ ]; }' 'mkMultiArch: `images` is empty'
-refuses 'n.mkMultiArch { images = [ n.busybox n.busyboxOCI ]; }' 'images[1] (busybox-oci-1.35.0) is an OCI image: mkMultiArch makes ACI results for now'
-refuses 'n.mkMultiArch { images = [ n.busybox n.pkgs.busybox ]; }' 'images[1] is not an mkACI result'
+refuses 'n.mkMultiArch { images = [ n.busybox n.busyboxArm64OCI ]; }' 'images[1] (busybox-1.35.0-linux-arm64.oci) is an mkOCI image, images[0] (busybox-1.35.0-linux-amd64.aci) an mkACI image; one result holds ACIs or OCI images, not both'
+refuses 'n.mkMultiArch { images = [ n.busybox n.pkgs.busybox ]; }' 'images[1] is not an mkACI or mkOCI result'
 refuses 'n.mkMultiArch { images = [ n.busybox n.bash ]; }' 'images[1] (bash-5.2.15-linux-amd64.aci) is named "bash", images[0] "busybox"'
 refuses 'n.mkMultiArch { images = [ n.busybox (n.mkACI { packages = [ n.pkgs.busyboxAarch64 ]; name = "busybox"; version = "2"; targetSystem = "aarch64-linux"; exec = [ "/bin/sh" ]; }) ]; }' \
     'has version "2", images[0] "1.35.0"'
 refuses 'n.mkMultiArch { images = [ n.busybox n.busyboxArm64 (n.mkACI { packages = [ n.pkgs.busybox ]; name = "busybox"; exec = [ "/bin/sh" ]; }) ]; }' \
     'images[0] and images[2] are both busybox-1.35.0-linux-amd64.aci: the same platform twice'
-say "mkMultiArch refuses an empty list, OCI images, non-images, other names or versions, and one platform twice"
+say "mkMultiArch refuses an empty list, a mix of ACI and OCI images, non-images, other names or versions, and one platform twice"

@@ -179,7 +179,7 @@ pub fn write_layout(
 /// result then references, so Nix keeps it as long as the result. The
 /// summary has the blob's digest and size and its `diff_id`; the tar size
 /// and entry count, which only packing knows, are 0.
-fn link_blob(blob: &FinishedBlob, dest: &Path) -> Result<LayerSummary, LayoutError> {
+pub(crate) fn link_blob(blob: &FinishedBlob, dest: &Path) -> Result<LayerSummary, LayoutError> {
     use sha2::Digest as _;
     use std::io::Read;
     let src = std::fs::File::open(&blob.path).map_err(io("open", &blob.path))?;
@@ -264,44 +264,27 @@ impl ReadLayout {
 
 /// Reads the layout at `dir` and the manifest tagged `tag` in its index.
 pub fn read_layout(dir: &Path, tag: &str) -> Result<ReadLayout, LayoutError> {
-    let index_path = dir.join("index.json");
-    let index: ImageIndex = parse(&read(&index_path)?, &index_path, "OCI image index")?;
-    let Some(desc) =
-        index.manifests.iter().find(|m| m.annotations.get(ANNOTATION_REF_NAME).map(String::as_str) == Some(tag))
-    else {
-        let found: Vec<&str> =
-            index.manifests.iter().filter_map(|m| m.annotations.get(ANNOTATION_REF_NAME)).map(String::as_str).collect();
-        return Err(LayoutError::NoSuchTag { path: index_path, tag: tag.into(), found: found.join(", ") });
-    };
-    let blob = |d: &Descriptor, what: &'static str| -> Result<(PathBuf, Vec<u8>), LayoutError> {
-        let path = dir.join("blobs/sha256").join(digest::hex(&d.digest));
-        if d.size > MAX_JSON_SIZE {
-            return Err(LayoutError::JsonBlobTooLarge { path, what, size: d.size });
-        }
-        // The size first, from the file's metadata: nothing is read from a
-        // blob that is not the size its descriptor gives.
-        let (file, actual_size) = open_regular(&path)?;
-        if actual_size != d.size {
-            return Err(LayoutError::SizeMismatch { path, expected: d.size, actual: actual_size });
-        }
-        let mut bytes = Vec::with_capacity(d.size as usize);
-        std::io::Read::read_to_end(&mut std::io::Read::take(file, d.size + 1), &mut bytes)
-            .map_err(io("read", &path))?;
-        let actual = digest::of_bytes(&bytes);
-        if actual != d.digest || bytes.len() as u64 != d.size {
-            return Err(LayoutError::DigestMismatch {
-                path,
-                expected: d.digest,
-                expected_size: d.size,
-                actual,
-                actual_size: bytes.len() as u64,
-            });
-        }
-        Ok((path, bytes))
-    };
-    let (mpath, mbytes) = blob(desc, "OCI image manifest")?;
+    let (_, desc) = tagged(dir, tag)?;
+    if desc.media_type == MEDIA_TYPE_INDEX {
+        return Err(LayoutError::Malformed {
+            path: dir.join("index.json"),
+            what: "OCI image layout of one image",
+            message: format!(
+                "it tags {tag:?} as an image index of several platforms' images ({}); name one platform's \
+                 image, or read it as an index",
+                desc.digest
+            ),
+        });
+    }
+    read_image(dir, &desc)
+}
+
+/// Reads the image the manifest descriptor `desc` points at in the layout
+/// `dir`: its manifest and its config, digests and sizes checked.
+fn read_image(dir: &Path, desc: &Descriptor) -> Result<ReadLayout, LayoutError> {
+    let (mpath, mbytes) = read_json_blob(dir, desc, "OCI image manifest")?;
     let manifest: ImageManifest = parse(&mbytes, &mpath, "OCI image manifest")?;
-    let (cpath, config_bytes) = blob(&manifest.config, "OCI image config")?;
+    let (cpath, config_bytes) = read_json_blob(dir, &manifest.config, "OCI image config")?;
     let config: ImageConfig = parse(&config_bytes, &cpath, "OCI image config")?;
     if config.rootfs.diff_ids.len() != manifest.layers.len() {
         return Err(LayoutError::Malformed {
@@ -315,6 +298,167 @@ pub fn read_layout(dir: &Path, tag: &str) -> Result<ReadLayout, LayoutError> {
         });
     }
     Ok(ReadLayout { dir: dir.to_path_buf(), manifest_descriptor: desc.clone(), manifest, config, config_bytes })
+}
+
+/// A JSON blob of the layout `dir` (a manifest, a config, an image index):
+/// a regular file of its descriptor's size, at most [`MAX_JSON_SIZE`]
+/// bytes, whose SHA-256 is the descriptor's digest.
+fn read_json_blob(dir: &Path, d: &Descriptor, what: &'static str) -> Result<(PathBuf, Vec<u8>), LayoutError> {
+    let path = dir.join("blobs/sha256").join(digest::hex(&d.digest));
+    if d.size > MAX_JSON_SIZE {
+        return Err(LayoutError::JsonBlobTooLarge { path, what, size: d.size });
+    }
+    // The size first, from the file's metadata: nothing is read from a
+    // blob that is not the size its descriptor gives.
+    let (file, actual_size) = open_regular(&path)?;
+    if actual_size != d.size {
+        return Err(LayoutError::SizeMismatch { path, expected: d.size, actual: actual_size });
+    }
+    let mut bytes = Vec::with_capacity(d.size as usize);
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, d.size + 1), &mut bytes).map_err(io("read", &path))?;
+    let actual = digest::of_bytes(&bytes);
+    if actual != d.digest || bytes.len() as u64 != d.size {
+        return Err(LayoutError::DigestMismatch {
+            path,
+            expected: d.digest,
+            expected_size: d.size,
+            actual,
+            actual_size: bytes.len() as u64,
+        });
+    }
+    Ok((path, bytes))
+}
+
+/// Most images an image index may list that mkaci reads: one per platform,
+/// and `src/names.json` knows fewer than twenty.
+pub const MAX_INDEX_MANIFESTS: usize = 64;
+
+/// An image index layout read back ([`read_index_layout`]): the image index
+/// tagged as asked, and each image it lists, read as [`read_layout`] reads
+/// one, its `manifest_descriptor` the index's entry (with its `platform`).
+#[derive(Debug, Clone)]
+pub struct ReadIndexLayout {
+    pub dir: PathBuf,
+    /// The descriptor `index.json` tags: the image index blob.
+    pub index_descriptor: Descriptor,
+    pub index: ImageIndex,
+    pub images: Vec<ReadLayout>,
+}
+
+/// What a layout's `index.json` tags: one image's manifest, or an image
+/// index of several platforms' images.
+#[derive(Debug, Clone)]
+pub enum ReadAny {
+    Image(Box<ReadLayout>),
+    Index(Box<ReadIndexLayout>),
+}
+
+/// Reads the layout at `dir` and what its `index.json` tags `tag`: an
+/// image manifest ([`read_layout`]) or an image index
+/// ([`read_index_layout`]), told apart by the descriptor's media type.
+pub fn read_any_layout(dir: &Path, tag: &str) -> Result<ReadAny, LayoutError> {
+    let (index_path, desc) = tagged(dir, tag)?;
+    if desc.media_type == MEDIA_TYPE_INDEX {
+        read_index_at(dir, &index_path, desc).map(|r| ReadAny::Index(Box::new(r)))
+    } else {
+        read_image(dir, &desc).map(|r| ReadAny::Image(Box::new(r)))
+    }
+}
+
+/// Reads the layout at `dir` whose `index.json` tags `tag` as an image
+/// index (what `mkMultiArch` builds of OCI images): the index blob, then
+/// every manifest it lists with its config (digests and sizes checked),
+/// each manifest's `platform` compared with its config's `os`,
+/// `architecture` and `variant`, and no platform listed twice. The layers'
+/// digests are checked by whoever reads them.
+pub fn read_index_layout(dir: &Path, tag: &str) -> Result<ReadIndexLayout, LayoutError> {
+    let (index_path, desc) = tagged(dir, tag)?;
+    read_index_at(dir, &index_path, desc)
+}
+
+fn read_index_at(dir: &Path, index_path: &Path, desc: Descriptor) -> Result<ReadIndexLayout, LayoutError> {
+    if desc.media_type != MEDIA_TYPE_INDEX {
+        return Err(LayoutError::Malformed {
+            path: index_path.to_path_buf(),
+            what: "OCI image index layout",
+            message: format!(
+                "it tags {} of media type {:?}, where an image index ({MEDIA_TYPE_INDEX}) was expected",
+                desc.digest, desc.media_type
+            ),
+        });
+    }
+    let (ipath, ibytes) = read_json_blob(dir, &desc, "OCI image index")?;
+    let index: ImageIndex = parse(&ibytes, &ipath, "OCI image index")?;
+    let malformed = |message: String| LayoutError::Malformed { path: ipath.clone(), what: "OCI image index", message };
+    if index.manifests.is_empty() || index.manifests.len() > MAX_INDEX_MANIFESTS {
+        return Err(malformed(format!(
+            "it lists {} images; an index of mkaci lists one to {MAX_INDEX_MANIFESTS}, one per platform",
+            index.manifests.len()
+        )));
+    }
+    let mut images: Vec<ReadLayout> = Vec::with_capacity(index.manifests.len());
+    for (i, m) in index.manifests.iter().enumerate() {
+        if m.media_type != MEDIA_TYPE_MANIFEST {
+            return Err(malformed(format!(
+                "manifests[{i}] is of media type {:?}; mkaci lists image manifests ({MEDIA_TYPE_MANIFEST}) only",
+                m.media_type
+            )));
+        }
+        let Some(p) = &m.platform else {
+            return Err(malformed(format!(
+                "manifests[{i}] ({}) has no platform; every image of an index names its platform",
+                m.digest
+            )));
+        };
+        if let Some(j) = index.manifests[..i].iter().position(|o| o.platform.as_ref() == Some(p)) {
+            return Err(malformed(format!(
+                "manifests[{j}] and manifests[{i}] are both for {}; an index lists one image per platform",
+                platform_text(p)
+            )));
+        }
+        let read = read_image(dir, m)?;
+        let c = &read.config;
+        let config_platform =
+            Platform { os: c.os.clone(), architecture: c.architecture.clone(), variant: c.variant.clone() };
+        if config_platform != *p {
+            return Err(LayoutError::Malformed {
+                path: read.blob_path(&read.manifest.config.digest),
+                what: "OCI image config",
+                message: format!(
+                    "it is for {}, but the image index lists its manifest {} (manifests[{i}]) as {}; the index \
+                     would hand runtimes of that platform another platform's image",
+                    platform_text(&config_platform),
+                    m.digest,
+                    platform_text(p)
+                ),
+            });
+        }
+        images.push(read);
+    }
+    Ok(ReadIndexLayout { dir: dir.to_path_buf(), index_descriptor: desc, index, images })
+}
+
+/// `os/architecture[/variant]`, as `--platform` flags spell it.
+pub fn platform_text(p: &Platform) -> String {
+    match &p.variant {
+        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+        None => format!("{}/{}", p.os, p.architecture),
+    }
+}
+
+/// The descriptor `index.json` of the layout `dir` tags `tag`.
+fn tagged(dir: &Path, tag: &str) -> Result<(PathBuf, Descriptor), LayoutError> {
+    let index_path = dir.join("index.json");
+    let index: ImageIndex = parse(&read(&index_path)?, &index_path, "OCI image index")?;
+    let Some(desc) =
+        index.manifests.iter().find(|m| m.annotations.get(ANNOTATION_REF_NAME).map(String::as_str) == Some(tag))
+    else {
+        let found: Vec<&str> =
+            index.manifests.iter().filter_map(|m| m.annotations.get(ANNOTATION_REF_NAME)).map(String::as_str).collect();
+        return Err(LayoutError::NoSuchTag { path: index_path, tag: tag.into(), found: found.join(", ") });
+    };
+    let desc = desc.clone();
+    Ok((index_path, desc))
 }
 
 /// Largest JSON file of a layout that is read: `index.json`, a manifest or a

@@ -3,7 +3,9 @@
 //! [`types`]), the mapping from the mkACI arguments to the image config
 //! ([`config`]), one layer per store path with popularity grouping
 //! ([`layers`]), the image layout directory ([`layout`]), and the
-//! docker-archive tarball that publishing makes from it ([`docker`]).
+//! docker-archive tarball that publishing makes from it ([`docker`]), and
+//! the image index of one name for several platforms ([`index`], what
+//! `mkMultiArch` builds of mkOCI images).
 //! `mkaci verify` reads both back (`crate::check::oci`).
 //!
 //! The specifications:
@@ -19,6 +21,7 @@ pub mod config;
 pub mod declared;
 pub mod docker;
 pub mod image;
+pub mod index;
 pub mod layer;
 pub mod layers;
 pub mod layout;
@@ -26,7 +29,10 @@ pub mod types;
 
 pub use config::{ConfigInput, OciSpecError};
 pub use image::build;
-pub use layout::{read_layout, write_layout, LayoutError, LayoutSummary, ReadLayout};
+pub use layout::{
+    read_any_layout, read_index_layout, read_layout, write_layout, LayoutError, LayoutSummary, ReadAny,
+    ReadIndexLayout, ReadLayout,
+};
 pub use types::{Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform};
 
 /// `maxLayers` when the user gives none: overlay filesystems limit the

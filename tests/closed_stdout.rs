@@ -9,10 +9,13 @@ use std::process::{Command, Stdio};
 
 use common::*;
 
-/// Runs `cmd` with a stdout whose reader is gone before it writes.
+/// Runs `cmd` with a stdout whose reader is gone before it starts: the read
+/// end of the pipe is closed before the spawn, so no write can land in the
+/// pipe's buffer first, however the two processes are scheduled.
 fn with_closed_stdout(cmd: &mut Command) -> std::process::Output {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    drop(child.stdout.take());
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let child = cmd.stdout(writer).stderr(Stdio::piped()).spawn().unwrap();
     child.wait_with_output().unwrap()
 }
 

@@ -35,7 +35,11 @@ pub fn format_of(attrs: &Attrs) -> Format {
         ImageFormat::OciLayer => formats::oci::layer::build,
         ImageFormat::MultiArch => formats::aci::multi::build,
         ImageFormat::Layer => formats::aci::layer::build,
-        ImageFormat::Aci if spec.layered || !spec.layers.is_empty() => formats::aci::layered::build,
+        ImageFormat::LayerPlan if attrs.oci.is_some() => formats::oci::plan::build,
+        ImageFormat::LayerPlan => formats::aci::plan::build,
+        ImageFormat::PathLayer => formats::aci::path_layer::build,
+        ImageFormat::OciPathLayer => formats::oci::path_layer::build,
+        ImageFormat::Aci if spec.layered || !spec.layers.is_empty() || !spec.cached_layers.is_empty() => formats::aci::layered::build,
         ImageFormat::Aci => formats::aci::app::build,
     }
 }

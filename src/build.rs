@@ -39,7 +39,9 @@ pub fn format_of(attrs: &Attrs) -> Format {
         ImageFormat::LayerPlan => formats::aci::plan::build,
         ImageFormat::PathLayer => formats::aci::path_layer::build,
         ImageFormat::OciPathLayer => formats::oci::path_layer::build,
-        ImageFormat::Aci if spec.layered || !spec.layers.is_empty() || !spec.cached_layers.is_empty() => formats::aci::layered::build,
+        ImageFormat::Aci if spec.layered || !spec.layers.is_empty() || !spec.cached_layers.is_empty() => {
+            formats::aci::layered::build
+        }
         ImageFormat::Aci => formats::aci::app::build,
     }
 }

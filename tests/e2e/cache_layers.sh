@@ -36,6 +36,14 @@ in {
   ociPlain = n.mkOCI common;
   aci = n.mkACI (common // { layered = true; cacheLayers = true; });
   aciPlain = n.mkACI (common // { layered = true; });
+  # maxLayers = 3: one store layer of its own (glibc, the most popular), the
+  # rest shared; and a declared layer (bash's libraries) beside the cache.
+  ociSmall = n.mkOCI (common // { maxLayers = 3; cacheLayers = true; });
+  ociSmallPlain = n.mkOCI (common // { maxLayers = 3; });
+  ociDeclared = n.mkOCI (common // { layers = [ n.bashLibsLayer ]; cacheLayers = true; });
+  ociDeclaredPlain = n.mkOCI (common // { layers = [ n.bashLibsLayer ]; });
+  aciDeclared = n.mkACI (common // { layered = true; layers = [ n.bashLibsLayer ]; cacheLayers = true; });
+  aciDeclaredPlain = n.mkACI (common // { layered = true; layers = [ n.bashLibsLayer ]; });
   # Another image that holds bash: it shares bash's layers.
   other = n.mkOCI { name = "localhost/cl/other"; packages = [ bash ]; exec = [ "/bin/bash" ]; cacheLayers = true; };
   otherAci = n.mkACI { name = "localhost/cl/other"; packages = [ bash ]; exec = [ "/bin/bash" ]; layered = true; cacheLayers = true; };
@@ -74,6 +82,24 @@ got=$(bwrap --bind "$work/bundle/rootfs" / --proc /proc --dev /dev --unshare-all
 [ "$got" = "generation 1" ] || fail "the app printed '$got'"
 say "OCI: the same manifest as without cacheLayers; $((n - 1)) store layers, each a link to its own derivation; valid, and the app runs"
 
+# maxLayers and declared layers: the same images again; cached layers only
+# for the paths that get a layer of their own.
+same_oci() {  # ATTR PLAIN-ATTR WANT-CACHED
+    local o p
+    o=$(nix-build "$work/cl.nix" -A "$1" --no-out-link 2>"$work/$1.log") || { cat "$work/$1.log" >&2; fail "$1 does not build"; }
+    p=$(nix-build "$work/cl.nix" -A "$2" --no-out-link 2>/dev/null) || fail "$2 does not build"
+    [ "$(jq -c '.artifacts[0].digests' "$o/nix2aci.json")" = "$(jq -c '.artifacts[0].digests' "$p/nix2aci.json")" ] \
+        || fail "$1 differs from $2: $(jq -c '.artifacts[0].digests' "$o/nix2aci.json" "$p/nix2aci.json")"
+    [ "$(layer_outs "$o" oci | grep -c .)" = "$3" ] || fail "$1 links $(layer_outs "$o" oci | grep -c .) cached layers, expected $3"
+}
+same_oci ociSmall ociSmallPlain 1
+same_oci ociDeclared ociDeclaredPlain 2
+o=$(nix-build "$work/cl.nix" -A aciDeclared --no-out-link 2>"$work/aciDeclared.log") || { cat "$work/aciDeclared.log" >&2; fail "aciDeclared does not build"; }
+p=$(nix-build "$work/cl.nix" -A aciDeclaredPlain --no-out-link 2>/dev/null) || fail "aciDeclaredPlain does not build"
+cmp -s "$o/nix2aci.json" "$p/nix2aci.json" || fail "the layered ACI over a declared layer differs with cacheLayers"
+[ "$(layer_outs "$o" aci | grep -c .)" = 2 ] || fail "the layered ACI over a declared layer links $(layer_outs "$o" aci | grep -c .) cached layers, expected 2 (app, bash)"
+say "maxLayers = 3 gives one cached layer (glibc) and the same image; beside a declared layer only the app and bash are cached, the same images"
+
 # 2. Layered ACI: the same images and index as without cacheLayers.
 nix-build "$work/cl.nix" -A aci -o "$work/aci" >"$work/aci.log" 2>&1 || { cat "$work/aci.log" >&2; fail "the cacheLayers ACI does not build"; }
 nix-build "$work/cl.nix" -A aciPlain -o "$work/aci-plain" >/dev/null 2>&1 || fail "the plain layered ACI does not build"
@@ -108,8 +134,10 @@ ashared=$(comm -12 <(printf '%s\n' "$acached") <(layer_outs "$(readlink -f "$wor
 say "another image holding bash shares $((n - 2)) OCI layers and $((ndeps - 1)) dependency ACIs with the app's"
 
 # 4. A one-line change rebuilds the app, the layer plan, the app's layer and the image only.
+# A generation no earlier run built.
+gen=$(date +%s%N)
 for k in oci aci; do
-    nix-build "$work/cl.nix" -A "$k" --argstr generation 2 --no-out-link >"$work/$k-2.log" 2>&1 \
+    nix-build "$work/cl.nix" -A "$k" --argstr generation "$gen" --no-out-link >"$work/$k-2.log" 2>&1 \
         || { cat "$work/$k-2.log" >&2; fail "the changed $k image does not build"; }
     names=$(built "$work/$k-2.log" | sed 's|^/nix/store/[a-z0-9]*-||; s|\.drv$||' | sort | tr '\n' ' ')
     case $k in

@@ -60,8 +60,9 @@ pub struct Declared {
     pub layers: Vec<LayerInput>,
     /// The store paths they hold, which leave the image's own layers.
     pub store_paths: BTreeSet<StorePath>,
-    /// Each layer's image name and the store paths it lists.
+    /// Each layer's image name, its finished blob and the store paths it lists.
     pub names: Vec<String>,
+    pub blobs: Vec<FinishedBlob>,
     pub held: Vec<Vec<StorePath>>,
 }
 
@@ -94,8 +95,7 @@ pub fn read_cached(
     let read = read("cachedLayers", values, store, platform)?;
     let mut out = std::collections::BTreeMap::new();
     let mut seen: BTreeSet<StorePath> = BTreeSet::new();
-    for (index, ((layer, name), held)) in read.layers.into_iter().zip(read.names).zip(read.held).enumerate() {
-        let LayerSource::Blob(blob) = layer.source else { unreachable!("read gives finished blobs only") };
+    for (index, ((blob, name), held)) in read.blobs.into_iter().zip(read.names).zip(read.held).enumerate() {
         let [held] = <[StorePath; 1]>::try_from(held).map_err(|h| DeclaredError::CachedShape {
             index,
             name: name.clone(),
@@ -192,14 +192,13 @@ pub fn read(
         let created_by = format!("mkaci: declared layer {name} ({} store paths)", artifact.store_paths.len());
         out.names.push(name);
         out.held.push(held);
-        out.layers.push(LayerInput {
-            source: LayerSource::Blob(FinishedBlob {
-                path: layout.blob_path(&descriptor.digest),
-                descriptor: descriptor.clone(),
-                diff_id: *diff_id,
-            }),
-            created_by,
-        });
+        let blob = FinishedBlob {
+            path: layout.blob_path(&descriptor.digest),
+            descriptor: descriptor.clone(),
+            diff_id: *diff_id,
+        };
+        out.blobs.push(blob.clone());
+        out.layers.push(LayerInput { source: LayerSource::Blob(blob), created_by });
     }
     Ok(out)
 }

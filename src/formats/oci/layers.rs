@@ -30,12 +30,15 @@ pub fn layer_inputs(
 ) -> Vec<LayerInput> {
     let mut layers: Vec<LayerInput> = group_by_popularity_without(closure, max_layers, leave_out)
         .iter()
-        .map(|g| match g.paths.as_slice() {
-            [one] if cached.contains_key(one) => {
-                let c = cached.remove(one).expect("checked just before");
-                LayerInput { source: LayerSource::Blob(c.blob), created_by: describe(store, g) }
+        .map(|g| {
+            let hit = match g.paths.as_slice() {
+                [one] => cached.remove(one),
+                _ => None,
+            };
+            match hit {
+                Some(c) => LayerInput { source: LayerSource::Blob(c.blob), created_by: describe(store, g) },
+                None => LayerInput::plan(group_plan(store, g, rootfs), describe(store, g)),
             }
-            _ => LayerInput::plan(group_plan(store, g, rootfs), describe(store, g)),
         })
         .collect();
     layers.push(LayerInput::plan(

@@ -25,6 +25,10 @@
 # - fat: mkACI { packages = [ app ]; } of the same closure, for comparison.
 # - oci: mkOCI { packages = [ app ]; layers = [ layer ]; }: an OCI image whose
 #   bottom layer is the layer's `oci` (built once, as `layerOci`), linked.
+# - ociCached: mkOCI { packages = [ app ]; cacheLayers = true; }: nothing
+#   declared; each store path's layer is a derivation of its own.
+# - layeredCached: mkACI { packages = [ app ]; layered = true;
+#   cacheLayers = true; }: each per-path dependency ACI a derivation of its own.
 {
   corpus,
   part ? "large",
@@ -88,6 +92,15 @@ in
   perPath = mkACI (common // {
     name = "localhost/bench/app-per-path";
     layered = true;
+  });
+  ociCached = mkOCI (common // {
+    name = "localhost/bench/app-oci-cached";
+    cacheLayers = true;
+  });
+  layeredCached = mkACI (common // {
+    name = "localhost/bench/app-cached";
+    layered = true;
+    cacheLayers = true;
   });
   fat = mkACI (common // {
     name = "localhost/bench/app-fat";

@@ -107,6 +107,15 @@ in
   # paths out of its contents and out of its per-path dependencies. A layer
   # is its own derivation, so images that share it build it once.
   layers ? [ ],
+  # Cached per-path layers (with `layered = true` only): each per-path
+  # dependency ACI becomes a derivation of its own, which depends only on
+  # its store path, `layerPrefix`, the os and arch and the compression, so
+  # every image on every machine that holds the path reuses it, and a
+  # rebuild after the app changed packs only the app's own paths. The same
+  # images as without it. Needs the closure at evaluation time: it imports
+  # from a derivation (which Hydra and nixpkgs forbid), so it is off by
+  # default (docs/layers.md).
+  cacheLayers ? false,
 
   # Extra labels, attrset name -> string (an integer, path or derivation is
   # converted with toString, as for `env`). `name` is not allowed; `os`,
@@ -483,6 +492,30 @@ let
     let l = checkBool "layered" layered; in
     if l && thin' then fail "`thin = true` and `layered = true` do not go together: a thin image mounts every store path from the host, a layered one ships them as dependency images; choose one"
     else l;
+  cacheLayers' =
+    let c = checkBool "cacheLayers" cacheLayers; in
+    if c && !layered' then fail "`cacheLayers = true` caches the per-path dependency images of a layered image, and this image is not layered; set layered = true (the image then ships each store path as a dependency ACI), or drop cacheLayers"
+    else c;
+  # The name prefix of the per-path images, as mkaci computes its default
+  # (formats/aci/deps.rs): the image name's first component and the store
+  # directory.
+  effectivePrefix =
+    if layerPrefix' != null then layerPrefix'
+    else names.mapName "${builtins.head (builtins.split "/" imageName)}/${substring 1 (stringLength builtins.storeDir) builtins.storeDir}";
+  cachedLayers = import ./cacheLayers.nix {
+    kind = "aci";
+    inherit imageName system;
+    imageVersion = version';
+    targetSystem = targetSystem';
+    mkaci = mkaciBin;
+    packages = packagePaths;
+    layers = layers';
+    compression = compression';
+    compressionLevel = compressionLevel';
+    os = osFinal;
+    arch = archFinal;
+    layerPrefix = effectivePrefix;
+  };
   layerPrefix' =
     if layerPrefix == null then null
     else if !layered' then fail "`layerPrefix` (${show layerPrefix}) names the per-path dependency images, which only `layered = true` makes; set layered = true or drop layerPrefix"
@@ -541,7 +574,8 @@ let
   // optional "files" (if files' == { } then null else files')
   // optional "layered" (if layered' then true else null)
   // optional "layerPrefix" layerPrefix'
-  // optional "layers" (if layers' == [ ] then null else layers');
+  // optional "layers" (if layers' == [ ] then null else layers')
+  // optional "cachedLayers" (if cacheLayers' then cachedLayers else null);
 
   drv = import ./builder.nix {
     kind = "aci";

@@ -97,6 +97,15 @@ in
   # built once as its own derivation (the layer's `oci`) and linked into the
   # image as is; its store paths leave the image's own layers.
   layers ? [ ],
+  # Cached layers: each one-path store layer (the most popular paths, up to
+  # maxLayers; the rest share one layer the image packs itself) becomes a
+  # derivation of its own, which depends only on its store path, the
+  # platform and the compression, so every image on every machine that
+  # holds the path reuses it, and a rebuild after the app changed packs
+  # only the app's own paths. The same image as without it. Needs the
+  # closure at evaluation time: it imports from a derivation (which Hydra
+  # and nixpkgs forbid), so it is off by default (docs/oci.md).
+  cacheLayers ? false,
 
   # mkACI arguments with no OCI meaning: refused when they ask for anything.
   thin ? false,
@@ -137,11 +146,12 @@ let
     else if !(isInt maxLayers && maxLayers >= 2) then fail "`maxLayers` must be an integer of at least 2 (one store layer and the top-level layer), got ${show maxLayers}"
     else if !isList layers then fail "`layers` must be a list of nix2aci.mkLayer results, got ${show layers}"
     else if notLayers != [ ] then fail "`layers`[${toString (builtins.head notLayers)}] is not a nix2aci.mkLayer result (${show (builtins.elemAt layers (builtins.head notLayers))}); pass layers = [ (nix2aci.mkLayer { packages = [ ... ]; }) ]"
+    else if !builtins.isBool cacheLayers then fail "`cacheLayers` must be true or false, got ${show cacheLayers}"
     else if maxLayers < builtins.length layers + 2 then fail "`maxLayers` (${toString maxLayers}) leaves no room beside ${toString (builtins.length layers)} declared layer(s) for the image's own store layer and top-level layer; raise it to at least ${toString (builtins.length layers + 2)}"
     else true;
 
   # Everything else is mkACI's: its checks, its normalisation.
-  image = mkACI (removeAttrs args [ "tag" "maxLayers" "layers" "thin" "isolators" "eventHandlers" "supplementaryGIDs" "os" "arch" "sign" "layered" "layerPrefix" ]);
+  image = mkACI (removeAttrs args [ "tag" "maxLayers" "layers" "cacheLayers" "thin" "isolators" "eventHandlers" "supplementaryGIDs" "os" "arch" "sign" "layered" "layerPrefix" ]);
   aci = removeAttrs image.aciSpec [ "sign" ];
   system' = image.system;
   targetSystem' = image.targetSystem;
@@ -167,8 +177,23 @@ let
 
   # `layers` only when there are some, so that images without keep their
   # derivations.
+  declaredOci = map (l: "${l.oci}") layers;
   oci = { tag = tag'; inherit maxLayers dirName; }
-    // (if layers == [ ] then { } else { layers = map (l: "${l.oci}") layers; });
+    // (if layers == [ ] then { } else { layers = declaredOci; })
+    // (if cacheLayers != true then { } else {
+      cachedLayers = import ./cacheLayers.nix {
+        kind = "oci";
+        inherit (image) imageName imageVersion;
+        system = system';
+        targetSystem = targetSystem';
+        mkaci = image.builder;
+        packages = aci.packages;
+        layers = declaredOci;
+        inherit (aci) compression;
+        compressionLevel = aci.compressionLevel or null;
+        inherit maxLayers;
+      };
+    });
 
   drv = import ./builder.nix {
     kind = "oci";

@@ -36,7 +36,13 @@ pub fn format_of(attrs: &Attrs) -> Format {
         ImageFormat::MultiArch => formats::aci::multi::build,
         ImageFormat::OciMultiArch => formats::oci::index::build,
         ImageFormat::Layer => formats::aci::layer::build,
-        ImageFormat::Aci if spec.layered || !spec.layers.is_empty() => formats::aci::layered::build,
+        ImageFormat::LayerPlan if attrs.oci.is_some() => formats::oci::plan::build,
+        ImageFormat::LayerPlan => formats::aci::plan::build,
+        ImageFormat::PathLayer => formats::aci::path_layer::build,
+        ImageFormat::OciPathLayer => formats::oci::path_layer::build,
+        ImageFormat::Aci if spec.layered || !spec.layers.is_empty() || !spec.cached_layers.is_empty() => {
+            formats::aci::layered::build
+        }
         ImageFormat::Aci => formats::aci::app::build,
     }
 }

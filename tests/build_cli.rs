@@ -575,6 +575,91 @@ fn declared_layer_is_linked_and_left_out() {
     assert!(x.join("rootfs").join(s.path(H_BUSYBOX, "busybox").trim_start_matches('/')).join("bin/busybox").exists());
 }
 
+/// The attrs of a cached per-path dependency image of `path` (one of the
+/// fake store's), named under `prefix`.
+fn path_layer_attrs(s: &Store, path: &str, prefix: &str) -> Value {
+    let mut a = attrs(s, json!({"os": "linux", "arch": "amd64", "layerPrefix": prefix}));
+    a["format"] = json!("path-layer");
+    a["aci"] = json!({"packages": [path], "os": "linux", "arch": "amd64", "layerPrefix": prefix});
+    a
+}
+
+#[test]
+fn cached_layers_give_the_same_layered_image() {
+    let s = store();
+    let conf = s.path(H_CONF, "conf");
+    let prefix = "example.com/deps";
+    // The layer plan: every path, in the order of the app's dependencies.
+    let mut plan_attrs = attrs(&s, json!({"os": "linux", "arch": "amd64"}));
+    plan_attrs["format"] = json!("layer-plan");
+    let plan_out = s.tmp.path().join("plan");
+    let o = run_build(&s, &plan_attrs, &plan_out);
+    assert!(o.status.success(), "plan: {}", String::from_utf8_lossy(&o.stderr));
+    let plan: Value = serde_json::from_slice(&std::fs::read(plan_out.join("layers.json")).unwrap()).unwrap();
+    let planned: Vec<String> =
+        plan["paths"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect();
+    assert_eq!(planned.len(), 3, "{plan}");
+
+    // One cached layer per path, each in a store path of its own.
+    let mut cached = Vec::new();
+    for (i, p) in planned.iter().enumerate() {
+        let out = PathBuf::from(s.path(&format!("{i}d7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4"), "aci-layer"));
+        let o = run_build(&s, &path_layer_attrs(&s, p, prefix), &out);
+        assert!(o.status.success(), "path layer {p}: {}", String::from_utf8_lossy(&o.stderr));
+        cached.push(out.to_str().unwrap().to_string());
+    }
+    let plain = build_ok(&s, json!({"layered": true, "layerPrefix": prefix}));
+    let plain_copy = s.tmp.path().join("plain");
+    std::fs::rename(&plain, &plain_copy).unwrap();
+    let out = build_ok(&s, json!({"layered": true, "layerPrefix": prefix, "cachedLayers": cached}));
+    // The same index and the same bytes; the dependencies are links.
+    assert_eq!(
+        std::fs::read(out.join("nix2aci.json")).unwrap(),
+        std::fs::read(plain_copy.join("nix2aci.json")).unwrap()
+    );
+    let deps = index_images(&out, "dependency-aci");
+    assert_eq!(deps.len(), 3);
+    for f in index_images(&out, "aci").iter().chain(&deps) {
+        let name = f.file_name().unwrap();
+        assert_eq!(std::fs::read(f).unwrap(), std::fs::read(plain_copy.join(name)).unwrap(), "{}", f.display());
+    }
+    assert!(deps.iter().all(|d| std::fs::symlink_metadata(d).unwrap().file_type().is_symlink()));
+    let m = manifest_of(&out, &index_images(&out, "aci")[0]);
+    let order: Vec<&str> =
+        m["dependencies"].as_array().unwrap().iter().map(|d| d["imageName"].as_str().unwrap()).collect();
+    let want: Vec<String> =
+        planned.iter().map(|p| format!("{prefix}/{}", Path::new(p).file_name().unwrap().to_str().unwrap())).collect();
+    assert_eq!(order, want, "the plan's order is the app's");
+
+    // Refused: a layer of another prefix, a layer the image has no use
+    // for, cached layers without layered = true.
+    let other = PathBuf::from(s.path("9d7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4", "aci-layer"));
+    let o = run_build(&s, &path_layer_attrs(&s, &conf, "example.com/other"), &other);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bad = s.tmp.path().join("bad");
+    let cases: Vec<(Value, &[&str])> = vec![
+        (
+            json!({"layered": true, "layerPrefix": prefix, "cachedLayers": [other.to_str().unwrap()]}),
+            &["cachedLayers[0] is the image example.com/other/", "example.com/deps/", "another layerPrefix"],
+        ),
+        (
+            json!({"layered": true, "layerPrefix": prefix, "packages": [s.path(H_BUSYBOX, "busybox")], "cachedLayers": [cached[0].clone(), cached[1].clone(), cached[2].clone()]}),
+            &["cachedLayers[", "gets no per-path dependency image of its own here"],
+        ),
+        (json!({"cachedLayers": [cached[0].clone()]}), &["cachedLayers is given but layered is not true"]),
+    ];
+    for (aci, needles) in cases {
+        let mut a = attrs(&s, aci.clone());
+        if aci.get("packages").is_some() {
+            // busybox alone: its closure is busybox.
+            a["closure"] = json!([a["closure"][0].clone()]);
+        }
+        let o = run_build(&s, &a, &bad);
+        common::assert_fails_with(&o, needles);
+        assert!(!bad.exists(), "{aci}: a refused build left {}", bad.display());
+    }
+}
+
 #[test]
 fn layered_refusals_name_the_argument() {
     let s = store();

@@ -598,6 +598,69 @@ fn declared_oci_layers_are_refused_naming_the_layer() {
     }
 }
 
+/// A cached one-path OCI layer of `path` (`format = "oci-path-layer"`), in
+/// the store path `hash`.
+fn oci_path_layer(s: &Store, hash: &str, path: &str, compression: &str) -> PathBuf {
+    let out = PathBuf::from(s.path(hash, "oci-layer"));
+    let mut a = attrs(s, json!({}), json!({}));
+    a["format"] = json!("oci-path-layer");
+    a["oci"] = json!({"tag": "latest", "maxLayers": 1});
+    a["aci"] = json!({"packages": [path], "compression": compression});
+    let o = run_build(s, &a, &out, "0");
+    assert!(o.status.success(), "the path layer of {path} failed: {}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+#[test]
+fn cached_oci_layers_give_the_same_image() {
+    let s = store();
+    // The layer plan with maxLayers = 4: two paths of their own (lib, then
+    // busybox), the other two shared, then the top layer.
+    let mut plan_attrs = attrs(&s, json!({}), json!({"maxLayers": 4}));
+    plan_attrs["format"] = json!("layer-plan");
+    let plan_out = s.tmp.path().join("plan");
+    let o = run_build(&s, &plan_attrs, &plan_out, "0");
+    assert!(o.status.success(), "plan: {}", String::from_utf8_lossy(&o.stderr));
+    let plan: Value = serde_json::from_slice(&std::fs::read(plan_out.join("layers.json")).unwrap()).unwrap();
+    assert_eq!(plan["paths"], json!([s.path(H_LIB, "lib"), s.path(H_BUSYBOX, "busybox")]));
+    let cached: Vec<String> = ["8d7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4", "9d7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4"]
+        .iter()
+        .zip(plan["paths"].as_array().unwrap())
+        .map(|(h, p)| oci_path_layer(&s, h, p.as_str().unwrap(), "gzip").to_str().unwrap().to_string())
+        .collect();
+    let plain = build_ok(&s, json!({}), json!({"maxLayers": 4}), "plain");
+    let out = build_ok(&s, json!({}), json!({"maxLayers": 4, "cachedLayers": cached}), "cached");
+    let name = "busybox-1.35.0-linux-amd64.oci";
+    let (a, b) = (read_layout(&plain.join(name), "1.35.0").unwrap(), read_layout(&out.join(name), "1.35.0").unwrap());
+    assert_eq!(a.manifest_descriptor, b.manifest_descriptor, "the same manifest digest");
+    assert_eq!(a.manifest, b.manifest);
+    assert_eq!(a.config, b.config);
+    // The two one-path layers are links into the cached layers' outputs.
+    for (d, c) in b.manifest.layers[..2].iter().zip(&cached) {
+        let target = std::fs::read_link(b.blob_path(&d.digest)).unwrap();
+        assert!(target.starts_with(c), "{} links to {}", d.digest, target.display());
+    }
+    let v = verify(&out.join(name));
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+
+    // Refused: a layer the image has no layer of its own for (maxLayers
+    // groups busybox with others), a layer of another compression.
+    let none = oci_path_layer(&s, "7d7wy3d5dbzbmm3jjxnn2g8yl8y5ffa4", &s.path(H_LIB, "lib"), "none");
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"maxLayers": 3, "cachedLayers": cached}), "cachedLayers[1] ("),
+        (json!({"maxLayers": 3, "cachedLayers": cached}), "gets no store layer of its own here"),
+        (json!({"cachedLayers": [none.to_str().unwrap()]}), "is compressed as application/vnd.oci.image.layer.v1.tar"),
+    ];
+    for (oci, needle) in cases {
+        let out = s.tmp.path().join("refused");
+        let o = run_build(&s, &attrs(&s, json!({}), oci.clone()), &out, "0");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{oci} was accepted");
+        assert!(err.contains(needle), "{oci}: expected {needle:?} in: {err}");
+        assert!(!out.exists(), "a refused build left {out:?}");
+    }
+}
+
 /// A layout in a result is untrusted: a stray blob, a file the layout's
 /// index does not reach, a link in it, or a blob whose bytes are not its
 /// digest are refused before anything is published, with or without --copy.

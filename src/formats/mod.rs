@@ -138,7 +138,7 @@ pub enum BuildError {
     #[error(transparent)]
     Layout(#[from] oci::LayoutError),
     #[error(transparent)]
-    Layered(#[from] Box<aci::layered::LayeredError>),
+    Layered(#[from] Box<aci::deps::LayeredError>),
     #[error(transparent)]
     OciLayers(#[from] Box<oci::declared::DeclaredError>),
     #[error(transparent)]
@@ -157,4 +157,28 @@ pub enum BuildError {
     Dependencies { rule: manifest::ManifestError },
     #[error("{argument} is not supported for OCI images (mkOCI makes its own layers, see maxLayers); drop it")]
     OciWithLayers { argument: &'static str },
+    #[error("a cached per-path layer has {what}")]
+    PathLayer { what: String },
+}
+
+/// The file of a layer plan (`format = "layer-plan"`, what `cacheLayers`
+/// reads at evaluation time).
+pub const LAYER_PLAN_FILE: &str = "layers.json";
+
+/// The layer plan: the store paths that get a cached per-path layer, in the
+/// order the image uses them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerPlan {
+    pub paths: Vec<String>,
+}
+
+/// Writes `paths` as the layer plan of `result`.
+pub fn write_layer_plan(result: &ResultWriter, store: &StoreDir, paths: &[StorePath]) -> Result<Built, BuildError> {
+    let plan = LayerPlan { paths: paths.iter().map(|p| store.display(p)).collect() };
+    let mut json = serde_json::to_vec_pretty(&plan).expect("a list of strings serialises");
+    json.push(b'\n');
+    let name = crate::result::FileName::try_from(LAYER_PLAN_FILE.to_string()).expect("a plain file name");
+    result.write(&name, &json, 0o444)?;
+    Ok(Built::default())
 }

@@ -290,7 +290,9 @@ fn check_version(version: Option<&String>) -> Result<Option<String>, SpecError> 
     Ok(Some(v.clone()))
 }
 
-fn check_compression(spec: &AciSpec) -> Result<Compression, SpecError> {
+/// The compression `spec` asks for (`compression`, `compressionLevel`),
+/// checked; what every image and layer of it is written with.
+pub fn check_compression(spec: &AciSpec) -> Result<Compression, SpecError> {
     let level = spec.compression_level;
     // The ranges are the archive's own (`GzipLevel::RANGE`, `XzLevel::RANGE`);
     // here an out-of-range level becomes a message naming the argument.

@@ -76,6 +76,21 @@ pub enum ImageFormat {
     /// results.
     #[serde(rename = "oci-multi-arch")]
     OciMultiArch,
+    /// The store paths of the closure of `aci.packages` that an image gets
+    /// cached per-path layers for (`cacheLayers = true`), as `layers.json`:
+    /// the per-path dependency ACIs of a layered ACI, or (with `oci`) the
+    /// one-path layers of an OCI image. Read at evaluation time.
+    #[serde(rename = "layer-plan")]
+    LayerPlan,
+    /// One cached per-path dependency ACI (`cacheLayers = true`): the single
+    /// store path of `aci.packages`, named under `aci.layerPrefix`, labelled
+    /// `aci.os` and `aci.arch`.
+    #[serde(rename = "path-layer")]
+    PathLayer,
+    /// One cached per-path OCI layer (`cacheLayers = true`): an image layout
+    /// of one layer holding the single store path of `aci.packages`; needs `oci`.
+    #[serde(rename = "oci-path-layer")]
+    OciPathLayer,
 }
 
 /// The arguments only `mkOCI` has. The rest of its arguments are mkACI's,
@@ -95,6 +110,11 @@ pub struct OciSpec {
     /// image's bottom layers, in order, copied as they are.
     #[serde(default)]
     pub layers: Vec<String>,
+    /// Cached per-path layers (`cacheLayers = true`: the outputs of
+    /// `oci-path-layer` derivations, store paths): the blobs of the image's
+    /// one-path store layers, linked in place of packing them.
+    #[serde(default)]
+    pub cached_layers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,13 +160,18 @@ pub struct AciSpec {
     pub layered: bool,
     /// The name prefix of the per-path dependency ACIs (an AC Identifier);
     /// default: the image name's first component and the store directory,
-    /// see [`crate::formats::aci::layered::default_prefix`].
+    /// see [`crate::formats::aci::deps::default_prefix`].
     #[serde(default)]
     pub layer_prefix: Option<String>,
     /// Declared layers (`mkLayer` outputs, absolute store paths): the image
     /// depends on each and leaves their closures out.
     #[serde(default)]
     pub layers: Vec<String>,
+    /// Cached per-path dependency ACIs (`cacheLayers = true`: the outputs
+    /// of `path-layer` derivations, store paths), linked in place of
+    /// writing the per-path dependencies of `layered = true`.
+    #[serde(default)]
+    pub cached_layers: Vec<String>,
     /// The packages whose top-level trees are merged at `/`. Absolute store paths.
     pub packages: Vec<String>,
     /// String (split on whitespace) or list of strings.
@@ -396,7 +421,8 @@ mod tests {
                 tag: "1.0".into(),
                 max_layers: 100,
                 dir_name: Some("p-1.0-linux-amd64.oci".into()),
-                layers: Vec::new()
+                layers: Vec::new(),
+                cached_layers: Vec::new()
             })
         );
         let (field, msg) = Attrs::from_slice(

@@ -15,6 +15,10 @@
 //!   derivation whose output is one dependency ACI of a closure
 //!   ([`DeclaredLayer`]); images that use it link to it and leave its store
 //!   paths out, so the layer is built once and cached like any derivation.
+//! - `cacheLayers = true` (`cachedLayers` here): the per-path dependency
+//!   images of `layered = true`, each already built by a derivation of its
+//!   own ([`super::path_layer`]); the app links them in place of writing
+//!   them, so its result is the same as without them, byte for byte.
 //!
 //! The app image then holds what no dependency holds: the merged top-level
 //! tree, `/etc`, `/tmp`, mount targets and the store directory itself. Its
@@ -25,24 +29,24 @@
 //! gives the same tree in any order; this one is stable and reads bottom-up.
 //! See `docs/layers.md`.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
 
-use crate::image::image_id::ImageId;
-use crate::image::manifest::{AcIdentifier, AcVersion, Dependency, ImageManifest, ImageManifestKind, Label};
-use crate::image::plan::store::{group_by_popularity, store_plan};
+use crate::image::plan::store::store_plan;
 use crate::image::plan::StoreLayout;
 use crate::image::sbom::Placement;
-use crate::nix::closure::Closure;
-use crate::nix::store_path::{StoreDir, StorePath, StorePathError};
-use crate::result::{Artifact, ArtifactKind, IndexError, ResultDir, ResultWriter};
+use crate::nix::store_path::StorePath;
+use crate::result::ResultWriter;
 
+use super::deps::{
+    dependency_manifest, dependency_name, per_path_order, pin, prefix, read_declared, DeclaredLayer, LayeredError,
+};
 use super::{finish_app, prepare_app, write_dependency, Dependencies};
 use crate::formats::{BuildError, Built, Input};
 
 /// Builds the layered app `input` describes: its declared layers linked in,
 /// then (with `layered = true`) one dependency image per remaining store
-/// path, then the app without their store paths.
+/// path, linked from its cached layer when there is one, else written here;
+/// then the app without their store paths.
 pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildError> {
     let (spec, store, closure) = (input.spec(), &input.store, &input.closure);
     if spec.thin && spec.layered {
@@ -56,7 +60,7 @@ pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildErr
 
     // The declared layers, then (layered) one image per remaining store
     // path. Their store paths leave the image itself.
-    let declared = read_declared(&spec.layers, store, &app.os, &app.arch).map_err(Box::new)?;
+    let declared = read_declared("layers", &spec.layers, store, &app.os, &app.arch).map_err(Box::new)?;
     let mut deps = Dependencies {
         leave_out: declared.iter().flat_map(|l| l.store_paths.iter().cloned()).collect(),
         ..Dependencies::default()
@@ -73,214 +77,76 @@ pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildErr
     }
     if layout == StoreLayout::Layered {
         let prefix = prefix(spec.layer_prefix.as_deref(), &app.manifest.name, store).map_err(Box::new)?;
+        let mut cached = cached_by_path(&spec.cached_layers, store, &app.os, &app.arch)?;
         for path in per_path_order(closure, &deps.leave_out) {
             let dm = dependency_manifest(dependency_name(&prefix, &path), &app.os, &app.arch);
+            app.sbom.set_placement(&path, Placement::DependencyAci { image: dm.name.clone() });
+            if let Some((index, layer)) = cached.remove(&path) {
+                // The cached layer is the image this one would write: the
+                // same manifest and the same store path, so the same bytes.
+                if layer.manifest.to_canonical_json() != dm.to_canonical_json() {
+                    return Err(Box::new(LayeredError::CachedName {
+                        index,
+                        name: layer.artifact.name.to_string(),
+                        path: store.display(&path),
+                        expected: dm.name.to_string(),
+                    })
+                    .into());
+                }
+                for f in layer.artifact.files.all() {
+                    result.link(f, &layer.out.join(f))?;
+                }
+                deps.pins.push(pin(&dm, &layer.artifact.digests.image_id, layer.size));
+                let mut artifact = layer.artifact;
+                artifact.sign = app.sign;
+                deps.artifacts.push(artifact);
+                continue;
+            }
             let plan = input.opts.store_checks(store_plan(store, closure, std::slice::from_ref(&path)));
             let (artifact, summary) =
                 write_dependency(result, &dm, &plan, &app.archive_opts, app.sign, vec![store.display(&path)], None)?;
             deps.pins.push(pin(&dm, &summary.image_id, summary.compressed_size));
-            app.sbom.set_placement(&path, Placement::DependencyAci { image: dm.name.clone() });
             deps.artifacts.push(artifact);
             deps.archives.push(summary);
+        }
+        if let Some((path, (index, layer))) = cached.into_iter().next() {
+            return Err(Box::new(LayeredError::CachedUnused {
+                index,
+                name: layer.artifact.name.to_string(),
+                path: store.display(&path),
+            })
+            .into());
         }
         deps.leave_out.extend(closure.paths().iter().map(|p| p.path.clone()));
     } else if spec.layer_prefix.is_some() {
         return Err(BuildError::PrefixWithoutLayered);
+    } else if !spec.cached_layers.is_empty() {
+        return Err(Box::new(LayeredError::CachedWithoutLayered).into());
     }
     finish_app(input, result, app, deps)
 }
 
-/// Why the layers of an image cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum LayeredError {
-    #[error("layerPrefix = {value:?} is not a valid AC Identifier ({reason}); use lowercase a-z, 0-9 separated by single - . _ ~ /, e.g. layerPrefix = \"example.com/nix/store\"")]
-    BadPrefix { value: String, reason: Box<crate::image::manifest::ident::AcIdentifierError> },
-    #[error("layers[{index}] = {value:?} is not a store path: {error}; pass the result of nix2aci.mkLayer")]
-    LayerPath { index: usize, value: String, error: Box<StorePathError> },
-    #[error("layers[{index}] = {value:?} is not a layer: {error}")]
-    NotALayer { index: usize, value: String, error: Box<IndexError> },
-    #[error("layers[{index}] = {value:?} is not a layer: it holds {what}; pass the result of nix2aci.mkLayer, which holds exactly one dependency ACI")]
-    LayerShape { index: usize, value: String, what: String },
-    #[error("layers[{index}] ({name}) is built for {layer}, this image for {image} (os/arch); build the layer with the same system (or os and arch)")]
-    Platform { index: usize, name: String, layer: String, image: String },
-    #[error("layers[{index}] ({name}) lists the store path {value:?}, which is not a store path of {store}: {error}; rebuild the layer")]
-    LayerStorePath { index: usize, name: String, value: String, store: String, error: Box<StorePathError> },
-    #[error("layers[{index}] ({name}) has no size in its index; rebuild the layer with this mkaci")]
-    LayerSize { index: usize, name: String },
-    #[error("layers[{first}] and layers[{second}] are the same image {name}; list each layer once")]
-    DuplicateLayer { first: usize, second: usize, name: String },
-}
-
-/// The default `layerPrefix`: the image name's first component and the store
-/// directory, `localhost/nix/store` for `localhost/app` and a store at
-/// `/nix/store`. Under the first component, so that whoever may publish the
-/// image name's host may publish its dependencies too (`rkt trust
-/// --prefix=localhost` covers both).
-pub fn default_prefix(image: &AcIdentifier, store: &StoreDir) -> AcIdentifier {
-    let first = image.as_str().split('/').next().unwrap_or(image.as_str());
-    AcIdentifier::map_from(&format!("{first}/{}", store.relative()))
-        .expect("a component and a store directory map to a name")
-}
-
-/// The prefix an image's per-path dependencies are named under: `layerPrefix`
-/// when given, else [`default_prefix`].
-pub fn prefix(given: Option<&str>, image: &AcIdentifier, store: &StoreDir) -> Result<AcIdentifier, LayeredError> {
-    match given {
-        None => Ok(default_prefix(image, store)),
-        Some(v) => {
-            v.parse().map_err(|reason| LayeredError::BadPrefix { value: v.to_string(), reason: Box::new(reason) })
-        }
-    }
-}
-
-/// The name of the dependency image of `path`: `<prefix>/<hash>-<name>`,
-/// the name part mapped like a default image name (lowercase, `+` spelled
-/// `plus`, other characters outside an AC Identifier's turned into `-`).
-/// The hash alone tells store paths apart, so the mapping need not be
-/// one-to-one.
-pub fn dependency_name(prefix: &AcIdentifier, path: &StorePath) -> AcIdentifier {
-    AcIdentifier::map_from(&format!("{prefix}/{}", path.base_name()))
-        .expect("a valid prefix and a store hash always map to a name")
-}
-
-/// The manifest of a per-path dependency image: its name and the `os` and
-/// `arch` labels rkt adds when it looks a dependency up; no version (appc
-/// discovery then asks for `latest`), no app, no annotations.
-pub fn dependency_manifest(name: AcIdentifier, os: &str, arch: &str) -> ImageManifest {
-    let label =
-        |n: &str, v: &str| Label { name: n.parse().expect("os and arch are AC Identifiers"), value: v.to_string() };
-    ImageManifest {
-        ac_kind: ImageManifestKind,
-        ac_version: AcVersion::current(),
-        name,
-        labels: vec![label("os", os), label("arch", arch)],
-        app: None,
-        dependencies: Vec::new(),
-        path_whitelist: Vec::new(),
-        annotations: Vec::new(),
-    }
-}
-
-/// The manifest entry that pins a dependency image.
-pub fn pin(m: &ImageManifest, image_id: &ImageId, size: u64) -> Dependency {
-    Dependency { image_name: m.name.clone(), image_id: Some(*image_id), labels: m.labels.clone(), size: Some(size) }
-}
-
-/// The closure paths that get their own dependency image, most popular
-/// first (a path before the paths that reference it), ties in store order:
-/// the order of the OCI store layers, one path each.
-pub fn per_path_order(closure: &Closure, leave_out: &BTreeSet<StorePath>) -> Vec<StorePath> {
-    group_by_popularity(closure, u32::MAX)
-        .into_iter()
-        .flat_map(|l| l.paths)
-        .filter(|p| !leave_out.contains(p))
-        .collect()
-}
-
-/// A declared layer, as an image that uses it sees it: the `mkLayer` output
-/// and its one dependency ACI.
-#[derive(Debug, Clone)]
-pub struct DeclaredLayer {
-    /// The layer's output directory (a store path).
-    pub out: PathBuf,
-    pub artifact: Artifact,
-    pub manifest: ImageManifest,
-    /// The store paths its image holds.
-    pub store_paths: BTreeSet<StorePath>,
-    /// Bytes of its `.aci`.
-    pub size: u64,
-}
-
-/// Reads the declared layers `values` (the `layers` argument, as store
-/// paths) for an image built for `os`/`arch`.
-pub fn read_declared(
+/// The cached per-path layers (`cachedLayers`), each with its index in the
+/// list, by the one store path it holds.
+fn cached_by_path(
     values: &[String],
-    store: &StoreDir,
+    store: &crate::nix::store_path::StoreDir,
     os: &str,
     arch: &str,
-) -> Result<Vec<DeclaredLayer>, LayeredError> {
-    let mut layers: Vec<DeclaredLayer> = Vec::new();
-    for (index, value) in values.iter().enumerate() {
-        store.parse_path(value).map_err(|error| LayeredError::LayerPath {
-            index,
-            value: value.clone(),
-            error: Box::new(error),
-        })?;
-        let r = ResultDir::read(Path::new(value)).map_err(|error| LayeredError::NotALayer {
-            index,
-            value: value.clone(),
-            error: Box::new(error),
-        })?;
-        let shape = |what: String| LayeredError::LayerShape { index, value: value.clone(), what };
-        if !r.index.oci_layouts.is_empty() {
-            return Err(shape(format!("{} OCI image layout(s)", r.index.oci_layouts.len())));
-        }
-        let [artifact] = r.index.artifacts.as_slice() else {
-            return Err(shape(format!("{} ACIs", r.index.artifacts.len())));
+) -> Result<BTreeMap<StorePath, (usize, DeclaredLayer)>, BuildError> {
+    let mut out = BTreeMap::new();
+    for (index, layer) in
+        read_declared("cachedLayers", values, store, os, arch).map_err(Box::new)?.into_iter().enumerate()
+    {
+        let name = layer.artifact.name.to_string();
+        let mut paths = layer.store_paths.iter();
+        let (Some(path), None) = (paths.next(), paths.next()) else {
+            return Err(Box::new(LayeredError::CachedShape { index, name, count: layer.store_paths.len() }).into());
         };
-        if artifact.kind != ArtifactKind::DependencyAci {
-            return Err(shape(format!("an image of kind {}", artifact.kind.as_str())));
+        if out.contains_key(path) {
+            return Err(Box::new(LayeredError::CachedUnused { index, name, path: store.display(path) }).into());
         }
-        let name = artifact.name.to_string();
-        if artifact.os != os || artifact.arch != arch {
-            return Err(LayeredError::Platform {
-                index,
-                name,
-                layer: format!("{}/{}", artifact.os, artifact.arch),
-                image: format!("{os}/{arch}"),
-            });
-        }
-        let store_paths = artifact
-            .store_paths
-            .iter()
-            .map(|p| {
-                store.parse_path(p).map_err(|error| LayeredError::LayerStorePath {
-                    index,
-                    name: name.clone(),
-                    value: p.clone(),
-                    store: store.as_str().into(),
-                    error: Box::new(error),
-                })
-            })
-            .collect::<Result<BTreeSet<_>, _>>()?;
-        let size = artifact.size.ok_or_else(|| LayeredError::LayerSize { index, name: name.clone() })?;
-        let manifest_path = r.dir.join(&artifact.files.manifest);
-        let manifest = std::fs::read(&manifest_path)
-            .ok()
-            .and_then(|b| ImageManifest::from_json_slice(&b).ok())
-            .ok_or_else(|| shape(format!("an unreadable manifest {}", manifest_path.display())))?;
-        if let Some(first) = layers.iter().position(|l| l.artifact.digests.image_id == artifact.digests.image_id) {
-            return Err(LayeredError::DuplicateLayer { first, second: index, name });
-        }
-        layers.push(DeclaredLayer { out: r.dir.clone(), artifact: artifact.clone(), manifest, store_paths, size });
+        out.insert(path.clone(), (index, layer));
     }
-    Ok(layers)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names() {
-        let store = StoreDir::default();
-        let img: AcIdentifier = "localhost/tools/app".parse().unwrap();
-        assert_eq!(default_prefix(&img, &store).as_str(), "localhost/nix/store");
-        let plain: AcIdentifier = "busybox".parse().unwrap();
-        assert_eq!(default_prefix(&plain, &store).as_str(), "busybox/nix/store");
-        let odd = StoreDir::new("/gnu/Store_X").unwrap();
-        assert_eq!(default_prefix(&img, &odd).as_str(), "localhost/gnu/store_x");
-        let p = StorePath::from_base_name(&format!("{}-gtk+3-X11_Lib-1.0", "a".repeat(32))).unwrap();
-        let prefix = default_prefix(&img, &store);
-        assert_eq!(
-            dependency_name(&prefix, &p).as_str(),
-            format!("localhost/nix/store/{}-gtkplus3-x11_lib-1.0", "a".repeat(32))
-        );
-        assert!(matches!(prefix_of("Bad Prefix"), Err(LayeredError::BadPrefix { .. })));
-        assert_eq!(prefix_of("example.com/deps").unwrap().as_str(), "example.com/deps");
-    }
-
-    fn prefix_of(v: &str) -> Result<AcIdentifier, LayeredError> {
-        prefix(Some(v), &"x".parse().unwrap(), &StoreDir::default())
-    }
+    Ok(out)
 }

@@ -6,11 +6,15 @@
 //! - [`layered`]: an app over dependency images: declared layers (`mkLayer`
 //!   results) and, with `layered = true`, one dependency image per store path;
 //! - [`layer`]: a declared layer itself, one dependency image of a closure;
+//! - [`path_layer`]: one cached per-path dependency image (`cacheLayers`);
+//! - [`plan`]: the store paths that get a cached per-path dependency image,
+//!   read at evaluation time (`cacheLayers`);
 //! - [`multi`]: the images of one name for several platforms, in one result.
 //!
 //! What they share is here: the app's manifest and planned rootfs
 //! ([`prepare_app`]), and writing an ACI with its `.manifest` and `.id` into
-//! the result ([`write_image`], [`write_dependency`], [`finish_app`]). The
+//! the result ([`write_image`], [`write_dependency`], [`finish_app`]), and
+//! the per-path dependency images and layers built elsewhere ([`deps`]). The
 //! kinds never import one another.
 
 use std::collections::BTreeSet;
@@ -29,9 +33,12 @@ use crate::result::{AciFiles, Artifact, ArtifactKind, Digests, ImageBase, Result
 use super::{BuildError, Built, Input};
 
 pub mod app;
+pub mod deps;
 pub mod layer;
 pub mod layered;
 pub mod multi;
+pub mod path_layer;
+pub mod plan;
 
 /// An app image, planned and checked, before its dependencies are known.
 pub struct PreparedApp {

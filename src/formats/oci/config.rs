@@ -245,7 +245,7 @@ mod tests {
     }
 
     fn oci() -> OciSpec {
-        OciSpec { tag: "1.0".into(), max_layers: 100, dir_name: None, layers: Vec::new() }
+        OciSpec { tag: "1.0".into(), max_layers: 100, dir_name: None, layers: Vec::new(), cached_layers: Vec::new() }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! the declared layers' finished blobs ([`super::declared`]), then one layer
 //! per remaining store path (grouped by popularity past `maxLayers`, which
 //! counts the declared layers; see [`super::layers`]) and a top-level layer,
-//! with the closure SBOM beside it.
+//! with the closure SBOM beside it. With `cacheLayers = true` the one-path
+//! store layers come finished from their own derivations
+//! ([`super::path_layer`]), and are linked in place of being packed.
 
 use std::collections::BTreeSet;
 
@@ -26,6 +28,9 @@ pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildErr
     }
     if !spec.layers.is_empty() {
         return Err(BuildError::OciWithLayers { argument: "layers" });
+    }
+    if !spec.cached_layers.is_empty() {
+        return Err(BuildError::OciWithLayers { argument: "aci.cachedLayers (an OCI image takes oci.cachedLayers)" });
     }
     config::check_spec(spec, oci_spec)?;
     let platform = crate::nix::names::oci_platform_of_system(attrs.image_system())
@@ -51,21 +56,23 @@ pub fn build(input: &Input, result: &mut ResultWriter) -> Result<Built, BuildErr
     let mut planned = rootfs::plan_and_check(&rootfs_input, app)?;
     let rootfs = input.opts.store_checks(std::mem::take(&mut planned.plan));
 
-    let declared = declared::read(&oci_spec.layers, store, platform).map_err(Box::new)?;
-    let count = declared.layers.len() as u32;
-    if oci_spec.max_layers < count.saturating_add(2) {
-        return Err(
-            Box::new(declared::DeclaredError::NoRoom { max_layers: oci_spec.max_layers, declared: count }).into()
-        );
-    }
+    let declared = declared::read("layers", &oci_spec.layers, store, platform).map_err(Box::new)?;
+    let budget = declared::store_budget(oci_spec.max_layers, declared.layers.len() as u32)?;
+    let mut cached =
+        declared::read_cached(&oci_spec.cached_layers, store, platform, super::layout::layer_media_type(compression))
+            .map_err(Box::new)?;
     let mut layer_inputs = declared.layers;
-    layer_inputs.extend(layers::layer_inputs(
-        store,
-        closure,
-        &rootfs,
-        oci_spec.max_layers - count,
-        &declared.store_paths,
-    ));
+    layer_inputs.extend(layers::layer_inputs(store, closure, &rootfs, budget, &declared.store_paths, &mut cached));
+    // Every cached layer listed is used: the layer plan Nix read lists
+    // exactly the one-path layers, so one left over means another plan.
+    if let Some((path, c)) = cached.into_iter().next() {
+        return Err(Box::new(declared::DeclaredError::CachedUnused {
+            index: c.index,
+            name: c.name,
+            path: store.display(&path),
+        })
+        .into());
+    }
     // The closure SBOM, pinned by a config label.
     let closure_sbom = ClosureSbom::for_oci(store, closure, &input.packages, m, &spec.labels, platform);
     let labels = closure_sbom.pinned_labels(&spec.labels);

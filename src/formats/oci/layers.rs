@@ -5,29 +5,41 @@
 //! (`/etc`, `/tmp`, mount targets, the packages' merged trees, the store
 //! directory itself).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::image::plan::store::{group_by_popularity_without, group_plan, without_store, StoreGroup};
 use crate::image::plan::Plan;
 use crate::nix::closure::Closure;
 use crate::nix::store_path::{StoreDir, StorePath};
 
-use super::layout::LayerInput;
+use super::declared::Cached;
+use super::layout::{LayerInput, LayerSource};
 
 /// The layers of an image of `closure` whose rootfs is `rootfs`, bottom
 /// first: the store groups of every path but those in `leave_out` (which
 /// declared layers hold), then the top-level tree; `max_layers` of them at
-/// most.
+/// most. A one-path group whose path has a layer in `cached` (taken out of
+/// it) takes that layer's finished blob, the bytes it would pack.
 pub fn layer_inputs(
     store: &StoreDir,
     closure: &Closure,
     rootfs: &Plan,
     max_layers: u32,
     leave_out: &BTreeSet<StorePath>,
+    cached: &mut BTreeMap<StorePath, Cached>,
 ) -> Vec<LayerInput> {
     let mut layers: Vec<LayerInput> = group_by_popularity_without(closure, max_layers, leave_out)
         .iter()
-        .map(|g| LayerInput::plan(group_plan(store, g, rootfs), describe(store, g)))
+        .map(|g| {
+            let hit = match g.paths.as_slice() {
+                [one] => cached.remove(one),
+                _ => None,
+            };
+            match hit {
+                Some(c) => LayerInput { source: LayerSource::Blob(c.blob), created_by: describe(store, g) },
+                None => LayerInput::plan(group_plan(store, g, rootfs), describe(store, g)),
+            }
+        })
         .collect();
     layers.push(LayerInput::plan(
         without_store(store, rootfs),

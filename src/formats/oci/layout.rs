@@ -87,6 +87,14 @@ impl LayerInput {
     }
 }
 
+/// The media type of the layers a layout of `compression` packs.
+pub fn layer_media_type(compression: Compression) -> &'static str {
+    match compression {
+        Compression::None => MEDIA_TYPE_LAYER_TAR,
+        _ => MEDIA_TYPE_LAYER_GZIP,
+    }
+}
+
 /// What [`write_layout`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayoutSummary {
@@ -124,10 +132,7 @@ pub fn write_layout(
 ) -> Result<LayoutSummary, LayoutError> {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).map_err(io("create", &blobs))?;
-    let layer_type = match opts.compression {
-        Compression::None => MEDIA_TYPE_LAYER_TAR,
-        _ => MEDIA_TYPE_LAYER_GZIP,
-    };
+    let layer_type = layer_media_type(opts.compression);
     let mut summaries = Vec::with_capacity(layers.len());
     let mut descriptors = Vec::with_capacity(layers.len());
     for (i, layer) in layers.iter().enumerate() {

@@ -2,10 +2,12 @@
 //! typed OCI structures (image config, manifest, index, descriptors;
 //! [`types`]), the mapping from the mkACI arguments to the image config
 //! ([`config`]), one layer per store path with popularity grouping
-//! ([`layers`]), the image layout directory ([`layout`]), and the
-//! docker-archive tarball that publishing makes from it ([`docker`]), and
-//! the image index of one name for several platforms ([`index`], what
-//! `mkMultiArch` builds of mkOCI images).
+//! ([`layers`]), the cached one-path layers of `cacheLayers = true`
+//! ([`path_layer`]) and the plan Nix reads to make them ([`plan`]), the
+//! image layout directory ([`layout`]), the docker-archive tarball that
+//! publishing makes from it ([`docker`]), and the image index of one name
+//! for several platforms ([`index`], what `mkMultiArch` builds of mkOCI
+//! images).
 //! `mkaci verify` reads both back (`crate::check::oci`).
 //!
 //! The specifications:
@@ -25,6 +27,8 @@ pub mod index;
 pub mod layer;
 pub mod layers;
 pub mod layout;
+pub mod path_layer;
+pub mod plan;
 pub mod types;
 
 pub use config::{ConfigInput, OciSpecError};

@@ -78,11 +78,12 @@ in
   # mount their own over it).
   dnsquirks ? true,
   # Layer compression: "gzip" (default; tar+gzip layers), "zstd" (tar+zstd
-  # layers: smaller and faster to unpack, read by containerd >= 1.5, podman
-  # >= 3.3, docker >= 23; docs/oci.md) or "none"; "xz" is refused.
+  # layers: smaller and faster to unpack; read by containerd >= 1.5,
+  # Docker >= 23.0, podman and skopeo; docs/oci.md) or "none"; "xz" is
+  # refused.
   compression ? "gzip",
   # Its level: gzip 1..12, zstd 1..22; null for mkaci's default (gzip 6,
-  # zstd 3; docs/performance.md measures them).
+  # zstd 3; docs/bench.md measures them).
   compressionLevel ? null,
   # Accepted for compatibility, ignored (as for mkACI).
   pkgs ? null,

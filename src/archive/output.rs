@@ -506,7 +506,10 @@ impl Compressor {
 /// (2 x threads + 2) chunks are being compressed at once, so memory is
 /// bounded by chunk size x threads whatever the closure size (with 2 threads
 /// and 2 MiB chunks, at most 12 MiB of input and about as much compressed
-/// output).
+/// output), plus each worker's compressor: libdeflate's is small; libzstd's
+/// grows with the level, its tables sized for a 2 MiB input (the builder's
+/// peak RSS on the toolchain, 2 threads: 37 MiB at zstd level 3, 79 MiB at
+/// 12, against 38 MiB for gzip level 6; docs/bench.md).
 struct ChunkPool<W: Write + Send + 'static> {
     jobs: Option<SyncSender<Job>>,
     workers: Vec<JoinHandle<()>>,

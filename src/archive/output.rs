@@ -508,8 +508,8 @@ impl Compressor {
 /// and 2 MiB chunks, at most 12 MiB of input and about as much compressed
 /// output), plus each worker's compressor: libdeflate's is small; libzstd's
 /// grows with the level, its tables sized for a 2 MiB input (the builder's
-/// peak RSS on the toolchain, 2 threads: 37 MiB at zstd level 3, 79 MiB at
-/// 12, against 38 MiB for gzip level 6; docs/bench.md).
+/// peak RSS on the toolchain, 2 threads: 37 MiB at zstd level 3, 77 MiB at
+/// 12, against 44 MiB for gzip level 6; docs/bench.md).
 struct ChunkPool<W: Write + Send + 'static> {
     jobs: Option<SyncSender<Job>>,
     workers: Vec<JoinHandle<()>>,

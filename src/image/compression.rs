@@ -128,5 +128,11 @@ pub enum LevelError {
 pub const DEFAULT_GZIP_LEVEL: u32 = 6;
 /// Default xz preset (0..=9).
 pub const DEFAULT_XZ_LEVEL: u32 = 6;
-/// Default zstd level (1..=22). TODO: measured below.
+/// Default zstd level (1..=22). Measured on the mkOCI image of the 1.34 GB
+/// toolchain tar (2 MiB frames, 2 threads; docs/bench.md, "zstd against
+/// gzip"): level 3 gives 0.914x gzip level 6's bytes for 0.53x its CPU time,
+/// and decompresses 3.3x faster (`zstd -dc` against `gzip -dc`). Level 1 is
+/// 2% bigger than gzip; level 6 is 0.852x for 1.21x gzip's CPU, level 9
+/// 0.834x for 1.9x. Level 3 is also libzstd's own default, and its window
+/// (2 MiB) is one chunk, so cutting the tar into frames costs it least.
 pub const DEFAULT_ZSTD_LEVEL: u32 = 3;

@@ -16,6 +16,10 @@
   # Passed to every fat image; null means mkACI's default.
   compression ? "gzip",
   compressionLevel ? null,
+  # Passed to the OCI images (largeOCI, smallOCI): "gzip" or "zstd", and a
+  # level (null: mkaci's default). scripts/bench-zstd compares them.
+  ociCompression ? "gzip",
+  ociCompressionLevel ? null,
 }:
 let
   inherit (builtins) fromJSON readFile map storePath genList toFile toString concatStringsSep;
@@ -58,6 +62,8 @@ let
     version = "1";
     packages = [ busybox (rootOf name) ];
     exec = [ "/bin/sh" ];
+    compression = ociCompression;
+    compressionLevel = ociCompressionLevel;
   };
 
   leaves = genList (i: toFile "bench-thin-leaf-${toString i}" "leaf ${toString i}\n") thinPaths;

@@ -206,9 +206,11 @@ in
   # workaround for runtimes that provide no /etc/hosts).
   dnsquirks ? true,
 
-  # Compression of the .aci: "gzip" (default), "xz" or "none".
+  # Compression of the .aci: "gzip" (default), "xz" or "none" (mkOCI also
+  # takes "zstd").
   compression ? "gzip",
-  # Compression level; null for mkaci's default for `compression`.
+  # Compression level; null for mkaci's default for `compression`. gzip
+  # 1..12, xz 0..9, zstd 1..22 (nix/compression.nix).
   compressionLevel ? null,
 
   # Whether ./result/postprocess.sh signs the image with gpg.
@@ -477,12 +479,14 @@ let
     else if isList eventHandlers || isAttrs eventHandlers then eventHandlers
     else fail "`eventHandlers` must be an attrset or a list of { name, exec }, got ${show eventHandlers}";
 
+  # zstd is for OCI layers only: appc has no zstd (actool and rkt refuse it).
   compression' =
-    if elem compression [ "gzip" "xz" "none" ] then compression
-    else fail "`compression` must be \"gzip\", \"xz\" or \"none\", got ${show compression}";
-  compressionLevel' =
-    if compressionLevel == null || isInt compressionLevel then compressionLevel
-    else fail "`compressionLevel` must be an integer or null, got ${show compressionLevel}";
+    if compression == "zstd" && caller != "mkOCI" then
+      fail "`compression` (\"zstd\") is not an ACI compression: appc allows gzip, bzip2, xz or none; use \"gzip\" (the default), \"xz\" or \"none\"${
+        if caller == "mkLayer" then ", and ociCompression = \"zstd\" for the layer's OCI form (its `oci`)" else ", or build an OCI image with mkOCI"}"
+    else if elem compression [ "gzip" "xz" "zstd" "none" ] then compression
+    else fail "`compression` must be \"gzip\", \"xz\", \"zstd\" (OCI only) or \"none\", got ${show compression}";
+  compressionLevel' = (import ./compression.nix).checkLevel fail "compressionLevel" compression' compressionLevel;
 
   workingDirectory' =
     if workingDirectory == null then null else absolutePath "workingDirectory" workingDirectory;

@@ -62,6 +62,11 @@ in
   # Compression of the .aci and its level, as for mkACI.
   compression ? "gzip",
   compressionLevel ? null,
+  # Compression of the OCI layer (the `oci` attribute) and its level:
+  # "gzip", "zstd" (docs/oci.md) or "none". Default: `compression` and
+  # `compressionLevel`, so one layer serves ACIs and OCI images alike.
+  ociCompression ? null,
+  ociCompressionLevel ? null,
   # Whether postprocess.sh signs the layer's image.
   sign ? true,
 }@args:
@@ -69,7 +74,7 @@ in
 let
   # mkACI checks and normalises the shared arguments; the app it would
   # describe is never built (a layer has no app), so `exec` is a stand-in.
-  image = mkACI ((builtins.removeAttrs args [ "system" ])
+  image = mkACI ((builtins.removeAttrs args [ "system" "ociCompression" "ociCompressionLevel" ])
     // (if system != null then { inherit system; } else { })
     // { exec = [ "/" ]; });
   spec = image.aciSpec;
@@ -96,15 +101,31 @@ let
   ociTag =
     if image.imageVersion != null && builtins.match "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}" image.imageVersion != null
     then image.imageVersion else "latest";
+  # The OCI layer's compression: the ACI's unless ociCompression is given.
+  # Without ociCompression and ociCompressionLevel, its arguments are
+  # exactly the ACI's, so existing layers keep their derivations.
+  fail = msg: throw "mkLayer: ${msg}";
+  ociCompression' =
+    if ociCompression == null then aci.compression
+    else if builtins.elem ociCompression [ "gzip" "zstd" "none" ] then ociCompression
+    else fail "`ociCompression` (${builtins.toJSON ociCompression}) is not an OCI layer compression; use \"gzip\", \"zstd\" or \"none\"";
+  ociLevel =
+    if ociCompression == null && ociCompressionLevel == null then aci.compressionLevel or null
+    else (import ./compression.nix).checkLevel fail "ociCompressionLevel" ociCompression' ociCompressionLevel;
+  ociAci =
+    if ociCompression == null && ociCompressionLevel == null then builtins.removeAttrs aci [ "sign" ]
+    else builtins.removeAttrs aci [ "sign" "compressionLevel" ]
+      // { compression = ociCompression'; }
+      // (if ociLevel == null then { } else { compressionLevel = ociLevel; });
   ociDrv =
-    if aci.compression == "xz" then
-      throw "mkLayer ${image.imageName}: compression = \"xz\" is not an OCI layer compression, so mkOCI cannot use this layer; build it with compression = \"gzip\" (the default) or \"none\""
+    if ociCompression' == "xz" then
+      throw "mkLayer ${image.imageName}: compression = \"xz\" is not an OCI layer compression, so mkOCI cannot use this layer; build it with compression = \"gzip\" (the default) or \"none\", or give ociCompression = \"gzip\", \"zstd\" or \"none\" for its OCI form"
     else if ociPlatform == null then
       throw "mkLayer ${image.imageName}: no OCI platform known for system ${image.targetSystem}; build it for one of src/names.json's ociPlatforms"
     else import ./builder.nix {
       kind = "oci-layer";
       inherit (image) imageName imageVersion system targetSystem;
-      aci = builtins.removeAttrs aci [ "sign" ];
+      aci = ociAci;
       mkaci = image.builder;
       extra = {
         format = "oci-layer";

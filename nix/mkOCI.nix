@@ -77,8 +77,13 @@ in
   # /etc/hosts with localhost lines in the top-level layer (engines usually
   # mount their own over it).
   dnsquirks ? true,
-  # Layer compression: "gzip" (default) or "none"; "xz" is refused.
+  # Layer compression: "gzip" (default; tar+gzip layers), "zstd" (tar+zstd
+  # layers: smaller and faster to unpack; read by containerd >= 1.5,
+  # Docker >= 23.0, podman and skopeo; docs/oci.md) or "none"; "xz" is
+  # refused.
   compression ? "gzip",
+  # Its level: gzip 1..12, zstd 1..22; null for mkaci's default (gzip 6,
+  # zstd 3; docs/bench.md measures them).
   compressionLevel ? null,
   # Accepted for compatibility, ignored (as for mkACI).
   pkgs ? null,
@@ -142,7 +147,7 @@ let
     else if layered != false then refuse "layered" layered "an OCI image already has one layer per store path (see maxLayers); declared layers go in `layers`"
     else if layerPrefix != null then refuse "layerPrefix" layerPrefix "it names per-path dependency ACIs, which OCI images do not have"
     else if socketActivated then refuse "ports" ports "socketActivated has no OCI equivalent; drop socketActivated from the port"
-    else if compression == "xz" then fail "`compression` (\"xz\") is not an OCI layer compression; use \"gzip\" (the default) or \"none\""
+    else if compression == "xz" then fail "`compression` (\"xz\") is not an OCI layer compression; use \"gzip\" (the default), \"zstd\" or \"none\""
     else if !(isInt maxLayers && maxLayers >= 2) then fail "`maxLayers` must be an integer of at least 2 (one store layer and the top-level layer), got ${show maxLayers}"
     else if !isList layers then fail "`layers` must be a list of nix2aci.mkLayer results, got ${show layers}"
     else if notLayers != [ ] then fail "`layers`[${toString (builtins.head notLayers)}] is not a nix2aci.mkLayer result (${show (builtins.elemAt layers (builtins.head notLayers))}); pass layers = [ (nix2aci.mkLayer { packages = [ ... ]; }) ]"

@@ -390,6 +390,56 @@ fn unsupported_file_types_and_missing_sources_fail_cleanly() {
     assert!(matches!(err, ArchiveError::Create { .. }), "{err:?}");
 }
 
+/// A zstd layer is the same bytes for any thread count, one frame per chunk,
+/// and the real `zstd` tool decompresses it to the tar its `diff_id` names.
+#[test]
+fn zstd_layers_are_the_same_bytes_whatever_the_thread_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, names) = make_store(tmp.path());
+    let plan = store_plan(&store, &names);
+    let c = Compression::zstd(3).unwrap();
+    let mut outputs = Vec::new();
+    for (i, t) in [1usize, 1, 2, 7, 16].iter().enumerate() {
+        let dest = tmp.path().join(format!("layer-{i}.tar.zst"));
+        let sum = write_layer(&plan, &dest, &opts(c, *t)).unwrap();
+        outputs.push((sum, std::fs::read(&dest).unwrap()));
+    }
+    for (sum, bytes) in &outputs[1..] {
+        assert_eq!(sum, &outputs[0].0);
+        assert!(bytes == &outputs[0].1, "zstd: bytes differ between runs or thread counts");
+    }
+    let (sum, bytes) = &outputs[0];
+    assert_eq!(bytes[..4], [0x28, 0xb5, 0x2f, 0xfd], "zstd magic");
+    assert_eq!(Sha256Digest::from_bytes(sha2::Sha256::digest(bytes).into()), sum.digest);
+    assert!(sum.tar_size > 2 * mkaci::archive::CHUNK_SIZE as u64, "the test tar spans several chunks");
+    if !need("zstd") {
+        return;
+    }
+    let out = Command::new("zstd").args(["-d", "-c"]).arg(tmp.path().join("layer-0.tar.zst")).output().unwrap();
+    assert!(out.status.success(), "zstd -d: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout.len() as u64, sum.tar_size);
+    assert_eq!(Sha256Digest::from_bytes(sha2::Sha256::digest(&out.stdout).into()), sum.diff_id);
+    // The frames are independent: `zstd -l` counts one per chunk.
+    let list = Command::new("zstd").args(["-l", "-v"]).arg(tmp.path().join("layer-0.tar.zst")).output().unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    let frames: u64 =
+        list.lines().find_map(|l| l.trim().strip_prefix("# Zstandard Frames: ")).unwrap().parse().unwrap();
+    assert_eq!(frames, sum.tar_size.div_ceil(mkaci::archive::CHUNK_SIZE as u64), "{list}");
+}
+
+/// appc has no zstd: an ACI asked to be zstd-compressed is refused, naming
+/// the argument, and nothing is written.
+#[test]
+fn acis_refuse_zstd() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("i.aci");
+    let err = write_aci(MANIFEST, &Plan::default(), &dest, &opts(Compression::zstd(3).unwrap(), 1)).unwrap_err();
+    assert!(matches!(err, ArchiveError::UnsupportedAciCompression { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.starts_with("compression: an ACI cannot be compressed with zstd") && msg.contains("\"gzip\""), "{msg}");
+    assert!(!dest.exists());
+}
+
 #[test]
 fn bad_levels_cannot_reach_the_writer() {
     // A level is checked when the Compression is made; the writer takes only
@@ -398,6 +448,8 @@ fn bad_levels_cannot_reach_the_writer() {
         (Compression::gzip(0), "gzip level 0"),
         (Compression::gzip(13), "gzip level 13"),
         (Compression::xz(10), "xz level 10"),
+        (Compression::zstd(0), "zstd level 0"),
+        (Compression::zstd(23), "zstd level 23"),
     ] {
         let err = c.unwrap_err();
         assert!(err.to_string().contains(want), "{err}");

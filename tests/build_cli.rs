@@ -235,6 +235,11 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
         (json!({"mounts": {"data": "/bin/sh"}}), vec!["data", "/bin/sh", "provided by", &bb]),
         (json!({"thin": "yes"}), vec!["aci.thin", "boolean"]),
         (json!({"exec": "/bin/sh", "thinn": true}), vec!["thinn"]),
+        // appc has no zstd: refused for an ACI, naming the argument.
+        (
+            json!({"exec": ["/bin/sh"], "compression": "zstd"}),
+            vec!["compression: an ACI cannot be compressed with zstd", "\"gzip\""],
+        ),
     ];
     let out = s.tmp.path().join("bad-result");
     for (aci, needles) in cases {

@@ -191,6 +191,8 @@ fn compression_choices() {
     assert_eq!(c(json!({"compression": "xz"})), Ok(Compression::xz(DEFAULT_XZ_LEVEL).unwrap()));
     assert_eq!(c(json!({"compression": "xz", "compressionLevel": 0})), Ok(Compression::xz(0).unwrap()));
     assert_eq!(c(json!({"compression": "gzip", "compressionLevel": 12})), Ok(Compression::gzip(12).unwrap()));
+    assert_eq!(c(json!({"compression": "zstd"})), Ok(Compression::zstd(mkaci::archive::DEFAULT_ZSTD_LEVEL).unwrap()));
+    assert_eq!(c(json!({"compression": "zstd", "compressionLevel": 22})), Ok(Compression::zstd(22).unwrap()));
     assert_eq!(c(json!({"compression": "none"})), Ok(Compression::None));
     assert!(!resolve(merge(minimal(), json!({"sign": false}))).unwrap().sign);
 }
@@ -287,7 +289,9 @@ fn bad_inputs_name_field_value_and_fix() {
         (merge(minimal(), json!({"annotations": {"created": "2024-01-02 03:04:05"}})), "Created", &["annotations.created:", "\"2024-01-02 03:04:05\"", "\"1970-01-01T00:00:01Z\""]),
         (merge(minimal(), json!({"annotations": {"homepage": "busybox.net"}})), "AnnotationUrl", &["annotations.homepage:", "\"busybox.net\"", "http:// or https://"]),
         (merge(minimal(), json!({"annotations": {"documentation": "https://exa mple.com"}})), "AnnotationUrl", &["annotations.documentation:", "\"https://exa mple.com\"", "percent-encode"]),
-        (merge(minimal(), json!({"compression": "zstd"})), "Compression", &["compression:", "\"zstd\"", "\"gzip\" (the default), \"xz\" or \"none\""]),
+        (merge(minimal(), json!({"compression": "brotli"})), "Compression", &["compression:", "\"brotli\"", "\"gzip\" (the default), \"xz\", \"zstd\" (OCI layers only) or \"none\""]),
+        (merge(minimal(), json!({"compression": "zstd", "compressionLevel": 23})), "CompressionLevel", &["compressionLevel:", "23", "1..=22 for zstd"]),
+        (merge(minimal(), json!({"compression": "zstd", "compressionLevel": 0})), "CompressionLevel", &["compressionLevel:", "0", "1..=22 for zstd", "default 3"]),
         (merge(minimal(), json!({"compressionLevel": 13})), "CompressionLevel", &["compressionLevel:", "13", "1..=12 for gzip"]),
         (merge(minimal(), json!({"compression": "xz", "compressionLevel": 10})), "CompressionLevel", &["compressionLevel:", "10", "0..=9 for xz"]),
         (merge(minimal(), json!({"compression": "none", "compressionLevel": 3})), "LevelWithoutCompression", &["compressionLevel:", "3", "remove compressionLevel"]),

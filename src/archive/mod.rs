@@ -1,6 +1,7 @@
 //! Archives: a deterministic tar of a [`Plan`], hashed while written,
-//! compressed with gzip (parallel, multi-member), xz (multi-threaded,
-//! independent blocks) or nothing, and written to a file atomically.
+//! compressed with gzip (parallel, multi-member), zstd (parallel,
+//! multi-frame), xz (multi-threaded, independent blocks) or nothing, and
+//! written to a file atomically.
 //!
 //! Two stages, each unaware of the other's job:
 //! - [`framing`] decides what the tar holds: an App Container Image
@@ -20,7 +21,8 @@
 //!
 //! Speed: the tar stream is cut into fixed [`CHUNK_SIZE`] chunks; for gzip each
 //! chunk becomes an independent gzip member compressed by libdeflate on a
-//! worker pool, and the members are written in order. Chunk size and level
+//! worker pool (for zstd an independent zstd frame, by libzstd), and the
+//! members are written in order. Chunk size and level
 //! never depend on the thread count, so the bytes are the same for any thread
 //! count. A reader thread does the framing (walking the plan, reading files,
 //! NAR hashes of verified store paths); a writer thread writes the output in
@@ -46,7 +48,7 @@ pub use framing::Framing;
 pub use output::{DigestSet, Sha256Digest, Written};
 
 pub use crate::image::compression::{
-    Compression, GzipLevel, LevelError, XzLevel, DEFAULT_GZIP_LEVEL, DEFAULT_XZ_LEVEL,
+    Compression, GzipLevel, LevelError, XzLevel, ZstdLevel, DEFAULT_GZIP_LEVEL, DEFAULT_XZ_LEVEL, DEFAULT_ZSTD_LEVEL,
 };
 
 /// Size of the uncompressed tar chunks that become independent gzip members.
@@ -141,8 +143,14 @@ pub enum ArchiveError {
     Rename { from: PathBuf, to: PathBuf, source: std::io::Error },
     #[error("xz encoder setup failed (level {level}, {threads} threads): {source}")]
     XzInit { level: u32, threads: u32, source: xz2::stream::Error },
-    #[error("an OCI layer cannot be compressed with {compression:?}; use gzip or none")]
+    #[error("an OCI layer cannot be compressed with {compression:?}; use gzip, zstd or none")]
     UnsupportedLayerCompression { compression: Compression },
+    #[error(
+        "compression: an ACI cannot be compressed with {}: appc allows gzip, bzip2, xz or none, and \
+         actool and rkt refuse anything else; use compression = \"gzip\" (the default), \"xz\" or \"none\"",
+        compression.name()
+    )]
+    UnsupportedAciCompression { compression: Compression },
     #[error("a compression worker thread stopped unexpectedly")]
     WorkerFailed,
     #[error("store path {} does not match the NAR hash Nix recorded for it: expected {expected}, found {actual}; the store is corrupted there (check with `nix-store --verify-path`, fix with `nix-store --repair-path`)", path.display())]
@@ -190,6 +198,9 @@ pub fn write_aci(
     dest: &Path,
     opts: &ArchiveOptions,
 ) -> Result<ArchiveSummary, ArchiveError> {
+    if let Compression::Zstd { .. } = opts.compression {
+        return Err(ArchiveError::UnsupportedAciCompression { compression: opts.compression });
+    }
     let a = write_archive(Framing::Aci { manifest: manifest_json }, plan, dest, opts, DigestSet::ACI)?;
     let Written { tar_size, compressed_size, sha512_tar, .. } = a.written;
     let digest = sha512_tar.ok_or(ArchiveError::DigestMissing { digest: "SHA-512 of the tar" })?;
@@ -204,8 +215,8 @@ pub fn write_aci(
 
 /// Writes an OCI image layer (the plan at the top level of the tar) to `dest`
 /// (through a temporary file beside it) and returns its digests and sizes.
-/// Gzip gives a `tar+gzip` layer, [`Compression::None`] a plain `tar` one; xz
-/// is refused (OCI has no xz layers).
+/// Gzip gives a `tar+gzip` layer, zstd a `tar+zstd` one, [`Compression::None`]
+/// a plain `tar` one; xz is refused (OCI has no xz layers).
 pub fn write_layer(plan: &Plan, dest: &Path, opts: &ArchiveOptions) -> Result<LayerSummary, ArchiveError> {
     if let Compression::Xz { .. } = opts.compression {
         return Err(ArchiveError::UnsupportedLayerCompression { compression: opts.compression });

@@ -8,7 +8,8 @@
 //! 2. the manifest and config blobs have the digests and sizes their
 //!    descriptors give ([`read_layout`]);
 //! 3. every layer blob has its descriptor's digest and size, and unpacks (a
-//!    gzip layer is decompressed) to the tar whose SHA-256 is the config's
+//!    gzip or zstd layer is decompressed, zstd with a bounded window,
+//!    [`ZSTD_WINDOW_LOG_MAX`]) to the tar whose SHA-256 is the config's
 //!    `diff_id` for it;
 //! 4. when the config pins a closure SBOM (the label [`ANNOTATION`]), the
 //!    SHA-256 of `<base>.closure.json` beside the layout.
@@ -21,7 +22,8 @@
 //! platform.
 //!
 //! For a docker-archive: `manifest.json` names one image; every member named
-//! after a digest (`<hex>.json`, `<hex>.tar.gz`, `<hex>.tar`) has it; each
+//! after a digest (`<hex>.json`, `<hex>.tar.gz`, `<hex>.tar.zst`, `<hex>.tar`)
+//! has it; each
 //! layer unpacks to its config `diff_id`; the config is the one of the layout
 //! beside the archive, when there is one; and the SBOM pin as above.
 
@@ -39,7 +41,7 @@ use crate::formats::oci::docker::HashingReader;
 use crate::formats::oci::layout::{self, read_index_layout, read_layout, LayoutError, ReadLayout, MAX_JSON_SIZE};
 use crate::formats::oci::types::{
     ImageConfig, ImageIndex, Platform, ANNOTATION_REF_NAME, MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_GZIP,
-    MEDIA_TYPE_LAYER_TAR,
+    MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_LAYER_ZSTD,
 };
 use crate::image::sbom::{check_pinned, PinnedSbom, SbomError, ANNOTATION};
 
@@ -280,6 +282,13 @@ fn check_layers(read: &ReadLayout) -> Result<(u64, u64), OciVerifyError> {
     Ok((layer_bytes, tar_bytes))
 }
 
+/// The largest zstd window (as a power of two) a layer may ask the reader
+/// for: 8 MiB. mkaci's frames hold one chunk each (`archive::CHUNK_SIZE`,
+/// 2 MiB), so their windows are at most that; 8 MiB also covers the `zstd`
+/// tool up to level 19. A hostile frame that asks for more (up to 2 GiB on a
+/// 64-bit machine, by its header alone) is refused before it is allocated.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 23;
+
 /// Reads a layer blob of `media_type` to its end: its SHA-256 and size, and
 /// those of the tar it holds. The error says why it cannot be unpacked.
 fn unpack_hashes<R: Read>(blob: R, media_type: &str) -> Result<(Sha256Digest, u64, Sha256Digest, u64), String> {
@@ -289,10 +298,22 @@ fn unpack_hashes<R: Read>(blob: R, media_type: &str) -> Result<(Sha256Digest, u6
             let mut gz = flate2::read::MultiGzDecoder::new(&mut raw);
             hash_all(&mut gz).map_err(|e| format!("not a gzip stream ({e})"))?
         }
+        MEDIA_TYPE_LAYER_ZSTD => {
+            let mut zst = zstd::stream::read::Decoder::new(&mut raw)
+                .and_then(|mut d| d.window_log_max(ZSTD_WINDOW_LOG_MAX).map(|()| d))
+                .map_err(|e| format!("cannot start a zstd decoder ({e})"))?;
+            hash_all(&mut zst).map_err(|e| {
+                format!(
+                    "not a zstd stream whose frames ask for at most a {} MiB window ({e})",
+                    1u32 << (ZSTD_WINDOW_LOG_MAX - 20)
+                )
+            })?
+        }
         MEDIA_TYPE_LAYER_TAR => hash_all(&mut raw).map_err(|e| e.to_string())?,
         other => return Err(format!("the media type {other:?} is none mkOCI writes")),
     };
-    // Whatever follows the last gzip member counts in the blob's digest.
+    // Whatever follows the last gzip member or zstd frame counts in the
+    // blob's digest.
     std::io::copy(&mut raw, &mut std::io::sink()).map_err(|e| e.to_string())?;
     let blob_size = raw.bytes;
     Ok((Sha256Digest::from_bytes(raw.sha256.finalize().into()), blob_size, tar, tar_size))
@@ -376,6 +397,9 @@ pub fn verify_docker_archive(path: &Path) -> Result<OciCheck, OciVerifyError> {
         let (hex, kind) = match name.rsplit_once('.') {
             Some((stem, "gz")) if stem.ends_with(".tar") => {
                 (stem.trim_end_matches(".tar"), Some(MEDIA_TYPE_LAYER_GZIP))
+            }
+            Some((stem, "zst")) if stem.ends_with(".tar") => {
+                (stem.trim_end_matches(".tar"), Some(MEDIA_TYPE_LAYER_ZSTD))
             }
             Some((stem, "tar")) => (stem, Some(MEDIA_TYPE_LAYER_TAR)),
             Some((stem, "json")) => (stem, None),

@@ -24,7 +24,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::image::compression::{Compression, GzipLevel, LevelError, XzLevel, DEFAULT_GZIP_LEVEL, DEFAULT_XZ_LEVEL};
+use crate::image::compression::{
+    Compression, GzipLevel, LevelError, XzLevel, ZstdLevel, DEFAULT_GZIP_LEVEL, DEFAULT_XZ_LEVEL, DEFAULT_ZSTD_LEVEL,
+};
 use crate::image::manifest::ident::{
     AbsPath, AbsPathError, AcIdentifier, AcIdentifierError, AcName, AcNameError, AcVersion, EnvNameError, HttpUrlError,
     TimestampError,
@@ -203,12 +205,12 @@ pub enum SpecError {
     /// From a manifest rule.
     #[error("annotations.{name}: {reason}")]
     AnnotationUrl { name: String, reason: HttpUrlError },
-    #[error("compression: {value:?} is not supported; use \"gzip\" (the default), \"xz\" or \"none\"")]
+    #[error("compression: {value:?} is not supported; use \"gzip\" (the default), \"xz\", \"zstd\" (OCI layers only) or \"none\"")]
     Compression { value: String },
     #[error("compressionLevel: {level} is outside {min}..={max} for {compression}; pick a level in that range or leave it unset (default {default})")]
     CompressionLevel { compression: &'static str, level: u32, min: u32, max: u32, default: u32 },
     #[error(
-        "compressionLevel: {level} was given with compression = \"none\"; remove compressionLevel or choose gzip or xz"
+        "compressionLevel: {level} was given with compression = \"none\"; remove compressionLevel or choose gzip, xz or zstd"
     )]
     LevelWithoutCompression { level: u32 },
     /// From a manifest rule that the arguments cannot normally break (the
@@ -294,7 +296,7 @@ fn check_version(version: Option<&String>) -> Result<Option<String>, SpecError> 
 /// checked; what every image and layer of it is written with.
 pub fn check_compression(spec: &AciSpec) -> Result<Compression, SpecError> {
     let level = spec.compression_level;
-    // The ranges are the archive's own (`GzipLevel::RANGE`, `XzLevel::RANGE`);
+    // The ranges are the archive's own (`GzipLevel::RANGE`, ...);
     // here an out-of-range level becomes a message naming the argument.
     let make = |compression: &'static str,
                 range: std::ops::RangeInclusive<u32>,
@@ -311,6 +313,9 @@ pub fn check_compression(spec: &AciSpec) -> Result<Compression, SpecError> {
     match spec.compression.as_deref().unwrap_or("gzip") {
         "gzip" => make("gzip", GzipLevel::RANGE, DEFAULT_GZIP_LEVEL, Compression::gzip),
         "xz" => make("xz", XzLevel::RANGE, DEFAULT_XZ_LEVEL, Compression::xz),
+        // Whether the format can hold it is the format's to say (an ACI
+        // cannot, an OCI layer can).
+        "zstd" => make("zstd", ZstdLevel::RANGE, DEFAULT_ZSTD_LEVEL, Compression::zstd),
         "none" => match level {
             Some(level) => Err(SpecError::LevelWithoutCompression { level }),
             None => Ok(Compression::None),

@@ -26,7 +26,7 @@ refuses '{ packages = [ bb ]; layerPrefix = "x/y"; }' '`layerPrefix` ("x/y") nam
 refuses '{ packages = [ bb ]; layered = true; layerPrefix = 3; }' '`layerPrefix` must be a non-empty string'
 refuses '{ packages = [ bb ]; layers = bb; }' '`layers` must be a list of nix2aci.mkLayer results'
 refuses '{ packages = [ bb ]; layers = [ bb ]; }' '`layers[0]` must be the result of nix2aci.mkLayer'
-refuses '{ packages = [ bb ]; compression = "zstd"; }' '`compression` must be "gzip", "xz" or "none"'
+refuses '{ packages = [ bb ]; compression = "zstd"; }' '`compression` ("zstd") is not an ACI compression: appc allows gzip, bzip2, xz or none'
 refuses '{ packages = [ bb ]; env.X = [ ]; }' '`env.X` must be a string'
 refuses '{ packages = [ bb ]; env.DEBUG = true; }' '`env.DEBUG` must be a string, got true'
 refuses '{ packages = [ bb ]; env.RATIO = 1.5; }' '`env.RATIO` must be a string, got the float 1.5; write it as a string, e.g. "1.5"'

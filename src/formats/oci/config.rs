@@ -40,7 +40,9 @@ pub enum OciSpecError {
     NoOciMeaning { argument: &'static str, value: String, why: &'static str },
     #[error("ports: the port {name:?} is socket-activated, which has no OCI equivalent; drop socketActivated from it")]
     SocketActivated { name: String },
-    #[error("compression: {value:?} is not an OCI layer compression; use \"gzip\" (the default) or \"none\"")]
+    #[error(
+        "compression: {value:?} is not an OCI layer compression; use \"gzip\" (the default), \"zstd\" or \"none\""
+    )]
     Compression { value: String },
     #[error("tag: {value:?} is not a valid OCI tag ([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}); pass tag = {suggestion:?}")]
     Tag { value: String, suggestion: String },
@@ -93,7 +95,7 @@ pub fn check_spec(spec: &AciSpec, oci: &OciSpec) -> Result<(), OciSpecError> {
     if let Some(v) = &spec.arch {
         return refuse("arch", format!("{v:?}"), "the OCI architecture comes from `system`");
     }
-    if let Some(c) = spec.compression.as_deref().filter(|c| !matches!(*c, "gzip" | "none")) {
+    if let Some(c) = spec.compression.as_deref().filter(|c| !matches!(*c, "gzip" | "zstd" | "none")) {
         return Err(OciSpecError::Compression { value: c.to_string() });
     }
     if !is_valid_tag(&oci.tag) {

@@ -13,7 +13,7 @@ use crate::nix::store_path::{StoreDir, StorePath, StorePathError};
 use crate::result::{IndexError, ResultDir};
 
 use super::layout::{read_layout, FinishedBlob, LayerInput, LayerSource, LayoutError};
-use super::types::{MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_TAR};
+use super::types::LAYER_MEDIA_TYPES;
 
 /// Why a declared layer of an OCI image cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +39,7 @@ pub enum DeclaredError {
     },
     #[error("{field}[{index}] ({name}): its layout cannot be read: {error}; rebuild the layer")]
     Layout { field: &'static str, index: usize, name: String, error: Box<LayoutError> },
-    #[error("{field}[{index}] ({name}) has a layer of media type {media_type:?}; mkLayer writes {MEDIA_TYPE_LAYER_GZIP} or {MEDIA_TYPE_LAYER_TAR}; rebuild the layer")]
+    #[error("{field}[{index}] ({name}) has a layer of media type {media_type:?}; mkLayer writes one of {}; rebuild the layer", LAYER_MEDIA_TYPES.join(", "))]
     MediaType { field: &'static str, index: usize, name: String, media_type: String },
     #[error("{field}[{first}] and {field}[{second}] are the same layer {name}; list each layer once")]
     Duplicate { field: &'static str, first: usize, second: usize, name: String },
@@ -167,7 +167,7 @@ pub fn read(
         else {
             return Err(shape(format!("a layout of {} layers", layout.manifest.layers.len())));
         };
-        if descriptor.media_type != MEDIA_TYPE_LAYER_GZIP && descriptor.media_type != MEDIA_TYPE_LAYER_TAR {
+        if !LAYER_MEDIA_TYPES.contains(&descriptor.media_type.as_str()) {
             return Err(DeclaredError::MediaType { field, index, name, media_type: descriptor.media_type.clone() });
         }
         if let Some(first) = ids.iter().position(|d| *d == descriptor.digest) {

@@ -1,7 +1,9 @@
 //! The docker-archive tarball of an OCI layout (what `docker save` writes and
 //! `docker load` and `podman load` read): `manifest.json`, the image config
-//! as `<hex>.json`, and each layer blob as is (`<hex>.tar.gz`, or `<hex>.tar`
-//! for uncompressed layers; both engines decompress a gzip layer themselves).
+//! as `<hex>.json`, and each layer blob as is (`<hex>.tar.gz`, `<hex>.tar.zst`,
+//! or `<hex>.tar` for uncompressed layers). The engines recognise a layer's
+//! compression by its first bytes, not by its name, and decompress it
+//! themselves (docs/oci.md says which versions read zstd).
 //!
 //! Layers are copied from the layout and hashed on the way: a blob whose
 //! digest or size is not the manifest's stops the archive.
@@ -13,7 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::layout::{LayoutError, ReadLayout};
-use super::types::MEDIA_TYPE_LAYER_TAR;
+use super::types::{MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_LAYER_ZSTD};
 use crate::archive::digest::{self, Sha256Digest};
 
 /// An entry of `manifest.json`.
@@ -85,7 +87,11 @@ fn write_to(layout: &ReadLayout, repo_tag: &str, tmp: &Path) -> Result<Sha256Dig
         .layers
         .iter()
         .map(|l| {
-            let ext = if l.media_type == MEDIA_TYPE_LAYER_TAR { "tar" } else { "tar.gz" };
+            let ext = match l.media_type.as_str() {
+                MEDIA_TYPE_LAYER_TAR => "tar",
+                MEDIA_TYPE_LAYER_ZSTD => "tar.zst",
+                _ => "tar.gz",
+            };
             format!("{}.{ext}", digest::hex(&l.digest))
         })
         .collect();

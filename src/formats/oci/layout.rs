@@ -19,7 +19,8 @@ use crate::image::plan::Plan;
 use super::config::ConfigInput;
 use super::types::{
     to_json, Descriptor, ImageConfig, ImageIndex, ImageManifest, LayoutMarker, Platform, ANNOTATION_REF_NAME,
-    MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_MANIFEST,
+    MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_LAYER_ZSTD,
+    MEDIA_TYPE_MANIFEST,
 };
 use crate::archive::digest::{self, Sha256Digest};
 
@@ -91,7 +92,9 @@ impl LayerInput {
 pub fn layer_media_type(compression: Compression) -> &'static str {
     match compression {
         Compression::None => MEDIA_TYPE_LAYER_TAR,
-        _ => MEDIA_TYPE_LAYER_GZIP,
+        Compression::Zstd { .. } => MEDIA_TYPE_LAYER_ZSTD,
+        // xz: `write_layer` refuses it.
+        Compression::Gzip { .. } | Compression::Xz { .. } => MEDIA_TYPE_LAYER_GZIP,
     }
 }
 

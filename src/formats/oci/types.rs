@@ -13,6 +13,11 @@ pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+jso
 pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const MEDIA_TYPE_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+/// <https://github.com/opencontainers/image-spec/blob/main/media-types.md>:
+/// a layer compressed with zstd (RFC 8878), added in image-spec 1.0.2.
+pub const MEDIA_TYPE_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+/// The layer media types mkOCI writes.
+pub const LAYER_MEDIA_TYPES: [&str; 3] = [MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_ZSTD, MEDIA_TYPE_LAYER_TAR];
 
 /// The annotation of an index entry that names its tag.
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";

@@ -129,8 +129,8 @@ enum Step {
     /// the Nix store that is registered as an indirect GC root of the store
     /// path `root` (unless it is one already) before the link is put there.
     Put { staged: PathBuf, dest: PathBuf, root: Option<PathBuf> },
-    /// Remove `dest`, when it is there.
-    Remove { dest: PathBuf },
+    /// Remove `dest`, when it is there; a directory only when `dir`.
+    Remove { dest: PathBuf, dir: bool },
 }
 
 /// What the commit did to one name, so that it can be undone.
@@ -178,7 +178,12 @@ impl Transaction {
 
     /// Stages the removal of `dest`, when it is there at the commit.
     pub(super) fn remove(&mut self, dest: &Path) {
-        self.steps.push(Step::Remove { dest: dest.to_path_buf() });
+        self.steps.push(Step::Remove { dest: dest.to_path_buf(), dir: false });
+    }
+
+    /// Stages the removal of `dest`, a file, link or directory tree.
+    pub(super) fn remove_tree(&mut self, dest: &Path) {
+        self.steps.push(Step::Remove { dest: dest.to_path_buf(), dir: true });
     }
 
     /// Commits the staged changes in order; see the type's documentation.
@@ -268,8 +273,8 @@ fn commit_step<E>(
     io_err: &dyn Fn(&Path, std::io::Error) -> E,
 ) -> Result<(), E> {
     match step {
-        Step::Remove { dest } => {
-            if dest.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+        Step::Remove { dest, dir } => {
+            if !dir && dest.symlink_metadata().is_ok_and(|m| m.is_dir()) {
                 return Err(io_err(dest, is_a_directory()));
             }
             if dest.symlink_metadata().is_ok() {

@@ -179,7 +179,7 @@ pub(super) fn stage(
         Placement::Link { gc_root } => {
             // An earlier --copy left a directory: it goes first.
             if std::fs::symlink_metadata(&layout).is_ok_and(|m| m.is_dir()) {
-                txn.remove(&layout);
+                txn.remove_tree(&layout);
             }
             txn.symlink(&target, &layout, gc_root.then_some(result_dir.as_path()))
                 .map_err(|e| PostprocessError::WriteFailed { path: layout.clone(), message: e.to_string() })?;

@@ -352,13 +352,18 @@ pub(super) fn remove_stale_temporaries(dir: &Path) {
     }
 }
 
-/// The process ID in a [`temp_sibling`] name `.NAME.tmp-PID-N`.
+/// The process ID in a [`temp_sibling`] name `.NAME.tmp-PID-N` (or
+/// `.NAME.tmp-PID`, the docker-archive writer's).
 fn stale_pid(name: &str) -> Option<u32> {
     let rest = name.strip_prefix('.')?;
     let (_, tail) = rest.rsplit_once(".tmp-")?;
-    let (pid, n) = tail.split_once('-')?;
-    n.parse::<u32>().ok()?;
-    pid.parse().ok()
+    let mut numbers = tail.split('-');
+    let pid = numbers.next()?.parse().ok()?;
+    match (numbers.next(), numbers.next()) {
+        (None, _) => Some(pid),
+        (Some(n), None) if n.parse::<u32>().is_ok() => Some(pid),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -439,7 +444,9 @@ mod tests {
         assert_eq!(stale_pid(".x.aci.tmp-123-4"), Some(123));
         assert_eq!(stale_pid(".x.tmp-y.aci.tmp-5-0"), Some(5));
         assert_eq!(stale_pid("x.aci.tmp-123-4"), None);
-        assert_eq!(stale_pid(".x.aci.tmp-123"), None);
+        assert_eq!(stale_pid(".x.aci.tmp-123"), Some(123));
+        assert_eq!(stale_pid(".x.aci.tmp-123-4-5"), None);
+        assert_eq!(stale_pid(".x.aci.tmp-a-4"), None);
         assert_eq!(stale_pid(".x.aci"), None);
         let d = tempfile::tempdir().unwrap();
         // No process has the ID u32::MAX; this one is alive.

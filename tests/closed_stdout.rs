@@ -9,11 +9,13 @@ use std::process::{Command, Stdio};
 
 use common::*;
 
-/// Runs `cmd` with a stdout whose reader is gone before it writes.
+/// Runs `cmd` with a stdout whose reader is gone before it starts (closed
+/// before the spawn: closing it after raced with a fast command, which
+/// could write into the pipe's buffer first and exit 0).
 fn with_closed_stdout(cmd: &mut Command) -> std::process::Output {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    drop(child.stdout.take());
-    child.wait_with_output().unwrap()
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    cmd.stdout(writer).stderr(Stdio::piped()).output().unwrap()
 }
 
 #[test]

@@ -8,13 +8,9 @@ mod common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::*;
-
-fn postprocess(home: &GpgHome, dir: &Path, results: &[&Path], extra: &[&str]) -> Output {
-    home.mkaci().arg("postprocess").args(extra).arg("--").arg(dir).args(results).output().unwrap()
-}
 
 /// Files made immutable, made mutable again on drop (or the temporary
 /// directory could not be removed).
@@ -88,7 +84,7 @@ fn a_write_error_part_way_puts_dir_back_as_it_was() {
         let extra: &[&str] = if copy { &["--copy"] } else { &[] };
         let dir = t.path().join(format!("ACIs-{copy}"));
         let old = make_result(t.path(), &format!("old-{copy}"), &[a.clone(), b.clone()]);
-        assert!(postprocess(&home, &dir, &[&old], extra).status.success());
+        assert!(home.postprocess(&dir, &[&old], extra).status.success());
         let new = make_result(
             t.path(),
             &format!("new-{copy}"),
@@ -96,12 +92,12 @@ fn a_write_error_part_way_puts_dir_back_as_it_was() {
         );
         let before = snapshot(&dir);
         let Some(guard) = Immutable::set(&[dir.join(format!("{}.asc", b.file()))]) else { return };
-        let o = postprocess(&home, &dir, &[&new], extra);
+        let o = home.postprocess(&dir, &[&new], extra);
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         assert_fails_with(&o, &[&format!("{}.asc", b.file())]);
         assert_eq!(snapshot(&dir), before, "copy={copy}: DIR changed");
         drop(guard);
-        let o = postprocess(&home, &dir, &[&new], extra);
+        let o = home.postprocess(&dir, &[&new], extra);
         assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(signatures_verify_with_dir_keys(&dir), 2);
         if !copy {
@@ -123,7 +119,7 @@ fn a_site_write_error_puts_dir_and_site_back() {
     let (dir, site) = (t.path().join("ACIs"), t.path().join("site"));
     let site_args = ["--site", site.to_str().unwrap(), "--base-url", "http://localhost/"];
     let first = make_result(t.path(), "first", &[Img::fat("localhost/a")]);
-    assert!(postprocess(&home, &dir, &[&first], &site_args).status.success());
+    assert!(home.postprocess(&dir, &[&first], &site_args).status.success());
     // A new version of a and a new image c: the root page lists c.
     let second = make_result(
         t.path(),
@@ -132,13 +128,13 @@ fn a_site_write_error_puts_dir_and_site_back() {
     );
     let (dir_before, site_before) = (snapshot(&dir), snapshot(&site));
     let Some(guard) = Immutable::set(&[site.join("index.html")]) else { return };
-    let o = postprocess(&home, &dir, &[&second], &site_args);
+    let o = home.postprocess(&dir, &[&second], &site_args);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_fails_with(&o, &["index.html"]);
     assert_eq!(snapshot(&dir), dir_before, "DIR changed");
     assert_eq!(snapshot(&site), site_before, "SITE changed");
     drop(guard);
-    let o = postprocess(&home, &dir, &[&second], &site_args);
+    let o = home.postprocess(&dir, &[&second], &site_args);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(signatures_verify_with_dir_keys(&dir), 3);
     let root = std::fs::read_to_string(site.join("index.html")).unwrap();
@@ -156,7 +152,7 @@ fn gpg_failing_on_the_second_signature_changes_nothing() {
     let dir = t.path().join("ACIs");
     let (a, b) = (Img::fat("example.com/a"), Img::fat("example.com/b"));
     let old = make_result(t.path(), "old", &[a.clone(), b.clone()]);
-    assert!(postprocess(&home, &dir, &[&old], &[]).status.success());
+    assert!(home.postprocess(&dir, &[&old], &[]).status.success());
     let new = make_result(t.path(), "new", &[with_content(a, "two"), with_content(b, "two")]);
     let count = t.path().join("signatures");
     let gpg = t.path().join("gpg-fails-second");
@@ -175,7 +171,7 @@ fn gpg_failing_on_the_second_signature_changes_nothing() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&gpg, std::fs::Permissions::from_mode(0o755)).unwrap();
     let before = snapshot(&dir);
-    let o = postprocess(&home, &dir, &[&new], &["--gpg", gpg.to_str().unwrap()]);
+    let o = home.postprocess(&dir, &[&new], &["--gpg", gpg.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_fails_with(&o, &["no more (test)"]);
     assert!(std::fs::read_to_string(&count).unwrap().trim().parse::<u32>().unwrap() >= 2);
@@ -213,12 +209,12 @@ fn a_run_killed_at_any_point_leaves_every_image_whole_and_the_next_run_completes
     let hash = |p: &Path| hex(&<sha2::Sha256 as sha2::Digest>::digest(std::fs::read(p).unwrap()));
     // How long a whole run takes here: the kills are spread over it.
     let start = std::time::Instant::now();
-    assert!(postprocess(&home, &dir, &[&new], &["--copy"]).status.success());
+    assert!(home.postprocess(&dir, &[&new], &["--copy"]).status.success());
     let whole = start.elapsed();
     let (mut as_before, mut complete, mut between) = (0, 0, 0);
     let rounds = 16u32;
     for round in 0..rounds {
-        assert!(postprocess(&home, &dir, &[&old], &["--copy"]).status.success());
+        assert!(home.postprocess(&dir, &[&old], &["--copy"]).status.success());
         let before = snapshot(&dir);
         let mut child = home
             .mkaci()
@@ -249,7 +245,7 @@ fn a_run_killed_at_any_point_leaves_every_image_whole_and_the_next_run_completes
         } else {
             between += 1;
         }
-        let o = postprocess(&home, &dir, &[&new], &["--copy"]);
+        let o = home.postprocess(&dir, &[&new], &["--copy"]);
         assert!(o.status.success(), "round {round}: {}", stderr(&o));
         assert_eq!(signatures_verify_with_dir_keys(&dir), 2);
         for f in &files {
@@ -284,7 +280,7 @@ fn links_into_the_store_are_rooted_and_a_run_put_back_roots_nothing() {
     // c comes first: its new link is made and registered before a's step fails.
     let new = add(&make_result(t.path(), "new", &[c.clone(), with_content(a.clone(), "two")]));
     let dir = t.path().join("ACIs");
-    let o = postprocess(&home, &dir, &[&old], &[]);
+    let o = home.postprocess(&dir, &[&old], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("(a GC root)"), "{}", stdout(&o));
     let roots_to = |link: &Path| -> usize {
@@ -298,13 +294,13 @@ fn links_into_the_store_are_rooted_and_a_run_put_back_roots_nothing() {
     assert_eq!(roots_to(&dir.join(a.file())), 1);
     let before = snapshot(&dir);
     let Some(guard) = Immutable::set(&[dir.join(format!("{}.asc", a.file()))]) else { return };
-    let o = postprocess(&home, &dir, &[&new], &[]);
+    let o = home.postprocess(&dir, &[&new], &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(snapshot(&dir), before);
     // A root of c's link may be registered; it names nothing now.
     assert!(!dir.join(c.file()).exists());
     drop(guard);
-    let o = postprocess(&home, &dir, &[&new], &[]);
+    let o = home.postprocess(&dir, &[&new], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     for f in [a.file(), c.file()] {
         assert_eq!(roots_to(&dir.join(&f)), 1, "{f}");

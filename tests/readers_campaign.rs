@@ -17,14 +17,16 @@
 //! `cargo test`); for a longer campaign:
 //! `MKACI_CAMPAIGN_CASES=20000 cargo test --release --test readers_campaign`.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 
+use common::tars::{put, sha_hex};
 use mkaci::check::inspect::read_image;
 use mkaci::check::oci::{verify_docker_archive, verify_layout};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use sha2::{Digest, Sha256};
 
 const MANIFEST: &[u8] = br#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/test","labels":[{"name":"os","value":"linux"},{"name":"arch","value":"amd64"}]}"#;
 
@@ -34,24 +36,6 @@ fn cases() -> u32 {
 
 fn runner() -> TestRunner {
     TestRunner::new(Config { cases: cases(), failure_persistence: None, ..Config::default() })
-}
-
-fn header(name: &[u8], ty: u8, size: u64, link: &[u8]) -> [u8; 512] {
-    let mut h = tar::Header::new_ustar();
-    h.as_old_mut().name[..name.len()].copy_from_slice(name);
-    h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
-    h.set_entry_type(tar::EntryType::new(ty));
-    h.set_mode(0o644);
-    h.set_size(size);
-    h.set_mtime(1);
-    h.set_cksum();
-    *h.as_bytes()
-}
-
-fn put(out: &mut Vec<u8>, name: &[u8], ty: u8, data: &[u8], link: &[u8]) {
-    out.extend_from_slice(&header(name, ty, data.len() as u64, link));
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(512) * 512, 0);
 }
 
 /// A valid ACI tar with one of each entry kind and a PAX and a GNU long name.
@@ -261,10 +245,6 @@ fn mutated_acis_are_read_one_way_or_refused() {
         })
         .unwrap();
     eprintln!("{} mutated ACIs of {} still accepted, each read alike", accepted.get(), cases());
-}
-
-fn sha_hex(b: &[u8]) -> String {
-    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A one-layer layout and its docker-archive, written by hand.

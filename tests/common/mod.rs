@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha512};
 
+pub mod tars;
+
 pub const MKACI: &str = env!("CARGO_BIN_EXE_mkaci");
 
 /// Whether the host tool `program` is on PATH. A test that needs it returns
@@ -130,6 +132,11 @@ impl GpgHome {
     }
 
     /// `mkaci` with this home and no MKACI_* overrides from the environment.
+    /// `mkaci postprocess EXTRA -- DIR RESULTS...` with this home's gpg.
+    pub fn postprocess(&self, dir: &Path, results: &[&Path], extra: &[&str]) -> Output {
+        self.mkaci().arg("postprocess").args(extra).arg("--").arg(dir).args(results).output().unwrap()
+    }
+
     pub fn mkaci(&self) -> Command {
         self.command(MKACI)
     }

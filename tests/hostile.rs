@@ -12,78 +12,20 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::tars::*;
 use mkaci::check::inspect::{read_image, InspectError};
 use mkaci::check::tar::TarError;
-use sha2::{Digest, Sha256};
 
 const MANIFEST: &[u8] = br#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/test","labels":[{"name":"os","value":"linux"},{"name":"arch","value":"amd64"}]}"#;
 
 /// Peak RSS allowed for any input.
 const RSS_LIMIT_KIB: i64 = 256 << 10;
 
-/// A ustar (or, with `gnu`, GNU) header, any name bytes, checksum set.
-fn header(name: &[u8], ty: u8, size: u64, link: &[u8], gnu: bool) -> [u8; 512] {
-    let mut h = if gnu { tar::Header::new_gnu() } else { tar::Header::new_ustar() };
-    let n = name.len().min(100);
-    h.as_old_mut().name[..n].copy_from_slice(&name[..n]);
-    h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
-    h.set_entry_type(tar::EntryType::new(ty));
-    h.set_mode(0o644);
-    h.set_size(size);
-    h.set_mtime(1);
-    h.set_cksum();
-    *h.as_bytes()
-}
-
-/// Sets a hand-edited header's checksum again.
-fn recksum(h: &mut [u8; 512]) {
-    let sum: u32 = h.iter().enumerate().map(|(i, &c)| if (148..156).contains(&i) { 32 } else { c as u32 }).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-}
-
-/// Appends one entry with its data and padding.
-fn put(out: &mut Vec<u8>, name: &[u8], ty: u8, data: &[u8], link: &[u8]) {
-    out.extend_from_slice(&header(name, ty, data.len() as u64, link, false));
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(512) * 512, 0);
-}
-
-/// A GNU long name (`L`) or long link (`K`) entry holding `data`.
-fn long(out: &mut Vec<u8>, ty: u8, data: &[u8]) {
-    out.extend_from_slice(&header(b"././@LongLink", ty, data.len() as u64, b"", true));
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(512) * 512, 0);
-}
-
-/// A PAX header entry holding these records.
-fn pax(out: &mut Vec<u8>, records: &[(&[u8], &[u8])]) {
-    let mut data = Vec::new();
-    for (k, v) in records {
-        let rest = k.len() + v.len() + 3;
-        let mut len = rest + 1;
-        while len != rest + len.to_string().len() {
-            len = rest + len.to_string().len();
-        }
-        data.extend_from_slice(len.to_string().as_bytes());
-        data.push(b' ');
-        data.extend_from_slice(k);
-        data.push(b'=');
-        data.extend_from_slice(v);
-        data.push(b'\n');
-    }
-    put(out, b"././@PaxHeader", b'x', &data, b"");
-}
-
 /// `manifest` and `rootfs/`, the start of every image here.
 fn start() -> Vec<u8> {
     let mut t = Vec::new();
     put(&mut t, b"manifest", b'0', MANIFEST, b"");
     put(&mut t, b"rootfs/", b'5', b"", b"");
-    t
-}
-
-fn end(mut t: Vec<u8>) -> Vec<u8> {
-    t.extend_from_slice(&[0; 1024]);
     t
 }
 
@@ -483,10 +425,6 @@ fn varint_len(b: &[u8]) -> usize {
     b.iter().position(|&c| c & 0x80 == 0).unwrap() + 1
 }
 
-fn sha_hex(b: &[u8]) -> String {
-    common::hex(&Sha256::digest(b))
-}
-
 /// A one-layer OCI layout written by hand: (dir, (config hex, config bytes)).
 fn small_layout(dir: &Path) -> (PathBuf, (String, Vec<u8>)) {
     let lay = dir.join("small.oci");
@@ -728,5 +666,231 @@ fn image_index_layouts_that_lie_or_nest_are_refused() {
         let (ok, err) = case(name, &*entries);
         assert!(!ok, "{name}: an index layout that should be refused verifies");
         assert!(err.contains(needle), "{name}: the refusal lacks {needle:?}: {err}");
+    }
+}
+
+// OCI layers: one reading for everyone, across layers.
+
+fn gzip_bytes(b: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(b).unwrap();
+    gz.finish().unwrap()
+}
+
+/// An OCI layout at `dir/name` of these layer tars (gzip-compressed when
+/// `gzip`), written by hand with every digest right; and its docker-archive
+/// beside it, `dir/name.docker.tar`, with the layer members in reverse
+/// order (the manifest's order is what counts).
+fn layout_of(dir: &Path, name: &str, layers: &[Vec<u8>], gzip: bool) -> (PathBuf, PathBuf) {
+    let lay = dir.join(format!("{name}.oci"));
+    let blobs = lay.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let (mut descs, mut diff_ids, mut members) = (Vec::new(), Vec::new(), Vec::new());
+    for tar in layers {
+        let blob = if gzip { gzip_bytes(tar) } else { tar.clone() };
+        let hex = sha_hex(&blob);
+        std::fs::write(blobs.join(&hex), &blob).unwrap();
+        let media =
+            if gzip { "application/vnd.oci.image.layer.v1.tar+gzip" } else { "application/vnd.oci.image.layer.v1.tar" };
+        descs.push(serde_json::json!({"mediaType": media, "digest": format!("sha256:{hex}"), "size": blob.len()}));
+        diff_ids.push(format!("sha256:{}", sha_hex(tar)));
+        members.push((format!("{hex}{}", if gzip { ".tar.gz" } else { ".tar" }), blob));
+    }
+    let config = serde_json::to_vec(&serde_json::json!({
+        "created": "1970-01-01T00:00:01Z", "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids}
+    }))
+    .unwrap();
+    let chex = sha_hex(&config);
+    std::fs::write(blobs.join(&chex), &config).unwrap();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{chex}"), "size": config.len()},
+        "layers": descs
+    }))
+    .unwrap();
+    let mhex = sha_hex(&manifest);
+    std::fs::write(blobs.join(&mhex), &manifest).unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{mhex}"),
+                       "size": manifest.len(), "annotations": {"org.opencontainers.image.ref.name": "1.0"}}]
+    });
+    std::fs::write(lay.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    std::fs::write(lay.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let archive = dir.join(format!("{name}.docker.tar"));
+    let dm = serde_json::to_vec(&serde_json::json!([{
+        "Config": format!("{chex}.json"), "RepoTags": [format!("{name}:1.0")],
+        "Layers": members.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()
+    }]))
+    .unwrap();
+    let mut all: Vec<(&str, Vec<u8>)> = vec![("manifest.json", dm), (&format!("{chex}.json"), config.clone())]
+        .into_iter()
+        .map(|(n, b)| (Box::leak(n.to_string().into_boxed_str()) as &str, b))
+        .collect();
+    for (n, b) in members.iter().rev() {
+        all.push((n.as_str(), b.clone()));
+    }
+    docker_archive(&archive, &all);
+    (lay, archive)
+}
+
+/// A layer tar of these entries: (name, type, link target).
+fn layer(entries: &[(&str, u8, &str)]) -> Vec<u8> {
+    let mut t = Vec::new();
+    for (name, ty, link) in entries {
+        let data: &[u8] = if *ty == b'0' { b"data\n" } else { b"" };
+        put(&mut t, name.as_bytes(), *ty, data, link.as_bytes());
+    }
+    end(t)
+}
+
+fn verify_out(p: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    let mut c = Command::new(common::MKACI);
+    c.arg("verify").arg(p);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+/// The layout and its docker-archive, gzip and plain, are refused with
+/// `needles` in the error (or accepted, when `needles` is empty).
+fn layers_read(t: &Path, case: &str, layers: &[Vec<u8>], needles: &[&str]) {
+    for gzip in [false, true] {
+        let (lay, archive) = layout_of(t, &format!("{case}-{gzip}"), layers, gzip);
+        for p in [&lay, &archive] {
+            // The archive is checked alone (the layout beside it has its own check).
+            let alone = t.join(format!("alone-{}", p.file_name().unwrap().to_string_lossy()));
+            let p = if p == &archive {
+                std::fs::rename(p, &alone).unwrap();
+                &alone
+            } else {
+                p
+            };
+            let o = verify_out(p, &[]);
+            let err = common::stderr(&o);
+            assert!(!err.contains("panicked"), "{case}: {err}");
+            if needles.is_empty() {
+                assert!(o.status.success(), "{case} {}: {err}", p.display());
+            } else {
+                assert!(!o.status.success(), "{case} {}: accepted", p.display());
+                for n in needles {
+                    assert!(err.contains(n), "{case} {}: {n:?} not in {err}", p.display());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn oci_layers_two_readers_could_read_differently_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let t = t.path();
+    let base =
+        layer(&[("etc/", b'5', ""), ("etc/hosts", b'0', ""), ("x", b'2', "/etc"), ("d/", b'5', ""), ("d/f", b'0', "")]);
+    // What is fine: whiteouts of lower paths, an opaque directory, a
+    // symlink replaced by a directory, a link below a whited-out symlink.
+    layers_read(
+        t,
+        "fine",
+        &[base.clone(), layer(&[(".wh.x", b'0', ""), ("d/.wh..wh..opq", b'0', ""), ("d/g", b'0', "")])],
+        &[],
+    );
+    layers_read(t, "replaced", &[base.clone(), layer(&[("x/", b'5', ""), ("x/passwd", b'0', "")])], &[]);
+    layers_read(t, "hidden", &[base.clone(), layer(&[(".wh.x", b'0', "")]), layer(&[("x/passwd", b'0', "")])], &[]);
+    layers_read(t, "hardlink-below", &[base.clone(), layer(&[("h", b'1', "etc/hosts")])], &[]);
+    // Below a symlink: in one layer, and across layers (containerd resolves
+    // it inside the rootfs, a plain extractor writes /etc/passwd).
+    layers_read(
+        t,
+        "below-symlink",
+        &[layer(&[("x", b'2', "/etc"), ("x/passwd", b'0', "")])],
+        &["lies below \"x\"", "symlink"],
+    );
+    layers_read(t, "below-implied", &[layer(&[("x", b'2', "/etc"), ("x/a/b", b'0', "")])], &["lies below \"x\""]);
+    layers_read(t, "across", &[base.clone(), layer(&[("x/passwd", b'0', "")])], &["which layer 1 made a symlink"]);
+    layers_read(
+        t,
+        "below-file",
+        &[base.clone(), layer(&[("etc/hosts/x", b'0', "")])],
+        &["layer 1 made a regular file"],
+    );
+    // Names that normalise alike, absolute names, "..".
+    layers_read(t, "alike", &[layer(&[("a", b'0', ""), ("./a", b'0', "")])], &["already holds"]);
+    layers_read(t, "alike-dir", &[layer(&[("d/a", b'0', ""), ("d", b'0', "")])], &["already holds"]);
+    layers_read(t, "absolute", &[layer(&[("/etc/passwd", b'0', "")])], &["absolute"]);
+    layers_read(t, "dotdot", &[layer(&[("a/../../etc/passwd", b'0', "")])], &["\"..\""]);
+    // Whiteouts read differently: with their target in the same layer, an
+    // AUFS meta file, a whiteout that is a directory, an entry below a path
+    // its layer whites out.
+    layers_read(
+        t,
+        "wh-same",
+        &[base.clone(), layer(&[("etc/hosts", b'0', ""), ("etc/.wh.hosts", b'0', "")])],
+        &["which this layer also holds"],
+    );
+    layers_read(
+        t,
+        "wh-after",
+        &[base.clone(), layer(&[("d/new", b'0', ""), (".wh.d", b'0', "")])],
+        &["which this layer also holds"],
+    );
+    layers_read(
+        t,
+        "wh-before",
+        &[base.clone(), layer(&[(".wh.d", b'0', ""), ("d/new", b'0', "")])],
+        &["which this layer whites out"],
+    );
+    layers_read(t, "aufs", &[layer(&[(".wh..wh.plnk", b'0', "")])], &["AUFS"]);
+    layers_read(t, "wh-dir", &[base.clone(), layer(&[(".wh.d", b'5', "")])], &["a whiteout is an empty regular file"]);
+    // Hard links to nothing, or to a directory; a PAX global header.
+    layers_read(t, "hardlink-none", &[layer(&[("h", b'1', "nope")])], &["no earlier file"]);
+    layers_read(t, "hardlink-dir", &[base.clone(), layer(&[("h", b'1', "etc")])], &["is a directory"]);
+    layers_read(t, "global-pax", &[layer(&[("g", b'g', "")])], &["tar type 'g'"]);
+    // The strict tar reader reads every layer: a NUL in a long name.
+    let mut nul = Vec::new();
+    long(&mut nul, b'L', b"bin/sh\0evil");
+    put(&mut nul, b"x", b'0', b"#!", b"");
+    layers_read(t, "nul", &[end(nul)], &["NUL"]);
+}
+
+/// A decompression bomb stops at the unpacked-size limit, named with the
+/// way to raise it: an ACI, an OCI layout (the limit spans its layers) and a
+/// docker-archive; a lowered MKACI_MAX_UNPACKED keeps the test fast.
+#[test]
+fn decompression_bombs_stop_at_the_unpacked_limit() {
+    let t = tempfile::tempdir().unwrap();
+    let t = t.path();
+    let mut head = Vec::new();
+    put(&mut head, b"manifest", b'0', MANIFEST, b"");
+    put(&mut head, b"rootfs/", b'5', b"", b"");
+    let zeros = 64u64 << 20;
+    head.extend_from_slice(&header(b"rootfs/zeros", b'0', zeros, b"", false));
+    let aci = t.join("bomb.aci");
+    gzip_file(&aci, &head, zeros + 1024);
+    assert!(std::fs::metadata(&aci).unwrap().len() < 1 << 20, "a small file");
+    let limit = [("MKACI_MAX_UNPACKED", "1048576")];
+    // inspect (verify reads an ACI with the same reader, once it has a signature).
+    let o = Command::new(common::MKACI).arg("inspect").arg(&aci).envs(limit).output().unwrap();
+    let err = common::stderr(&o);
+    assert!(!o.status.success(), "accepted");
+    assert!(err.contains("more than 1048576 bytes") && err.contains("MKACI_MAX_UNPACKED=BYTES"), "{err}");
+    // Under the default limit the same file reads (64 MiB of zeros).
+    let o = Command::new(common::MKACI).arg("inspect").arg(&aci).output().unwrap();
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    // OCI: two layers of 768 KiB each pass one at a time, not together.
+    let big = |name: &[u8]| {
+        let mut l = Vec::new();
+        put(&mut l, name, b'0', &vec![0u8; 768 << 10], b"");
+        end(l)
+    };
+    let (lay, archive) = layout_of(t, "bomb", &[big(b"a"), big(b"b")], true);
+    for p in [&lay, &archive] {
+        let o = verify_out(p, &limit);
+        let err = common::stderr(&o);
+        assert!(!o.status.success(), "{}: accepted", p.display());
+        assert!(err.contains("layer 2") && err.contains("MKACI_MAX_UNPACKED=BYTES"), "{}: {err}", p.display());
+        assert!(verify_out(p, &[("MKACI_MAX_UNPACKED", "2000000")]).status.success());
     }
 }

@@ -275,8 +275,10 @@ fn each_layout_violation_has_its_own_error() {
             "corrupt-gzip",
             {
                 let mut g = gzip(&tar_of(&good()));
+                // The CRC-32 in the trailer: every inflater reads the whole
+                // stream and then refuses it (a byte changed inside the
+                // stream is found by the tar reader first with some).
                 let n = g.len();
-                g[n / 2] ^= 0xff;
                 g[n - 5] ^= 0xff;
                 g
             },

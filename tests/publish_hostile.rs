@@ -10,10 +10,6 @@ use std::process::Output;
 
 use common::*;
 
-fn postprocess(home: &GpgHome, dir: &Path, results: &[&Path], extra: &[&str]) -> Output {
-    home.mkaci().arg("postprocess").args(extra).arg("--").arg(dir).args(results).output().unwrap()
-}
-
 /// Rewrites the result's `nix2aci.json` with `edit`.
 fn edit_index(result: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let path = result.join("nix2aci.json");
@@ -66,7 +62,7 @@ fn labels_that_cannot_be_file_names_are_refused_where_read() {
         let result = make_result(t.path(), &format!("r-{field}"), &[Img::fat("example.com/x")]);
         edit_index(&result, |v| v["artifacts"][0][field] = value.into());
         let dir = t.path().join(format!("ACIs-{field}"));
-        let o = postprocess(&home, &dir, &[&result], &[]);
+        let o = home.postprocess(&dir, &[&result], &[]);
         refused(&o, &["nix2aci.json", &format!("artifacts[0].{field}"), problem]);
         assert!(!dir.exists(), "DIR was left behind");
     }
@@ -163,7 +159,7 @@ fn links_out_of_the_result_are_not_followed() {
         for copy in [false, true] {
             let dir = t.path().join(format!("ACIs-{i}-{copy}"));
             let extra: &[&str] = if copy { &["--copy"] } else { &[] };
-            let o = postprocess(&home, &dir, &[&result], extra);
+            let o = home.postprocess(&dir, &[&result], extra);
             eprintln!("{what}: {}", stderr(&o).trim());
             refused(&o, needles);
             nothing_published(&dir);
@@ -187,7 +183,7 @@ fn an_index_that_lies_about_the_image_is_not_signed() {
     let other = make_result(t.path(), "other", &[Img { content: "evil", ..img.clone() }]);
     std::fs::copy(other.join(img.file()), r.join(img.file())).unwrap();
     let dir = t.path().join("A1");
-    let o = postprocess(&home, &dir, &[&r], with_site);
+    let o = home.postprocess(&dir, &[&r], with_site);
     let recorded = std::fs::read_to_string(r.join(format!("{}.id", img.base()))).unwrap();
     refused(&o, &["has the image ID", "nix2aci.json", recorded.trim(), "nothing was signed"]);
     nothing_published(&dir);
@@ -198,14 +194,14 @@ fn an_index_that_lies_about_the_image_is_not_signed() {
     let fake = format!("sha512-{}", "ab".repeat(64));
     edit_index(&r, |v| v["artifacts"][0]["digests"]["imageId"] = fake.clone().into());
     let dir = t.path().join("A2");
-    refused(&postprocess(&home, &dir, &[&r], with_site), &["nix2aci.json", &fake]);
+    refused(&home.postprocess(&dir, &[&r], with_site), &["nix2aci.json", &fake]);
     nothing_published(&dir);
 
     // The .id file alone lies.
     let r = make_result(t.path(), "lying-id", std::slice::from_ref(&img));
     std::fs::write(r.join(format!("{}.id", img.base())), format!("{fake}\n")).unwrap();
     let dir = t.path().join("A3");
-    refused(&postprocess(&home, &dir, &[&r], &[]), &[".id", &fake]);
+    refused(&home.postprocess(&dir, &[&r], &[]), &[".id", &fake]);
     nothing_published(&dir);
 
     // The index names the image after another name than its manifest does:
@@ -213,21 +209,21 @@ fn an_index_that_lies_about_the_image_is_not_signed() {
     let r = make_result(t.path(), "renamed", &[Img::fat("localhost/evil")]);
     edit_index(&r, |v| v["artifacts"][0]["name"] = "localhost/x".into());
     let dir = t.path().join("A4");
-    refused(&postprocess(&home, &dir, &[&r], with_site), &["name is localhost/evil in the image but localhost/x"]);
+    refused(&home.postprocess(&dir, &[&r], with_site), &["name is localhost/evil in the image but localhost/x"]);
     nothing_published(&dir);
     // The same for the version label, and the size.
     let r = make_result(t.path(), "relabelled", std::slice::from_ref(&img));
     edit_index(&r, |v| v["artifacts"][0]["version"] = "2.0".into());
-    refused(&postprocess(&home, &dir, &[&r], &[]), &["version is \"1.0\" in the image but \"2.0\""]);
+    refused(&home.postprocess(&dir, &[&r], &[]), &["version is \"1.0\" in the image but \"2.0\""]);
     let r = make_result(t.path(), "resized", std::slice::from_ref(&img));
     edit_index(&r, |v| v["artifacts"][0]["size"] = 1.into());
-    refused(&postprocess(&home, &dir, &[&r], &[]), &["size is"]);
+    refused(&home.postprocess(&dir, &[&r], &[]), &["size is"]);
     nothing_published(&dir);
 
     // Not an ACI at all (an index and .id made for it, so only reading it tells).
     let r = make_result(t.path(), "not-aci", std::slice::from_ref(&img));
     std::fs::write(r.join(img.file()), "just text").unwrap();
-    refused(&postprocess(&home, &dir, &[&r], &[]), &["is not a valid ACI"]);
+    refused(&home.postprocess(&dir, &[&r], &[]), &["is not a valid ACI"]);
     nothing_published(&dir);
     assert!(!site.exists());
 }
@@ -245,7 +241,7 @@ fn an_sbom_the_image_does_not_pin_is_not_published() {
     std::fs::write(r.join(&sbom), "{\"anything\": \"the build wanted served\"}").unwrap();
     edit_index(&r, |v| v["artifacts"][0]["files"]["sbom"] = sbom.clone().into());
     let dir = t.path().join("ACIs");
-    refused(&postprocess(&home, &dir, &[&r], &["--copy"]), &[&sbom, "not pinned"]);
+    refused(&home.postprocess(&dir, &[&r], &["--copy"]), &[&sbom, "not pinned"]);
     nothing_published(&dir);
 }
 
@@ -335,7 +331,7 @@ fn a_failure_part_way_leaves_no_signature_without_its_key() {
     let result = make_result(t.path(), "r", &[a.clone(), b.clone()]);
     let dir = t.path().join("ACIs");
     std::fs::create_dir_all(dir.join(format!("{}.asc", b.file())).join("blocker")).unwrap();
-    let o = postprocess(&home, &dir, &[&result], &[]);
+    let o = home.postprocess(&dir, &[&result], &[]);
     refused(&o, &[&format!("{}.asc", b.file())]);
     for entry in listing(&dir) {
         if let Some(image) = entry.strip_suffix(".asc") {

@@ -14,8 +14,9 @@
 //! - an end-of-archive marker, and only zeros after it;
 //! - the tar itself read by [`crate::check::tar`], which refuses what tools
 //!   could read differently (a NUL in a name, conflicting extensions) and
-//!   bounds every extension; at most [`max_entries`] entries, and the xz
-//!   decoder limited to [`XZ_MEMLIMIT`].
+//!   bounds every extension; at most [`max_entries`] entries, at most
+//!   [`max_unpacked`] bytes of tar (a decompression bomb is stopped in
+//!   time, not only in memory), and the xz decoder limited to [`XZ_MEMLIMIT`].
 //!
 //! The image ID is the SHA-512 of every byte of the uncompressed tar (appc
 //! "Image ID"), trailing zero blocks included.
@@ -175,7 +176,9 @@ pub fn read_image(path: &Path) -> Result<ImageReport, InspectError> {
     };
 
     let stream = Decompressed { dec: Some(Decoder::new(kind, raw)), kind, members: 1, trailing: None };
-    let hashed = Hashing { inner: stream, hasher: Sha512::new(), count: 0 };
+    let limit = max_unpacked();
+    let stream = UnpackLimit { inner: stream, left: limit, limit };
+    let hashed = Hashing::new(stream);
     let mut checker = Layout::default();
     let mut manifest_bytes = None;
     let mut tar = TarReader::new(
@@ -216,7 +219,7 @@ pub fn read_image(path: &Path) -> Result<ImageReport, InspectError> {
     if zeros_after < 512 {
         return Err(InspectError::MissingEndOfArchive { offset: end_start - 512 });
     }
-    let Hashing { inner: stream, hasher, count: tar_size } = hashed;
+    let (UnpackLimit { inner: stream, .. }, digest, tar_size) = hashed.finish();
     if let Some(offset) = stream.trailing {
         return Err(InspectError::TrailingBytes {
             path: path.into(),
@@ -230,7 +233,7 @@ pub fn read_image(path: &Path) -> Result<ImageReport, InspectError> {
         return Err(InspectError::MissingRootfsDir);
     }
     Ok(ImageReport {
-        image_id: ImageId::from_digest(hasher.finalize().into()),
+        image_id: ImageId::from_digest(digest),
         manifest_bytes,
         entries: checker.entries,
         tar_size,
@@ -441,18 +444,132 @@ impl Read for Decompressed {
     }
 }
 
-/// Hashes and counts every byte read through it: the image ID.
+/// Hashes (SHA-512: the image ID) and counts every byte read through it.
+/// The hashing runs on a second thread, fed 1 MiB chunks: it costs about as
+/// much as the decompression, and the two then run side by side. At most a
+/// few chunks are in flight. Where no thread can be started, it hashes
+/// inline.
 struct Hashing<R> {
     inner: R,
-    hasher: Sha512,
     count: u64,
+    mode: HashMode,
+}
+
+enum HashMode {
+    Inline(Box<Sha512>),
+    Thread {
+        chunk: Vec<u8>,
+        to_hasher: std::sync::mpsc::SyncSender<Vec<u8>>,
+        spare: std::sync::mpsc::Receiver<Vec<u8>>,
+        hasher: std::thread::JoinHandle<[u8; 64]>,
+    },
+}
+
+const HASH_CHUNK: usize = 1 << 20;
+
+impl<R: Read> Hashing<R> {
+    fn new(inner: R) -> Hashing<R> {
+        use std::sync::mpsc::sync_channel;
+        let (to_hasher, chunks) = sync_channel::<Vec<u8>>(2);
+        let (give_back, spare) = sync_channel::<Vec<u8>>(4);
+        let spawned = std::thread::Builder::new().name("sha512".into()).spawn(move || {
+            let mut h = Sha512::new();
+            for mut chunk in chunks {
+                h.update(&chunk);
+                chunk.clear();
+                let _ = give_back.try_send(chunk);
+            }
+            h.finalize().into()
+        });
+        let mode = match spawned {
+            Ok(hasher) => HashMode::Thread { chunk: Vec::with_capacity(HASH_CHUNK), to_hasher, spare, hasher },
+            Err(_) => HashMode::Inline(Box::default()),
+        };
+        Hashing { inner, count: 0, mode }
+    }
+
+    /// The reader, the SHA-512 of all that was read, and its length.
+    fn finish(self) -> (R, [u8; 64], u64) {
+        let digest = match self.mode {
+            HashMode::Inline(h) => h.finalize().into(),
+            HashMode::Thread { chunk, to_hasher, hasher, .. } => {
+                // The hasher ends when the sender is gone, having hashed
+                // every chunk sent (a send fails only if it panicked).
+                let _ = to_hasher.send(chunk);
+                drop(to_hasher);
+                match hasher.join() {
+                    Ok(d) => d,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+        };
+        (self.inner, digest, self.count)
+    }
 }
 
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
         self.count += n as u64;
+        match &mut self.mode {
+            HashMode::Inline(h) => h.update(&buf[..n]),
+            HashMode::Thread { chunk, to_hasher, spare, .. } => {
+                chunk.extend_from_slice(&buf[..n]);
+                if chunk.len() >= HASH_CHUNK {
+                    let next = spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(HASH_CHUNK));
+                    let full = std::mem::replace(chunk, next);
+                    to_hasher.send(full).map_err(|_| std::io::Error::other("the hashing thread ended early"))?;
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Bytes an image may unpack to (an ACI's tar, or all the layer tars of an
+/// OCI image together) unless [`MAX_UNPACKED_VAR`] says otherwise: 64 GiB,
+/// far above any image a runtime would unpack, and what a decompression bomb
+/// of a few MiB takes minutes to reach.
+pub const DEFAULT_MAX_UNPACKED: u64 = 64 << 30;
+
+/// The environment variable that raises (or lowers) [`DEFAULT_MAX_UNPACKED`].
+pub const MAX_UNPACKED_VAR: &str = "MKACI_MAX_UNPACKED";
+
+/// The unpacked-size limit: [`MAX_UNPACKED_VAR`] when it is set to a number
+/// of bytes, else [`DEFAULT_MAX_UNPACKED`].
+pub fn max_unpacked() -> u64 {
+    std::env::var(MAX_UNPACKED_VAR).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_MAX_UNPACKED)
+}
+
+/// The error [`UnpackLimit`] fails with (inside an `io::Error`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the image unpacks to more than {limit} bytes, the most mkaci decompresses for one image, so it stops \
+     there as it would for a decompression bomb; if the image is genuine, raise the limit with the \
+     environment variable MKACI_MAX_UNPACKED=BYTES"
+)]
+pub struct UnpackLimitExceeded {
+    pub limit: u64,
+}
+
+/// Passes on what it reads until `left` bytes have passed, then fails with
+/// an error that names the limit and how to raise it.
+pub struct UnpackLimit<R> {
+    pub inner: R,
+    /// Bytes still allowed.
+    pub left: u64,
+    /// The whole limit, for the message.
+    pub limit: u64,
+}
+
+impl<R: Read> Read for UnpackLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            self.left = 0;
+            return Err(std::io::Error::other(UnpackLimitExceeded { limit: self.limit }));
+        }
+        self.left -= n as u64;
         Ok(n)
     }
 }

@@ -28,7 +28,7 @@
 //! beside the archive, when there is one; and the SBOM pin as above.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -36,6 +36,8 @@ use sha2::{Digest, Sha256};
 
 use crate::archive::digest::{self, Sha256Digest};
 use crate::archive::untrusted::open_regular;
+use crate::check::inspect::{max_entries, max_unpacked, UnpackLimit, UnpackLimitExceeded};
+use crate::check::layers::{LayerRuleError, LayerRules};
 use crate::check::tar::{TarEntry, TarError, TarReader};
 use crate::formats::oci::docker::HashingReader;
 use crate::formats::oci::layout::{self, read_index_layout, read_layout, LayoutError, ReadLayout, MAX_JSON_SIZE};
@@ -104,6 +106,14 @@ pub enum OciVerifyError {
     ArchiveNotLayout { path: PathBuf, layout_dir: PathBuf, archive: Sha256Digest, layout: Sha256Digest },
     #[error("{} cannot be read the same way by every tool: {error}", path.display())]
     Tar { path: PathBuf, error: TarError },
+    #[error(
+        "layer {number} ({}) cannot be unpacked the same way by every tool: {error}; rebuild the image \
+         with mkOCI",
+        path.display()
+    )]
+    LayerRule { path: PathBuf, number: usize, error: LayerRuleError },
+    #[error("layer {number} ({}): {error}", path.display())]
+    Unpacked { path: PathBuf, number: usize, error: UnpackLimitExceeded },
     #[error(
         "{} holds two members named {member:?}; skopeo and podman load the first, other readers the \
          last, so they would load different images; run postprocess.sh again",
@@ -254,15 +264,16 @@ pub fn verify_index_layout(dir: &Path) -> Result<OciIndexCheck, OciVerifyError> 
 /// of the blobs and of their tars.
 fn check_layers(read: &ReadLayout) -> Result<(u64, u64), OciVerifyError> {
     let (mut layer_bytes, mut tar_bytes) = (0, 0);
+    let mut image = ImageBudget::new();
     for (i, (desc, diff_id)) in read.manifest.layers.iter().zip(&read.config.rootfs.diff_ids).enumerate() {
         let path = read.blob_path(&desc.digest);
         let (file, size) = open_regular(&path).map_err(LayoutError::from)?;
         if size != desc.size {
             return Err(LayoutError::SizeMismatch { path, expected: desc.size, actual: size }.into());
         }
-        let (blob, blob_size, tar, tar_size) = unpack_hashes(file, &desc.media_type).map_err(|message| {
-            OciVerifyError::BadLayer { path: path.clone(), number: i + 1, media_type: desc.media_type.clone(), message }
-        })?;
+        let Unpacked { blob, blob_size, tar, tar_size } =
+            unpack_layer(std::io::BufReader::with_capacity(256 << 10, file), &desc.media_type, &mut image)
+                .map_err(|f| f.into_error(&path, i + 1, &desc.media_type))?;
         if blob != desc.digest || blob_size != desc.size {
             return Err(LayoutError::DigestMismatch {
                 path,
@@ -289,40 +300,143 @@ fn check_layers(read: &ReadLayout) -> Result<(u64, u64), OciVerifyError> {
 /// 64-bit machine, by its header alone) is refused before it is allocated.
 pub const ZSTD_WINDOW_LOG_MAX: u32 = 23;
 
-/// Reads a layer blob of `media_type` to its end: its SHA-256 and size, and
-/// those of the tar it holds. The error says why it cannot be unpacked.
-fn unpack_hashes<R: Read>(blob: R, media_type: &str) -> Result<(Sha256Digest, u64, Sha256Digest, u64), String> {
-    let mut raw = HashingReader { inner: blob, sha256: Sha256::new(), bytes: 0 };
-    let (tar, tar_size) = match media_type {
-        MEDIA_TYPE_LAYER_GZIP => {
-            let mut gz = flate2::read::MultiGzDecoder::new(&mut raw);
-            hash_all(&mut gz).map_err(|e| format!("not a gzip stream ({e})"))?
-        }
-        MEDIA_TYPE_LAYER_ZSTD => {
-            let mut zst = zstd::stream::read::Decoder::new(&mut raw)
-                .and_then(|mut d| d.window_log_max(ZSTD_WINDOW_LOG_MAX).map(|()| d))
-                .map_err(|e| format!("cannot start a zstd decoder ({e})"))?;
-            hash_all(&mut zst).map_err(|e| {
-                format!(
-                    "not a zstd stream whose frames ask for at most a {} MiB window ({e})",
-                    1u32 << (ZSTD_WINDOW_LOG_MAX - 20)
-                )
-            })?
-        }
-        MEDIA_TYPE_LAYER_TAR => hash_all(&mut raw).map_err(|e| e.to_string())?,
-        other => return Err(format!("the media type {other:?} is none mkOCI writes")),
-    };
-    // Whatever follows the last gzip member or zstd frame counts in the
-    // blob's digest.
-    std::io::copy(&mut raw, &mut std::io::sink()).map_err(|e| e.to_string())?;
-    let blob_size = raw.bytes;
-    Ok((Sha256Digest::from_bytes(raw.sha256.finalize().into()), blob_size, tar, tar_size))
+/// What reading a layer blob found: its SHA-256 and size, and those of the
+/// tar it holds.
+struct Unpacked {
+    blob: Sha256Digest,
+    blob_size: u64,
+    tar: Sha256Digest,
+    tar_size: u64,
 }
 
-fn hash_all<R: Read>(r: &mut R) -> std::io::Result<(Sha256Digest, u64)> {
-    let mut h = HashingReader { inner: r, sha256: Sha256::new(), bytes: 0 };
-    std::io::copy(&mut h, &mut std::io::sink())?;
-    Ok((Sha256Digest::from_bytes(h.sha256.finalize().into()), h.bytes))
+/// What one image may still take, across its layers: the one-reading rules
+/// (and their entry limit), and the bytes it may still unpack.
+struct ImageBudget {
+    rules: LayerRules,
+    left: u64,
+    limit: u64,
+}
+
+impl ImageBudget {
+    fn new() -> ImageBudget {
+        let limit = max_unpacked();
+        ImageBudget { rules: LayerRules::new(max_entries()), left: limit, limit }
+    }
+}
+
+/// Why a layer could not be read.
+enum LayerFailure {
+    Unpack(String),
+    Limit(UnpackLimitExceeded),
+    Tar(TarError),
+    Rule(LayerRuleError),
+}
+
+impl LayerFailure {
+    fn into_error(self, path: &Path, number: usize, media_type: &str) -> OciVerifyError {
+        let path = path.to_path_buf();
+        match self {
+            LayerFailure::Unpack(message) => {
+                OciVerifyError::BadLayer { path, number, media_type: media_type.to_string(), message }
+            }
+            LayerFailure::Limit(error) => OciVerifyError::Unpacked { path, number, error },
+            LayerFailure::Tar(error) => OciVerifyError::Tar { path, error },
+            LayerFailure::Rule(error) => OciVerifyError::LayerRule { path, number, error },
+        }
+    }
+}
+
+/// The tar a layer blob of `media_type` holds: the one place where the
+/// decompression is chosen.
+fn layer_tar<'a, R: std::io::BufRead + 'a>(blob: R, media_type: &str) -> Result<Box<dyn Read + 'a>, String> {
+    match media_type {
+        MEDIA_TYPE_LAYER_GZIP => Ok(Box::new(flate2::bufread::MultiGzDecoder::new(blob))),
+        MEDIA_TYPE_LAYER_ZSTD => {
+            let mut d = zstd::stream::read::Decoder::with_buffer(blob)
+                .map_err(|e| format!("cannot start a zstd decoder ({e})"))?;
+            d.window_log_max(ZSTD_WINDOW_LOG_MAX).map_err(|e| format!("cannot start a zstd decoder ({e})"))?;
+            Ok(Box::new(d))
+        }
+        MEDIA_TYPE_LAYER_TAR => Ok(Box::new(blob)),
+        other => Err(format!("the media type {other:?} is none mkOCI writes")),
+    }
+}
+
+/// Reads a layer blob of `media_type` to its end, its tar through the
+/// strict reader and the one-reading rules of `image` (the layers before it
+/// already read), within what `image` may still unpack.
+fn unpack_layer<R: std::io::BufRead>(
+    blob: R,
+    media_type: &str,
+    image: &mut ImageBudget,
+) -> Result<Unpacked, LayerFailure> {
+    let mut raw = HashingBufReader { inner: blob, sha256: Sha256::new(), bytes: 0 };
+    let io = |e: std::io::Error| match e.get_ref().and_then(|i| i.downcast_ref::<UnpackLimitExceeded>()) {
+        Some(hit) => LayerFailure::Limit(hit.clone()),
+        None if media_type == MEDIA_TYPE_LAYER_GZIP => LayerFailure::Unpack(format!("not a gzip stream ({e})")),
+        None if media_type == MEDIA_TYPE_LAYER_ZSTD => LayerFailure::Unpack(format!(
+            "not a zstd stream whose frames ask for at most a {} MiB window ({e})",
+            1u32 << (ZSTD_WINDOW_LOG_MAX - 20)
+        )),
+        None => LayerFailure::Unpack(e.to_string()),
+    };
+    image.rules.next_layer();
+    let (tar, tar_size) = {
+        let tar = layer_tar(&mut raw, media_type).map_err(LayerFailure::Unpack)?;
+        let limited = UnpackLimit { inner: tar, left: image.left, limit: image.limit };
+        let hashed = HashingReader { inner: limited, sha256: Sha256::new(), bytes: 0 };
+        let mut reader = TarReader::new(
+            hashed,
+            image.rules.entries_left(),
+            "raise the limit with the environment variable MKACI_MAX_ENTRIES=N if the image is genuine",
+        );
+        loop {
+            match reader.next_entry() {
+                Ok(Some(entry)) => image.rules.entry(&entry).map_err(LayerFailure::Rule)?,
+                Ok(None) => break,
+                Err(TarError::Io { source, .. }) => return Err(io(source)),
+                Err(e) => return Err(LayerFailure::Tar(e)),
+            }
+        }
+        // What follows the end marker is part of the tar (and its diff_id).
+        let mut hashed = reader.into_inner();
+        std::io::copy(&mut hashed, &mut std::io::sink()).map_err(io)?;
+        image.left = hashed.inner.left;
+        (Sha256Digest::from_bytes(hashed.sha256.finalize().into()), hashed.bytes)
+    };
+    // Whatever follows the last gzip member counts in the blob's digest.
+    std::io::copy(&mut raw, &mut std::io::sink()).map_err(|e| LayerFailure::Unpack(e.to_string()))?;
+    Ok(Unpacked { blob: Sha256Digest::from_bytes(raw.sha256.finalize().into()), blob_size: raw.bytes, tar, tar_size })
+}
+
+/// [`HashingReader`] for a buffered reader: hashes what is consumed.
+struct HashingBufReader<R> {
+    inner: R,
+    sha256: Sha256,
+    bytes: u64,
+}
+
+impl<R: std::io::BufRead> Read for HashingBufReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha256.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: std::io::BufRead> std::io::BufRead for HashingBufReader<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amt: usize) {
+        if let Ok(buf) = self.inner.fill_buf() {
+            let n = amt.min(buf.len());
+            self.sha256.update(&buf[..n]);
+            self.bytes += n as u64;
+        }
+        self.inner.consume(amt)
+    }
 }
 
 /// Most members a docker-archive may hold: engines refuse images of more
@@ -344,8 +458,9 @@ struct ArchiveEntry {
 struct Member {
     digest: Sha256Digest,
     size: u64,
-    /// The tar a layer holds (its SHA-256 and size); `None` for the config.
-    tar: Option<(Sha256Digest, u64)>,
+    /// A layer's media type and the offset of its data in the archive;
+    /// `None` for the config.
+    layer: Option<(&'static str, u64)>,
     /// The config's bytes (small); empty for a layer.
     bytes: Vec<u8>,
 }
@@ -409,20 +524,23 @@ pub fn verify_docker_archive(path: &Path) -> Result<OciCheck, OciVerifyError> {
             .ok_or_else(|| bad(format!("{name:?} is not named after a SHA-256 digest")))?;
         let member = match kind {
             Some(media_type) => {
-                let (blob, size, tar, tar_size) = unpack_hashes(&mut tar.data(), media_type)
-                    .map_err(|message| bad(format!("its layer {name:?} cannot be unpacked: {message}")))?;
-                Member { digest: blob, size, tar: Some((tar, tar_size)), bytes: Vec::new() }
+                // Only hashed here; unpacked below, in the manifest's order,
+                // for the rules that span layers.
+                let mut hashing = HashingReader { inner: tar.data(), sha256: Sha256::new(), bytes: 0 };
+                std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| bad(e.to_string()))?;
+                let (digest, size) = (Sha256Digest::from_bytes(hashing.sha256.finalize().into()), hashing.bytes);
+                Member { digest, size, layer: Some((media_type, entry.data_offset)), bytes: Vec::new() }
             }
             None => {
                 // One config is all the manifest can name; holding a second
                 // would only cost memory.
-                if let Some(first) = members.iter().find(|(_, m)| m.tar.is_none()).map(|(n, _)| n) {
+                if let Some(first) = members.iter().find(|(_, m)| m.layer.is_none()).map(|(n, _)| n) {
                     return Err(bad(format!(
                         "it holds two configs, {first:?} and {name:?}, where postprocess writes one"
                     )));
                 }
                 let bytes = json_member(&mut tar, &entry)?;
-                Member { digest: digest::of_bytes(&bytes), size: bytes.len() as u64, tar: None, bytes }
+                Member { digest: digest::of_bytes(&bytes), size: bytes.len() as u64, layer: None, bytes }
             }
         };
         if member.digest != named {
@@ -452,9 +570,21 @@ pub fn verify_docker_archive(path: &Path) -> Result<OciCheck, OciVerifyError> {
         )));
     }
     let (mut layer_bytes, mut tar_bytes) = (0, 0);
+    let mut image = ImageBudget::new();
     for (i, (name, diff_id)) in entry.layers.iter().zip(&config.rootfs.diff_ids).enumerate() {
         let m = members.get(name).ok_or_else(|| bad(format!("its layer {name:?} is missing")))?;
-        let (tar, tar_size) = m.tar.ok_or_else(|| bad(format!("{name:?} is listed as a layer but is not one")))?;
+        let (media_type, offset) =
+            m.layer.ok_or_else(|| bad(format!("{name:?} is listed as a layer but is not one")))?;
+        // The archive is read again at the member, layer after layer in the
+        // manifest's order; its bytes must still be the ones hashed above.
+        let (mut file, _) = open_regular(path).map_err(LayoutError::from)?;
+        file.seek(std::io::SeekFrom::Start(offset)).map_err(|e| bad(e.to_string()))?;
+        let member = std::io::BufReader::with_capacity(256 << 10, file.take(m.size));
+        let Unpacked { blob, blob_size, tar, tar_size } = unpack_layer(member, media_type, &mut image)
+            .map_err(|f| f.into_error(&path.join(name), i + 1, media_type))?;
+        if blob != m.digest || blob_size != m.size {
+            return Err(bad(format!("its layer {name:?} changed while it was read")));
+        }
         if tar != *diff_id {
             return Err(OciVerifyError::DiffIdMismatch {
                 path: path.join(name),

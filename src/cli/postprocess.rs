@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use mkaci::publish::postprocess::{postprocess, ImageRead, Options, Placement};
+use mkaci::publish::postprocess::{postprocess_then, ImageRead, Options, Placement};
 use mkaci::publish::push::{self, PushOptions, PushRef};
 use mkaci::publish::sign::Gpg;
 use mkaci::publish::site::{BaseUrl, Scheme, Site};
@@ -108,7 +108,18 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
             .map(|r| ImageRead { image_id: r.image_id, manifest: r.manifest_bytes })
             .map_err(|e| e.to_string())
     };
-    let report = postprocess(&args.dir, &args.results, &options, &read_image)?;
+    // The site is written once DIR is, and a site that cannot be written
+    // puts DIR back as it was.
+    let gpg = options.gpg.clone();
+    let (report, site_published) =
+        postprocess_then(&args.dir, &args.results, &options, &read_image, |report| -> anyhow::Result<_> {
+            match &site {
+                Some(site) => {
+                    Ok(Some(site.publish_report(report, &mut |fpr| Gpg::locate(gpg.as_deref())?.export_public(fpr))?))
+                }
+                None => Ok(None),
+            }
+        })?;
     for w in &report.warnings {
         eprintln!("mkaci: warning: {w}");
     }
@@ -182,9 +193,7 @@ pub(crate) fn run(args: PostprocessArgs) -> anyhow::Result<()> {
         out!("Exported public key {} to {}", keys.join(", "), path.display());
     }
     let mut site_cmds = Vec::new();
-    if let Some(site) = &site {
-        let gpg = options.gpg.clone();
-        let published = site.publish_report(&report, &mut |fpr| Gpg::locate(gpg.as_deref())?.export_public(fpr))?;
+    if let (Some(site), Some(published)) = (&site, site_published) {
         for path in &published.kept {
             out!("The site holds {} already; left as it is", path.display());
         }

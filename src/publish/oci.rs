@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::fsops;
-use super::postprocess::{add_indirect_root, check_sbom, place_file, Placement, PostprocessError};
+use super::postprocess::{check_sbom, stage_file, Placement, PostprocessError};
 use super::push::{source_of, PushSource};
 use super::source::{file_of_result, layout_of_result, Checked, CheckedLayout};
 use crate::archive::digest::{self, Sha256Digest};
@@ -161,41 +161,35 @@ impl CheckedOci {
     }
 }
 
-/// Publishes one checked OCI layout into `dir`.
-pub(super) fn publish(
+/// Stages one checked OCI layout for `dir`: the docker-archive, the SBOM,
+/// then the layout (a link, or a copy of what its index reaches).
+pub(super) fn stage(
+    txn: &mut fsops::Transaction,
     dir: &Path,
     checked: CheckedOci,
     placement: Placement,
-    nix_store: &Path,
 ) -> Result<PublishedOci, PostprocessError> {
     let CheckedOci { result_dir, artifact, layout: checked_layout, read, sbom: checked_sbom, reached } = checked;
     let target = checked_layout.dir.clone();
     let layout = dir.join(&artifact.files.layout);
     let base = ImageBase::new(&artifact.name, artifact.version.as_deref(), &artifact.os, &artifact.arch);
     let docker_archive = dir.join(base.docker_archive());
-    let archive = write_docker_archive(&read, &reference(&artifact), &docker_archive)
+    let staged = txn.staged_path(&docker_archive);
+    let archive = write_docker_archive(&read, &reference(&artifact), &staged)
         .map_err(|e| PostprocessError::DockerArchive { path: docker_archive.clone(), message: e.to_string() })?;
-
-    let write_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |e: std::io::Error| PostprocessError::WriteFailed { path, message: e.to_string() }
-    };
-    // An earlier --copy left a directory: it goes first.
-    if std::fs::symlink_metadata(&layout).map(|m| m.is_dir()).unwrap_or(false) {
-        make_writable(&layout);
-        std::fs::remove_dir_all(&layout).map_err(write_err(&layout))?;
-    }
     let sbom = match (&artifact.files.sbom, &checked_sbom) {
-        (Some(f), Some(c)) => Some(place_file(placement, nix_store, &result_dir, dir, f, c)?.0),
+        (Some(f), Some(c)) => Some(stage_file(txn, placement, &result_dir, dir, f, c)?.0),
         _ => None,
     };
     match placement {
-        Placement::Copy => replace_with_dir_copy(&checked_layout, &reached, &layout)?,
+        Placement::Copy => copy_layout(&checked_layout, &reached, &txn.staged_path(&layout), &layout)?,
         Placement::Link { gc_root } => {
-            if gc_root {
-                add_indirect_root(nix_store, &layout, &result_dir)?;
+            // An earlier --copy left a directory: it goes first.
+            if std::fs::symlink_metadata(&layout).is_ok_and(|m| m.is_dir()) {
+                txn.remove_tree(&layout);
             }
-            fsops::replace_symlink(&target, &layout).map_err(write_err(&layout))?;
+            txn.symlink(&target, &layout, gc_root.then_some(result_dir.as_path()))
+                .map_err(|e| PostprocessError::WriteFailed { path: layout.clone(), message: e.to_string() })?;
         }
     }
     let push = source_of(&layout, &artifact.tag, &read);
@@ -344,14 +338,14 @@ fn check_reached(
     Ok(())
 }
 
-/// Publishes one checked image index layout into `dir`: one docker-archive
-/// per platform, the layout (a link, or a copy of what it reaches) and the
-/// SBOMs.
-pub(super) fn publish_index(
+/// Stages one checked image index layout for `dir`: one docker-archive
+/// per platform, the SBOMs, then the layout (a link, or a copy of what its
+/// index reaches).
+pub(super) fn stage_index(
+    txn: &mut fsops::Transaction,
     dir: &Path,
     checked: CheckedOciIndex,
     placement: Placement,
-    nix_store: &Path,
 ) -> Result<PublishedOciIndex, PostprocessError> {
     let CheckedOciIndex { result_dir, artifact, layout: checked_layout, read, sboms: checked_sboms, reached } = checked;
     let target = checked_layout.dir.clone();
@@ -363,29 +357,24 @@ pub(super) fn publish_index(
         let arch = format!("{}{}", p.architecture, p.variant.as_deref().unwrap_or(""));
         let base = ImageBase::new(&artifact.name, artifact.version.as_deref(), &p.os, &arch);
         let path = dir.join(base.docker_archive());
-        let written = write_docker_archive(image, &reference, &path)
+        let staged = txn.staged_path(&path);
+        let written = write_docker_archive(image, &reference, &staged)
             .map_err(|e| PostprocessError::DockerArchive { path: path.clone(), message: e.to_string() })?;
         archives.push((platform_text(p), path, written.image_id));
     }
-    let write_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |e: std::io::Error| PostprocessError::WriteFailed { path, message: e.to_string() }
-    };
-    if std::fs::symlink_metadata(&layout).map(|m| m.is_dir()).unwrap_or(false) {
-        make_writable(&layout);
-        std::fs::remove_dir_all(&layout).map_err(write_err(&layout))?;
-    }
     let mut sboms = Vec::with_capacity(checked_sboms.len());
     for (f, c) in &checked_sboms {
-        sboms.push(place_file(placement, nix_store, &result_dir, dir, f, c)?.0);
+        sboms.push(stage_file(txn, placement, &result_dir, dir, f, c)?.0);
     }
     match placement {
-        Placement::Copy => replace_with_dir_copy(&checked_layout, &reached, &layout)?,
+        Placement::Copy => copy_layout(&checked_layout, &reached, &txn.staged_path(&layout), &layout)?,
         Placement::Link { gc_root } => {
-            if gc_root {
-                add_indirect_root(nix_store, &layout, &result_dir)?;
+            // An earlier --copy left a directory: it goes first.
+            if std::fs::symlink_metadata(&layout).is_ok_and(|m| m.is_dir()) {
+                txn.remove_tree(&layout);
             }
-            fsops::replace_symlink(&target, &layout).map_err(write_err(&layout))?;
+            txn.symlink(&target, &layout, gc_root.then_some(result_dir.as_path()))
+                .map_err(|e| PostprocessError::WriteFailed { path: layout.clone(), message: e.to_string() })?;
         }
     }
     let mut blobs: Vec<(Sha256Digest, u64)> = Vec::new();
@@ -406,47 +395,38 @@ pub(super) fn publish_index(
     Ok(PublishedOciIndex { artifact, layout, target, placement, archives, sboms, push })
 }
 
-/// Copies what the layout's index reaches, `reached`, to `dest` (through a
-/// hidden temporary directory renamed into place), each blob's digest
-/// checked as it is copied; replaces a file or link at `dest`.
-fn replace_with_dir_copy(
+/// Copies what the layout's index reaches, `reached`, to the directory
+/// `tmp` (staged for `dest`), each blob's digest checked as it is copied.
+fn copy_layout(
     layout: &CheckedLayout,
     reached: &[(String, Option<Sha256Digest>)],
+    tmp: &Path,
     dest: &Path,
 ) -> Result<(), PostprocessError> {
-    let tmp = fsops::temp_sibling(dest);
     let write_err =
         |e: std::io::Error| PostprocessError::WriteFailed { path: dest.to_path_buf(), message: e.to_string() };
-    let result = (|| {
-        std::fs::create_dir_all(tmp.join("blobs/sha256")).map_err(write_err)?;
-        for (rel, want) in reached {
-            let source = &layout.files[rel];
-            let from = source.open().map_err(|_| PostprocessError::Changed { path: source.path.clone() })?;
-            let mut hashing = HashingRead { inner: from, hasher: Sha256::new() };
-            let to = tmp.join(rel);
-            let mut out =
-                std::fs::OpenOptions::new().write(true).create_new(true).mode(0o444).open(&to).map_err(write_err)?;
-            std::io::copy(&mut hashing, &mut out).map_err(write_err)?;
-            out.sync_all().map_err(write_err)?;
-            if let Some(want) = want {
-                let got = Sha256Digest::from_bytes(hashing.hasher.finalize().into());
-                if got != *want {
-                    return Err(PostprocessError::LayoutStray {
-                        layout: layout.dir.clone(),
-                        path: source.path.clone(),
-                        problem: format!("its digest is {got}, not {want}"),
-                    });
-                }
+    std::fs::create_dir_all(tmp.join("blobs/sha256")).map_err(write_err)?;
+    for (rel, want) in reached {
+        let source = &layout.files[rel];
+        let from = source.open().map_err(|_| PostprocessError::Changed { path: source.path.clone() })?;
+        let mut hashing = HashingRead { inner: from, hasher: Sha256::new() };
+        let to = tmp.join(rel);
+        let mut out =
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o444).open(&to).map_err(write_err)?;
+        std::io::copy(&mut hashing, &mut out).map_err(write_err)?;
+        out.sync_all().map_err(write_err)?;
+        if let Some(want) = want {
+            let got = Sha256Digest::from_bytes(hashing.hasher.finalize().into());
+            if got != *want {
+                return Err(PostprocessError::LayoutStray {
+                    layout: layout.dir.clone(),
+                    path: source.path.clone(),
+                    problem: format!("its digest is {got}, not {want}"),
+                });
             }
         }
-        fsops::remove_if_exists(dest).map_err(write_err)?;
-        std::fs::rename(&tmp, dest).map_err(write_err)
-    })();
-    if result.is_err() {
-        make_writable(&tmp);
-        let _ = std::fs::remove_dir_all(&tmp);
     }
-    result
+    Ok(())
 }
 
 /// Hashes what it reads.
@@ -460,20 +440,5 @@ impl<R: Read> Read for HashingRead<R> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         Ok(n)
-    }
-}
-
-/// Directories copied out of the store are read-only; make a tree removable.
-fn make_writable(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(m) = std::fs::symlink_metadata(dir) {
-        if m.is_dir() {
-            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
-            if let Ok(entries) = std::fs::read_dir(dir) {
-                for e in entries.flatten() {
-                    make_writable(&e.path());
-                }
-            }
-        }
     }
 }

@@ -37,23 +37,36 @@
 //!    DIR is created and probed, and (when an image is to be signed) gpg and
 //!    a secret key are found.
 //! 2. Every signature is made, in memory, and the public key exported.
-//! 3. Only then is DIR written: first `pubkeys.gpg`, so that no signature
-//!    is ever in DIR without its key; then per image the `.mounts` link, the
-//!    `.closure.json` link, the `.aci` link and the `.asc`, each under a
-//!    hidden temporary name renamed into place (a link into the store is first made and registered by `nix-store
-//!    --add-root`, which points it at the result, then renamed over with the
-//!    link to the file).
+//! 3. Everything DIR is to hold is staged beside its final name under a
+//!    hidden temporary name (`.NAME.tmp-PID-N`): `pubkeys.gpg`, the
+//!    signatures, the links or copies, the docker-archives, the OCI layouts.
+//!    Nothing a reader of DIR looks at has changed yet.
+//! 4. The staged files are renamed into place, in this order: `pubkeys.gpg`
+//!    first, so that no signature is ever in DIR without its key; then per
+//!    image the removal of an `.asc` that would not sign the new image, the
+//!    `.mounts`, the `.closure.json`, the `.aci` and its new `.asc`; then the
+//!    OCI images. A file that is replaced is swapped with the staged one in
+//!    one step (`renameat2` `RENAME_EXCHANGE`) and kept aside until the run
+//!    ends. A link into the store that is not yet a GC root is registered
+//!    under its final name by `nix-store --add-root --indirect` just before
+//!    it is put there (Nix makes it a link to the result, which the rename
+//!    then points at the file); a link that is already a root keeps its root.
+//! 5. The site, when asked for, is written (see [`site`]).
 //!
-//! So any gpg failure (no gpg, no key, agent cannot unlock it) exits before
-//! DIR is touched: no partial or stale `.asc` appears, the files of earlier
-//! runs stay as they were, and a DIR this run created is removed again (a
-//! directory it created is only ever left behind with something in it). An earlier `.asc` of an image that is not
-//! re-linked still belongs to the image its `.aci` points to. When the `.aci`
-//! link is about to point at a different image (or the image is
-//! `sign = false`), the old `.asc` is deleted *before* the link is replaced
-//! and the new one renamed in right after, so a signature of another image is
-//! never left next to it: at worst (a crash in between) the image has no
-//! `.asc` and rkt refuses it as unsigned.
+//! A failure anywhere before step 4 leaves DIR as it was (the staged files
+//! are removed, and a DIR this run created is removed again). A failure in
+//! step 4 or 5 (a rename refused, a file system full, a site that cannot be
+//! written) puts back every file the run had renamed, last first, from the
+//! copies kept aside: DIR is as it was before, and a link the run made is
+//! gone, so the root Nix registered for it names nothing and is dropped.
+//! A run killed during step 4 cannot put anything back; it stops between two
+//! renames of the order above, so every image is whole (the old or the new
+//! one) and every `.asc` signs the image beside it with a key in
+//! `pubkeys.gpg`. Its temporaries are removed by the next run (any hidden
+//! `.NAME.tmp-PID-N` whose process is gone), which completes DIR.
+//!
+//! An earlier `.asc` of an image that is not re-linked still belongs to the
+//! image its `.aci` points to.
 //! Re-running is idempotent: links are replaced, and an image whose `.asc`
 //! in DIR still verifies for its bytes with the key gpg signs with now keeps
 //! that signature, untouched ("Unchanged"); any other is signed again. The
@@ -274,6 +287,40 @@ pub fn postprocess(
     options: &Options,
     read_image: ReadImage<'_>,
 ) -> Result<Report, PostprocessError> {
+    postprocess_then(dir, results, options, read_image, |_| Ok::<(), PostprocessError>(())).map(|(r, ())| r)
+}
+
+/// [`postprocess`], and then `then` (the site) once DIR is written: when
+/// `then` fails, DIR is put back as it was before the run, and its error is
+/// returned.
+pub fn postprocess_then<T, E: From<PostprocessError>>(
+    dir: &Path,
+    results: &[PathBuf],
+    options: &Options,
+    read_image: ReadImage<'_>,
+    then: impl FnOnce(&Report) -> Result<T, E>,
+) -> Result<(Report, T), E> {
+    // `_created` removes DIR again, after an undo, when this run made it.
+    let (report, committed, _created) = publish(dir, results, options, read_image)?;
+    match then(&report) {
+        Ok(t) => {
+            committed.finish();
+            Ok((report, t))
+        }
+        Err(e) => {
+            committed.undo();
+            Err(e)
+        }
+    }
+}
+
+/// Checks, signs, stages and commits; DIR's old files are still kept aside.
+fn publish(
+    dir: &Path,
+    results: &[PathBuf],
+    options: &Options,
+    read_image: ReadImage<'_>,
+) -> Result<(Report, fsops::Committed, fsops::CreatedDirs), PostprocessError> {
     let store_dir = std::env::var_os("NIX_STORE_DIR").map(PathBuf::from).unwrap_or_else(|| DEFAULT_STORE_DIR.into());
     // 1. Read everything, check everything.
     let mut images: Vec<(PathBuf, Artifact, Vec<MountPoint>)> = Vec::new();
@@ -340,7 +387,7 @@ pub fn postprocess(
         }
     }
     // Removes DIR again on the way out if this run made it and wrote nothing into it.
-    let _created = fsops::ensure_writable_dir(dir)
+    let created = fsops::ensure_writable_dir(dir)
         .map_err(|e| PostprocessError::DirNotWritable { dir: dir.to_path_buf(), message: e.to_string() })?;
 
     // 2. Sign in memory.
@@ -391,19 +438,23 @@ pub fn postprocess(
         kept.resize(images.len(), false);
     }
 
-    // 3. Write DIR.
+    // 3. Stage everything under hidden temporary names in DIR, then commit
+    // it by renames (see `fsops::Transaction`), in an order where DIR is
+    // consistent after every step.
     let write_err = |path: &Path| {
         let path = path.to_path_buf();
         move |e: std::io::Error| PostprocessError::WriteFailed { path, message: e.to_string() }
     };
     let nix_store = options.nix_store.clone().unwrap_or_else(|| PathBuf::from("nix-store"));
-    // The keys first: a run that fails part-way never leaves a signature
-    // whose key is not exported beside it.
+    fsops::remove_stale_temporaries(dir);
+    let mut txn = fsops::Transaction::default();
+    // The keys first: a run cut short never leaves a signature whose key is
+    // not exported beside it.
     let pubkey = if signers.is_empty() {
         None
     } else {
         let path = dir.join(PUBKEY_FILE);
-        fsops::replace_file(&path, &pubkeys).map_err(write_err(&path))?;
+        txn.file(&path, &pubkeys, 0o644).map_err(write_err(&path))?;
         Some((path, signers))
     };
     let mut published = Vec::with_capacity(images.len());
@@ -415,8 +466,6 @@ pub fn postprocess(
         } else {
             Placement::Link { gc_root: result_dir.parent() == Some(store_dir.as_path()) }
         };
-        let place =
-            |file: &FileName, source: &Checked| place_file(placement, &nix_store, &result_dir, dir, file, source);
         let aci = dir.join(&artifact.files.image);
         let asc = dir.join(signature_name(&artifact.files.image));
         let target = result_dir.join(&artifact.files.image);
@@ -425,19 +474,18 @@ pub fn postprocess(
         let relinks = options.copy || std::fs::read_link(&aci).ok().as_deref() != Some(target.as_path());
         // A kept `.asc` signs this image's bytes, whatever the link said.
         if !signature_kept && (sig.is_none() || relinks) {
-            fsops::remove_if_exists(&asc).map_err(write_err(&asc))?;
+            txn.remove(&asc);
         }
+        let base = ImageBase::new(&artifact.name, artifact.version.as_deref(), &artifact.os, &artifact.arch);
         let mounts = match &artifact.files.mounts {
-            Some(m) => Some(place(m, files.mounts.as_ref().unwrap_or(&files.image))?.0),
+            Some(m) => Some(
+                stage_file(&mut txn, placement, &result_dir, dir, m, files.mounts.as_ref().unwrap_or(&files.image))?.0,
+            ),
             None => {
                 // A `.mounts` left by an earlier thin build of this file name
                 // would hand rkt volumes the fat image does not declare.
-                let base = ImageBase::new(&artifact.name, artifact.version.as_deref(), &artifact.os, &artifact.arch);
                 if let Some(m) = AciFiles::new(&base, true).mounts {
-                    let stale = dir.join(m);
-                    if stale.symlink_metadata().is_ok() {
-                        fsops::remove_if_exists(&stale).map_err(write_err(&stale))?;
-                    }
+                    txn.remove(&dir.join(m));
                 }
                 None
             }
@@ -445,21 +493,19 @@ pub fn postprocess(
         // The closure SBOM the manifest pins, before the image, which is never
         // beside another image's SBOM; a stale one of an older build goes.
         let sbom = match &artifact.files.sbom {
-            Some(f) => Some(place(f, files.sbom.as_ref().unwrap_or(&files.image))?.0),
+            Some(f) => Some(
+                stage_file(&mut txn, placement, &result_dir, dir, f, files.sbom.as_ref().unwrap_or(&files.image))?.0,
+            ),
             None => {
-                let base = ImageBase::new(&artifact.name, artifact.version.as_deref(), &artifact.os, &artifact.arch);
-                let stale = dir.join(base.closure_sbom());
-                if stale.symlink_metadata().is_ok() {
-                    fsops::remove_if_exists(&stale).map_err(write_err(&stale))?;
-                }
+                txn.remove(&dir.join(base.closure_sbom()));
                 None
             }
         };
-        place(&artifact.files.image, &files.image)?;
+        stage_file(&mut txn, placement, &result_dir, dir, &artifact.files.image, &files.image)?;
         let signature = match sig {
             Some(sig) => {
                 if !signature_kept {
-                    fsops::replace_file(&asc, &sig.armored).map_err(write_err(&asc))?;
+                    txn.file(&asc, &sig.armored, 0o644).map_err(write_err(&asc))?;
                 }
                 Some((asc, sig.signer))
             }
@@ -479,6 +525,7 @@ pub fn postprocess(
             own_mounts,
         });
     }
+    // The OCI images after the ACIs: nothing in DIR lists them.
     let mut oci_published = Vec::with_capacity(layouts.len());
     for layout in layouts {
         let placement = if options.copy {
@@ -486,7 +533,7 @@ pub fn postprocess(
         } else {
             Placement::Link { gc_root: layout.result_dir().parent() == Some(store_dir.as_path()) }
         };
-        oci_published.push(oci::publish(dir, layout, placement, &nix_store)?);
+        oci_published.push(oci::stage(&mut txn, dir, layout, placement)?);
     }
     let mut index_published = Vec::with_capacity(indexes.len());
     for index in indexes {
@@ -495,9 +542,62 @@ pub fn postprocess(
         } else {
             Placement::Link { gc_root: index.result_dir().parent() == Some(store_dir.as_path()) }
         };
-        index_published.push(oci::publish_index(dir, index, placement, &nix_store)?);
+        index_published.push(oci::stage_index(&mut txn, dir, index, placement)?);
     }
-    Ok(Report { dir: dir.to_path_buf(), published, pubkey, warnings, oci: oci_published, oci_indexes: index_published })
+    // The copies were checked as they were staged; a link's file must still
+    // be the one checked as it is put in place.
+    for p in &published {
+        if !p.source.unchanged() {
+            return Err(PostprocessError::Changed { path: p.source.path.clone() });
+        }
+    }
+    let roots = indirect_roots();
+    let committed = txn.commit(
+        &|link| roots.contains(&absolute(link)),
+        &mut |link, store_path| add_indirect_root(&nix_store, link, store_path),
+        &|path, e| PostprocessError::WriteFailed { path: path.to_path_buf(), message: e.to_string() },
+    )?;
+    Ok((
+        Report {
+            dir: dir.to_path_buf(),
+            published,
+            pubkey,
+            warnings,
+            oci: oci_published,
+            oci_indexes: index_published,
+        },
+        committed,
+        created,
+    ))
+}
+
+/// `path` made absolute against the working directory, with `.` and `..`
+/// resolved by name as Nix does (no link followed): the name Nix registers
+/// an indirect GC root under.
+fn absolute(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut abs = std::env::current_dir().unwrap_or_default();
+    abs.push(path);
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The links Nix holds as indirect GC roots: the targets of the links in
+/// `$NIX_STATE_DIR/gcroots/auto` (`/nix/var/nix` by default). Empty when it
+/// cannot be read: every link is then registered again.
+fn indirect_roots() -> std::collections::HashSet<PathBuf> {
+    let state = std::env::var_os("NIX_STATE_DIR").map(PathBuf::from).unwrap_or_else(|| "/nix/var/nix".into());
+    let Ok(entries) = std::fs::read_dir(state.join("gcroots/auto")) else { return Default::default() };
+    entries.flatten().filter_map(|e| std::fs::read_link(e.path()).ok()).collect()
 }
 
 /// Most bytes of an existing `.asc` that is read to be kept.
@@ -545,13 +645,13 @@ fn keep_signature(
     Ok(Some(DetachedSignature { armored, signer: good.signer, algo: good.algo }))
 }
 
-/// Puts the file `file` of the result at `result_dir` into `dir` as
+/// Stages the file `file` of the result at `result_dir` for `dir` as
 /// `placement` says: a copy of `checked` (the file, checked), or a link
-/// (first registered as a GC root when `gc_root`). Returns the path in `dir`
-/// and the source.
-pub(super) fn place_file(
+/// (a GC root of the result when `gc_root`). Returns the path in `dir` and
+/// the source.
+pub(super) fn stage_file(
+    txn: &mut fsops::Transaction,
     placement: Placement,
-    nix_store: &Path,
     result_dir: &Path,
     dir: &Path,
     file: &FileName,
@@ -562,13 +662,13 @@ pub(super) fn place_file(
     match placement {
         Placement::Copy => {
             let from = checked.open().map_err(|_| PostprocessError::Changed { path: checked.path.clone() })?;
-            fsops::replace_with_copy(from, &dest).map_err(write_err)?
+            txn.copy(from, &dest, 0o444).map_err(write_err)?;
+            if !checked.unchanged() {
+                return Err(PostprocessError::Changed { path: checked.path.clone() });
+            }
         }
         Placement::Link { gc_root } => {
-            if gc_root {
-                add_indirect_root(nix_store, &dest, result_dir)?;
-            }
-            fsops::replace_symlink(&source, &dest).map_err(write_err)?;
+            txn.symlink(&source, &dest, gc_root.then_some(result_dir)).map_err(write_err)?;
         }
     }
     Ok((dest, source))

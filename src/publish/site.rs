@@ -36,8 +36,11 @@
 //! nothing: the existing `.aci` and `.asc` stay. Files are copies (the site
 //! must not depend on the Nix store), each written under a temporary name
 //! and renamed into place, and a file is only written when its bytes change.
-//! The index is written first, so a run cut short leaves entries whose files
-//! are missing, and publishing the same images again completes them.
+//! Every file is staged first and then renamed into place, the index first
+//! ([`super::fsops::Transaction`]): a write that fails puts back what was
+//! renamed (and postprocess then puts DIR back too), and a run killed
+//! part-way leaves entries whose files are missing, which publishing the
+//! same images again completes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -521,32 +524,54 @@ impl Site {
         }
         let pages = pages(&self.base, &plan.new);
 
+        // Everything is staged under temporary names first, then renamed into
+        // place: a failure puts back what was renamed (see
+        // `fsops::Transaction`). The index goes first, so that a run killed
+        // part-way leaves entries whose files are missing, which the same
+        // publish completes.
         let mut written = Vec::new();
-        // A run with no ACI (only OCI layouts) makes no site.
-        let nothing = plan.old.is_none() && plan.new.images.is_empty();
-        if !nothing && plan.old.as_ref() != Some(&plan.new) {
-            self.write_if_changed(INDEX_FILE, &plan.new.to_json(), &mut written)?;
-        }
-        for ((rel, i), sig) in plan.images.iter().zip(signatures) {
-            let p = &images[*i];
-            let dest = self.path(rel);
-            let asc = self.path(&format!("{rel}.asc"));
-            self.make_parent(&dest)?;
-            // A signature left from before would belong to other bytes.
-            fsops::remove_if_exists(&asc).map_err(|e| write_failed(&asc, e))?;
-            let from = p.image.open().map_err(|e| read_failed(&p.image.path, e))?;
-            fsops::replace_with_copy(from, &dest).map_err(|e| write_failed(&dest, e))?;
-            written.push(dest);
-            if let Some(sig) = sig {
-                fsops::replace_file(&asc, &sig).map_err(|e| write_failed(&asc, e))?;
-                written.push(asc);
+        let mut txn = fsops::Transaction::default();
+        let mut made_dirs = Vec::new();
+        let staged = (|| {
+            // A run with no ACI (only OCI layouts) makes no site.
+            let nothing = plan.old.is_none() && plan.new.images.is_empty();
+            if !nothing && plan.old.as_ref() != Some(&plan.new) {
+                self.stage_if_changed(&mut txn, INDEX_FILE, &plan.new.to_json(), &mut written, &mut made_dirs)?;
             }
-        }
-        for (rel, armored) in &keys {
-            self.write_if_changed(rel, armored, &mut written)?;
-        }
-        for (rel, html) in &pages {
-            self.write_if_changed(rel, html.as_bytes(), &mut written)?;
+            for ((rel, i), sig) in plan.images.iter().zip(signatures) {
+                let p = &images[*i];
+                let dest = self.path(rel);
+                let asc = self.path(&format!("{rel}.asc"));
+                self.make_parent(&dest, &mut made_dirs)?;
+                // A signature left from before would belong to other bytes.
+                txn.remove(&asc);
+                let from = p.image.open().map_err(|e| read_failed(&p.image.path, e))?;
+                txn.copy(from, &dest, 0o444).map_err(|e| write_failed(&dest, e))?;
+                written.push(dest);
+                if let Some(sig) = sig {
+                    txn.file(&asc, &sig, 0o644).map_err(|e| write_failed(&asc, e))?;
+                    written.push(asc);
+                }
+            }
+            for (rel, armored) in &keys {
+                self.stage_if_changed(&mut txn, rel, armored, &mut written, &mut made_dirs)?;
+            }
+            for (rel, html) in &pages {
+                self.stage_if_changed(&mut txn, rel, html.as_bytes(), &mut written, &mut made_dirs)?;
+            }
+            Ok(())
+        })();
+        let committed =
+            staged.and_then(|()| txn.commit(&|_| true, &mut |_, _| Ok(()), &|path, e| write_failed(path, e)));
+        match committed {
+            Ok(c) => c.finish(),
+            Err(e) => {
+                // The directories this run made, when still empty.
+                for d in made_dirs.iter().rev() {
+                    let _ = std::fs::remove_dir(d);
+                }
+                return Err(e);
+            }
         }
 
         let reference_list = |app: bool| {
@@ -759,21 +784,39 @@ impl Site {
         }
     }
 
-    fn make_parent(&self, path: &Path) -> Result<(), SiteError> {
-        match path.parent() {
-            Some(parent) => std::fs::create_dir_all(parent).map_err(|e| write_failed(parent, e)),
-            None => Ok(()),
+    /// Makes the directories above `path` that are missing, and notes them
+    /// in `made`, parents first.
+    fn make_parent(&self, path: &Path, made: &mut Vec<PathBuf>) -> Result<(), SiteError> {
+        let Some(parent) = path.parent() else { return Ok(()) };
+        let mut missing = Vec::new();
+        let mut d = parent;
+        while d.starts_with(&self.dir) && d.symlink_metadata().is_err() {
+            missing.push(d.to_path_buf());
+            match d.parent() {
+                Some(p) => d = p,
+                None => break,
+            }
         }
+        std::fs::create_dir_all(parent).map_err(|e| write_failed(parent, e))?;
+        made.extend(missing.into_iter().rev());
+        Ok(())
     }
 
-    /// Writes `bytes` to `rel` unless it already holds exactly them.
-    fn write_if_changed(&self, rel: &str, bytes: &[u8], written: &mut Vec<PathBuf>) -> Result<(), SiteError> {
+    /// Stages `bytes` for `rel` unless it already holds exactly them.
+    fn stage_if_changed(
+        &self,
+        txn: &mut fsops::Transaction,
+        rel: &str,
+        bytes: &[u8],
+        written: &mut Vec<PathBuf>,
+        made: &mut Vec<PathBuf>,
+    ) -> Result<(), SiteError> {
         let path = self.path(rel);
         if std::fs::read(&path).is_ok_and(|old| old == bytes) {
             return Ok(());
         }
-        self.make_parent(&path)?;
-        fsops::replace_file(&path, bytes).map_err(|e| write_failed(&path, e))?;
+        self.make_parent(&path, made)?;
+        txn.file(&path, bytes, 0o644).map_err(|e| write_failed(&path, e))?;
         written.push(path);
         Ok(())
     }

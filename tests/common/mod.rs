@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha512};
 
+pub mod tars;
+
 pub const MKACI: &str = env!("CARGO_BIN_EXE_mkaci");
 
 /// Whether the host tool `program` is on PATH. A test that needs it returns
@@ -130,6 +132,11 @@ impl GpgHome {
     }
 
     /// `mkaci` with this home and no MKACI_* overrides from the environment.
+    /// `mkaci postprocess EXTRA -- DIR RESULTS...` with this home's gpg.
+    pub fn postprocess(&self, dir: &Path, results: &[&Path], extra: &[&str]) -> Output {
+        self.mkaci().arg("postprocess").args(extra).arg("--").arg(dir).args(results).output().unwrap()
+    }
+
     pub fn mkaci(&self) -> Command {
         self.command(MKACI)
     }
@@ -351,4 +358,32 @@ impl FakeStore {
         }
         bb
     }
+}
+
+/// Everything under `dir`, hidden names included, as `path -> what`: a
+/// file's mode and SHA-256, a link's target, or a directory; to compare a
+/// tree before and after.
+pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    use std::os::unix::fs::MetadataExt;
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let path = e.path();
+            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let m = std::fs::symlink_metadata(&path).unwrap();
+            let what = if m.file_type().is_symlink() {
+                format!("link {}", std::fs::read_link(&path).unwrap().display())
+            } else if m.is_dir() {
+                walk(root, &path, out);
+                "dir".to_string()
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                format!("file {:o} {}", m.mode() & 0o7777, hex(&sha2::Sha256::digest(&bytes)))
+            };
+            out.insert(rel, what);
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
 }

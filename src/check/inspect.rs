@@ -617,18 +617,6 @@ fn normalize(name: &[u8]) -> Result<Vec<u8>, InspectError> {
     Ok(out)
 }
 
-fn kind_name(t: u8) -> &'static str {
-    match t {
-        b'0' => "regular file",
-        b'5' => "directory",
-        b'2' => "symlink",
-        b'1' => "hard link",
-        b'3' | b'4' => "device",
-        b'6' => "fifo",
-        _ => "special entry",
-    }
-}
-
 impl Layout {
     /// Checks one entry; returns true if it is the manifest.
     fn check(&mut self, entry: &TarEntry) -> Result<bool, InspectError> {
@@ -647,13 +635,13 @@ impl Layout {
         let is_manifest = match (top, parent.is_none()) {
             (b"manifest", true) => {
                 if ty != b'0' {
-                    return Err(InspectError::ManifestNotFile { kind: kind_name(ty) });
+                    return Err(InspectError::ManifestNotFile { kind: super::tar::kind_name(ty) });
                 }
                 true
             }
             (b"rootfs", true) => {
                 if ty != b'5' {
-                    return Err(InspectError::RootfsNotDir { kind: kind_name(ty) });
+                    return Err(InspectError::RootfsNotDir { kind: super::tar::kind_name(ty) });
                 }
                 self.rootfs_seen = true;
                 false
@@ -668,7 +656,7 @@ impl Layout {
                     return Err(InspectError::BelowNonDirectory {
                         name: show(raw_name),
                         parent: show(parent),
-                        kind: kind_name(kind),
+                        kind: super::tar::kind_name(kind),
                     })
                 }
                 None if parent == b"rootfs" => return Err(InspectError::MissingRootfsDir),

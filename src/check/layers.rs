@@ -112,16 +112,13 @@ fn show(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// What an entry of type `t` is, in words: a tar type, or `w`, the type
+/// these rules give a whiteout.
 fn kind_name(t: u8) -> &'static str {
-    match t {
-        b'0' => "regular file",
-        b'5' => "directory",
-        b'2' => "symlink",
-        b'1' => "hard link",
-        b'3' | b'4' => "device",
-        b'6' => "fifo",
-        b'w' => "whiteout",
-        _ => "special entry",
+    if t == b'w' {
+        "whiteout"
+    } else {
+        super::tar::kind_name(t)
     }
 }
 

@@ -163,15 +163,21 @@ pub fn is_oci_output(path: &Path) -> bool {
     path.is_dir() || path.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".docker.tar"))
 }
 
-/// Verifies the image layout at `dir`; see the module documentation.
-pub fn verify_layout(dir: &Path) -> Result<OciCheck, OciVerifyError> {
+/// The layout's `index.json` (refused as no layout when missing), parsed,
+/// with the tags (`org.opencontainers.image.ref.name`) of its entries.
+fn tagged_index(dir: &Path) -> Result<(PathBuf, ImageIndex, Vec<String>), OciVerifyError> {
     let index_path = dir.join("index.json");
     if !index_path.exists() {
         return Err(OciVerifyError::NotALayout { dir: dir.to_path_buf() });
     }
     let index: ImageIndex = layout::parse(&layout::read(&index_path)?, &index_path, "OCI image index")?;
-    let tags: Vec<&str> =
-        index.manifests.iter().filter_map(|m| m.annotations.get(ANNOTATION_REF_NAME)).map(String::as_str).collect();
+    let tags = index.manifests.iter().filter_map(|m| m.annotations.get(ANNOTATION_REF_NAME)).cloned().collect();
+    Ok((index_path, index, tags))
+}
+
+/// Verifies the image layout at `dir`; see the module documentation.
+pub fn verify_layout(dir: &Path) -> Result<OciCheck, OciVerifyError> {
+    let (index_path, index, tags) = tagged_index(dir)?;
     let [tag] = tags.as_slice() else {
         return Err(OciVerifyError::NotOneManifest { index: index_path, count: tags.len(), tags: tags.join(", ") });
     };
@@ -221,13 +227,7 @@ pub fn is_index_layout(dir: &Path) -> bool {
 /// and the SBOM its config pins, `<name>-<version>-<os>-<arch>.closure.json`
 /// beside the layout.
 pub fn verify_index_layout(dir: &Path) -> Result<OciIndexCheck, OciVerifyError> {
-    let index_path = dir.join("index.json");
-    if !index_path.exists() {
-        return Err(OciVerifyError::NotALayout { dir: dir.to_path_buf() });
-    }
-    let index: ImageIndex = layout::parse(&layout::read(&index_path)?, &index_path, "OCI image index")?;
-    let tags: Vec<&str> =
-        index.manifests.iter().filter_map(|m| m.annotations.get(ANNOTATION_REF_NAME)).map(String::as_str).collect();
+    let (index_path, index, tags) = tagged_index(dir)?;
     let ([tag], [_]) = (tags.as_slice(), index.manifests.as_slice()) else {
         return Err(OciVerifyError::NotOneManifest { index: index_path, count: tags.len(), tags: tags.join(", ") });
     };

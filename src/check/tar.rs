@@ -566,6 +566,19 @@ fn parse_pax(data: &[u8], offset: u64) -> Result<Pax, TarError> {
     Ok(pax)
 }
 
+/// What a tar entry of type `t` is, in words, for messages.
+pub(crate) fn kind_name(t: u8) -> &'static str {
+    match t {
+        b'0' => "regular file",
+        b'5' => "directory",
+        b'2' => "symlink",
+        b'1' => "hard link",
+        b'3' | b'4' => "device",
+        b'6' => "fifo",
+        _ => "special entry",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

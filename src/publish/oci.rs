@@ -181,17 +181,7 @@ pub(super) fn stage(
         (Some(f), Some(c)) => Some(stage_file(txn, placement, &result_dir, dir, f, c)?.0),
         _ => None,
     };
-    match placement {
-        Placement::Copy => copy_layout(&checked_layout, &reached, &txn.staged_path(&layout), &layout)?,
-        Placement::Link { gc_root } => {
-            // An earlier --copy left a directory: it goes first.
-            if std::fs::symlink_metadata(&layout).is_ok_and(|m| m.is_dir()) {
-                txn.remove_tree(&layout);
-            }
-            txn.symlink(&target, &layout, gc_root.then_some(result_dir.as_path()))
-                .map_err(|e| PostprocessError::WriteFailed { path: layout.clone(), message: e.to_string() })?;
-        }
-    }
+    stage_layout(txn, placement, &checked_layout, &reached, &result_dir, &layout)?;
     let push = source_of(&layout, &artifact.tag, &read);
     Ok(PublishedOci { artifact, layout, target, placement, docker_archive, image_id: archive.image_id, sbom, push })
 }
@@ -366,17 +356,7 @@ pub(super) fn stage_index(
     for (f, c) in &checked_sboms {
         sboms.push(stage_file(txn, placement, &result_dir, dir, f, c)?.0);
     }
-    match placement {
-        Placement::Copy => copy_layout(&checked_layout, &reached, &txn.staged_path(&layout), &layout)?,
-        Placement::Link { gc_root } => {
-            // An earlier --copy left a directory: it goes first.
-            if std::fs::symlink_metadata(&layout).is_ok_and(|m| m.is_dir()) {
-                txn.remove_tree(&layout);
-            }
-            txn.symlink(&target, &layout, gc_root.then_some(result_dir.as_path()))
-                .map_err(|e| PostprocessError::WriteFailed { path: layout.clone(), message: e.to_string() })?;
-        }
-    }
+    stage_layout(txn, placement, &checked_layout, &reached, &result_dir, &layout)?;
     let mut blobs: Vec<(Sha256Digest, u64)> = Vec::new();
     for image in &read.images {
         for d in std::iter::once(&image.manifest.config).chain(&image.manifest.layers) {
@@ -393,6 +373,29 @@ pub(super) fn stage_index(
         all: true,
     };
     Ok(PublishedOciIndex { artifact, layout, target, placement, archives, sboms, push })
+}
+
+/// Stages the layout `checked` of the result `result_dir` as `layout` in
+/// DIR: a link to it (a GC root when `placement` says so; a directory an
+/// earlier `--copy` left goes first), or a copy of what its index reaches.
+fn stage_layout(
+    txn: &mut fsops::Transaction,
+    placement: Placement,
+    checked: &CheckedLayout,
+    reached: &[(String, Option<Sha256Digest>)],
+    result_dir: &Path,
+    layout: &Path,
+) -> Result<(), PostprocessError> {
+    match placement {
+        Placement::Copy => copy_layout(checked, reached, &txn.staged_path(layout), layout),
+        Placement::Link { gc_root } => {
+            if std::fs::symlink_metadata(layout).is_ok_and(|m| m.is_dir()) {
+                txn.remove_tree(layout);
+            }
+            txn.symlink(&checked.dir, layout, gc_root.then_some(result_dir))
+                .map_err(|e| PostprocessError::WriteFailed { path: layout.to_path_buf(), message: e.to_string() })
+        }
+    }
 }
 
 /// Copies what the layout's index reaches, `reached`, to the directory
